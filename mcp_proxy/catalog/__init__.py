@@ -1,0 +1,1 @@
+"""The merged tool list: exposed names, routing, the on-disk tool cache."""

@@ -1,0 +1,136 @@
+"""Command-line interface: parsing, dispatch, exit codes, human output.
+
+Each group of commands lives in its own `*_cmd.py` module with a
+`register(subparsers)` function; handlers take `(args, ctx)` and return an
+exit code. Logic the server needs lives in the parts, not here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from mcp_proxy import __version__
+
+if TYPE_CHECKING:
+    from mcp_proxy.config import Config, SecretStore
+    from mcp_proxy.paths import Paths
+    from mcp_proxy.stdio_guard import WireFds
+
+# Command modules, in help order. A module that is not present is skipped.
+COMMAND_MODULES = (
+    "serve_cmd",
+    "demo_cmd",
+    "auth_cmd",
+    "secret_cmd",
+    "tools_cmd",
+    "policy_cmd",
+    "audit_cmd",
+    "doctor_cmd",
+    "install_cmd",
+)
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_CONFIG = 2  # the config file is missing or invalid
+EXIT_USAGE = 64
+
+
+@dataclass
+class CliContext:
+    args: argparse.Namespace
+    wire: "WireFds | None" = None
+    _paths: Any = field(default=None, repr=False)
+    _config: Any = field(default=None, repr=False)
+
+    @property
+    def paths(self) -> "Paths":
+        if self._paths is None:
+            from mcp_proxy.paths import resolve_paths
+
+            self._paths = resolve_paths()
+        return self._paths
+
+    @property
+    def config_path(self):
+        from mcp_proxy.config import find_config_file
+
+        return find_config_file(self.paths, getattr(self.args, "config", None))
+
+    def config(self) -> "Config":
+        """The validated config; raises ConfigError (exit 2 in `run`)."""
+        if self._config is None:
+            from mcp_proxy.config import load_config
+
+            self._config = load_config(self.config_path)
+        return self._config
+
+    def secret_store(self) -> "SecretStore":
+        from mcp_proxy.config import SecretStore
+
+        backend = "keyring"
+        try:
+            backend = self.config().secrets_store
+        except Exception:  # noqa: BLE001 - no usable config: default to the keychain
+            pass
+        return SecretStore(backend, self.paths.data_dir / "secrets.json")
+
+
+def err(message: str) -> None:
+    """A message for the human on stderr."""
+    print(message, file=sys.stderr)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mcp-access-proxy",
+        description=(
+            "A governed MCP gateway on your laptop: one stdio MCP server that merges the tools of your "
+            "configured upstreams (PagerDuty, Opsgenie, Statuspage, UptimeObserver, any MCP server), shows only "
+            "what your organisation's policy approves, signs you in with OAuth where the vendor allows it, "
+            "and keeps an audit log of every call. With no command it runs `serve`."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"mcp-access-proxy {__version__}")
+    parser.add_argument("--config", metavar="PATH", help="config file (default: $MCP_ACCESS_PROXY_CONFIG, "
+                        "else config.toml in the user config dir or $MCP_ACCESS_PROXY_HOME)")
+    parser.add_argument("--log-level", choices=("debug", "info", "warning", "error"),
+                        help="log level (overrides log_level in the config)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(f"mcp_proxy.cli.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"mcp_proxy.cli.{name}":
+                continue
+            raise
+        module.register(sub)
+    return parser
+
+
+def run(argv: list[str], wire: "WireFds | None" = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        if args.command is None:
+            args = parser.parse_args([*argv, "serve"])
+        else:  # pragma: no cover - every command sets func
+            parser.print_help(sys.stderr)
+            return EXIT_USAGE
+    ctx = CliContext(args=args, wire=wire)
+    from mcp_proxy.config import ConfigError, SecretError
+
+    try:
+        return int(args.func(args, ctx) or 0)
+    except ConfigError as exc:
+        err(f"mcp-access-proxy: {exc}")
+        return EXIT_CONFIG
+    except SecretError as exc:
+        err(f"mcp-access-proxy: {exc}")
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        err("mcp-access-proxy: interrupted")
+        return 130

@@ -1,0 +1,430 @@
+"""Find, parse and validate the TOML configuration.
+
+Every problem is reported with its key path and the fix; all problems in a
+file are collected so that one run shows them all.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from mcp_proxy.config.model import (
+    AUDIT_PROTOCOLS,
+    LOG_LEVELS,
+    REST_KINDS,
+    UPSTREAM_KINDS,
+    AuditConfig,
+    Config,
+    OAuthSettings,
+    PolicyConfig,
+    UpstreamConfig,
+)
+from mcp_proxy.config.secrets import SecretRef
+from mcp_proxy.paths import CONFIG_ENV, Paths
+
+UPSTREAM_KEY_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,15}$")
+EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+SECRET_HEADER_RE = re.compile(r"(auth|key|token|secret|cookie|password)", re.I)
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
+UPTIMEOBSERVER_URL = "https://mcp.uptimeobserver.com/mcp"
+
+
+class ConfigError(Exception):
+    """One or more problems in the config file; str() lists each with its fix."""
+
+    def __init__(self, problems: list[str], path: Path | None = None) -> None:
+        self.problems = problems
+        self.path = path
+        where = f" in {path}" if path else ""
+        super().__init__(f"configuration problem{'s' if len(problems) > 1 else ''}{where}:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+def find_config_file(paths: Paths, explicit: str | None = None, env: dict[str, str] | None = None) -> Path:
+    """`--config` wins, then `MCP_ACCESS_PROXY_CONFIG`, then the user config dir."""
+    env = os.environ if env is None else env
+    if explicit:
+        return Path(explicit).expanduser().absolute()
+    if env.get(CONFIG_ENV):
+        return Path(env[CONFIG_ENV]).expanduser().absolute()
+    return paths.default_config_file
+
+
+def load_config(path: Path) -> Config:
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(
+            [f"no configuration file at {path}; create one (see client-configs/proxy-config.example.toml) "
+             "or pass --config PATH"],
+            path,
+        ) from None
+    except OSError as exc:
+        raise ConfigError([f"cannot read {path}: {exc.strerror}; check the file's permissions"], path) from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(["the file is not UTF-8 text; save it as UTF-8"], path) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([f"invalid TOML: {exc}; fix the syntax at that line"], path) from None
+    return parse_config(data, path)
+
+
+class _Checker:
+    def __init__(self) -> None:
+        self.problems: list[str] = []
+
+    def add(self, msg: str) -> None:
+        self.problems.append(msg)
+
+    def table(self, data: Any, where: str) -> dict[str, Any]:
+        if data is None:
+            return {}
+        if not isinstance(data, dict):
+            self.add(f"{where}: must be a table ([{where}]), not {type(data).__name__}")
+            return {}
+        return data
+
+    def known(self, data: dict[str, Any], where: str, allowed: set[str]) -> None:
+        for key in data:
+            if key not in allowed:
+                hint = difflib.get_close_matches(key, sorted(allowed), n=1)
+                fix = f"did you mean {hint[0]!r}?" if hint else f"allowed keys: {', '.join(sorted(allowed))}"
+                self.add(f"{where}.{key}: unknown key; {fix}")
+
+    def string(self, data: dict, key: str, where: str, default: str | None = None, choices: tuple[str, ...] | None = None) -> str | None:
+        value = data.get(key, default)
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            self.add(f"{where}.{key}: must be a string, e.g. {key} = \"...\"")
+            return default
+        if choices and value not in choices:
+            self.add(f"{where}.{key}: {value!r} is not one of {', '.join(choices)}")
+            return default
+        return value
+
+    def number(self, data: dict, key: str, where: str, default: float, minimum: float = 0.0) -> float:
+        value = data.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            self.add(f"{where}.{key}: must be a number")
+            return default
+        if value <= minimum:
+            self.add(f"{where}.{key}: must be greater than {minimum:g}")
+            return default
+        return float(value)
+
+    def integer(self, data: dict, key: str, where: str, default: int, minimum: int = 1) -> int:
+        value = data.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.add(f"{where}.{key}: must be a whole number")
+            return default
+        if value < minimum:
+            self.add(f"{where}.{key}: must be at least {minimum}")
+            return default
+        return value
+
+    def boolean(self, data: dict, key: str, where: str, default: bool) -> bool:
+        value = data.get(key, default)
+        if not isinstance(value, bool):
+            self.add(f"{where}.{key}: must be true or false")
+            return default
+        return value
+
+    def strings(self, data: dict, key: str, where: str) -> tuple[str, ...]:
+        value = data.get(key, [])
+        if isinstance(value, str):
+            value = value.split()
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            self.add(f"{where}.{key}: must be a list of strings, e.g. {key} = [\"a\", \"b\"]")
+            return ()
+        return tuple(value)
+
+    def secret(self, data: dict, key: str, where: str) -> SecretRef | None:
+        value = data.get(key)
+        if value is None:
+            return None
+        path = f"{where}.{key}"
+        if not isinstance(value, str):
+            self.add(f"{path}: must be a secret reference string like \"keyring:NAME\" or \"env:NAME\"")
+            return None
+        ref = SecretRef.parse(value, path)
+        if ref is None:
+            # Never echo the value: it may be the secret itself.
+            self.add(
+                f"{path}: a plain value is not allowed for a secret; store it with "
+                f"`mcp-access-proxy secret set NAME` and write {key} = \"keyring:NAME\" (or \"env:NAME\")"
+            )
+        return ref
+
+    def mapping(self, data: dict, key: str, where: str, secret_keys: re.Pattern | None, all_secret: bool = False) -> dict[str, str | SecretRef]:
+        value = data.get(key, {})
+        path = f"{where}.{key}"
+        if not isinstance(value, dict):
+            self.add(f"{path}: must be a table of strings, e.g. {key} = {{ NAME = \"value\" }}")
+            return {}
+        out: dict[str, str | SecretRef] = {}
+        for name, item in value.items():
+            item_path = f"{path}.{name}"
+            if not isinstance(item, str):
+                self.add(f"{item_path}: must be a string")
+                continue
+            ref = SecretRef.parse(item, item_path)
+            if ref is not None:
+                out[name] = ref
+            elif all_secret or (secret_keys is not None and secret_keys.search(name)):
+                self.add(
+                    f"{item_path}: looks like a credential, so a plain value is not allowed; store it with "
+                    f"`mcp-access-proxy secret set NAME` and write \"keyring:NAME\" (or \"env:NAME\")"
+                )
+            else:
+                out[name] = item
+        return out
+
+    def url(self, value: str | None, path: str, loopback_http_only: bool = True) -> None:
+        if value is None:
+            return
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            self.add(f"{path}: {value!r} is not an http(s) URL")
+        elif parts.scheme == "http" and loopback_http_only and parts.hostname not in LOOPBACK_HOSTS:
+            self.add(f"{path}: plain http:// is allowed only for a loopback host; use https://")
+
+
+_COMMON_UPSTREAM_KEYS = {"kind", "enabled", "connect_timeout", "call_timeout"}
+_KIND_KEYS: dict[str, set[str]] = {
+    "mcp": {"command", "args", "env", "cwd", "url", "transport", "headers", "auth", "client_id", "client_secret",
+            "redirect_uri", "scopes", "authorize_url", "token_url"},
+    "uptimeobserver": {"url", "api_key", "api_key_header"},
+    "pagerduty": {"base_url", "region", "api_key", "auth", "from", "client_id", "client_secret", "redirect_uri",
+                  "scopes", "authorize_url", "token_url", "revoke_url"},
+    "opsgenie": {"base_url", "region", "api_key"},
+    "statuspage": {"base_url", "api_key", "page_id", "organization_id"},
+}
+_REST_EXTRA = {"page_size", "max_result_chars", "max_retries", "rate_limit_per_second"}
+_DEFAULT_PD_SCOPES = ("read", "write")
+
+
+def _parse_upstream(c: _Checker, key: str, data: dict[str, Any]) -> UpstreamConfig | None:
+    where = f"upstreams.{key}"
+    if not UPSTREAM_KEY_RE.match(key):
+        c.add(f"{where}: the key is the tool-name prefix and must be 1-16 characters of a-z, 0-9, _ or -, "
+              f"starting with a letter or digit; rename the table, e.g. [upstreams.pd]")
+    kind = data.get("kind")
+    if kind not in UPSTREAM_KINDS:
+        c.add(f"{where}.kind: must be one of {', '.join(UPSTREAM_KINDS)}" + (f" (got {kind!r})" if kind else " (missing)"))
+        return None
+    allowed = _COMMON_UPSTREAM_KEYS | _KIND_KEYS[kind] | (_REST_EXTRA if kind in REST_KINDS else set())
+    c.known(data, where, allowed)
+    common = dict(
+        key=key,
+        kind=kind,
+        enabled=c.boolean(data, "enabled", where, True),
+        connect_timeout=c.number(data, "connect_timeout", where, 30.0),
+        call_timeout=c.number(data, "call_timeout", where, 50.0),
+    )
+    if kind in REST_KINDS:
+        common.update(
+            page_size=c.integer(data, "page_size", where, 25),
+            max_result_chars=c.integer(data, "max_result_chars", where, 20000, minimum=500),
+            max_retries=c.integer(data, "max_retries", where, 3, minimum=0),
+        )
+        if "rate_limit_per_second" in data:
+            common["rate_limit_per_second"] = c.number(data, "rate_limit_per_second", where, 1.0)
+        base_url = c.string(data, "base_url", where)
+        c.url(base_url, f"{where}.base_url")
+        common["base_url"] = base_url.rstrip("/") if base_url else None
+
+    if kind == "mcp":
+        command = c.string(data, "command", where)
+        url = c.string(data, "url", where)
+        if bool(command) == bool(url):
+            c.add(f"{where}: set exactly one of command (a local stdio server) or url (a remote server)")
+        if url:
+            c.url(url, f"{where}.url", loopback_http_only=True)
+        transport = c.string(data, "transport", where, choices=("streamable-http", "sse"))
+        if transport and command:
+            c.add(f"{where}.transport: only applies to url upstreams; remove it")
+        if url and not transport:
+            transport = "sse" if urlsplit(url).path.rstrip("/").endswith("/sse") else "streamable-http"
+        if command and not os.path.isabs(command):
+            # Desktop clients start us with a minimal PATH; resolve now so the child is found.
+            import shutil
+
+            found = shutil.which(command)
+            if found:
+                command = found
+            else:
+                c.add(f"{where}.command: {command!r} is not on PATH; give the absolute path "
+                      f"(desktop clients start servers with a minimal PATH)")
+        auth = c.string(data, "auth", where, "none", choices=("none", "oauth"))
+        oauth = _parse_oauth(c, data, where, scopes_default=()) if auth == "oauth" else None
+        return UpstreamConfig(
+            **common,
+            command=command,
+            args=c.strings(data, "args", where),
+            env=c.mapping(data, "env", where, SECRET_HEADER_RE),
+            cwd=c.string(data, "cwd", where),
+            url=url,
+            transport=transport or ("stdio" if command else None),
+            headers=c.mapping(data, "headers", where, SECRET_HEADER_RE),
+            auth=auth or "none",
+            oauth=oauth,
+        )
+    if kind == "uptimeobserver":
+        url = c.string(data, "url", where, UPTIMEOBSERVER_URL)
+        c.url(url, f"{where}.url")
+        api_key = c.secret(data, "api_key", where)
+        if api_key is None and "api_key" not in data:
+            c.add(f"{where}.api_key: required; create an MCP key in UptimeObserver (Integrations > MCP), store it "
+                  f"with `mcp-access-proxy secret set uptimeobserver` and write api_key = \"keyring:uptimeobserver\"")
+        return UpstreamConfig(
+            **common, url=url, transport="streamable-http", api_key=api_key,
+            api_key_header=c.string(data, "api_key_header", where, "x-api-key", choices=("x-api-key", "bearer")) or "x-api-key",
+        )
+    if kind == "pagerduty":
+        auth = c.string(data, "auth", where, "api_key", choices=("api_key", "oauth")) or "api_key"
+        api_key = c.secret(data, "api_key", where)
+        if auth == "api_key" and "api_key" not in data:
+            c.add(f"{where}.api_key: required when auth = \"api_key\"; create a user or account API key in "
+                  f"PagerDuty, store it with `mcp-access-proxy secret set pagerduty`, write api_key = \"keyring:pagerduty\" "
+                  f"(or set auth = \"oauth\" for per-user sign-in)")
+        from_email = c.string(data, "from", where)
+        if from_email and not EMAIL_RE.match(from_email):
+            c.add(f"{where}.from: {from_email!r} is not an email address")
+        return UpstreamConfig(
+            **common,
+            region=c.string(data, "region", where, "us", choices=("us", "eu")) or "us",
+            api_key=api_key,
+            auth=auth,
+            oauth=_parse_oauth(c, data, where, scopes_default=_DEFAULT_PD_SCOPES) if auth == "oauth" else None,
+            from_email=from_email,
+        )
+    if kind == "opsgenie":
+        if "api_key" not in data:
+            c.add(f"{where}.api_key: required; create an API integration key in Opsgenie (Teams > Integrations > API), "
+                  f"store it with `mcp-access-proxy secret set opsgenie`, write api_key = \"keyring:opsgenie\"")
+        return UpstreamConfig(
+            **common,
+            region=c.string(data, "region", where, "us", choices=("us", "eu")) or "us",
+            api_key=c.secret(data, "api_key", where),
+        )
+    # statuspage
+    if "api_key" not in data:
+        c.add(f"{where}.api_key: required; copy your API key from manage.statuspage.io (avatar > API info), "
+              f"store it with `mcp-access-proxy secret set statuspage`, write api_key = \"keyring:statuspage\"")
+    return UpstreamConfig(
+        **common,
+        api_key=c.secret(data, "api_key", where),
+        page_id=c.string(data, "page_id", where),
+        organization_id=c.string(data, "organization_id", where),
+    )
+
+
+def _parse_oauth(c: _Checker, data: dict, where: str, scopes_default: tuple[str, ...]) -> OAuthSettings | None:
+    client_id = c.string(data, "client_id", where)
+    if not client_id:
+        c.add(f"{where}.client_id: required for auth = \"oauth\"; copy it from the OAuth app you registered with the vendor")
+    redirect_uri = c.string(data, "redirect_uri", where, "http://localhost:8976/callback") or ""
+    parts = urlsplit(redirect_uri)
+    if parts.scheme != "http" or parts.hostname not in LOOPBACK_HOSTS or not parts.port:
+        c.add(f"{where}.redirect_uri: must be http://localhost:PORT/PATH (or 127.0.0.1) with an explicit port, "
+              f"exactly as registered on the OAuth app")
+    for k in ("authorize_url", "token_url", "revoke_url"):
+        c.url(c.string(data, k, where), f"{where}.{k}")
+    scopes = c.strings(data, "scopes", where) if "scopes" in data else scopes_default
+    if not client_id:
+        return None
+    return OAuthSettings(
+        client_id=client_id,
+        client_secret=c.secret(data, "client_secret", where),
+        redirect_uri=redirect_uri,
+        scopes=scopes,
+        authorize_url=c.string(data, "authorize_url", where),
+        token_url=c.string(data, "token_url", where),
+        revoke_url=c.string(data, "revoke_url", where),
+    )
+
+
+def parse_config(data: dict[str, Any], path: Path | None = None) -> Config:
+    c = _Checker()
+    c.known(data, "(top level)", {"user", "policy", "audit", "upstreams", "secrets", "log_level", "max_tools"})
+    user = c.table(data.get("user"), "user")
+    c.known(user, "user", {"email"})
+    email = c.string(user, "email", "user")
+    if email and not EMAIL_RE.match(email):
+        c.add(f"user.email: {email!r} is not an email address")
+
+    log_level = c.string(data, "log_level", "(top level)", "info", choices=LOG_LEVELS) or "info"
+    max_tools = data.get("max_tools")
+    if max_tools is not None:
+        max_tools = c.integer(data, "max_tools", "(top level)", 0)
+
+    secrets = c.table(data.get("secrets"), "secrets")
+    c.known(secrets, "secrets", {"store"})
+    store = c.string(secrets, "store", "secrets", "keyring", choices=("keyring", "file")) or "keyring"
+
+    policy = None
+    if "policy" in data:
+        p = c.table(data["policy"], "policy")
+        c.known(p, "policy", {"source", "public_keys", "poll_interval", "timeout", "headers"})
+        source = c.string(p, "source", "policy")
+        if not source:
+            c.add("policy.source: required; an https:// URL or a file path of the policy document "
+                  "(remove [policy] to run ungoverned)")
+        elif source.startswith(("http://", "https://")):
+            c.url(source, "policy.source")
+        policy = PolicyConfig(
+            source=source or "",
+            public_keys=c.strings(p, "public_keys", "policy"),
+            poll_interval=c.number(p, "poll_interval", "policy", 300.0),
+            timeout=c.number(p, "timeout", "policy", 10.0),
+            headers=c.mapping(p, "headers", "policy", SECRET_HEADER_RE),
+        )
+
+    a = c.table(data.get("audit"), "audit")
+    c.known(a, "audit", {"collector", "protocol", "headers", "durability", "group_commit_ms", "segment_max_bytes",
+                         "max_disk_bytes", "batch_max_records", "push_interval", "gzip", "redact_fields", "hash_fields"})
+    collector = c.string(a, "collector", "audit")
+    c.url(collector, "audit.collector")
+    audit = AuditConfig(
+        collector=collector.rstrip("/") if collector else None,
+        protocol=c.string(a, "protocol", "audit", "otlp-json", choices=AUDIT_PROTOCOLS) or "otlp-json",
+        headers=c.mapping(a, "headers", "audit", SECRET_HEADER_RE),
+        durability=c.string(a, "durability", "audit", "group", choices=("fsync", "group")) or "group",
+        group_commit_ms=c.number(a, "group_commit_ms", "audit", 5.0),
+        segment_max_bytes=c.integer(a, "segment_max_bytes", "audit", 8 * 1024 * 1024, minimum=4096),
+        max_disk_bytes=c.integer(a, "max_disk_bytes", "audit", 256 * 1024 * 1024, minimum=65536),
+        batch_max_records=c.integer(a, "batch_max_records", "audit", 500),
+        push_interval=c.number(a, "push_interval", "audit", 5.0),
+        gzip=c.boolean(a, "gzip", "audit", True),
+        redact_fields=c.strings(a, "redact_fields", "audit"),
+        hash_fields=c.strings(a, "hash_fields", "audit"),
+    )
+
+    upstreams: dict[str, UpstreamConfig] = {}
+    for key, table in c.table(data.get("upstreams"), "upstreams").items():
+        if not isinstance(table, dict):
+            c.add(f"upstreams.{key}: must be a table ([upstreams.{key}]) with at least kind = \"...\"")
+            continue
+        parsed = _parse_upstream(c, key, table)
+        if parsed is not None:
+            upstreams[key] = parsed
+
+    if c.problems:
+        raise ConfigError(c.problems, path)
+    return Config(
+        path=path,
+        user_email=email,
+        log_level=log_level,
+        secrets_store=store,
+        policy=policy,
+        audit=audit,
+        upstreams=upstreams,
+        max_tools=max_tools or None,
+    )

@@ -1,0 +1,100 @@
+"""The validated configuration, as plain frozen dataclasses.
+
+Secret-bearing fields hold `SecretRef`s, never values: they are resolved only
+when a connection needs them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mcp_proxy.config.secrets import SecretRef
+
+UPSTREAM_KINDS = ("pagerduty", "opsgenie", "statuspage", "uptimeobserver", "mcp")
+REST_KINDS = ("pagerduty", "opsgenie", "statuspage")
+AUDIT_PROTOCOLS = ("otlp-json", "otlp-protobuf", "ndjson", "splunk-hec")
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+@dataclass(frozen=True)
+class OAuthSettings:
+    client_id: str
+    client_secret: SecretRef | None
+    redirect_uri: str
+    scopes: tuple[str, ...]
+    authorize_url: str | None
+    token_url: str | None
+    revoke_url: str | None = None
+
+
+@dataclass(frozen=True)
+class UpstreamConfig:
+    key: str
+    kind: str
+    enabled: bool = True
+    connect_timeout: float = 30.0
+    call_timeout: float = 50.0
+    # kind = "mcp" (and the uptimeobserver preset)
+    command: str | None = None
+    args: tuple[str, ...] = ()
+    env: dict[str, str | SecretRef] = field(default_factory=dict)
+    cwd: str | None = None
+    url: str | None = None
+    transport: str | None = None  # "streamable-http" | "sse" for URLs, "stdio" for commands
+    headers: dict[str, str | SecretRef] = field(default_factory=dict)
+    # REST connectors
+    base_url: str | None = None
+    region: str = "us"
+    api_key: SecretRef | None = None
+    auth: str = "api_key"  # "api_key" | "oauth" | "none"
+    oauth: OAuthSettings | None = None
+    from_email: str | None = None  # PagerDuty `from`
+    page_id: str | None = None  # Statuspage
+    organization_id: str | None = None  # Statuspage
+    api_key_header: str = "x-api-key"  # UptimeObserver: "x-api-key" | "bearer"
+    page_size: int = 25
+    max_result_chars: int = 20000
+    max_retries: int = 3
+    rate_limit_per_second: float | None = None
+
+
+@dataclass(frozen=True)
+class PolicyConfig:
+    source: str
+    public_keys: tuple[str, ...] = ()
+    poll_interval: float = 300.0
+    timeout: float = 10.0
+    headers: dict[str, str | SecretRef] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AuditConfig:
+    collector: str | None = None
+    protocol: str = "otlp-json"
+    headers: dict[str, str | SecretRef] = field(default_factory=dict)
+    durability: str = "group"  # "fsync" (per record) | "group" (group commit)
+    group_commit_ms: float = 5.0
+    segment_max_bytes: int = 8 * 1024 * 1024
+    max_disk_bytes: int = 256 * 1024 * 1024
+    batch_max_records: int = 500
+    push_interval: float = 5.0
+    gzip: bool = True
+    redact_fields: tuple[str, ...] = ()
+    hash_fields: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path | None
+    user_email: str | None
+    log_level: str
+    secrets_store: str
+    policy: PolicyConfig | None
+    audit: AuditConfig
+    upstreams: dict[str, UpstreamConfig]
+    max_tools: int | None = None
+
+    @property
+    def governed(self) -> bool:
+        return self.policy is not None

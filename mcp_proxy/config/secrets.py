@@ -1,0 +1,180 @@
+"""Secret references and the local secret store.
+
+A config value `keyring:NAME` is read from the OS keychain (service
+`mcp-access-proxy`), `env:NAME` from the environment. Values are resolved only
+when used, never at load time, and never appear in messages.
+
+Where no keychain backend works (headless Linux), `[secrets] store = "file"`
+opts in to a 0600 JSON file in the user data dir. It is never chosen silently.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+KEYRING_SERVICE = "mcp-access-proxy"
+_FILE_WARNING = (
+    "secrets are stored in a plain file (mode 0600) because [secrets] store = \"file\"; "
+    "anyone who can read your account's files can read them"
+)
+
+
+class SecretError(Exception):
+    """A secret could not be resolved. The message never contains the value."""
+
+
+class SecretStore:
+    """Keychain-backed store, or an opt-in 0600 file store."""
+
+    def __init__(self, backend: str = "keyring", file_path: Path | None = None) -> None:
+        if backend not in ("keyring", "file"):
+            raise ValueError(f"unknown secret store {backend!r}")
+        self.backend = backend
+        self.file_path = file_path
+        self._lock = threading.Lock()
+        self._warned = False
+
+    # -- keyring -----------------------------------------------------------
+    def _keyring(self):  # imported lazily: keyring costs ~100 ms at start-up
+        import keyring
+        import keyring.errors
+
+        return keyring, keyring.errors
+
+    def keyring_available(self) -> tuple[bool, str]:
+        """Whether a usable keychain backend exists, and its name."""
+        try:
+            keyring, _ = self._keyring()
+            backend = keyring.get_keyring()
+        except Exception as exc:  # noqa: BLE001 - any failure means "not available"
+            return False, type(exc).__name__
+        name = f"{type(backend).__module__}.{type(backend).__name__}"
+        if "fail" in name.lower() or "null" in name.lower() or getattr(backend, "priority", 1) <= 0:
+            return False, name
+        return True, name
+
+    # -- file --------------------------------------------------------------
+    def _read_file(self) -> dict[str, str]:
+        assert self.file_path is not None
+        try:
+            return json.loads(self.file_path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as exc:
+            raise SecretError(
+                f"the secret file {self.file_path} is unreadable ({type(exc).__name__}); "
+                "delete it and store your secrets again with `mcp-access-proxy secret set NAME`"
+            ) from None
+
+    def _write_file(self, data: dict[str, str]) -> None:
+        assert self.file_path is not None
+        self.file_path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.file_path.parent, prefix=".secrets-")
+        try:
+            os.fchmod(fd, 0o600) if hasattr(os, "fchmod") else None
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump(data, fh)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.file_path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def _warn_file(self) -> None:
+        if not self._warned:
+            self._warned = True
+            print(f"mcp-access-proxy: WARNING: {_FILE_WARNING}", file=sys.stderr)
+
+    # -- public ------------------------------------------------------------
+    def get(self, name: str) -> str | None:
+        if self.backend == "file":
+            self._warn_file()
+            with self._lock:
+                return self._read_file().get(name)
+        keyring, errors = self._keyring()
+        try:
+            return keyring.get_password(KEYRING_SERVICE, name)
+        except errors.KeyringError as exc:
+            raise SecretError(self._no_keyring_message(exc)) from None
+
+    def set(self, name: str, value: str) -> None:
+        if self.backend == "file":
+            self._warn_file()
+            with self._lock:
+                data = self._read_file()
+                data[name] = value
+                self._write_file(data)
+            return
+        keyring, errors = self._keyring()
+        try:
+            keyring.set_password(KEYRING_SERVICE, name, value)
+        except errors.KeyringError as exc:
+            raise SecretError(self._no_keyring_message(exc)) from None
+
+    def delete(self, name: str) -> bool:
+        if self.backend == "file":
+            with self._lock:
+                data = self._read_file()
+                existed = data.pop(name, None) is not None
+                self._write_file(data)
+                return existed
+        keyring, errors = self._keyring()
+        try:
+            keyring.delete_password(KEYRING_SERVICE, name)
+            return True
+        except errors.PasswordDeleteError:
+            return False
+        except errors.KeyringError as exc:
+            raise SecretError(self._no_keyring_message(exc)) from None
+
+    @staticmethod
+    def _no_keyring_message(exc: Exception) -> str:
+        return (
+            f"the OS keychain is not available ({type(exc).__name__}). On a desktop, unlock your keychain; "
+            "on a headless machine, either run a Secret Service (dbus-run-session + gnome-keyring-daemon --unlock) "
+            'or opt in to the file store with [secrets] store = "file" in the config'
+        )
+
+
+@dataclass(frozen=True)
+class SecretRef:
+    """A reference to a secret: `keyring:NAME` or `env:NAME`. `where` is its config key path."""
+
+    scheme: str
+    name: str
+    where: str
+
+    @classmethod
+    def parse(cls, raw: str, where: str) -> "SecretRef | None":
+        for scheme in ("keyring", "env"):
+            prefix = scheme + ":"
+            if raw.startswith(prefix) and len(raw) > len(prefix):
+                return cls(scheme, raw[len(prefix):], where)
+        return None
+
+    def __str__(self) -> str:
+        return f"{self.scheme}:{self.name}"
+
+    def resolve(self, store: SecretStore, env: dict[str, str] | None = None) -> str:
+        if self.scheme == "env":
+            value = (os.environ if env is None else env).get(self.name)
+            if not value:
+                raise SecretError(
+                    f"{self.where}: environment variable {self.name} is not set; "
+                    f"set it in the environment the proxy starts in (for desktop clients: the server entry's \"env\")"
+                )
+            return value
+        value = store.get(self.name)
+        if not value:
+            raise SecretError(
+                f"{self.where}: no secret named {self.name!r} in the {store.backend} store; "
+                f"store it with `mcp-access-proxy secret set {self.name}`"
+            )
+        return value

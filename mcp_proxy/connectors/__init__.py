@@ -1,0 +1,1 @@
+"""Built-in REST connectors: Statuspage, Opsgenie, PagerDuty."""

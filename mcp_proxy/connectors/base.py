@@ -1,0 +1,99 @@
+"""What a built-in REST connector is, seen from the rest of the proxy.
+
+A connector turns one vendor's REST API into MCP tools. It knows the vendor
+(paths, auth header, pagination, rate limits, errors) and nothing else: the
+`upstreams.rest` adapter turns it into an upstream, the policy and audit never
+see it.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Credential:
+    """How to authenticate one request: a vendor API key or an OAuth bearer token."""
+
+    scheme: str  # "api_key" | "bearer"
+    value: str
+
+    def __repr__(self) -> str:  # never show the value
+        return f"Credential(scheme={self.scheme!r}, value=<redacted>)"
+
+
+# Returns the credential to use now. May raise `ConnectorError` (e.g. sign-in needed).
+CredentialProvider = Callable[[], Awaitable[Credential]]
+
+
+@dataclass
+class ToolOutput:
+    """A tool's result: readable text for the model plus structured data."""
+
+    text: str
+    structured: dict[str, Any] | None = None
+    is_error: bool = False
+
+
+class ConnectorError(Exception):
+    """A failure the model should see as an `isError` result.
+
+    `message` says what happened and what to do; it must never contain a
+    secret. `error_type` is a short stable code for the audit record
+    (e.g. "http_401", "rate_limited", "timeout").
+    """
+
+    def __init__(self, message: str, error_type: str = "vendor_error") -> None:
+        super().__init__(message)
+        self.message = message
+        self.error_type = error_type
+
+
+ToolHandler = Callable[[dict[str, Any]], Awaitable[ToolOutput]]
+
+
+@dataclass(frozen=True)
+class RestTool:
+    """One MCP tool a connector offers."""
+
+    name: str  # the upstream tool name, e.g. "list_incidents" ([a-z0-9_], short)
+    description: str  # for a model: what it does, when to use it, what it returns
+    input_schema: dict[str, Any]  # JSON Schema, "type": "object", "additionalProperties": false
+    handler: ToolHandler
+    read_only: bool
+    destructive: bool = False
+    idempotent: bool = False
+    open_world: bool = True
+    title: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def annotations(self) -> dict[str, Any]:
+        return {
+            "title": self.title,
+            "readOnlyHint": self.read_only,
+            "destructiveHint": self.destructive,
+            "idempotentHint": self.idempotent,
+            "openWorldHint": self.open_world,
+        }
+
+
+class Connector(ABC):
+    """A vendor REST connector. One instance per configured upstream."""
+
+    kind: str
+
+    @abstractmethod
+    def tools(self) -> list[RestTool]:
+        """The tools, in a stable order. Must not do I/O."""
+
+    async def call(self, name: str, arguments: dict[str, Any]) -> ToolOutput:
+        for tool in self.tools():
+            if tool.name == name:
+                return await tool.handler(arguments)
+        raise ConnectorError(f"unknown tool {name!r}; list the tools again", "unknown_tool")
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook
+        """Release HTTP connections."""

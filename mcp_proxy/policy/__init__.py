@@ -1,0 +1,1 @@
+"""The approval policy: document, sync, signature, evaluation, definition pinning."""
