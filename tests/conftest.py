@@ -1,0 +1,20 @@
+"""Shared test fixtures. Area-specific fixtures live in each tests/<area>/conftest.py."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def proxy_home(tmp_path, monkeypatch):
+    """An isolated MCP_ACCESS_PROXY_HOME for one test, with the file secret store."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("MCP_ACCESS_PROXY_HOME", str(home))
+    monkeypatch.delenv("MCP_ACCESS_PROXY_CONFIG", raising=False)
+    return home
