@@ -28,7 +28,8 @@ from mcp_proxy.config.model import (
 from mcp_proxy.config.secrets import SecretRef
 from mcp_proxy.paths import CONFIG_ENV, Paths
 
-UPSTREAM_KEY_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,15}$")
+UPSTREAM_KEY_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,15}$")
+RESERVED_KEYS = ("proxy",)
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 SECRET_HEADER_RE = re.compile(r"(auth|key|token|secret|cookie|password)", re.I)
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
@@ -213,8 +214,10 @@ _DEFAULT_PD_SCOPES = ("read", "write")
 def _parse_upstream(c: _Checker, key: str, data: dict[str, Any]) -> UpstreamConfig | None:
     where = f"upstreams.{key}"
     if not UPSTREAM_KEY_RE.match(key):
-        c.add(f"{where}: the key is the tool-name prefix and must be 1-16 characters of a-z, 0-9, _ or -, "
-              f"starting with a letter or digit; rename the table, e.g. [upstreams.pd]")
+        c.add(f"{where}: the key is the tool-name prefix and must be 1-16 characters of a-z, 0-9 or -, "
+              f"starting with a letter or digit (no _: it separates prefix and tool); rename the table, e.g. [upstreams.pd]")
+    elif key in RESERVED_KEYS:
+        c.add(f"{where}: the prefix {key!r} is reserved for the proxy's own tools; rename the table, e.g. [upstreams.{key}2]")
     kind = data.get("kind")
     if kind not in UPSTREAM_KINDS:
         c.add(f"{where}.kind: must be one of {', '.join(UPSTREAM_KINDS)}" + (f" (got {kind!r})" if kind else " (missing)"))

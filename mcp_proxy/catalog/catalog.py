@@ -1,0 +1,111 @@
+"""The merged tool list of every upstream, with exposed names and routing.
+
+The catalog holds each upstream's last known tool list (from the on-disk
+cache until the upstream connects, then live). It validates tools one by one
+so that one off-spec tool costs only itself, never its upstream's whole list.
+It does not decide approval: the server asks the policy.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import mcp_types as types
+
+from mcp_proxy.catalog.names import exposed_name
+from mcp_proxy.policy.definition import ToolFacts, definition_hash
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Entry:
+    exposed: str
+    upstream: str
+    name: str  # the upstream's own tool name
+    input_schema: dict[str, Any]
+    tool: types.Tool  # the definition as exposed (renamed)
+    facts: ToolFacts
+
+
+def _facts(upstream: str, exposed: str, raw: dict[str, Any]) -> ToolFacts:
+    annotations = raw.get("annotations") or {}
+    return ToolFacts(
+        key=f"{upstream}.{raw['name']}",
+        upstream=upstream,
+        name=raw["name"],
+        exposed_name=exposed,
+        definition_hash=definition_hash(raw["name"], raw.get("description"), raw.get("inputSchema") or {}),
+        read_only=annotations.get("readOnlyHint") is True,
+        destructive=annotations.get("destructiveHint") is True,
+        description=raw.get("description") or "",
+        annotations=dict(annotations),
+    )
+
+
+def build_entries(upstream: str, raw_tools: list[dict[str, Any]]) -> tuple[list[Entry], list[str]]:
+    """Valid entries for one upstream's raw tool dicts, and a note per rejected tool."""
+    entries: list[Entry] = []
+    rejected: list[str] = []
+    seen: set[str] = set()
+    for raw in raw_tools:
+        name = raw.get("name") if isinstance(raw, dict) else None
+        try:
+            tool = types.Tool.model_validate(raw, by_name=False)
+        except Exception as exc:  # noqa: BLE001 - pydantic ValidationError: the tool is off-spec
+            first = str(exc).splitlines()[1:2]
+            rejected.append(f"{name!r}: {first[0].strip() if first else 'invalid definition'}")
+            continue
+        if tool.name in seen:
+            rejected.append(f"{tool.name!r}: listed twice")
+            continue
+        seen.add(tool.name)
+        schema = raw.get("inputSchema") or {}
+        exposed = exposed_name(upstream, tool.name)
+        entries.append(Entry(
+            exposed=exposed,
+            upstream=upstream,
+            name=tool.name,
+            input_schema=schema,
+            tool=tool.model_copy(update={"name": exposed}),
+            facts=_facts(upstream, exposed, raw),
+        ))
+    return entries, rejected
+
+
+class Catalog:
+    def __init__(self) -> None:
+        self._by_upstream: dict[str, list[Entry]] = {}
+        self._raw: dict[str, list[dict[str, Any]]] = {}
+        self._by_exposed: dict[str, Entry] = {}
+        self.version = 0
+
+    def set_tools(self, upstream: str, raw_tools: list[dict[str, Any]]) -> bool:
+        """Replace one upstream's tool list; True when it changed."""
+        if self._raw.get(upstream) == raw_tools:
+            return False
+        entries, rejected = build_entries(upstream, raw_tools)
+        for note in rejected:
+            log.warning("upstream %s: skipping tool %s", upstream, note)
+        self._raw[upstream] = raw_tools
+        self._by_upstream[upstream] = entries
+        self._reindex()
+        return True
+
+    def has_upstream(self, upstream: str) -> bool:
+        return upstream in self._raw
+
+    def _reindex(self) -> None:
+        self._by_exposed = {e.exposed: e for entries in self._by_upstream.values() for e in entries}
+        self.version += 1
+
+    def entries(self) -> list[Entry]:
+        return [e for key in sorted(self._by_upstream) for e in self._by_upstream[key]]
+
+    def lookup(self, exposed: str) -> Entry | None:
+        return self._by_exposed.get(exposed)
+
+    def facts(self) -> list[ToolFacts]:
+        return [e.facts for e in self.entries()]

@@ -1,0 +1,135 @@
+"""`serve`: the stdio MCP server process from start to exit.
+
+Start-up reads only the config and on-disk caches before answering, so the
+client's `initialize` and `tools/list` are served at once; upstreams, policy
+sync and audit shipping run in the background. Exit is clean on stdin EOF,
+and within 3 s on SIGTERM/SIGINT with no child process left behind.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import signal
+import socket
+import sys
+import uuid
+from typing import Any
+
+import anyio
+
+from mcp_proxy import __version__
+from mcp_proxy.config import Config, SecretStore
+from mcp_proxy.paths import Paths
+from mcp_proxy.stdio_guard import WireFds
+
+log = logging.getLogger("mcp_proxy")
+
+SHUTDOWN_BUDGET = 2.0  # seconds the upstreams get to stop after a signal
+
+
+def _open_policy(config: Config, paths: Paths, store: SecretStore, emit: Any) -> Any:
+    try:
+        from mcp_proxy.policy import PolicyEngine
+    except ImportError:
+        from mcp_proxy.server._interim import InterimPolicy
+
+        return InterimPolicy()
+    return PolicyEngine(config.policy, paths, emit=emit, secret_store=store)
+
+
+def _open_audit(config: Config, paths: Paths, store: SecretStore, instance_id: str) -> Any:
+    try:
+        from mcp_proxy.audit import AuditContext, AuditLog
+    except ImportError:
+        from mcp_proxy.server._interim import InterimAudit
+
+        return InterimAudit()
+
+    def secret_values() -> list[str]:
+        # Values of the secrets this config references, so the audit can redact them if a model echoes one.
+        from mcp_proxy.server.secrets_in_use import known_secret_values
+
+        return known_secret_values(config, store)
+
+    context = AuditContext(proxy_version=__version__, instance_id=instance_id, host=socket.gethostname(),
+                           user=config.user_email, governed=config.governed)
+    return AuditLog.open(paths, config.audit, context, secret_values=secret_values)
+
+
+async def _watch_signals(on_signal: Any) -> None:
+    with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        async for _ in signals:
+            await on_signal()
+            return
+
+
+async def serve_async(config: Config, paths: Paths, wire: WireFds) -> None:
+    from mcp.server.stdio import stdio_server
+
+    from mcp_proxy.server.app import build_server, initialization_options
+    from mcp_proxy.server.hub import Hub
+    from mcp_proxy.upstreams.factory import build_upstreams
+    from mcp_proxy.upstreams.stdio_transport import _live_groups, kill_all_children
+
+    store = SecretStore(config.secrets_store, paths.data_dir / "secrets.json")
+    instance_id = uuid.uuid4().hex
+    audit = _open_audit(config, paths, store, instance_id)
+    policy = _open_policy(config, paths, store, audit.append_nowait)
+    policy.load_cached()
+    audit.context.policy_revision = policy.revision
+    upstreams = build_upstreams(config, paths, store)
+    hub = Hub(config, paths, store, upstreams, policy, audit)
+    server = build_server(hub)
+    governed = f"policy revision {policy.revision or 'none (nothing is exposed until a valid policy arrives)'}" \
+        if config.governed else "UNGOVERNED (no [policy]: every tool is exposed)"
+    log.info("mcp-access-proxy %s serving; config %s; upstreams %s; %s", __version__, config.path,
+             ", ".join(f"{k} ({u.kind})" for k, u in upstreams.items()) or "none", governed)
+
+    inp = anyio.wrap_file(io.TextIOWrapper(os.fdopen(wire.read_fd, "rb"), encoding="utf-8", errors="replace"))
+    out = anyio.wrap_file(io.TextIOWrapper(os.fdopen(wire.write_fd, "wb"), encoding="utf-8"))
+
+    async with anyio.create_task_group() as outer:
+        async with anyio.create_task_group() as background:
+
+            async def on_signal() -> None:
+                # The stdin reader is a thread blocked in readline() that cannot be cancelled, so a signal
+                # ends the process ourselves: stop upstreams (bounded), reap children, flush the audit, exit.
+                log.info("signal received; shutting down")
+                background.cancel_scope.cancel()
+                with anyio.move_on_after(SHUTDOWN_BUDGET):
+                    while _live_groups:
+                        await anyio.sleep(0.02)
+                kill_all_children()
+                audit.close()
+                logging.shutdown()
+                os._exit(0)
+
+            outer.start_soon(_watch_signals, on_signal)
+            for upstream in upstreams.values():
+                background.start_soon(upstream.run, hub.events())
+            background.start_soon(policy.run, hub.policy_changed, hub.stop)
+            _start_shipper(background, config, paths, store, hub)
+            async with stdio_server(stdin=inp, stdout=out) as (read_stream, write_stream):
+                await server.run(read_stream, write_stream, initialization_options(server))
+            log.info("the client closed stdin; shutting down")
+            hub.stop.set()
+            background.cancel_scope.cancel()
+        outer.cancel_scope.cancel()
+    audit.close()
+
+
+def _start_shipper(tg: Any, config: Config, paths: Paths, store: SecretStore, hub: Any) -> None:
+    if not config.audit.collector:
+        return
+    try:
+        from mcp_proxy.audit import run_shipper
+    except ImportError:
+        return
+    tg.start_soon(run_shipper, paths, config.audit, store, hub.stop)
+
+
+def serve(config: Config, paths: Paths, wire: WireFds) -> int:
+    anyio.run(serve_async, config, paths, wire)
+    return 0

@@ -1,0 +1,69 @@
+"""The one interface every upstream kind implements.
+
+An upstream knows how to reach its tools and run them with its credentials.
+It knows nothing of policy or audit.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+
+import mcp_types as types
+
+# (progress, total, message)
+ProgressRelay = Callable[[float, float | None, str | None], Awaitable[None]]
+
+
+class UpstreamUnavailable(Exception):
+    """The upstream cannot take calls right now; the message says why and what to do."""
+
+
+class ToolFailure(Exception):
+    """The tool ran and failed; `message` is for the model, `error_type` for the audit record."""
+
+    def __init__(self, message: str, error_type: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.error_type = error_type
+
+
+@dataclass
+class UpstreamEvents:
+    """How an upstream reports to the hub."""
+
+    tools_changed: Callable[[str, list[dict[str, Any]]], Awaitable[None]]
+    # An upstream's server-to-client request (elicitation), relayed to the client.
+    elicit: Callable[[types.ElicitRequestParams], Awaitable[types.ElicitResult]] | None = None
+
+
+@dataclass
+class UpstreamStatus:
+    state: str = "starting"  # starting | connected | reconnecting | failed | disabled
+    detail: str = ""
+    tool_count: int = 0
+    connected_once: anyio.Event = field(default_factory=anyio.Event)
+
+
+class Upstream(ABC):
+    key: str
+    kind: str
+    status: UpstreamStatus
+
+    @abstractmethod
+    async def run(self, events: UpstreamEvents) -> None:
+        """Connect, report tools, stay connected (reconnecting with backoff) until cancelled."""
+
+    @abstractmethod
+    async def call_tool(
+        self, name: str, arguments: dict[str, Any], *, progress: ProgressRelay | None, timeout: float
+    ) -> types.CallToolResult:
+        """Run one tool. Raises UpstreamUnavailable, TimeoutError; tool failures are isError results."""
+
+    def cache_identity(self) -> str | None:
+        """The identity under which this upstream's tool list is cached on disk; None = never cached."""
+        return None

@@ -1,0 +1,277 @@
+"""Upstreams that are MCP servers: a local stdio command, Streamable HTTP or SSE.
+
+Each upstream runs in its own task: it connects in the background (bounded by
+`connect_timeout`), reads every page of `tools/list`, reports the tools, and
+watches the connection; when the server dies it reconnects with backoff. One
+upstream that is down, hangs, sends an off-spec list or crashes mid-call
+affects only its own tools and calls.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+from contextlib import AsyncExitStack
+from typing import Any
+
+import anyio
+import mcp_types as types
+from mcp import Client
+from mcp.client.stdio import StdioServerParameters
+from mcp.shared.exceptions import MCPError
+
+from mcp_proxy import __version__
+from mcp_proxy.config import SecretError, SecretRef, SecretStore, UpstreamConfig
+from mcp_proxy.upstreams.base import ProgressRelay, Upstream, UpstreamEvents, UpstreamStatus, UpstreamUnavailable
+from mcp_proxy.upstreams.raw import is_closed, raw_request, supports_raw
+
+log = logging.getLogger(__name__)
+
+MAX_LIST_PAGES = 100
+HEALTH_INTERVAL = 0.5
+PING_INTERVAL = 30.0
+CONNECTION_CLOSED = -32000
+REQUEST_TIMEOUT = -32001
+
+
+class HttpStatusWatch:
+    """Remembers the last HTTP error status: the SDK turns a 401 into a generic error."""
+
+    def __init__(self) -> None:
+        self.last_error_status: int | None = None
+
+    async def on_response(self, response: Any) -> None:
+        if response.status_code >= 400:
+            self.last_error_status = response.status_code
+
+
+class McpUpstream(Upstream):
+    kind = "mcp"
+
+    def __init__(self, cfg: UpstreamConfig, store: SecretStore, *, http_auth: Any = None) -> None:
+        self.key = cfg.key
+        self.cfg = cfg
+        self.store = store
+        self.status = UpstreamStatus()
+        self._http_auth = http_auth
+        self._client: Client | None = None
+        self._connected = anyio.Event()
+        self._relist = anyio.Event()
+        self._dead = anyio.Event()
+        self._http_watch = HttpStatusWatch()
+
+    def cache_identity(self) -> str:
+        from mcp_proxy.catalog.cache import upstream_identity
+
+        return upstream_identity(self.cfg)
+
+    # -- connection ----------------------------------------------------------
+    def _resolve(self, values: dict[str, str | SecretRef]) -> dict[str, str]:
+        return {k: v.resolve(self.store) if isinstance(v, SecretRef) else v for k, v in values.items()}
+
+    def _describe_failure(self, exc: BaseException) -> str:
+        """A one-line reason without exception text that might carry a secret."""
+        leaf = exc
+        while isinstance(leaf, BaseExceptionGroup) and leaf.exceptions:
+            leaf = leaf.exceptions[0]
+        if isinstance(leaf, SecretError):
+            return str(leaf)
+        if isinstance(leaf, FileNotFoundError):
+            return f"the command {self.cfg.command!r} was not found; check upstreams.{self.key}.command"
+        if isinstance(leaf, TimeoutError):
+            return f"no answer within {self.cfg.connect_timeout:g} s (connect_timeout)"
+        status = self._http_watch.last_error_status
+        if status in (401, 403):
+            return self.auth_advice(status)
+        if status:
+            return f"the server answered HTTP {status}"
+        if isinstance(leaf, MCPError):
+            if leaf.error.code == CONNECTION_CLOSED:
+                return "the server closed the connection (it exited or crashed)"
+            return f"the server refused the handshake (MCP error {leaf.error.code})"
+        return f"connection failed ({type(leaf).__name__})"
+
+    def auth_advice(self, status: int) -> str:
+        return (f"the server refused the credentials (HTTP {status}); check the secrets referenced by "
+                f"upstreams.{self.key}.headers")
+
+    def _transport(self, stack: AsyncExitStack) -> Any:
+        cfg = self.cfg
+        if cfg.command:
+            from mcp_proxy.upstreams.stdio_transport import stdio_transport
+
+            return stdio_transport(StdioServerParameters(
+                command=cfg.command, args=list(cfg.args), env=self._resolve(cfg.env) or None, cwd=cfg.cwd
+            ))
+        headers = self._resolve(cfg.headers)
+        hooks = {"response": [self._http_watch.on_response]}
+        if cfg.transport == "sse":
+            from mcp.client.sse import sse_client
+
+            def factory(headers=None, timeout=None, auth=None):  # noqa: ANN001 - the SDK's factory shape
+                import httpx2
+
+                return httpx2.AsyncClient(headers=headers, timeout=timeout, auth=auth, event_hooks=hooks)
+
+            return sse_client(cfg.url, headers=headers, timeout=cfg.connect_timeout,
+                              httpx_client_factory=factory, auth=self._http_auth)
+        import httpx2
+        from mcp.client.streamable_http import streamable_http_client
+
+        http = httpx2.AsyncClient(
+            headers=headers, timeout=httpx2.Timeout(cfg.connect_timeout, read=max(300.0, cfg.call_timeout)),
+            auth=self._http_auth, event_hooks=hooks,
+        )
+        stack.push_async_callback(http.aclose)
+        return streamable_http_client(cfg.url, http_client=http)
+
+    async def _on_message(self, message: Any) -> None:
+        if isinstance(message, types.ToolListChangedNotification):
+            self._relist.set()
+        elif isinstance(message, Exception):
+            log.debug("upstream %s sent something that is not MCP (%s)", self.key, type(message).__name__)
+
+    async def _list_all(self, client: Client) -> list[dict[str, Any]]:
+        session = client.session
+        tools: list[dict[str, Any]] = []
+        cursor: str | None = None
+        for _ in range(MAX_LIST_PAGES):
+            params = {"cursor": cursor} if cursor else None
+            if supports_raw(session):
+                page = await raw_request(session, "tools/list", params, {"timeout": self.cfg.connect_timeout})
+                page_tools = page.get("tools")
+                if not isinstance(page_tools, list):
+                    raise ValueError("tools/list result has no tools array")
+                tools.extend(t for t in page_tools if isinstance(t, dict))
+                cursor = page.get("nextCursor")
+            else:  # pragma: no cover - only if the SDK's internals move
+                result = await client.list_tools(cursor=cursor)
+                tools.extend(t.model_dump(by_alias=True, exclude_none=True) for t in result.tools)
+                cursor = result.next_cursor
+            if not cursor:
+                break
+        return tools
+
+    async def run(self, events: UpstreamEvents) -> None:
+        attempt = 0
+        while True:
+            self._dead = anyio.Event()
+            try:
+                await self._session_once(events)
+                attempt = 0
+                reason = "the server closed the connection"
+            except Exception as exc:  # noqa: BLE001 - isolate this upstream's failure
+                reason = self._describe_failure(exc)
+            self._client = None
+            self._connected = anyio.Event()
+            delay = min(60.0, 0.5 * 2**attempt) * (0.75 + random.random() / 2)
+            attempt += 1
+            self.status.state = "reconnecting"
+            self.status.detail = f"{reason}; retrying in {delay:.0f} s"
+            log.warning("upstream %s: %s; retrying in %.1f s", self.key, reason, delay)
+            await anyio.sleep(delay)
+
+    async def _session_once(self, events: UpstreamEvents) -> None:
+        # The deadline covers the handshake and the first tools/list only. It is lifted once connected,
+        # rather than wrapping the connect in fail_after, because the client must be entered and exited
+        # inside the same cancel scope.
+        async with AsyncExitStack() as stack:
+            self._http_watch.last_error_status = None
+            with anyio.CancelScope(deadline=anyio.current_time() + self.cfg.connect_timeout) as connect_scope:
+                client = Client(
+                    self._transport(stack),
+                    mode="legacy",  # handshake era: list_changed and elicitation work (see reference notes)
+                    message_handler=self._on_message,
+                    elicitation_callback=self._elicitation_callback(events),
+                    client_info=types.Implementation(name="mcp-access-proxy", version=__version__),
+                    cache=None,
+                )
+                async with client:
+                    tools = await self._list_all(client)
+                    connect_scope.deadline = math.inf
+                    self._client = client
+                    self.status.state = "connected"
+                    self.status.detail = ""
+                    self.status.tool_count = len(tools)
+                    self._connected.set()
+                    self.status.connected_once.set()
+                    log.info("upstream %s: connected, %d tools", self.key, len(tools))
+                    await events.tools_changed(self.key, tools)
+                    await self._watch(client, events)
+            if connect_scope.cancelled_caught:
+                raise TimeoutError
+
+    async def _watch(self, client: Client, events: UpstreamEvents) -> None:
+        since_ping = 0.0
+        while True:
+            with anyio.move_on_after(HEALTH_INTERVAL):
+                await self._relist.wait()
+            if is_closed(client.session) or self._dead.is_set():
+                return
+            if self._relist.is_set():
+                self._relist = anyio.Event()
+                tools = await self._list_all(client)
+                self.status.tool_count = len(tools)
+                await events.tools_changed(self.key, tools)
+            since_ping += HEALTH_INTERVAL
+            if since_ping >= PING_INTERVAL and self.cfg.url:
+                since_ping = 0.0
+                await raw_request(client.session, "ping", None, {"timeout": 10.0})
+
+    def _elicitation_callback(self, events: UpstreamEvents) -> Any:
+        async def relay(_context: Any, params: types.ElicitRequestParams) -> types.ElicitResult | types.ErrorData:
+            if events.elicit is None:
+                return types.ElicitResult(action="decline")
+            return await events.elicit(params)
+
+        return relay
+
+    # -- calls ---------------------------------------------------------------
+    async def _wait_connected(self, budget: float) -> Client:
+        if self._client is None:
+            with anyio.move_on_after(min(budget, self.cfg.connect_timeout)):
+                await self._connected.wait()
+        if self._client is None:
+            detail = self.status.detail or "it has not connected yet"
+            raise UpstreamUnavailable(
+                f"the upstream '{self.key}' is not available ({detail}). Its other tools are unavailable too; "
+                "the proxy keeps retrying in the background. Try again shortly, or run `mcp-access-proxy doctor`."
+            )
+        return self._client
+
+    async def call_tool(
+        self, name: str, arguments: dict[str, Any], *, progress: ProgressRelay | None, timeout: float
+    ) -> types.CallToolResult:
+        client = await self._wait_connected(timeout)
+        opts: dict[str, Any] = {"timeout": timeout}
+        if progress is not None:
+            opts["on_progress"] = progress
+        try:
+            raw = await raw_request(client.session, "tools/call", {"name": name, "arguments": arguments}, opts)
+        except MCPError as exc:
+            code = exc.error.code
+            if code == REQUEST_TIMEOUT:
+                raise TimeoutError from None
+            if code == CONNECTION_CLOSED:
+                self._dead.set()
+                raise UpstreamUnavailable(
+                    f"the upstream '{self.key}' closed the connection during the call (it crashed or restarted); "
+                    "the call may or may not have taken effect. The proxy reconnects in the background: "
+                    "check the state before repeating a write."
+                ) from None
+            message = (exc.error.message or "")[:500]
+            return types.CallToolResult(
+                content=[types.TextContent(type="text", text=(
+                    f"The upstream '{self.key}' rejected the call (MCP error {code}): {message}"))],
+                is_error=True,
+            )
+        try:
+            return types.CallToolResult.model_validate(raw, by_name=False)
+        except Exception:  # noqa: BLE001 - pydantic ValidationError on an off-spec result
+            return types.CallToolResult(
+                content=[types.TextContent(type="text", text=(
+                    f"The upstream '{self.key}' returned a result that is not valid MCP; the proxy cannot pass "
+                    "it on. Report this to the server's maintainers."))],
+                is_error=True,
+            )

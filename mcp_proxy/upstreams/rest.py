@@ -1,0 +1,81 @@
+"""A built-in REST connector seen as an upstream.
+
+Connector tools are static, so they are "connected" at once; credentials are
+resolved only when a call needs them.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from typing import Any
+
+import anyio
+import mcp_types as types
+
+from mcp_proxy.config import SecretStore, UpstreamConfig
+from mcp_proxy.connectors.base import Connector, ConnectorError, Credential, CredentialProvider, RestTool
+from mcp_proxy.upstreams.base import ProgressRelay, ToolFailure, Upstream, UpstreamEvents, UpstreamStatus
+
+log = logging.getLogger(__name__)
+
+
+def load_connector(cfg: UpstreamConfig, credentials: CredentialProvider, user_email: str | None) -> Connector:
+    module = importlib.import_module(f"mcp_proxy.connectors.{cfg.kind}")
+    return module.build(cfg, credentials, user_email=user_email)
+
+
+def tool_dict(tool: RestTool) -> dict[str, Any]:
+    annotations = {k: v for k, v in tool.annotations().items() if v is not None}
+    return {"name": tool.name, "description": tool.description, "inputSchema": tool.input_schema,
+            "annotations": annotations}
+
+
+def api_key_credentials(cfg: UpstreamConfig, store: SecretStore) -> CredentialProvider:
+    async def provide() -> Credential:
+        if cfg.api_key is None:
+            raise ConnectorError(f"upstreams.{cfg.key}.api_key is not set; see the README for this vendor",
+                                 "no_credentials")
+        # keyring may block on a D-Bus round trip: keep it off the event loop.
+        value = await anyio.to_thread.run_sync(cfg.api_key.resolve, store)
+        return Credential("api_key", value)
+
+    return provide
+
+
+class RestUpstream(Upstream):
+    def __init__(self, cfg: UpstreamConfig, connector: Connector) -> None:
+        self.key = cfg.key
+        self.kind = cfg.kind
+        self.cfg = cfg
+        self.connector = connector
+        self.status = UpstreamStatus()
+        self._tools = {t.name: t for t in connector.tools()}
+
+    def tool_dicts(self) -> list[dict[str, Any]]:
+        return [tool_dict(t) for t in self.connector.tools()]
+
+    async def run(self, events: UpstreamEvents) -> None:
+        self.status.state = "connected"
+        self.status.tool_count = len(self._tools)
+        self.status.connected_once.set()
+        await events.tools_changed(self.key, self.tool_dicts())
+        try:
+            await anyio.sleep_forever()
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self.connector.aclose()
+
+    async def call_tool(
+        self, name: str, arguments: dict[str, Any], *, progress: ProgressRelay | None, timeout: float
+    ) -> types.CallToolResult:
+        try:
+            with anyio.fail_after(timeout):
+                output = await self.connector.call(name, arguments)
+        except ConnectorError as exc:
+            raise ToolFailure(exc.message, exc.error_type) from None
+        return types.CallToolResult(
+            content=[types.TextContent(type="text", text=output.text)],
+            structured_content=output.structured,
+            is_error=output.is_error,
+        )

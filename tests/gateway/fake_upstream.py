@@ -1,0 +1,139 @@
+"""A configurable MCP server used as an upstream in the tests (stdio or Streamable HTTP).
+
+    python fake_upstream.py [--http PORT --api-key KEY] [--hang] [--invalid-schema]
+                            [--stubborn] [--tools N] [--name NAME]
+
+Tools: echo(text), add(a, b), slow(seconds), crash(), progress(steps), ask(question), grow().
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import time
+
+import anyio
+import mcp_types as types
+from mcp.server.lowlevel import NotificationOptions, Server
+
+ECHO = {"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"],
+        "additionalProperties": False}
+
+
+def tool(name: str, description: str, schema: dict, read_only: bool = False) -> dict:
+    return {"name": name, "description": description, "inputSchema": schema,
+            "annotations": {"readOnlyHint": read_only}}
+
+
+def build(args: argparse.Namespace) -> Server:
+    state = {"grown": False}
+
+    def tools() -> list[dict]:
+        items = [
+            tool("echo", "Echo the text back.", ECHO, read_only=True),
+            tool("add", "Add two integers.", {"type": "object", "properties": {"a": {"type": "integer"},
+                 "b": {"type": "integer"}}, "required": ["a", "b"]}, read_only=True),
+            tool("slow", "Sleep, then answer.", {"type": "object", "properties": {"seconds": {"type": "number"}}}),
+            tool("crash", "Exit the server process mid-call.", {"type": "object"}),
+            tool("progress", "Report progress.", {"type": "object", "properties": {"steps": {"type": "integer"}}}),
+            tool("ask", "Ask the user via elicitation.", {"type": "object", "properties": {"question": {"type": "string"}}}),
+            tool("grow", "Add a tool and announce list_changed.", {"type": "object"}),
+        ]
+        items += [tool(f"bulk_{i:04d}", f"Bulk tool {i}.", ECHO, read_only=True) for i in range(args.tools)]
+        if state["grown"]:
+            items.append(tool("grown", "Appeared after grow.", ECHO))
+        if args.invalid_schema:
+            items.append({"name": "broken", "description": "Off-spec input schema.", "inputSchema": {}})
+            items.append({"name": "bad name!", "inputSchema": {"type": "object"}})
+        return items
+
+    async def list_tools(ctx, params) -> types.ListToolsResult:
+        if args.invalid_schema:
+            # Bypass our own validation: send the off-spec list as raw dicts.
+            return types.ListToolsResult.model_construct(tools=[types.Tool.model_construct(**t) for t in tools()])
+        return types.ListToolsResult(tools=[types.Tool.model_validate(t) for t in tools()])
+
+    async def call_tool(ctx, params: types.CallToolRequestParams) -> types.CallToolResult:
+        a = params.arguments or {}
+        text = lambda s: types.CallToolResult(content=[types.TextContent(type="text", text=s)])  # noqa: E731
+        if params.name == "echo" or params.name.startswith("bulk_") or params.name == "grown":
+            return types.CallToolResult(content=[types.TextContent(type="text", text=a.get("text", ""))],
+                                        structured_content={"text": a.get("text", ""), "server": args.name})
+        if params.name == "add":
+            return text(str(a["a"] + a["b"]))
+        if params.name == "slow":
+            await anyio.sleep(float(a.get("seconds", 30)))
+            return text("slept")
+        if params.name == "crash":
+            os._exit(3)
+        if params.name == "progress":
+            steps = int(a.get("steps", 3))
+            for i in range(steps):
+                await ctx.session.report_progress(i + 1, steps, f"step {i + 1}")
+            return text("done")
+        if params.name == "ask":
+            answer = await ctx.session.elicit_form(a.get("question", "?"), {"type": "object", "properties": {
+                "answer": {"type": "string"}}}, ctx.request_id)
+            return text(f"{answer.action}:{(answer.content or {}).get('answer', '')}")
+        if params.name == "grow":
+            state["grown"] = True
+            await ctx.session.send_tool_list_changed()
+            return text("grown")
+        return types.CallToolResult(content=[types.TextContent(type="text", text="unknown")], is_error=True)
+
+    return Server(args.name, version="1.0", on_list_tools=list_tools, on_call_tool=call_tool)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--http", type=int)
+    p.add_argument("--api-key")
+    p.add_argument("--hang", action="store_true")
+    p.add_argument("--invalid-schema", action="store_true")
+    p.add_argument("--stubborn", action="store_true", help="ignore SIGTERM and stdin EOF")
+    p.add_argument("--tools", type=int, default=0)
+    p.add_argument("--name", default="fake")
+    p.add_argument("--pidfile")
+    args = p.parse_args()
+    if args.pidfile:
+        with open(args.pidfile, "w") as fh:
+            fh.write(str(os.getpid()))
+    if args.stubborn:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    if args.hang:
+        while True:
+            time.sleep(3600)
+    server = build(args)
+    if args.http:
+        import uvicorn
+        from starlette.middleware.base import BaseHTTPMiddleware
+        from starlette.responses import JSONResponse
+
+        app = server.streamable_http_app(json_response=False)
+
+        class KeyGate(BaseHTTPMiddleware):
+            async def dispatch(self, request, call_next):
+                if args.api_key and request.headers.get("x-api-key") != args.api_key:
+                    return JSONResponse({"error": "bad key"}, status_code=401)
+                return await call_next(request)
+
+        app.add_middleware(KeyGate)
+        uvicorn.run(app, host="127.0.0.1", port=args.http, log_level="warning")
+        return
+
+    from mcp.server.stdio import stdio_server
+
+    async def run() -> None:
+        async with stdio_server() as (r, w):
+            await server.run(r, w, server.create_initialization_options(NotificationOptions(tools_changed=True)))
+        if args.stubborn:
+            while True:
+                await anyio.sleep(3600)
+
+    anyio.run(run)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
