@@ -52,6 +52,11 @@ def build_entries(upstream: str, raw_tools: list[dict[str, Any]]) -> tuple[list[
     seen: set[str] = set()
     for raw in raw_tools:
         name = raw.get("name") if isinstance(raw, dict) else None
+        schema = raw.get("inputSchema") if isinstance(raw, dict) else None
+        if not isinstance(schema, dict) or schema.get("type") != "object":
+            # MCP requires an object schema; clients (and the SDK's outbound check) refuse anything else.
+            rejected.append(f"{name!r}: inputSchema must be a JSON Schema with \"type\": \"object\"")
+            continue
         try:
             tool = types.Tool.model_validate(raw, by_name=False)
         except Exception as exc:  # noqa: BLE001 - pydantic ValidationError: the tool is off-spec
@@ -62,7 +67,6 @@ def build_entries(upstream: str, raw_tools: list[dict[str, Any]]) -> tuple[list[
             rejected.append(f"{tool.name!r}: listed twice")
             continue
         seen.add(tool.name)
-        schema = raw.get("inputSchema") or {}
         exposed = exposed_name(upstream, tool.name)
         entries.append(Entry(
             exposed=exposed,

@@ -124,6 +124,15 @@ class Hub:
             for upstream in missing:
                 await upstream.status.connected_once.wait()
 
+    async def _wait_for_tool(self, name: str) -> Entry | None:
+        """A call for a tool of an upstream whose list is not known yet (no cache, still connecting)."""
+        upstream = self.upstreams.get(name.split("_", 1)[0])
+        if upstream is None or self.catalog.has_upstream(upstream.key):
+            return None
+        with anyio.move_on_after(upstream.cfg.connect_timeout):
+            await upstream.status.connected_once.wait()
+        return self.catalog.lookup(name)
+
     async def list_tools(self) -> types.ListToolsResult:
         if not self._first_list_done:
             self._first_list_done = True
@@ -158,6 +167,8 @@ class Hub:
         if any(t.name == name for t in self._access_tools()):
             return await self._call_access_tool(name, arguments, record, started)
         entry = self.catalog.lookup(name)
+        if entry is None:
+            entry = await self._wait_for_tool(name)
         if entry is None:
             await self._deny(record, "unknown_tool", f"no tool named {name!r}", started)
             return error_result(

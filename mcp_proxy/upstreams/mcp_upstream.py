@@ -194,10 +194,10 @@ class McpUpstream(Upstream):
                     self.status.state = "connected"
                     self.status.detail = ""
                     self.status.tool_count = len(tools)
-                    self._connected.set()
-                    self.status.connected_once.set()
                     log.info("upstream %s: connected, %d tools", self.key, len(tools))
                     await events.tools_changed(self.key, tools)
+                    self._connected.set()
+                    self.status.connected_once.set()
                     await self._watch(client, events)
             if connect_scope.cancelled_caught:
                 raise TimeoutError

@@ -58,8 +58,8 @@ class RestUpstream(Upstream):
     async def run(self, events: UpstreamEvents) -> None:
         self.status.state = "connected"
         self.status.tool_count = len(self._tools)
-        self.status.connected_once.set()
         await events.tools_changed(self.key, self.tool_dicts())
+        self.status.connected_once.set()
         try:
             await anyio.sleep_forever()
         finally:

@@ -44,15 +44,9 @@ def build(args: argparse.Namespace) -> Server:
         items += [tool(f"bulk_{i:04d}", f"Bulk tool {i}.", ECHO, read_only=True) for i in range(args.tools)]
         if state["grown"]:
             items.append(tool("grown", "Appeared after grow.", ECHO))
-        if args.invalid_schema:
-            items.append({"name": "broken", "description": "Off-spec input schema.", "inputSchema": {}})
-            items.append({"name": "bad name!", "inputSchema": {"type": "object"}})
         return items
 
     async def list_tools(ctx, params) -> types.ListToolsResult:
-        if args.invalid_schema:
-            # Bypass our own validation: send the off-spec list as raw dicts.
-            return types.ListToolsResult.model_construct(tools=[types.Tool.model_construct(**t) for t in tools()])
         return types.ListToolsResult(tools=[types.Tool.model_validate(t) for t in tools()])
 
     async def call_tool(ctx, params: types.CallToolRequestParams) -> types.CallToolResult:
@@ -86,6 +80,34 @@ def build(args: argparse.Namespace) -> Server:
     return Server(args.name, version="1.0", on_list_tools=list_tools, on_call_tool=call_tool)
 
 
+def raw_off_spec_server() -> None:
+    """A hand-written JSON-RPC server whose tools/list holds off-spec tools (the SDK would refuse to send them)."""
+    import json
+
+    tools = [
+        {"name": "echo", "description": "Echo.", "inputSchema": ECHO},
+        {"name": "broken", "description": "Off-spec input schema.", "inputSchema": {}},
+        {"name": "no_schema"},
+        "not even an object",
+    ]
+    for line in sys.stdin:
+        msg = json.loads(line)
+        if "id" not in msg:
+            continue
+        method, rid = msg.get("method"), msg["id"]
+        if method == "initialize":
+            result = {"protocolVersion": msg["params"]["protocolVersion"], "capabilities": {"tools": {}},
+                      "serverInfo": {"name": "raw", "version": "1"}}
+        elif method == "tools/list":
+            result = {"tools": tools}
+        elif method == "tools/call":
+            result = {"content": [{"type": "text", "text": msg["params"]["arguments"].get("text", "")}]}
+        else:
+            result = {}
+        sys.stdout.write(json.dumps({"jsonrpc": "2.0", "id": rid, "result": result}) + "\n")
+        sys.stdout.flush()
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--http", type=int)
@@ -100,11 +122,15 @@ def main() -> None:
     if args.pidfile:
         with open(args.pidfile, "w") as fh:
             fh.write(str(os.getpid()))
+    time.sleep(float(os.environ.get("FAKE_START_DELAY", "0")))
     if args.stubborn:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
     if args.hang:
         while True:
             time.sleep(3600)
+    if args.invalid_schema:
+        raw_off_spec_server()
+        return
     server = build(args)
     if args.http:
         import uvicorn

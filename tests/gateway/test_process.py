@@ -1,0 +1,184 @@
+"""The process as a desktop client sees it: stdout hygiene, protocol eras, shutdown, bad configs."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.gateway.conftest import PY, stdio_upstream
+
+
+def _init(version: str, rid: int = 1) -> str:
+    return json.dumps({"jsonrpc": "2.0", "id": rid, "method": "initialize", "params": {
+        "protocolVersion": version, "capabilities": {}, "clientInfo": {"name": "raw-host", "version": "0"}}})
+
+
+def _spawn(proxy, *extra_args: str, env: dict | None = None) -> subprocess.Popen:
+    return subprocess.Popen([PY, *proxy.argv(), *extra_args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=env or proxy.env(), text=True)
+
+
+def converse(p: subprocess.Popen, messages: list[str], expect_ids: set, timeout: float = 30) -> list[dict]:
+    """Send lines like a host (stdin stays open), read replies until every expected id is answered, then EOF."""
+    import threading
+
+    replies: list[dict] = []
+    done = threading.Event()
+
+    def read() -> None:
+        for line in p.stdout:
+            replies.append(json.loads(line))  # every stdout line must be JSON
+            if expect_ids <= {m.get("id") for m in replies}:
+                done.set()
+        done.set()
+
+    threading.Thread(target=read, daemon=True).start()
+    p.stdin.write("\n".join(messages) + "\n")
+    p.stdin.flush()
+    assert done.wait(timeout), f"no reply to {expect_ids - {m.get('id') for m in replies}}"
+    p.stdin.close()
+    p.wait(timeout)
+    return replies
+
+
+def _lines(stdout: str) -> list[dict]:
+    out = []
+    for line in stdout.splitlines():
+        out.append(json.loads(line))  # every stdout line must be JSON
+    return out
+
+
+@pytest.mark.parametrize("version", ["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25", "2099-01-01"])
+def test_every_handshake_version_and_only_jsonrpc_on_stdout(proxy, version):
+    proxy.write({"one": stdio_upstream()})
+    p = _spawn(proxy)
+    messages = [_init(version), json.dumps({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+                json.dumps({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}),
+                json.dumps({"jsonrpc": "2.0", "id": 3, "method": "resources/list"}),
+                "this is not json", json.dumps({"jsonrpc": "2.0", "id": 4, "method": "no/such/method"})]
+    replies = converse(p, messages, {1, 2, 3, 4})
+    assert p.returncode == 0
+    assert all(m.get("jsonrpc") == "2.0" for m in replies)
+    by_id = {m["id"]: m for m in replies if "id" in m}
+    expected = version if version != "2099-01-01" else "2025-11-25"
+    assert by_id[1]["result"]["protocolVersion"] == expected
+    assert by_id[1]["result"]["capabilities"]["tools"]["listChanged"] is True
+    assert "tools" in by_id[2]["result"]
+    assert by_id[4]["error"]["code"] == -32601
+
+
+def test_modern_era_client_without_handshake(proxy):
+    proxy.write({"one": stdio_upstream()})
+    p = _spawn(proxy)
+    meta = {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientInfo": {"name": "modern", "version": "1"},
+            "io.modelcontextprotocol/clientCapabilities": {}}
+    msgs = [{"jsonrpc": "2.0", "id": 1, "method": "server/discover", "params": {"_meta": meta}},
+            {"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {"_meta": meta}}]
+    replies = {m["id"]: m for m in converse(p, [json.dumps(m) for m in msgs], {1, 2}) if "id" in m}
+    assert "result" in replies[1], replies
+    assert "tools" in replies[2]["result"], replies
+
+
+def test_sigterm_with_an_upstream_that_ignores_eof_and_sigterm(proxy, tmp_path):
+    pidfile = tmp_path / "child.pid"
+    proxy.write({"stubborn": stdio_upstream("--stubborn", "--pidfile", str(pidfile))})
+    p = _spawn(proxy)
+    p.stdin.write(_init("2025-06-18") + "\n")
+    p.stdin.flush()
+    json.loads(p.stdout.readline())
+    deadline = time.monotonic() + 20
+    while not pidfile.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    child = int(pidfile.read_text())
+    time.sleep(0.5)  # let the upstream finish connecting
+    started = time.monotonic()
+    p.send_signal(signal.SIGTERM)
+    p.wait(timeout=10)
+    elapsed = time.monotonic() - started
+    assert p.returncode == 0
+    assert elapsed < 3.0, f"took {elapsed:.1f} s to exit"
+    time.sleep(0.2)
+    assert not _alive(child), "the upstream process outlived the proxy"
+
+
+def _alive(pid: int) -> bool:
+    """True for a live process; a zombie (dead, not yet reaped by init) counts as gone."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    if stat.exists():
+        return stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    return True
+
+
+def test_stdin_eof_is_a_clean_exit(proxy):
+    proxy.write({"one": stdio_upstream()})
+    p = _spawn(proxy)
+    out, err = p.communicate(_init("2025-06-18") + "\n", timeout=20)
+    assert p.returncode == 0
+    assert len(_lines(out)) == 1
+
+
+BAD_CONFIGS = [
+    ("[upstreams.pd]\nkind = 'pagerduty'\napi_key = 'abcdef123456'\n", "upstreams.pd.api_key", "secret set"),
+    ("[upstreams.og]\nkind = 'opsgenie'\nregion = 'mars'\napi_key = 'env:X'\n", "upstreams.og.region", "us, eu"),
+    ("[upstreams.Bad_Key]\nkind = 'mcp'\ncommand = '/bin/true'\n", "upstreams.Bad_Key", "rename"),
+    ("[upstreams.x]\nkind = 'mcp'\n", "upstreams.x", "exactly one of command"),
+    ("[upstreams.x]\nkind = 'nope'\n", "upstreams.x.kind", "must be one of"),
+    ("[audit]\ncollector = 'http://collector.example.com:4318'\n", "audit.collector", "https"),
+    ("[policy]\nsorce = 'x'\n", "policy.sorce", "did you mean 'source'"),
+    ("[upstreams.m]\nkind = 'mcp'\nurl = 'https://x.example/mcp'\nheaders = { Authorization = 'Bearer abc' }\n",
+     "upstreams.m.headers.Authorization", "plain value"),
+    ("this is = = not toml", "invalid TOML", "fix the syntax"),
+]
+
+
+@pytest.mark.parametrize("text,where,fix", BAD_CONFIGS)
+def test_bad_config_exits_2_with_key_path_and_fix_and_nothing_on_stdout(proxy, text, where, fix):
+    proxy.config.write_text(text)
+    p = _spawn(proxy)
+    out, err = p.communicate(_init("2025-06-18") + "\n", timeout=20)
+    assert p.returncode == 2
+    assert out == ""
+    assert where in err and fix in err
+    assert "abcdef123456" not in err and "Bearer abc" not in err
+
+
+def test_missing_config_file_says_how_to_create_one(proxy):
+    p = _spawn(proxy)
+    out, err = p.communicate("", timeout=20)
+    assert p.returncode == 2 and out == ""
+    assert "no configuration file" in err and "--config" in err
+
+
+def test_two_proxies_on_one_home_at_once(proxy):
+    proxy.write({"one": stdio_upstream()})
+    procs = [_spawn(proxy) for _ in range(2)]
+    msgs = [_init("2025-06-18"), json.dumps({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+            json.dumps({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+                        "params": {"name": "one_echo", "arguments": {"text": "twin"}}})]
+    import concurrent.futures
+
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(lambda p: converse(p, msgs, {1, 2}), procs))
+    for p, replies in zip(procs, results):
+        assert p.returncode == 0
+        by_id = {m["id"]: m for m in replies if "id" in m}
+        assert by_id[2]["result"]["content"][0]["text"] == "twin"
+
+
+def test_python_dash_m_and_help(tmp_path):
+    out = subprocess.run([PY, "-m", "mcp_proxy", "--help"], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0 and "serve" in out.stdout
+    version = subprocess.run([PY, "-m", "mcp_proxy", "--version"], capture_output=True, text=True, timeout=30)
+    assert "mcp-access-proxy" in version.stdout
