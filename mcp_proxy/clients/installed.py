@@ -38,7 +38,11 @@ class InstalledEntry:
         """What will stop the client from starting the proxy, each with the fix."""
         out = []
         reinstall = f"run `mcp-access-proxy install {self.client.key}`"
-        if not self.command_exists:
+        if not self.command_exists and not self.command_is_absolute:
+            out.append(f"{self.client.display_name} entry \"{self.name}\" in {self.config_file} runs {self.command!r}, "
+                       f"which is not on PATH (and apps started from the Dock or Start menu see even less of it); "
+                       f"{reinstall} to write the absolute path of the launcher")
+        elif not self.command_exists:
             out.append(f"{self.client.display_name} entry \"{self.name}\" in {self.config_file} runs {self.command!r}, "
                        f"which does not exist; {reinstall} to write the current launcher's path")
         elif not self.command_is_absolute:
