@@ -1,0 +1,197 @@
+#!/usr/bin/env python3
+"""Benchmark: the proxy against a direct connection to the same upstream, in one run, interleaved.
+
+    uv run --extra test python scripts/bench_gateway.py [--calls 1000] [--rounds 3]
+
+Prints each measure for "direct" (SDK client -> fake upstream over stdio) and "proxy"
+(SDK client -> mcp-access-proxy -> the same upstream), and the ratio or difference.
+Run by hand, not in CI. Targets (issue 2): p50 overhead <= +1.5 ms; >= 0.7x direct's
+calls/s at 64 in flight; tools/list of 500 tools no slower than direct; cold start to
+first tools/list <= 1.15x a bare SDK stdio server's; proxy RSS <= 90 MiB with 4 upstreams.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import anyio
+
+ROOT = Path(__file__).resolve().parents[1]
+FAKE = str(ROOT / "tests" / "gateway" / "fake_upstream.py")
+PY = sys.executable
+
+
+def _config(home: Path, upstreams: int, tools: int) -> Path:
+    cfg = home / "config.toml"
+    lines = ['log_level = "warning"', '[user]', 'email = "bench@example.com"']
+    for i in range(upstreams):
+        lines += [f"[upstreams.u{i}]", 'kind = "mcp"', f'command = "{PY}"', f'args = ["{FAKE}", "--tools", "{tools}"]']
+    cfg.write_text("\n".join(lines) + "\n")
+    return cfg
+
+
+@asynccontextmanager
+async def connect(argv: list[str], env: dict[str, str]):
+    from mcp import Client
+    from mcp.client.stdio import StdioServerParameters, stdio_client
+
+    params = StdioServerParameters(command=PY, args=argv, env=env)
+    with open(os.devnull, "w") as devnull:
+        async with Client(stdio_client(params, errlog=devnull), mode="legacy", cache=None) as client:
+            yield client
+
+
+def targets(home: Path, upstreams: int = 1, tools: int = 0) -> dict[str, tuple[list[str], str]]:
+    cfg = _config(home, upstreams, tools)
+    return {
+        "direct": ([FAKE, "--tools", str(tools)], "u0_"),
+        "proxy": (["-m", "mcp_proxy", "--config", str(cfg)], "u0_"),
+    }
+
+
+def env_for(home: Path) -> dict[str, str]:
+    return {**os.environ, "MCP_ACCESS_PROXY_HOME": str(home)}
+
+
+async def cold_start(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
+    start = time.perf_counter()
+    async with connect(argv, env) as client:
+        t_init = time.perf_counter() - start
+        await client.list_tools()
+        t_list = time.perf_counter() - start
+    return t_init, t_list
+
+
+def name_for(kind: str, tool: str) -> str:
+    return tool if kind == "direct" else f"u0_{tool}"
+
+
+async def latencies(client, kind: str, n: int) -> list[float]:
+    out = []
+    name = name_for(kind, "echo")
+    for _ in range(n):
+        t = time.perf_counter()
+        await client.call_tool(name, {"text": "x"})
+        out.append(time.perf_counter() - t)
+    return out
+
+
+async def throughput(client, kind: str, in_flight: int, total: int) -> float:
+    name = name_for(kind, "echo")
+    remaining = total
+
+    async def worker() -> None:
+        nonlocal remaining
+        while remaining > 0:
+            remaining -= 1
+            await client.call_tool(name, {"text": "x"})
+
+    start = time.perf_counter()
+    async with anyio.create_task_group() as tg:
+        for _ in range(in_flight):
+            tg.start_soon(worker)
+    return total / (time.perf_counter() - start)
+
+
+def pct(values: list[float], q: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(q * len(values)))]
+
+
+def rss_mib_of_proxy() -> float | None:
+    for pid_dir in Path("/proc").iterdir():
+        if not pid_dir.name.isdigit():
+            continue
+        try:
+            cmd = (pid_dir / "cmdline").read_bytes().split(b"\0")
+            if b"mcp_proxy" in cmd and int((pid_dir / "stat").read_text().split(") ")[1].split()[1]) == os.getpid():
+                for line in (pid_dir / "status").read_text().splitlines():
+                    if line.startswith("VmRSS:"):
+                        return int(line.split()[1]) / 1024
+        except (OSError, ValueError, IndexError):
+            continue
+    return None
+
+
+async def main(args: argparse.Namespace) -> None:
+    home = Path(tempfile.mkdtemp(prefix="bench-"))
+    env = env_for(home)
+    rows: list[tuple[str, str, str, str]] = []
+
+    # Cold start: interleaved rounds, median of each (the proxy's tool cache is warm after round one).
+    tgt = targets(home)
+    cold = {k: [] for k in tgt}
+    for _ in range(args.rounds + 1):
+        for kind, (argv, _) in tgt.items():
+            cold[kind].append(await cold_start(argv, env))
+    for i, label in ((0, "cold start to initialize"), (1, "cold start to first tools/list")):
+        d = statistics.median(c[i] for c in cold["direct"][1:])
+        p = statistics.median(c[i] for c in cold["proxy"][1:])
+        rows.append((label, f"{d * 1000:.0f} ms", f"{p * 1000:.0f} ms", f"{p / d:.2f}x"))
+
+    # Latency and throughput on live connections, interleaved in batches.
+    async with connect(tgt["direct"][0], env) as direct, connect(tgt["proxy"][0], env) as proxy:
+        clients = {"direct": direct, "proxy": proxy}
+        for kind, c in clients.items():
+            await c.list_tools()
+            await latencies(c, kind, 50)  # warm-up
+        lat = {k: [] for k in clients}
+        for _ in range(10):
+            for kind, c in clients.items():
+                lat[kind] += await latencies(c, kind, args.calls // 10)
+        for q, label in ((0.5, "echo call p50"), (0.99, "echo call p99")):
+            d, p = pct(lat["direct"], q) * 1000, pct(lat["proxy"], q) * 1000
+            rows.append((label, f"{d:.2f} ms", f"{p:.2f} ms", f"{p - d:+.2f} ms"))
+        for in_flight in (16, 64):
+            rates = {k: [] for k in clients}
+            for _ in range(args.rounds):
+                for kind, c in clients.items():
+                    rates[kind].append(await throughput(c, kind, in_flight, args.calls))
+            d, p = statistics.median(rates["direct"]), statistics.median(rates["proxy"])
+            rows.append((f"calls/s, {in_flight} in flight", f"{d:.0f}", f"{p:.0f}", f"{p / d:.2f}x"))
+
+    # tools/list with 500 upstream tools.
+    big = targets(home / "big" if (home / "big").mkdir() is None else home, tools=500)
+    async with connect(big["direct"][0], env_for(home / "big")) as direct, \
+            connect(big["proxy"][0], env_for(home / "big")) as proxy:
+        clients = {"direct": direct, "proxy": proxy}
+        times = {k: [] for k in clients}
+        for c in clients.values():
+            await c.list_tools()
+        for _ in range(20):
+            for kind, c in clients.items():
+                t = time.perf_counter()
+                result = await c.list_tools()
+                times[kind].append(time.perf_counter() - t)
+                assert len(result.tools) >= 500
+        d, p = statistics.median(times["direct"]) * 1000, statistics.median(times["proxy"]) * 1000
+        rows.append(("tools/list, 500 tools", f"{d:.2f} ms", f"{p:.2f} ms", f"{p / d:.2f}x"))
+
+    # RSS with four upstreams.
+    four = home / "four"
+    four.mkdir()
+    cfg = _config(four, 4, 0)
+    async with connect(["-m", "mcp_proxy", "--config", str(cfg)], env_for(four)) as proxy:
+        await proxy.list_tools()
+        await proxy.call_tool("u3_echo", {"text": "x"})
+        rss = rss_mib_of_proxy()
+    rows.append(("proxy RSS, 4 upstreams", "-", f"{rss:.1f} MiB" if rss else "n/a", ""))
+
+    width = max(len(r[0]) for r in rows)
+    print(f"{'measure':<{width}}  {'direct':>12}  {'proxy':>12}  {'proxy vs direct':>15}")
+    for r in rows:
+        print(f"{r[0]:<{width}}  {r[1]:>12}  {r[2]:>12}  {r[3]:>15}")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=3)
+    anyio.run(main, parser.parse_args())
