@@ -16,7 +16,8 @@ from pathlib import Path
 from mcp_proxy.cli import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, CliContext, err
 from mcp_proxy.paths import CONFIG_ENV, HOME_ENV
 
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+# No dots: Claude builds "mcp__<server>__<tool>" and the Anthropic API accepts only [a-zA-Z0-9_-] in tool names.
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -63,7 +64,7 @@ def _install(args: argparse.Namespace, ctx: CliContext) -> int:
     spec = CLIENTS[args.client]
     if not _NAME_RE.match(args.name):
         err(f"mcp-access-proxy: --name {args.name!r} is not usable as a server name; use 1-64 letters, digits, "
-            f"'-', '_' or '.', e.g. --name ops")
+            f"'-' or '_', e.g. --name ops")
         return EXIT_USAGE
     path = Path(args.config_file).expanduser().absolute() if args.config_file else spec.config_path()
     launcher = find_launcher()
@@ -147,7 +148,7 @@ def _print_claude_equivalent(args: argparse.Namespace, plan) -> None:
         cmd = ["claude", "mcp", "remove", "--scope", "user", args.name]
     else:
         entry = _written_entry(plan)
-        env_args = [a for k, v in (entry.get("env") or {}).items() for a in ("-e", f"{k}={v}")]
+        env_args = [a for k, v in (entry.get("env") or {}).items() for a in ("--env", f"{k}={v}")]
         cmd = ["claude", "mcp", "add", "--scope", "user", *env_args, args.name, "--", entry["command"], *entry["args"]]
     print(f"  (the same as: {shlex.join(cmd)})")
 
@@ -172,9 +173,19 @@ def _warnings(ctx: CliContext, spec, launcher, proxy_config: Path | None, name: 
         except ConfigError as exc:
             err(f"warning: the proxy config has problems the client will hit at start-up:\n{exc}")
     room = spec.max_tool_name_length(name)
-    if room is not None and room < 30:
-        err(f"warning: with the server name \"{name}\", {spec.display_name} leaves only {room} characters for tool "
-            f"names; a shorter --name (e.g. ops) keeps long tool names visible")
+    longest = _longest_exposed_name()
+    if room is not None and room < longest:
+        err(f"warning: with the server name \"{name}\", {spec.display_name} accepts tool names of at most {room} "
+            f"characters, but the proxy's tool names can be up to {longest}; {spec.display_name} would drop or reject "
+            f"the longest ones. A short name avoids it: run install again with --name ops (and --uninstall the old one)")
+
+
+def _longest_exposed_name() -> int:
+    try:
+        from mcp_proxy.catalog.names import MAX_NAME_LENGTH
+    except ImportError:  # pragma: no cover - the catalog is part of the package
+        return 44
+    return MAX_NAME_LENGTH
 
 
 def _next_steps(spec, name: str) -> None:

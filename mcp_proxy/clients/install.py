@@ -151,6 +151,8 @@ def apply(plan: Plan) -> Path | None:
 
     data = ((_BOM if had_bom else "") + plan.new_text).encode("utf-8")
     backup = None
+    # A dotfiles manager may link the config: write through the link, or we would replace it with a file.
+    path = path.resolve() if path.is_symlink() else path
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         mode = _default_mode()  # mkstemp makes 0600; a new config file gets the usual umask-based mode

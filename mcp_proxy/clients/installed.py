@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import shutil
 from dataclasses import dataclass
@@ -13,8 +12,6 @@ from mcp_proxy.clients import jsonedit
 from mcp_proxy.clients.entry import config_arg, looks_like_ours
 from mcp_proxy.clients.install import ClientConfigError, read_config_text
 from mcp_proxy.clients.table import CLIENTS, ClientSpec, config_paths
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,7 @@ class ClientSpec:
     name_limit: int | None
     name_overhead: int
     defers_tools: bool  # the client loads tool definitions on demand (tool count matters less)
+    server_name_cap: int | None  # the client shortens longer server names in the prefix to this many
     info_patterns: tuple[str, ...]  # normalised substrings of MCP clientInfo.name
     restart_hint: str
     log_hint: str
@@ -55,7 +56,8 @@ class ClientSpec:
         """The longest tool name that fits the client's name limit under `server_name`."""
         if self.name_limit is None:
             return None
-        return self.name_limit - self.name_overhead - len(server_name)
+        server = len(server_name) if self.server_name_cap is None else min(len(server_name), self.server_name_cap)
+        return self.name_limit - self.name_overhead - server
 
     def budget_warning(self, tool_count: int) -> str | None:
         """A warning when `tool_count` exposed tools exceed what this client handles well."""
@@ -88,6 +90,7 @@ CLIENTS: dict[str, ClientSpec] = {
             name_limit=64,  # combined server + tool name (sparfenyuk/mcp-proxy#45)
             name_overhead=0,
             defers_tools=False,
+            server_name_cap=None,
             info_patterns=("claudeai", "claudedesktop", "claude"),
             restart_hint=("Quit Claude Desktop completely (macOS: Claude > Quit or Cmd+Q; Windows: right-click the tray "
                           "icon > Quit; closing the window is not enough) and start it again."),
@@ -106,6 +109,7 @@ CLIENTS: dict[str, ClientSpec] = {
             name_limit=60,  # server name + tool name; longer tools are filtered out (composio#2788)
             name_overhead=0,
             defers_tools=False,
+            server_name_cap=None,
             info_patterns=("cursor",),
             restart_hint=("Restart Cursor, or open Cursor Settings > MCP and switch the server off and on; "
                           "Cursor may need a manual refresh to see changed tools."),
@@ -123,6 +127,7 @@ CLIENTS: dict[str, ClientSpec] = {
             name_limit=64,  # model APIs cap tool names at 64; VS Code adds "mcp_<server>_" (microsoft/vscode#243602)
             name_overhead=5,
             defers_tools=False,
+            server_name_cap=13,  # VS Code shortens long server names itself ("mcp_io_github_ups_", microsoft/vscode#318638)
             info_patterns=("visualstudiocode", "vscode", "codeinsiders"),
             restart_hint=("Run \"MCP: List Servers\" from the Command Palette and start or restart {name} (or reload the "
                           "window); after a tool change run \"MCP: Reset Cached Tools\"."),
@@ -140,6 +145,7 @@ CLIENTS: dict[str, ClientSpec] = {
             name_limit=64,  # the full "mcp__<server>__<tool>" (anthropics/claude-code#19882)
             name_overhead=7,
             defers_tools=True,  # tool search loads definitions on demand
+            server_name_cap=None,
             info_patterns=("claudecode",),
             restart_hint=("Start a new `claude` session (running sessions keep their servers); `/mcp` shows the "
                           "server's status. Claude Code rewrites ~/.claude.json while it runs: if the entry is gone "
@@ -158,6 +164,7 @@ CLIENTS: dict[str, ClientSpec] = {
             name_limit=None,  # none documented
             name_overhead=0,
             defers_tools=False,
+            server_name_cap=None,
             info_patterns=("windsurf", "codeium", "cascade"),
             restart_hint=("In Windsurf open Settings > Cascade > MCP servers and press Refresh (or restart Windsurf); "
                           "tools can be toggled one by one there."),

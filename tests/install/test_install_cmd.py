@@ -312,3 +312,34 @@ def test_real_launcher_in_a_subprocess_with_a_fake_home(tmp_path):
     assert result.returncode == 0, result.stderr
     path = home / ".config" / "Claude" / "claude_desktop_config.json"  # Linux location
     assert json.loads(path.read_text())["mcpServers"]["mcp-access-proxy"]["command"] == str(LAUNCHER)
+
+
+@pytest.mark.parametrize(("client", "name", "warned"), [
+    ("claude-code", "mcp-access-proxy", True),  # mcp__mcp-access-proxy__ leaves 41 < 44
+    ("claude-code", "ops", False),
+    ("cursor", "mcp-access-proxy", False),  # 60 - 16 = 44: exactly fits
+    ("cursor", "mcp-access-proxy-2", True),
+    ("vscode", "a-very-long-server-name", False),  # VS Code shortens the prefix itself
+    ("windsurf", "a-very-long-server-name", False),
+])
+def test_server_name_length_warning(client, name, warned, cli, client_dir):
+    code, _, err = cli("install", client, "--name", name)
+    assert code == 0
+    assert ("accepts tool names of at most" in err) is warned
+
+
+def test_dots_are_refused_in_server_names(cli, client_dir):
+    code, _, err = cli("install", "claude-code", "--name", "my.proxy")
+    assert code == 64 and "'-' or '_'" in err
+
+
+def test_symlinked_config_is_written_through_the_link(client_file, cli, fake_home):
+    real = fake_home / "dotfiles" / "cursor-mcp.json"
+    real.parent.mkdir()
+    real.write_text('{\n  "mcpServers": {}\n}\n')
+    link = client_file("cursor")
+    link.parent.mkdir(parents=True)
+    link.symlink_to(real)
+    assert cli("install", "cursor")[0] == 0
+    assert link.is_symlink() and "mcp-access-proxy" in json.loads(real.read_text())["mcpServers"]
+    assert len(backups(real)) == 1
