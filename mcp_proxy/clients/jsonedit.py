@@ -159,6 +159,8 @@ class _Parser:
             if self.jsonc and node.members and self.text.startswith("}", self.i):
                 break  # trailing comma, tolerated by JSONC readers
             self.eof_check("}")
+            if node.members and self.text.startswith("}", self.i):
+                raise self.fail("a trailing comma before '}', which strict JSON does not allow; remove that comma")
             if not self.text.startswith('"', self.i):
                 raise self.fail("expected a double-quoted key here (is there a trailing comma before it or a "
                                 "missing one after the previous value?)")
@@ -194,8 +196,10 @@ class _Parser:
             return Node("array", start, self.i, items)
         while True:
             self.ws()
-            if self.jsonc and items and self.text.startswith("]", self.i):
-                break
+            if items and self.text.startswith("]", self.i):
+                if self.jsonc:
+                    break
+                raise self.fail("a trailing comma before ']', which strict JSON does not allow; remove that comma")
             items.append(self.value().value)
             self.ws()
             if self.text.startswith(",", self.i):

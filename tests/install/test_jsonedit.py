@@ -101,7 +101,8 @@ def test_compact_one_line_file_stays_compact():
 @pytest.mark.parametrize(
     ("text", "line", "column", "words"),
     [
-        ('{\n  "mcpServers": {\n    "a": {"command": "/a"},\n  }\n}\n', 4, 3, "trailing comma"),
+        ('{\n  "mcpServers": {\n    "a": {"command": "/a"},\n  }\n}\n', 4, 3, "trailing comma before '}'"),
+        ('{"a": [1, 2, ]}', 1, 14, "trailing comma before ']'"),
         ('{\n  "mcpServers": {\n    "a": {"command": "/a"}\n    "b": {}\n  }\n}\n', 4, 5, "comma is missing"),
         ('{\n  // hi\n  "mcpServers": {}\n}\n', 2, 3, "comment"),
         ("{\n  'mcpServers': {}\n}\n", 2, 3, "double-quoted key"),
