@@ -7,9 +7,10 @@ Rules, chosen so a name depends only on (upstream key, upstream tool name):
   first `_`; a tool name kept verbatim is unique within its upstream; any name
   that had to be changed (case folded, characters replaced, or shortened) gets
   an 8-hex-digit hash of the original, so two changed names cannot meet;
-- at most MAX_NAME_LENGTH characters, so that with the server name
+- at most MAX_NAME_LENGTH characters, so that with the default server name
   "mcp-access-proxy" (16) a client stays within Cursor's 60-character limit on
-  server name + tool name, and far inside Claude's 64.
+  server name + tool name, and within Claude Code's 64 for the whole
+  `mcp__<server>__<tool>` (7 + 16 + 40 = 63).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import re
 
-MAX_NAME_LENGTH = 44
+MAX_NAME_LENGTH = 40
 _INVALID = re.compile(r"[^a-z0-9_-]")
 _HASH_LEN = 8
 

@@ -52,7 +52,7 @@ def build_server(hub: Hub) -> Server:
                            message="The proxy could not build the tool list; check its log and run "
                                    "`mcp-access-proxy doctor`.") from None
 
-    async def on_call_tool(ctx: Any, params: types.CallToolRequestParams) -> types.CallToolResult:
+    async def on_call_tool(ctx: Any, params: types.CallToolRequestParams) -> types.CallToolResult | dict[str, Any]:
         progress = None
         if "progress_token" in (ctx.meta or {}):
             async def progress(value: float, total: float | None, message: str | None) -> None:

@@ -158,7 +158,7 @@ class Hub:
 
     # -- tools/call ----------------------------------------------------------
     async def call_tool(self, name: str, arguments: dict[str, Any] | None, *, progress: Any = None,
-                        request_id: Any = None, sign_in: Any = None) -> types.CallToolResult:
+                        request_id: Any = None, sign_in: Any = None) -> types.CallToolResult | dict[str, Any]:
         started = time.perf_counter()
         arguments = arguments or {}
         record: dict[str, Any] = {"mcp.method.name": "tools/call", "gen_ai.tool.name": name,
@@ -189,7 +189,7 @@ class Hub:
         return await self._forward(entry, arguments, record, started, progress, sign_in)
 
     async def _forward(self, entry: Entry, arguments: dict[str, Any], record: dict[str, Any], started: float,
-                       progress: Any, sign_in: Any) -> types.CallToolResult:
+                       progress: Any, sign_in: Any) -> types.CallToolResult | dict[str, Any]:
         upstream = self.upstreams.get(entry.upstream)
         timeout = upstream.cfg.call_timeout if upstream is not None else 30.0
         outcome, error_type = "error", None
@@ -208,8 +208,9 @@ class Hub:
                     error_type = "sign_in_required"
                     return signed_in_error
                 result = await upstream.call_tool(entry.name, arguments, progress=progress, timeout=timeout)
-            outcome = "tool_error" if result.is_error else "ok"
-            error_type = "tool_error" if result.is_error else None
+            failed = result.get("isError") is True if isinstance(result, dict) else result.is_error
+            outcome = "tool_error" if failed else "ok"
+            error_type = "tool_error" if failed else None
             return result
         except ToolFailure as exc:
             outcome, error_type = "tool_error", exc.error_type

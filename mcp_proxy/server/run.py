@@ -8,7 +8,6 @@ and within 3 s on SIGTERM/SIGINT with no child process left behind.
 
 from __future__ import annotations
 
-import io
 import logging
 import os
 import signal
@@ -66,10 +65,9 @@ async def _watch_signals(on_signal: Any) -> None:
 
 
 async def serve_async(config: Config, paths: Paths, wire: WireFds) -> None:
-    from mcp.server.stdio import stdio_server
-
     from mcp_proxy.server.app import build_server, initialization_options
     from mcp_proxy.server.hub import Hub
+    from mcp_proxy.server.wire import wire_streams
     from mcp_proxy.upstreams.factory import build_upstreams
     from mcp_proxy.upstreams.stdio_transport import _live_groups, kill_all_children
 
@@ -86,9 +84,6 @@ async def serve_async(config: Config, paths: Paths, wire: WireFds) -> None:
         if config.governed else "UNGOVERNED (no [policy]: every tool is exposed)"
     log.info("mcp-access-proxy %s serving; config %s; upstreams %s; %s", __version__, config.path,
              ", ".join(f"{k} ({u.kind})" for k, u in upstreams.items()) or "none", governed)
-
-    inp = anyio.wrap_file(io.TextIOWrapper(os.fdopen(wire.read_fd, "rb"), encoding="utf-8", errors="replace"))
-    out = anyio.wrap_file(io.TextIOWrapper(os.fdopen(wire.write_fd, "wb"), encoding="utf-8"))
 
     async with anyio.create_task_group() as outer:
         async with anyio.create_task_group() as background:
@@ -111,7 +106,7 @@ async def serve_async(config: Config, paths: Paths, wire: WireFds) -> None:
                 background.start_soon(upstream.run, hub.events())
             background.start_soon(policy.run, hub.policy_changed, hub.stop)
             _start_shipper(background, config, paths, store, hub)
-            async with stdio_server(stdin=inp, stdout=out) as (read_stream, write_stream):
+            async with wire_streams(wire) as (read_stream, write_stream):
                 await server.run(read_stream, write_stream, initialization_options(server))
             log.info("the client closed stdin; shutting down")
             hub.stop.set()

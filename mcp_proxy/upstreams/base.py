@@ -61,8 +61,10 @@ class Upstream(ABC):
     @abstractmethod
     async def call_tool(
         self, name: str, arguments: dict[str, Any], *, progress: ProgressRelay | None, timeout: float
-    ) -> types.CallToolResult:
-        """Run one tool. Raises UpstreamUnavailable, TimeoutError; tool failures are isError results."""
+    ) -> types.CallToolResult | dict[str, Any]:
+        """Run one tool. Raises UpstreamUnavailable, TimeoutError, ToolFailure; tool failures are isError results.
+
+        A dict is a wire-format result passed through unchanged (the server validates it on the way out)."""
 
     def cache_identity(self) -> str | None:
         """The identity under which this upstream's tool list is cached on disk; None = never cached."""

@@ -242,7 +242,7 @@ class McpUpstream(Upstream):
 
     async def call_tool(
         self, name: str, arguments: dict[str, Any], *, progress: ProgressRelay | None, timeout: float
-    ) -> types.CallToolResult:
+    ) -> types.CallToolResult | dict[str, Any]:
         client = await self._wait_connected(timeout)
         opts: dict[str, Any] = {"timeout": timeout}
         if progress is not None:
@@ -266,12 +266,14 @@ class McpUpstream(Upstream):
                     f"The upstream '{self.key}' rejected the call (MCP error {code}): {message}"))],
                 is_error=True,
             )
-        try:
-            return types.CallToolResult.model_validate(raw, by_name=False)
-        except Exception:  # noqa: BLE001 - pydantic ValidationError on an off-spec result
+        # Returned as the raw dict: the server validates and sieves it once for the client's protocol version on
+        # the way out, so validating it here too would double the cost of every call. A result that is not
+        # even shaped like one is turned into an error here, so the model learns what happened.
+        if not isinstance(raw.get("content"), list):
             return types.CallToolResult(
                 content=[types.TextContent(type="text", text=(
                     f"The upstream '{self.key}' returned a result that is not valid MCP; the proxy cannot pass "
                     "it on. Report this to the server's maintainers."))],
                 is_error=True,
             )
+        return raw

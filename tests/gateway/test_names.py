@@ -27,6 +27,7 @@ def test_long_names_fit_cursor_and_claude_limits():
     name = exposed_name("monitoring", long)
     assert len(name) <= MAX_NAME_LENGTH and VALID.match(name)
     assert len("mcp-access-proxy") + len(name) <= 60
+    assert len("mcp__mcp-access-proxy__") + len(name) <= 64
     assert name != exposed_name("monitoring", long + "2")
 
 
