@@ -315,10 +315,11 @@ def test_real_launcher_in_a_subprocess_with_a_fake_home(tmp_path):
 
 
 @pytest.mark.parametrize(("client", "name", "warned"), [
-    ("claude-code", "mcp-access-proxy", True),  # mcp__mcp-access-proxy__ leaves 41 < 44
+    ("claude-code", "mcp-access-proxy", False),  # mcp__mcp-access-proxy__ leaves 41 >= 40
+    ("claude-code", "mcp-access-proxy-2", True),  # leaves 39 < 40
     ("claude-code", "ops", False),
-    ("cursor", "mcp-access-proxy", False),  # 60 - 16 = 44: exactly fits
-    ("cursor", "mcp-access-proxy-2", True),
+    ("cursor", "mcp-access-proxy", False),  # 60 - 16 = 44 >= 40
+    ("cursor", "mcp-access-proxy-tools", True),  # 60 - 22 = 38 < 40
     ("vscode", "a-very-long-server-name", False),  # VS Code shortens the prefix itself
     ("windsurf", "a-very-long-server-name", False),
 ])
