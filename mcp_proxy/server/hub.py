@@ -47,6 +47,7 @@ class Hub:
         self._policy_generation = 0
         self._first_list_done = False
         self._access_tool_cache: list[types.Tool] | None = None
+        self._budget_noted = False
         self.stop = anyio.Event()
         self.user = config.user_email
         self._load_cached_tools()
@@ -140,11 +141,39 @@ class Hub:
         key = (self.catalog.version, self._policy_generation, self.user, self.policy.revision)
         if self._list_cache is not None and self._list_cache[0] == key:
             return self._list_cache[1]
-        tools = list(self._access_tools())
-        tools += [e.tool for e in self.catalog.entries() if self.policy.decide(e.facts, self.user).allowed]
-        result = types.ListToolsResult(tools=tools)
+        allowed = [e for e in self.catalog.entries() if self.policy.decide(e.facts, self.user).allowed]
+        allowed = self._within_budget(allowed)
+        result = types.ListToolsResult(tools=[*self._access_tools(), *(e.tool for e in allowed)])
         self._list_cache = (key, result)
         return result
+
+    def _within_budget(self, entries: list[Entry]) -> list[Entry]:
+        """Apply `max_tools`, and warn once when the client cannot handle this many tools.
+
+        With `max_tools`, tools are kept by rank rather than cut at random: those the policy's toolsets
+        give this user first (in toolset order), then read-only before write tools, then by name.
+        """
+        limit = self.config.max_tools
+        if limit is not None and len(entries) > limit:
+            rank = getattr(self.policy, "toolset_rank", None)
+
+            def key(e: Entry) -> tuple:
+                return (rank(e.facts, self.user) if rank else 0, not e.facts.read_only, e.exposed)
+
+            kept = sorted(entries, key=key)[:limit]
+            if not self._budget_noted:
+                log.warning("max_tools = %d: exposing %d of %d available tools", limit, limit, len(entries))
+            kept_ids = {id(e) for e in kept}
+            entries = [e for e in entries if id(e) in kept_ids]
+        if not self._budget_noted and self.audit.context.client_name:
+            self._budget_noted = True
+            from mcp_proxy.clients.table import client_for_info
+
+            spec = client_for_info(self.audit.context.client_name)
+            warning = spec.budget_warning(len(entries) + len(self._access_tools())) if spec else None
+            if warning:
+                log.warning("%s", warning)
+        return entries
 
     def _access_tools(self) -> list[types.Tool]:
         if self._access_tool_cache is None:

@@ -29,7 +29,8 @@ def toml_value(v: Any) -> str:
 
 
 def render_config(upstreams: dict[str, dict[str, Any]], extra: str = "", email: str = "alice@example.com") -> str:
-    lines = ["[user]", f'email = "{email}"', "[secrets]", 'store = "file"', extra]
+    # `extra` comes first so that top-level keys stay top-level; tables in it are fine anywhere.
+    lines = [extra, "[user]", f'email = "{email}"', "[secrets]", 'store = "file"']
     for key, table in upstreams.items():
         lines.append(f"[upstreams.{key}]")
         lines += [f"{k} = {toml_value(v)}" for k, v in table.items()]
@@ -62,7 +63,8 @@ class ProxyEnv:
 
     @asynccontextmanager
     async def client(self, *, env: dict[str, str] | None = None, elicitation_callback: Any = None,
-                     message_handler: Any = None):
+                     message_handler: Any = None, client_name: str = "pytest-client"):
+        import mcp_types as types
         from mcp import Client
         from mcp.client.stdio import StdioServerParameters, stdio_client
 
@@ -70,6 +72,7 @@ class ProxyEnv:
         with open(self.stderr, "a", encoding="utf-8") as errlog:
             async with Client(stdio_client(params, errlog=errlog), mode="legacy", read_timeout_seconds=30,
                               elicitation_callback=elicitation_callback, message_handler=message_handler,
+                              client_info=types.Implementation(name=client_name, version="1.0"),
                               cache=None) as client:
                 yield client
 

@@ -117,3 +117,18 @@ async def test_wrong_http_key_affects_only_that_upstream(proxy):
         server.wait(5)
     log = proxy.stderr_text()
     assert "HTTP 401" in log and "wrong-key" not in log
+
+
+async def test_max_tools_keeps_read_only_tools_first(proxy):
+    proxy.write({"one": stdio_upstream()}, extra="max_tools = 2")
+    async with proxy.client() as client:
+        names = {t.name for t in (await client.list_tools()).tools if t.name.startswith("one_")}
+        assert names == {"one_echo", "one_add"}  # the two read-only tools
+    assert "exposing 2 of 7" in proxy.stderr_text()
+
+
+async def test_tool_budget_warning_for_cursor(proxy):
+    proxy.write({"one": stdio_upstream("--tools", "45")})
+    async with proxy.client(client_name="cursor-vscode") as client:
+        assert len((await client.list_tools()).tools) > 40
+    assert "Cursor" in proxy.stderr_text() and "max_tools" in proxy.stderr_text()
