@@ -58,7 +58,14 @@ def build(args: argparse.Namespace) -> Server:
         if params.name == "add":
             return text(str(a["a"] + a["b"]))
         if params.name == "slow":
-            await anyio.sleep(float(a.get("seconds", 30)))
+            try:
+                await anyio.sleep(float(a.get("seconds", 30)))
+            except anyio.get_cancelled_exc_class():
+                marker = os.environ.get("FAKE_CANCEL_MARKER")
+                if marker:
+                    with open(marker, "w") as fh:
+                        fh.write("cancelled")
+                raise
             return text("slept")
         if params.name == "crash":
             os._exit(3)
@@ -112,6 +119,7 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--http", type=int)
     p.add_argument("--api-key")
+    p.add_argument("--sse", action="store_true", help="serve the legacy SSE transport instead")
     p.add_argument("--hang", action="store_true")
     p.add_argument("--invalid-schema", action="store_true")
     p.add_argument("--stubborn", action="store_true", help="ignore SIGTERM and stdin EOF")
@@ -137,7 +145,23 @@ def main() -> None:
         from starlette.middleware.base import BaseHTTPMiddleware
         from starlette.responses import JSONResponse
 
-        app = server.streamable_http_app(json_response=False)
+        if args.sse:
+            from mcp.server.sse import SseServerTransport
+            from starlette.applications import Starlette
+            from starlette.responses import Response
+            from starlette.routing import Mount, Route
+
+            sse = SseServerTransport("/messages/")
+
+            async def handle_sse(request):
+                async with sse.connect_sse(request.scope, request.receive, request._send) as (r, w):
+                    await server.run(r, w, server.create_initialization_options(NotificationOptions(tools_changed=True)))
+                return Response()
+
+            app = Starlette(routes=[Route("/sse", endpoint=handle_sse, methods=["GET"]),
+                                    Mount("/messages/", app=sse.handle_post_message)])
+        else:
+            app = server.streamable_http_app(json_response=False)
 
         class KeyGate(BaseHTTPMiddleware):
             async def dispatch(self, request, call_next):

@@ -132,3 +132,31 @@ async def test_tool_budget_warning_for_cursor(proxy):
     async with proxy.client(client_name="cursor-vscode") as client:
         assert len((await client.list_tools()).tools) > 40
     assert "Cursor" in proxy.stderr_text() and "max_tools" in proxy.stderr_text()
+
+
+async def test_sse_upstream(proxy):
+    port, server = free_port_http_upstream("--sse")
+    try:
+        proxy.write({"old": {"kind": "mcp", "url": f"http://127.0.0.1:{port}/sse"}})
+        async with proxy.client() as client:
+            assert "old_echo" in {t.name for t in (await client.list_tools()).tools}
+            assert text_of(await client.call_tool("old_echo", {"text": "via sse"})) == "via sse"
+    finally:
+        server.terminate()
+        server.wait(5)
+
+
+async def test_client_cancellation_reaches_the_upstream(proxy, tmp_path):
+    marker = tmp_path / "cancelled"
+    proxy.write({"one": stdio_upstream(env={"FAKE_CANCEL_MARKER": str(marker)})})
+    async with proxy.client() as client:
+        await client.list_tools()
+        from mcp.shared.exceptions import MCPError
+
+        with pytest.raises(MCPError):
+            await client.session.call_tool("one_slow", {"seconds": 30}, read_timeout_seconds=1.0)
+        with anyio.fail_after(10):
+            while not marker.exists():
+                await anyio.sleep(0.05)
+        # The proxy is still fine afterwards.
+        assert text_of(await client.call_tool("one_echo", {"text": "after"})) == "after"
