@@ -1,0 +1,210 @@
+"""Read-only tools for who is responsible: schedules and on-call, escalations, teams, users."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mcp_proxy.connectors.base import RestTool, ToolOutput
+from mcp_proxy.connectors.opsgenie.alerts import Context
+from mcp_proxy.connectors.opsgenie.client import next_query
+from mcp_proxy.connectors.opsgenie.schemas import (
+    DATE_TIME, NAMED_IDENTIFIER_TYPE, enum, iso_datetime, limit, named_identifier, non_negative, obj, page_limit,
+    segment, text,
+)
+from mcp_proxy.connectors.output import list_output, object_output
+
+TIMELINES = ["base", "forwarding", "override"]
+
+
+def _named(args: dict[str, Any], param: str = "identifierType") -> dict[str, Any]:
+    return {param: args.get("identifierType") or "id"}
+
+
+def _date(args: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+    if args.get("date"):
+        params["date"] = iso_datetime(args["date"], "date")
+    return params
+
+
+def _names(participants: Any) -> list[str]:
+    out = []
+    for p in participants or []:
+        if isinstance(p, dict):
+            out.append(f"{p.get('name', '?')} ({p.get('type', '?')})")
+        else:
+            out.append(str(p))
+    return out
+
+
+def _periods(timeline: dict[str, Any], which: str) -> list[dict[str, Any]]:
+    rows = []
+    for rotation in (timeline or {}).get("rotations") or []:
+        for period in rotation.get("periods") or []:
+            recipient = period.get("recipient") or {}
+            rows.append({"timeline": which, "rotation": rotation.get("name"), "startDate": period.get("startDate"),
+                         "endDate": period.get("endDate"), "type": period.get("type"),
+                         "recipient": recipient.get("name"), "recipientType": recipient.get("type")})
+    return rows
+
+
+def directory_tools(ctx: Context) -> list[RestTool]:
+    async def get_json(path: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        body = await ctx.client.json("GET", path, params=params)
+        return body if isinstance(body, dict) else {}
+
+    async def list_escalations(args: dict[str, Any]) -> ToolOutput:
+        items = (await get_json("/v2/escalations")).get("data") or []
+        return list_output(f"{len(items)} escalation policies.", "escalations", items, ctx.max_chars)
+
+    async def get_escalation(args: dict[str, Any]) -> ToolOutput:
+        data = (await get_json(f"/v2/escalations/{segment(args.get('identifier'))}", _named(args))).get("data") or {}
+        return object_output(f"Escalation {data.get('name')!r} ({len(data.get('rules') or [])} rules).", data,
+                             ctx.max_chars)
+
+    async def list_schedules(args: dict[str, Any]) -> ToolOutput:
+        params = {"expand": "rotation"} if args.get("expandRotations") else None
+        items = (await get_json("/v2/schedules", params)).get("data") or []
+        return list_output(f"{len(items)} schedules.", "schedules", items, ctx.max_chars)
+
+    async def get_schedule(args: dict[str, Any]) -> ToolOutput:
+        data = (await get_json(f"/v2/schedules/{segment(args.get('identifier'))}", _named(args))).get("data") or {}
+        return object_output(f"Schedule {data.get('name')!r} (time zone {data.get('timezone')}, "
+                             f"{len(data.get('rotations') or [])} rotations).", data, ctx.max_chars)
+
+    async def get_schedule_timeline(args: dict[str, Any]) -> ToolOutput:
+        params = _date(args, {**_named(args), "interval": args.get("interval", 1),
+                              "intervalUnit": args.get("intervalUnit", "weeks")})
+        expand = [e for e in args.get("expand") or [] if e in TIMELINES]
+        if expand:
+            params["expand"] = ",".join(expand)
+        data = (await get_json(f"/v2/schedules/{segment(args.get('identifier'))}/timeline", params)).get("data") or {}
+        rows = _periods(data.get("finalTimeline") or {}, "final")
+        for which in expand:
+            rows += _periods(data.get(f"{which}Timeline") or {}, which)
+        parent = data.get("_parent") or {}
+        return list_output(
+            f"Timeline of schedule {parent.get('name')!r} from {data.get('startDate')} to {data.get('endDate')}: "
+            f"{len(rows)} periods (final timeline = who is actually on call).",
+            "periods", rows, ctx.max_chars,
+            extra={"schedule": parent, "startDate": data.get("startDate"), "endDate": data.get("endDate")})
+
+    async def on_call(args: dict[str, Any], suffix: str) -> dict[str, Any]:
+        # The on-call endpoints call the identifier type `scheduleIdentifierType`, not `identifierType`.
+        params = _date(args, _named(args, "scheduleIdentifierType"))
+        if args.get("flat"):
+            params["flat"] = "true"
+        path = f"/v2/schedules/{segment(args.get('identifier'))}/{suffix}"
+        return (await get_json(path, params)).get("data") or {}
+
+    async def who_is_on_call(args: dict[str, Any]) -> ToolOutput:
+        data = await on_call(args, "on-calls")
+        names = _names(data.get("onCallParticipants") or data.get("onCallRecipients"))
+        when = f" at {args['date']}" if args.get("date") else " now"
+        name = (data.get("_parent") or {}).get("name", args.get("identifier"))
+        return object_output(f"On call{when} for schedule {name!r}: {', '.join(names) or 'nobody'}.", data,
+                             ctx.max_chars)
+
+    async def next_on_call(args: dict[str, Any]) -> ToolOutput:
+        data = await on_call(args, "next-on-calls")
+        names = _names(data.get("nextOnCallRecipients") or data.get("nextOnCallParticipants"))
+        name = (data.get("_parent") or {}).get("name", args.get("identifier"))
+        return object_output(f"Next on call for schedule {name!r}: {', '.join(names) or 'nobody'}.", data,
+                             ctx.max_chars)
+
+    async def list_teams(args: dict[str, Any]) -> ToolOutput:
+        items = (await get_json("/v2/teams")).get("data") or []
+        return list_output(f"{len(items)} teams.", "teams", items, ctx.max_chars)
+
+    async def get_team(args: dict[str, Any]) -> ToolOutput:
+        data = (await get_json(f"/v2/teams/{segment(args.get('identifier'))}", _named(args))).get("data") or {}
+        return object_output(f"Team {data.get('name')!r} ({len(data.get('members') or [])} members).", data,
+                             ctx.max_chars)
+
+    async def list_users(args: dict[str, Any]) -> ToolOutput:
+        offset = non_negative(args, "offset")
+        params: dict[str, Any] = {"offset": offset, "limit": page_limit(args, min(ctx.page_size, 100))}
+        for name in ("sortField", "order", "query"):
+            if args.get(name):
+                params[name] = args[name]
+        body = await get_json("/v2/users", params)
+        users = body.get("data") or []
+        total = body.get("totalCount")
+        nxt = next_query(body.get("paging"))
+        next_offset = int(nxt) if nxt and nxt.isdigit() else None
+        if next_offset is None and isinstance(total, int) and offset + len(users) < total and users:
+            next_offset = offset + len(users)
+        hint = (f"More users: call list_users again with offset={next_offset}." if next_offset is not None
+                else "This is the last page.")
+        return list_output(f"{len(users)} of {total if total is not None else '?'} users (offset {offset}).",
+                           "users", users, ctx.max_chars,
+                           extra={"totalCount": total, "offset": offset, "next_offset": next_offset}, next_hint=hint)
+
+    async def get_user(args: dict[str, Any]) -> ToolOutput:
+        params = {"expand": "contact"} if args.get("includeContacts") else None
+        data = (await get_json(f"/v2/users/{segment(args.get('identifier'))}", params)).get("data") or {}
+        return object_output(f"User {data.get('fullName')!r} <{data.get('username')}>.", data, ctx.max_chars)
+
+    def named(what: str) -> dict[str, Any]:
+        return obj({"identifier": named_identifier(what), "identifierType": NAMED_IDENTIFIER_TYPE}, ("identifier",))
+
+    when = {**DATE_TIME, "description": "The moment to ask about (ISO 8601 with zone); default now."}
+    on_call_schema = obj({"identifier": named_identifier("schedule"), "identifierType": NAMED_IDENTIFIER_TYPE,
+                          "flat": {"type": "boolean", "default": False,
+                                   "description": "true: only the recipients' names; false: participants with "
+                                                  "their types and escalation details."},
+                          "date": when}, ("identifier",))
+    empty = obj({})
+    return [
+        RestTool("list_escalations", "List the Opsgenie escalation policies: who gets notified, in which order, "
+                 "after which delays. Returns each policy's id, name, owner team, rules and repeat settings.",
+                 empty, list_escalations, read_only=True, idempotent=True, title="List escalations"),
+        RestTool("get_escalation", "Get one Opsgenie escalation policy with its rules (condition, delay, recipient) "
+                 "by id or name.", named("escalation"), get_escalation, read_only=True, idempotent=True,
+                 title="Get escalation"),
+        RestTool("list_schedules", "List the Opsgenie on-call schedules (id, name, time zone, enabled, owner team). "
+                 "Use the id or name with who_is_on_call, next_on_call or get_schedule_timeline.",
+                 obj({"expandRotations": {"type": "boolean", "default": False,
+                                          "description": "Include each schedule's rotations."}}),
+                 list_schedules, read_only=True, idempotent=True, title="List schedules"),
+        RestTool("get_schedule", "Get one Opsgenie schedule with its rotations (participants, type, length, start, "
+                 "time restrictions) by id or name.", named("schedule"), get_schedule, read_only=True,
+                 idempotent=True, title="Get schedule"),
+        RestTool("get_schedule_timeline", "Show who is on call in an Opsgenie schedule over a time window (default: "
+                 "one week from now). Returns periods (rotation, start, end, recipient) of the final timeline, and of "
+                 "the base/override/forwarding timelines when asked.",
+                 obj({"identifier": named_identifier("schedule"), "identifierType": NAMED_IDENTIFIER_TYPE,
+                      "interval": {"type": "integer", "minimum": 1, "maximum": 12, "default": 1,
+                                   "description": "Length of the window, in intervalUnit."},
+                      "intervalUnit": enum("Unit of interval.", ["days", "weeks", "months"], "weeks"),
+                      "date": {**DATE_TIME, "description": "Start of the window (ISO 8601 with zone); default now."},
+                      "expand": {"type": "array", "maxItems": 3, "uniqueItems": True,
+                                 "items": {"type": "string", "enum": TIMELINES},
+                                 "description": "Also return these timelines."}}, ("identifier",)),
+                 get_schedule_timeline, read_only=True, idempotent=True, title="Get schedule timeline"),
+        RestTool("who_is_on_call", "Who is on call now (or at `date`) in an Opsgenie schedule, by schedule id or "
+                 "name. Returns the on-call participants (users, and escalations/teams with their members).",
+                 on_call_schema, who_is_on_call, read_only=True, idempotent=True, title="Who is on call"),
+        RestTool("next_on_call", "Who is on call next in an Opsgenie schedule after now (or after `date`), by "
+                 "schedule id or name. Returns the next on-call recipients.", on_call_schema, next_on_call,
+                 read_only=True, idempotent=True, title="Next on call"),
+        RestTool("list_teams", "List the Opsgenie teams (id, name, description). Use get_team for members.",
+                 empty, list_teams, read_only=True, idempotent=True, title="List teams"),
+        RestTool("get_team", "Get one Opsgenie team with its members and their roles, by id or name.",
+                 named("team"), get_team, read_only=True, idempotent=True, title="Get team"),
+        RestTool("list_users", "List Opsgenie users (id, username = email, full name, role, time zone), a page at a "
+                 "time. Returns totalCount and next_offset for the next page.",
+                 obj({"query": text("Filter, e.g. `role:admin` or a name fragment.", 1000),
+                      "offset": {"type": "integer", "minimum": 0, "default": 0,
+                                 "description": "Start position; use next_offset from the previous page."},
+                      "limit": limit(min(ctx.page_size, 100), "users"),
+                      "sortField": enum("Sort by.", ["username", "fullName", "insertedAt"]),
+                      "order": enum("Sort order.", ["asc", "desc"], "asc")}),
+                 list_users, read_only=True, idempotent=True, title="List users"),
+        RestTool("get_user", "Get one Opsgenie user by id or username (email): name, role, time zone, locale, tags, "
+                 "and optionally contact methods.",
+                 obj({"identifier": text("The user's id or username (email).", 512, 1),
+                      "includeContacts": {"type": "boolean", "default": False,
+                                          "description": "Include the user's contact methods."}},
+                     ("identifier",)),
+                 get_user, read_only=True, idempotent=True, title="Get user"),
+    ]

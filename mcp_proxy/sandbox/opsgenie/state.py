@@ -1,0 +1,361 @@
+"""The Opsgenie emulator's state: alerts and their notes/logs, asynchronous requests,
+and the directory (users, teams, escalations, schedules). HTTP lives in `app.py`."""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from mcp_proxy.sandbox.opsgenie import seed
+
+ALERT_ACTIONS = {"acknowledge": "Acknowledge", "unacknowledge": "UnAcknowledge", "close": "Close",
+                 "notes": "AddNote", "snooze": "Snooze", "escalate": "EscalateToNext", "assign": "Assign"}
+PRIORITIES = ("P1", "P2", "P3", "P4", "P5")
+TIMELINES = ("base", "forwarding", "override")
+
+
+class Problem(Exception):
+    """An Opsgenie error answer."""
+
+    def __init__(self, status: int, message: str, *, errors: dict[str, str] | None = None,
+                 headers: dict[str, str] | None = None, code: int | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.errors, self.headers, self.code = status, message, errors, headers or {}, code
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def iso(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def parse_time(value: str, field: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except (ValueError, AttributeError):
+        raise Problem(422, "Request body is not processable. Please check the errors.",
+                      errors={field: f"{field} must be an ISO 8601 date-time"}) from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return parsed
+
+
+def unprocessable(errors: dict[str, str]) -> Problem:
+    return Problem(422, "Request body is not processable. Please check the errors.", errors=errors)
+
+
+class Emulator:
+    def __init__(self, *, integration_keys: Iterable[str], config_keys: Iterable[str], rate_limit: bool,
+                 processing_polls: int, seed_data: bool) -> None:
+        self.integration_keys = set(integration_keys)
+        self.config_keys = set(config_keys)
+        self.rate_limit = rate_limit
+        self.rate_limit_remaining: int | None = None  # None: every request is throttled while rate_limit is on
+        self.rate_limit_period = 1.0
+        self.processing_polls = processing_polls  # < 0: requests are never processed
+        self.never_complete = processing_polls < 0
+        self.echo_key_in_errors = False  # misbehave like some gateways: put the presented key in a 401 message
+        self.log: list[dict[str, Any]] = []
+        self.alerts: dict[str, dict[str, Any]] = {}
+        self.notes: dict[str, list[dict[str, Any]]] = {}
+        self.logs: dict[str, list[dict[str, Any]]] = {}
+        self.requests: dict[str, dict[str, Any]] = {}
+        self.users: list[dict[str, Any]] = []
+        self.teams: list[dict[str, Any]] = []
+        self.escalations: list[dict[str, Any]] = []
+        self.schedules: list[dict[str, Any]] = []
+        self._seq = 0
+        self._tiny = 104
+        if seed_data:
+            self.load_seed()
+
+    # -- setup and toggles -------------------------------------------------
+    def load_seed(self) -> None:
+        for alert in seed.alerts():
+            self.alerts[alert["id"]] = alert
+        for aid, rows in seed.notes().items():
+            for row in rows:
+                self._append(self.notes, aid, row)
+        for aid, rows in seed.logs().items():
+            for row in rows:
+                self._append(self.logs, aid, row)
+        self.users = copy.deepcopy(seed.USERS)
+        self.teams = copy.deepcopy(seed.TEAMS)
+        self.escalations = copy.deepcopy(seed.ESCALATIONS)
+        self.schedules = copy.deepcopy(seed.SCHEDULES)
+
+    def throttle(self, times: int | None = None, period: float = 1.0) -> None:
+        """Answer 429 to the next `times` requests (None: to all, until `rate_limit` is set False)."""
+        self.rate_limit, self.rate_limit_remaining, self.rate_limit_period = True, times, period
+
+    def take_throttle(self) -> bool:
+        if not self.rate_limit:
+            return False
+        if self.rate_limit_remaining is None:
+            return True
+        if self.rate_limit_remaining <= 0:
+            self.rate_limit = False
+            return False
+        self.rate_limit_remaining -= 1
+        return True
+
+    def key_kind(self, key: str) -> str | None:
+        if key in self.integration_keys:
+            return "integration"
+        if key in self.config_keys:
+            return "config"
+        return None
+
+    def _append(self, table: dict[str, list[dict[str, Any]]], aid: str, row: dict[str, Any]) -> None:
+        self._seq += 1
+        millis = int(parse_time(row["createdAt"], "createdAt").timestamp() * 1000)
+        table.setdefault(aid, []).append({**row, "offset": f"{millis}_{millis * 1000000 + self._seq}"})
+
+    # -- alerts --------------------------------------------------------------
+    def find_alert(self, identifier: str, kind: str = "id") -> dict[str, Any] | None:
+        if kind not in ("id", "alias", "tiny"):
+            raise unprocessable({"identifierType": "identifierType must be one of id, alias, tiny"})
+        if kind == "id":
+            return self.alerts.get(identifier)
+        key = "alias" if kind == "alias" else "tinyId"
+        found = [a for a in self.alerts.values() if a.get(key) == identifier]
+        found.sort(key=lambda a: (a["status"] == "open", a["createdAt"]), reverse=True)
+        return found[0] if found else None
+
+    def submit(self, action: str, effect: Callable[[], dict[str, Any]]) -> str:
+        """Accept an asynchronous request; its effect runs at once (unless it never completes), its
+        status shows after `processing_polls` polls."""
+        rid = str(uuid.uuid4())
+        record: dict[str, Any] = {"polls": 0, "action": action, "data": None}
+        if not self.never_complete:
+            record["data"] = {"success": True, "action": action, "processedAt": iso(now()),
+                              "integrationId": seed.INTEGRATION["id"], **effect()}
+        self.requests[rid] = record
+        return rid
+
+    def request_status(self, rid: str) -> dict[str, Any]:
+        record = self.requests.get(rid)
+        if record is None:
+            raise Problem(404, f"Request with id [{rid}] does not exist")
+        record["polls"] += 1
+        if record["data"] is None or record["polls"] <= self.processing_polls:
+            raise Problem(404, "Request not processed yet. Please try again later.",
+                          headers={"X-Opsgenie-Errortype": "RequestNotProcessed"})
+        return record["data"]
+
+    def query_alerts(self, query: str | None) -> list[dict[str, Any]]:
+        alerts = list(self.alerts.values())
+        for term in [t.strip() for t in (query or "").replace(" and ", " AND ").split(" AND ") if t.strip()]:
+            alerts = [a for a in alerts if self._matches(a, term)]
+        return alerts
+
+    def _matches(self, alert: dict[str, Any], term: str) -> bool:
+        if ":" not in term and "=" not in term:
+            return term.strip('"').lower() in alert["message"].lower()
+        field, _, value = term.replace("=", ":", 1).partition(":")
+        field, value = field.strip(), value.strip().strip('"')
+        if field == "status":
+            if value not in ("open", "closed"):
+                raise unprocessable({"query": f"Invalid status value [{value}]: use open or closed"})
+            return alert["status"] == value
+        if field in ("acknowledged", "snoozed", "isSeen"):
+            return str(alert.get(field, False)).lower() == value.lower()
+        if field in ("tag", "tags"):
+            return value in alert["tags"]
+        if field in ("message", "description", "entity", "owner", "alias", "priority", "source", "tinyId"):
+            return value.lower() in str(alert.get(field, "")).lower()
+        raise unprocessable({"query": f"Unknown field [{field}] in query"})
+
+    def log_event(self, aid: str, text: str, kind: str, owner: str) -> None:
+        self._append(self.logs, aid, {"log": text, "type": kind, "owner": owner or "System", "createdAt": iso(now())})
+
+    def create_alert(self, body: dict[str, Any]) -> Callable[[], dict[str, Any]]:
+        errors: dict[str, str] = {}
+        message = body.get("message")
+        if not isinstance(message, str) or not message.strip():
+            errors["message"] = "Message can not be empty."
+        elif len(message) > 130:
+            errors["message"] = "Message can not be longer than 130 characters."
+        for field, limit in (("alias", 512), ("description", 15000), ("entity", 512), ("source", 100),
+                             ("user", 100), ("note", 25000)):
+            if field in body and (not isinstance(body[field], str) or len(body[field]) > limit):
+                errors[field] = f"{field} must be a string of at most {limit} characters."
+        tags = body.get("tags", [])
+        if not isinstance(tags, list) or len(tags) > 20 or any(not isinstance(t, str) or len(t) > 50 for t in tags):
+            errors["tags"] = "Tags can have at most 20 entries of at most 50 characters."
+        if not isinstance(body.get("actions", []), list) or len(body.get("actions", [])) > 10:
+            errors["actions"] = "Actions can have at most 10 entries."
+        details = body.get("details", {})
+        if not isinstance(details, dict) or sum(len(str(k)) + len(str(v)) for k, v in details.items()) > 8000:
+            errors["details"] = "Details can not be longer than 8000 characters in total."
+        if body.get("priority", "P3") not in PRIORITIES:
+            errors["priority"] = "Priority should be one of [P1, P2, P3, P4, P5]."
+        for field in ("responders", "visibleTo"):
+            for i, r in enumerate(body.get(field) or []):
+                if not isinstance(r, dict) or r.get("type") not in ("team", "user", "escalation", "schedule") or \
+                        not any(r.get(k) for k in ("id", "name", "username")):
+                    errors[f"{field}[{i}]"] = "Responder needs a valid type and an id, name or username."
+        if errors:
+            raise unprocessable(errors)
+        return lambda: self._create(body)
+
+    def _create(self, body: dict[str, Any]) -> dict[str, Any]:
+        alias = body.get("alias")
+        actor = body.get("user") or "System"
+        existing = self.find_alert(alias, "alias") if alias else None
+        if existing and existing["status"] == "open":
+            existing["count"] += 1
+            existing["lastOccurredAt"] = existing["updatedAt"] = iso(now())
+            self.log_event(existing["id"], f"Alert count increased to {existing['count']}", "system", "System")
+            return {"isSuccess": True, "status": "Alert deduplicated", "alertId": existing["id"], "alias": alias}
+        self._tiny += 1
+        aid = f"{uuid.uuid4()}-{int(now().timestamp() * 1000)}"
+        created = iso(now())
+        alert = {"id": aid, "tinyId": str(self._tiny), "alias": alias or aid, "message": body["message"],
+                 "status": "open", "acknowledged": False, "isSeen": False, "tags": list(body.get("tags", [])),
+                 "snoozed": False, "count": 1, "lastOccurredAt": created, "createdAt": created, "updatedAt": created,
+                 "source": body.get("source", "127.0.0.1"), "owner": "", "priority": body.get("priority", "P3"),
+                 "responders": [{"type": r["type"], "id": r.get("id") or self._responder_id(r)}
+                                for r in body.get("responders") or []],
+                 "integration": dict(seed.INTEGRATION), "report": {}, "actions": list(body.get("actions", [])),
+                 "entity": body.get("entity", ""), "description": body.get("description", ""),
+                 "details": dict(body.get("details", {}))}
+        self.alerts[aid] = alert
+        self.log_event(aid, f"Alert created by {actor}", "system", actor)
+        if body.get("note"):
+            self._append(self.notes, aid, {"note": body["note"], "owner": actor, "createdAt": created})
+        return {"isSuccess": True, "status": "Created alert", "alertId": aid, "alias": alert["alias"]}
+
+    def _responder_id(self, r: dict[str, Any]) -> str:
+        name = r.get("name") or r.get("username") or ""
+        pools = {"team": self.teams, "user": self.users, "escalation": self.escalations, "schedule": self.schedules}
+        for item in pools.get(r.get("type", ""), []):
+            if name in (item.get("name"), item.get("username")):
+                return item["id"]
+        return name
+
+    def alert_action(self, action: str, identifier: str, kind: str, body: dict[str, Any]) -> Callable[[], dict[str, Any]]:
+        """Validate synchronously (422); the effect, or its failure, comes with the request status."""
+        errors: dict[str, str] = {}
+        for field, limit in (("user", 100), ("source", 100), ("note", 25000)):
+            if field in body and (not isinstance(body[field], str) or len(body[field]) > limit):
+                errors[field] = f"{field} must be a string of at most {limit} characters."
+        if action == "notes" and not (isinstance(body.get("note"), str) and body["note"].strip()):
+            errors["note"] = "Note can not be empty."
+        end = None
+        if action == "snooze":
+            if not body.get("endTime"):
+                errors["endTime"] = "endTime can not be empty."
+            else:
+                end = parse_time(str(body["endTime"]), "endTime")
+                if end <= now():
+                    errors["endTime"] = "endTime should be in the future."
+        if action == "escalate" and not isinstance(body.get("escalation"), dict):
+            errors["escalation"] = "Escalation can not be empty."
+        if action == "assign" and not isinstance(body.get("owner"), dict):
+            errors["owner"] = "Owner can not be empty."
+        if errors:
+            raise unprocessable(errors)
+        self.find_alert(identifier, kind)  # 422 on a bad identifierType
+
+        def effect() -> dict[str, Any]:
+            alert = self.find_alert(identifier, kind)
+            if alert is None:
+                return {"isSuccess": False, "status": "Alert does not exist", "alertId": "", "alias": ""}
+            actor = body.get("user") or "System"
+            result = {"isSuccess": True, "alertId": alert["id"], "alias": alert["alias"]}
+            alert["updatedAt"] = iso(now())
+            if action == "acknowledge":
+                alert.update(acknowledged=True, isSeen=True, owner=body.get("user", alert["owner"]))
+                alert["report"] = {**alert.get("report", {}), "acknowledgedBy": actor, "ackTime": 60000}
+                status = "Acknowledged alert"
+            elif action == "unacknowledge":
+                alert["acknowledged"] = False
+                status = "Unacknowledged alert"
+            elif action == "close":
+                alert.update(status="closed")
+                alert["report"] = {**alert.get("report", {}), "closedBy": actor, "closeTime": 120000}
+                status = "Closed alert"
+            elif action == "snooze":
+                alert.update(snoozed=True, snoozedUntil=iso(end))  # type: ignore[arg-type]
+                status = "Snoozed alert"
+            elif action == "escalate":
+                target = body["escalation"]
+                if not any(target.get("id") == e["id"] or target.get("name") == e["name"] for e in self.escalations):
+                    return {**result, "isSuccess": False, "status": "Escalation does not exist"}
+                status = "Escalated alert to next"
+            elif action == "assign":
+                owner = body["owner"]
+                user = next((u for u in self.users if owner.get("id") == u["id"]
+                             or owner.get("username") == u["username"]), None)
+                if user is None:
+                    return {**result, "isSuccess": False, "status": "User does not exist"}
+                alert["owner"] = user["username"]
+                status = "Assigned alert"
+            else:
+                status = "Added note"
+            if body.get("note"):
+                self._append(self.notes, alert["id"], {"note": body["note"], "owner": actor, "createdAt": iso(now())})
+            self.log_event(alert["id"], f"{status} by {actor}", "system", actor)
+            return {**result, "status": status}
+
+        return effect
+
+    # -- directory -----------------------------------------------------------
+    def find_named(self, items: list[dict[str, Any]], identifier: str, kind: str, what: str) -> dict[str, Any]:
+        if kind not in ("id", "name"):
+            raise unprocessable({"identifierType": "identifierType must be one of id, name"})
+        for item in items:
+            if item.get(kind) == identifier:
+                return item
+        raise Problem(404, f"No {what} exists with {kind} [{identifier}]")
+
+    def find_user(self, identifier: str) -> dict[str, Any]:
+        for user in self.users:
+            if identifier in (user["id"], user["username"]):
+                return user
+        raise Problem(404, f"No user exists with identifier [{identifier}]")
+
+    def on_call_at(self, schedule: dict[str, Any], moment: datetime) -> list[tuple[str, str]]:
+        """(id, username) on call at `moment` in each rotation."""
+        out = []
+        for rotation in schedule.get("rotations") or []:
+            start = parse_time(rotation["startDate"], "startDate")
+            people = [(p["id"], p["username"]) for p in rotation["participants"]]
+            if not people or moment < start:
+                continue
+            index = int((moment - start) / self._period(rotation)) % len(people)
+            out.append(people[index])
+        return out
+
+    @staticmethod
+    def _period(rotation: dict[str, Any]) -> timedelta:
+        unit = {"hourly": timedelta(hours=1), "daily": timedelta(days=1), "weekly": timedelta(weeks=1)}
+        return unit[rotation["type"]] * rotation.get("length", 1)
+
+    def timeline(self, schedule: dict[str, Any], start: datetime, end: datetime) -> dict[str, Any]:
+        rotations = []
+        for order, rotation in enumerate(schedule.get("rotations") or [], 1):
+            period = self._period(rotation)
+            r_start = parse_time(rotation["startDate"], "startDate")
+            people = rotation["participants"]
+            periods = []
+            if people and end > r_start:
+                index = max(0, int((max(start, r_start) - r_start) / period))
+                while True:
+                    p_start = r_start + period * index
+                    if p_start >= end:
+                        break
+                    person = people[index % len(people)]
+                    periods.append({"startDate": iso(max(p_start, start)), "endDate": iso(min(p_start + period, end)),
+                                    "type": "default",
+                                    "recipient": {"id": person["id"], "type": "user", "name": person["username"]}})
+                    index += 1
+            rotations.append({"id": rotation["id"], "name": rotation["name"], "order": float(order),
+                              "periods": periods})
+        return {"rotations": rotations}
