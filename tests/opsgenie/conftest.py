@@ -4,7 +4,8 @@ of every exchange the emulator saw (run when each test ends)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,6 +70,7 @@ def check_exchanges(checker: SwaggerChecker, emulator: Emulator) -> list[str]:
     return problems
 
 
+@contextmanager
 def _serve(spec: SwaggerChecker, **options: Any) -> Iterator[Sandbox]:
     app = create_app(integration_keys=[INTEGRATION_KEY], config_keys=[CONFIG_KEY], **options)
     server = serve_in_thread(app)
@@ -82,24 +84,25 @@ def _serve(spec: SwaggerChecker, **options: Any) -> Iterator[Sandbox]:
 
 
 @pytest.fixture
-def og(spec: SwaggerChecker) -> Iterator[Sandbox]:
-    """The emulator (requests processed after one poll) on a real local port."""
-    yield from _serve(spec)
+async def og_factory(spec: SwaggerChecker) -> AsyncIterator[Callable[..., Sandbox]]:
+    """Start emulators (with options); at the end their connectors are closed, the servers stopped
+    and every exchange checked against the spec."""
+    with ExitStack() as stack:
+        sandboxes: list[Sandbox] = []
+
+        def start(**options: Any) -> Sandbox:
+            sandboxes.append(stack.enter_context(_serve(spec, **options)))
+            return sandboxes[-1]
+
+        try:
+            yield start
+        finally:
+            for sandbox in sandboxes:
+                for connector in sandbox.connectors:
+                    await connector.aclose()
 
 
 @pytest.fixture
-def og_factory(spec: SwaggerChecker):  # noqa: ANN201
-    """Start emulators with other options; each is stopped and spec-checked at the end."""
-    generators: list[Iterator[Sandbox]] = []
-
-    def start(**options: Any) -> Sandbox:
-        gen = _serve(spec, **options)
-        generators.append(gen)
-        return next(gen)
-
-    yield start
-    for gen in generators:
-        try:
-            next(gen)
-        except StopIteration:
-            pass
+async def og(og_factory: Callable[..., Sandbox]) -> Sandbox:
+    """The emulator (requests processed after one poll) on a real local port."""
+    return og_factory()

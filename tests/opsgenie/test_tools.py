@@ -45,7 +45,7 @@ def _closed_objects(schema: dict, where: str) -> list[str]:
     return problems
 
 
-def test_tool_catalog_is_stable_and_well_formed(og):
+async def test_tool_catalog_is_stable_and_well_formed(og):
     tools = og.connector().tools()
     assert {t.name: ("destructive" if t.destructive else "read" if t.read_only else "write") for t in tools} == EXPECTED
     for tool in tools:
