@@ -32,7 +32,7 @@ async def test_a_request_that_never_completes_is_reported_as_pending(og_factory)
     rid = og.requests("POST")[0]["response"]["requestId"]
     assert not out.is_error
     assert out.structured == {"requestId": rid, "processed": False, "accepted": True}
-    assert rid in out.text and "not processed it yet" in out.text and "get_request_status" in out.text
+    assert rid in out.text and "not been processed yet" in out.text and "get_request_status" in out.text
     assert "Do not repeat" in out.text
     polls = og.requests("GET", "/requests/")
     assert len(polls) >= 2 and all(p["status"] == 404 for p in polls)
@@ -64,3 +64,21 @@ async def test_escalation_by_id_succeeds(og):
     out = await og.connector().call("escalate_alert", {"identifier": seed.ALERT_DB_ID,
                                                        "escalation": {"id": seed.ESCALATION_ID}})
     assert out.structured["status"] == "Escalated alert to next"
+
+
+async def test_a_failing_status_check_does_not_read_as_a_failed_write(og):
+    og.emulator.throttle(times=None, period=600, only="/requests/")
+    out = await og.connector().call("add_alert_note", {"identifier": seed.ALERT_DB_ID, "note": "once"})
+    assert not out.is_error and out.structured["processed"] is False
+    assert "rate limiting" in out.structured["statusError"] and "Do not repeat" in out.text
+    assert [n["note"] for n in og.emulator.notes[seed.ALERT_DB_ID]].count("once") == 1
+
+
+async def test_rate_limited_from_the_start_and_an_empty_account(og_factory):
+    limited = og_factory(rate_limit=True)
+    with pytest.raises(ConnectorError) as info:
+        await limited.connector(max_retries=0).call("list_alerts", {})
+    assert info.value.error_type == "rate_limited"
+    empty = og_factory(seed=False)
+    out = await empty.connector().call("list_alerts", {"query": "status:open"})
+    assert out.structured["alerts"] == [] and out.structured["next_offset"] is None

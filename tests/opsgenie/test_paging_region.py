@@ -81,6 +81,35 @@ async def test_oversized_results_are_trimmed_with_a_note(og):
     assert "(cut:" in one.text and one.structured["id"] == seed.ALERT_DB_ID
 
 
+async def test_paging_through_trimmed_pages_skips_nothing(og):
+    con = og.connector(max_result_chars=900)
+    seen, offset, calls = [], 0, 0
+    while offset is not None and calls < 10:
+        out = await con.call("list_alerts", {"limit": 5, "offset": offset, "sort": "tinyId", "order": "asc"})
+        calls += 1
+        seen += [a["tinyId"] for a in out.structured["alerts"]]
+        offset = out.structured["next_offset"]
+    assert seen == ["100", "101", "102", "103", "104"] and calls > 1
+    notes, token, calls = [], None, 0
+    small = og.connector(max_result_chars=500)
+    while calls < 10:
+        out = await small.call("list_alert_notes", {"identifier": seed.ALERT_DB_ID, "limit": 5,
+                                                    **({"offset": token} if token else {})})
+        calls += 1
+        notes += [n["note"] for n in out.structured["notes"]]
+        token = out.structured["next_offset"]
+        if token is None:
+            break
+    assert len(notes) == 5 and len(set(notes)) == 5 and calls > 1
+    users, offset = [], 0
+    tiny = og.connector(max_result_chars=700)
+    while offset is not None:
+        out = await tiny.call("list_users", {"limit": 5, "offset": offset})
+        users += [u["id"] for u in out.structured["users"]]
+        offset = out.structured["next_offset"]
+    assert sorted(users) == sorted(u["id"] for u in seed.USERS)
+
+
 def test_base_url_by_region_and_override():
     assert base_url_for(upstream_config(None)) == "https://api.opsgenie.com"
     assert base_url_for(upstream_config(None, region="eu")) == "https://api.eu.opsgenie.com"

@@ -10,14 +10,17 @@ from mcp_proxy.connectors.http import RestClient
 from mcp_proxy.connectors.opsgenie.client import SOURCE, AsyncWrites, WriteOutcome, next_query
 from mcp_proxy.connectors.opsgenie.schemas import (
     ALERT_IDENTIFIER, ALERT_IDENTIFIER_TYPE, DATE_TIME, NOTE, enum, iso_datetime, limit, non_negative, obj,
-    page_limit, pick, segment, text,
+    page_limit, paged_output, pick, segment, text,
 )
-from mcp_proxy.connectors.output import list_output, object_output
+from mcp_proxy.connectors.output import object_output
 
 SORT_FIELDS = ["createdAt", "updatedAt", "tinyId", "alias", "message", "status", "acknowledged", "isSeen",
                "snoozed", "snoozedUntil", "count", "lastOccurredAt", "source", "owner", "integration.name",
                "integration.type", "report.ackTime", "report.closeTime", "report.acknowledgedBy",
                "report.closedBy"]
+# What a list shows per alert; get_alert has the rest (responders, integration, report, details).
+LIST_FIELDS = ("id", "tinyId", "alias", "message", "status", "acknowledged", "snoozed", "snoozedUntil", "priority",
+               "count", "owner", "tags", "source", "createdAt", "updatedAt", "lastOccurredAt")
 QUERY = text("Opsgenie alert search query, e.g. `status:open AND priority:P1`, `tag:db`, `message:\"disk full\"`, "
              "`createdAt > 1700000000000`. Leave out to list every alert (open and closed).", 2000)
 SEARCH_ID = text("Instead of `query`: a saved search's id (or name with searchIdentifierType 'name').", 512)
@@ -61,15 +64,19 @@ def _recipients(values: Any, name: str) -> list[dict[str, Any]]:
     return out
 
 
-def write_result(ctx: Context, verb: str, outcome: WriteOutcome) -> ToolOutput:
+def write_result(verb: str, outcome: WriteOutcome) -> ToolOutput:
     """The real outcome of an asynchronous write, or how to check it later."""
     rid = outcome.request_id
     if not outcome.processed:
+        why = (f"checking its status failed ({outcome.poll_error})" if outcome.poll_error
+               else "it had not been processed yet when this call stopped waiting")
+        structured: dict[str, Any] = {"requestId": rid, "processed": False, "accepted": True}
+        if outcome.poll_error:
+            structured["statusError"] = outcome.poll_error
         return ToolOutput(
-            text=(f"Opsgenie accepted the request to {verb} (requestId {rid}) but had not processed it yet when this "
-                  "call stopped waiting. Do not repeat it: check the outcome in a few seconds with "
-                  f"get_request_status(requestId=\"{rid}\")."),
-            structured={"requestId": rid, "processed": False, "accepted": True},
+            text=(f"Opsgenie accepted the request to {verb} (requestId {rid}), but {why}. Do not repeat it: check "
+                  f"the outcome in a few seconds with get_request_status(requestId=\"{rid}\")."),
+            structured=structured,
         )
     data = outcome.data
     if data.get("isSuccess") is False:
@@ -98,14 +105,18 @@ def alert_tools(ctx: Context) -> list[RestTool]:
         params = {**pick(args, "query", "searchIdentifier", "searchIdentifierType", "sort", "order"),
                   "offset": offset, "limit": page}
         body = await ctx.client.json("GET", "/v2/alerts", params=params)
-        alerts = body.get("data") or []
+        alerts = [{k: a[k] for k in LIST_FIELDS if k in a} for a in body.get("data") or []]
         nxt = next_query(body.get("paging"))
-        extra: dict[str, Any] = {"offset": offset, "next_offset": int(nxt) if nxt and nxt.isdigit() else None}
-        hint = (f"More alerts match: call list_alerts again with offset={extra['next_offset']} (same query)."
-                if extra["next_offset"] is not None else "This is the last page.")
+        api_next = int(nxt) if nxt and nxt.isdigit() else None
+
+        def hint(pointer: Any) -> str:
+            return (f"More alerts match: call list_alerts again with offset={pointer} (same query)."
+                    if pointer is not None else "This is the last page.")
+
         what = f" matching {args['query']!r}" if args.get("query") else ""
-        return list_output(f"{len(alerts)} alerts{what} (offset {offset}).", "alerts", alerts, ctx.max_chars,
-                           extra=extra, next_hint=hint)
+        return paged_output(f"{len(alerts)} alerts{what} (offset {offset}); get_alert shows one in full.", "alerts",
+                            alerts, ctx.max_chars, extra={"offset": offset}, hint=hint,
+                            next_value=lambda kept: api_next if kept == len(alerts) else offset + kept)
 
     async def count_alerts(args: dict[str, Any]) -> ToolOutput:
         params = pick(args, "query", "searchIdentifier", "searchIdentifierType")
@@ -132,7 +143,7 @@ def alert_tools(ctx: Context) -> list[RestTool]:
         if sum(len(str(k)) + len(str(v)) for k, v in details.items()) > 8000:
             raise ConnectorError("details may hold at most 8000 characters in total (keys and values)", "bad_argument")
         outcome = await ctx.writes.submit("/v2/alerts", actor(body))
-        return write_result(ctx, "create the alert", outcome)
+        return write_result("create the alert", outcome)
 
     def action(suffix: str, verb: str, fields: tuple[str, ...] = ("note",)):  # noqa: ANN202
         async def handler(args: dict[str, Any]) -> ToolOutput:
@@ -145,7 +156,7 @@ def alert_tools(ctx: Context) -> list[RestTool]:
             if "owner" in body:
                 body["owner"] = {"type": "user", **_one_of(body["owner"], ("id", "username"), "owner")}
             outcome = await ctx.writes.submit(_alert_path(args, suffix), actor(body), _ident_params(args))
-            return write_result(ctx, f"{verb} alert {args.get('identifier')}", outcome)
+            return write_result(f"{verb} alert {args.get('identifier')}", outcome)
         return handler
 
     async def list_notes_or_logs(args: dict[str, Any], kind: str) -> ToolOutput:
@@ -153,12 +164,21 @@ def alert_tools(ctx: Context) -> list[RestTool]:
         params = {**_ident_params(args), **pick(args, "offset", "direction", "order"), "limit": page}
         body = await ctx.client.json("GET", _alert_path(args, f"/{kind}"), params=params)
         items = body.get("data") or []
-        nxt = next_query(body.get("paging")) if items else None
-        extra = {"next_offset": nxt, "direction": params.get("direction", "next")}
-        hint = (f"More {kind} exist: call again with offset=\"{nxt}\" and the same direction."
-                if nxt else f"No more {kind} in this direction.")
-        return list_output(f"{len(items)} {kind} of alert {args.get('identifier')}.", kind, items, ctx.max_chars,
-                           extra=extra, next_hint=hint)
+        api_next = next_query(body.get("paging")) if items else None
+        direction = params.get("direction", "next")
+
+        def next_value(kept: int) -> Any:
+            if kept == len(items) or direction != "next":
+                return api_next
+            # Entries come with their own opaque offset: continue after the last one shown.
+            return items[kept - 1].get("offset") if kept else args.get("offset")
+
+        def hint(pointer: Any) -> str:
+            return (f"More {kind} exist: call again with offset=\"{pointer}\" and direction=\"{direction}\"."
+                    if pointer else f"No more {kind} in this direction.")
+
+        return paged_output(f"{len(items)} {kind} of alert {args.get('identifier')}.", kind, items, ctx.max_chars,
+                            extra={"direction": direction}, next_value=next_value, hint=hint)
 
     async def list_alert_notes(args: dict[str, Any]) -> ToolOutput:
         return await list_notes_or_logs(args, "notes")

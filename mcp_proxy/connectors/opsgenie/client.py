@@ -211,6 +211,7 @@ class WriteOutcome:
     request_id: str
     processed: bool
     data: dict[str, Any]
+    poll_error: str | None = None
 
 
 class AsyncWrites:
@@ -243,7 +244,12 @@ class AsyncWrites:
         # Bounded so that the whole call ends well inside the proxy's call timeout.
         with anyio.move_on_after(self.budget):
             while True:
-                data = await self.status(request_id)
+                try:
+                    data = await self.status(request_id)
+                except ConnectorError as exc:
+                    # The write was accepted: an error now must not read as "it failed" (the model
+                    # would repeat it); report it as not yet known instead.
+                    return WriteOutcome(request_id, False, {}, poll_error=exc.message)
                 if data is not None:
                     break
                 await anyio.sleep(delay)

@@ -9,7 +9,7 @@ from mcp_proxy.connectors.opsgenie.alerts import Context
 from mcp_proxy.connectors.opsgenie.client import next_query
 from mcp_proxy.connectors.opsgenie.schemas import (
     DATE_TIME, NAMED_IDENTIFIER_TYPE, enum, iso_datetime, limit, named_identifier, non_negative, obj, page_limit,
-    segment, text,
+    paged_output, segment, text,
 )
 from mcp_proxy.connectors.output import list_output, object_output
 
@@ -130,14 +130,17 @@ def directory_tools(ctx: Context) -> list[RestTool]:
         users = body.get("data") or []
         total = body.get("totalCount")
         nxt = next_query(body.get("paging"))
-        next_offset = int(nxt) if nxt and nxt.isdigit() else None
-        if next_offset is None and isinstance(total, int) and offset + len(users) < total and users:
-            next_offset = offset + len(users)
-        hint = (f"More users: call list_users again with offset={next_offset}." if next_offset is not None
-                else "This is the last page.")
-        return list_output(f"{len(users)} of {total if total is not None else '?'} users (offset {offset}).",
-                           "users", users, ctx.max_chars,
-                           extra={"totalCount": total, "offset": offset, "next_offset": next_offset}, next_hint=hint)
+        api_next = int(nxt) if nxt and nxt.isdigit() else None
+        if api_next is None and isinstance(total, int) and offset + len(users) < total and users:
+            api_next = offset + len(users)
+
+        def hint(pointer: Any) -> str:
+            return (f"More users: call list_users again with offset={pointer}." if pointer is not None
+                    else "This is the last page.")
+
+        return paged_output(f"{len(users)} of {total if total is not None else '?'} users (offset {offset}).",
+                            "users", users, ctx.max_chars, extra={"totalCount": total, "offset": offset},
+                            hint=hint, next_value=lambda kept: api_next if kept == len(users) else offset + kept)
 
     async def get_user(args: dict[str, Any]) -> ToolOutput:
         params = {"expand": "contact"} if args.get("includeContacts") else None

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
-from mcp_proxy.connectors.base import ConnectorError
+from mcp_proxy.connectors.base import ConnectorError, ToolOutput
+from mcp_proxy.connectors.output import list_output
 
 MAX_LIMIT = 100
 
@@ -89,3 +91,19 @@ def iso_datetime(value: Any, name: str) -> str:
     if parsed.tzinfo is None:
         raise ConnectorError(f"{name} needs a time zone, e.g. {raw}Z for UTC", "bad_argument")
     return parsed.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def paged_output(summary: str, key: str, items: list[Any], max_chars: int, *, extra: dict[str, Any],
+                 next_value: Callable[[int], Any], hint: Callable[[Any], str]) -> ToolOutput:
+    """`list_output` whose next-page pointer accounts for items trimmed away for size, so that
+    following it never skips what the model was not shown. `next_value(kept)` gives the pointer."""
+    kept = len(items)
+    for _ in range(3):  # the pointer's length barely changes the size: this settles at once
+        pointer = next_value(kept)
+        out = list_output(summary, key, items, max_chars, extra={**extra, "next_offset": pointer},
+                          next_hint=hint(pointer))
+        shown = len((out.structured or {}).get(key) or [])
+        if shown == kept:
+            break
+        kept = shown
+    return out

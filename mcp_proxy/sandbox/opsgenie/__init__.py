@@ -18,7 +18,7 @@ Behaviour:
   `status: "Alert does not exist"`. Bad bodies are 422 with `errors: {field: reason}`.
 - `paging` links (absolute) and `X-Paging-*` headers on alerts and users; notes and
   logs use opaque `offset` + `direction`.
-- `emulator.throttle(times=None, period=1.0)` (or `rate_limit=True`): 429 with
+- `emulator.throttle(times=None, period=1.0, only=None)` (or `rate_limit=True`; `only`: a path part): 429 with
   `X-RateLimit-State: THROTTLED`, `X-RateLimit-Reason`, `X-RateLimit-Period-In-Sec`.
 - `app.state.emulator` is the `Emulator`: its tables (`alerts`, `notes`, `logs`,
   `requests`, `users`, `teams`, `escalations`, `schedules`) and `log`, one entry per

@@ -263,7 +263,7 @@ def endpoint(emu: Emulator, handler: Handler, *, alert_write: bool = False, doma
                 body = json.loads(raw) if raw else {}
             except ValueError:
                 raise Problem(400, "Could not parse the request body as JSON.") from None
-            if emu.take_throttle():
+            if emu.take_throttle(request.url.path):
                 raise Problem(429, "You are making too many requests! To avoid errors, we recommend you limit requests.",
                               headers={"X-RateLimit-State": "THROTTLED", "X-RateLimit-Reason": domain,
                                        "X-RateLimit-Period-In-Sec": f"{emu.rate_limit_period:g}"})

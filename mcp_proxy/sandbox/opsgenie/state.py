@@ -57,6 +57,7 @@ class Emulator:
         self.rate_limit = rate_limit
         self.rate_limit_remaining: int | None = None  # None: every request is throttled while rate_limit is on
         self.rate_limit_period = 1.0
+        self.rate_limit_only: str | None = None
         self.processing_polls = processing_polls  # < 0: requests are never processed
         self.never_complete = processing_polls < 0
         self.echo_key_in_errors = False  # misbehave like some gateways: put the presented key in a 401 message
@@ -89,12 +90,14 @@ class Emulator:
         self.escalations = copy.deepcopy(seed.ESCALATIONS)
         self.schedules = copy.deepcopy(seed.SCHEDULES)
 
-    def throttle(self, times: int | None = None, period: float = 1.0) -> None:
-        """Answer 429 to the next `times` requests (None: to all, until `rate_limit` is set False)."""
+    def throttle(self, times: int | None = None, period: float = 1.0, only: str | None = None) -> None:
+        """Answer 429 to the next `times` requests (None: to all, until `rate_limit` is set False),
+        or only to those whose path contains `only`."""
         self.rate_limit, self.rate_limit_remaining, self.rate_limit_period = True, times, period
+        self.rate_limit_only = only
 
-    def take_throttle(self) -> bool:
-        if not self.rate_limit:
+    def take_throttle(self, path: str = "") -> bool:
+        if not self.rate_limit or (self.rate_limit_only and self.rate_limit_only not in path):
             return False
         if self.rate_limit_remaining is None:
             return True
