@@ -66,6 +66,8 @@ async def test_missing_things_say_how_to_find_valid_ids(og):
     assert "team" in err.message and "list_teams" in err.message
     err = await _error(con, "get_user", {"identifier": "nobody@example.com"})
     assert "user" in err.message and "list_users" in err.message
+    err = await _error(con, "get_schedule", {"identifier": "Night shift", "identifierType": "name"})
+    assert "schedule with name 'Night shift'" in err.message
     err = await _error(con, "list_alert_notes", {"identifier": "missing-alias", "identifierType": "alias"})
     assert "alias 'missing-alias'" in err.message
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import anyio
 import httpx
@@ -127,7 +127,7 @@ def make_error_mapper(hint: SecretHint):  # noqa: ANN201 - returns the VendorPro
                 return ConnectorError(
                     f"Opsgenie knows no request with id '{parts[3]}' (HTTP 404: {vendor}). Request ids come from the "
                     "results of alert writes and are kept for a limited time; check the id.", "http_404")
-            ident = parts[2] if len(parts) > 2 else ""
+            ident = unquote(parts[2]) if len(parts) > 2 else ""
             kind = (query.get("identifierType") or query.get("scheduleIdentifierType") or ["id"])[0]
             return ConnectorError(
                 f"Opsgenie found no {noun} with {kind} '{ident}' (HTTP 404: {vendor}). {how}.", "http_404")
@@ -148,8 +148,10 @@ def make_error_mapper(hint: SecretHint):  # noqa: ANN201 - returns the VendorPro
             return ConnectorError(f"Opsgenie reported a conflict (HTTP 409: {vendor}); reload the resource and retry.",
                                   "http_409")
         if status >= 500:
-            return ConnectorError(f"Opsgenie had a server error (HTTP {status}: {vendor}); try again in a minute.",
-                                  f"http_{status}")
+            check = (" If this was an alert write, check with get_alert or list_alerts before repeating it."
+                     if method != "GET" else "")
+            return ConnectorError(f"Opsgenie had a server error (HTTP {status}: {vendor}); try again in a minute."
+                                  f"{check}", f"http_{status}")
         return ConnectorError(f"Opsgenie answered HTTP {status}: {vendor}", f"http_{status}")
 
     return error_from_response
