@@ -1,0 +1,178 @@
+"""The proxy's own tools, always listed, even with no valid policy.
+
+`proxy_unavailable_tools` tells the model which upstream tools exist but are
+not available to this user, and why; `proxy_request_access` records a request
+for access with the user's reason as an `access.requested` audit event, which
+the organisation sees at its collector.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import TYPE_CHECKING, Any, Callable
+
+from mcp_proxy.policy.definition import ToolFacts
+
+if TYPE_CHECKING:
+    from mcp_proxy.policy.engine import PolicyEngine
+
+ACCESS_TOOL_NAMES = ("proxy_unavailable_tools", "proxy_request_access")
+MAX_LISTED = 200  # tools named in one answer; the rest are counted
+MAX_REASON = 1000
+REPEAT_WINDOW = 600.0  # seconds in which the same user's request for the same tool is recorded once
+
+_WHY = {
+    "pending": "pending review: not approved by the policy yet",
+    "disabled": "disabled by the policy",
+    "not_in_profile": "approved, but not in any of the user's policy profiles",
+    "definition_changed": "changed upstream since it was approved: pending review again",
+    "no_policy": "no valid policy is active",
+    "expired": "the policy has expired",
+}
+
+
+def access_tool_definitions() -> list[dict[str, Any]]:
+    return [
+        {
+            "name": "proxy_unavailable_tools",
+            "description": (
+                "List the upstream tools that exist but are not available to this user, and why (pending review, "
+                "disabled, not in the user's profiles, definition changed, no or expired policy). Call this when "
+                "a tool the user needs is missing; then use proxy_request_access to ask for it."),
+            "inputSchema": {
+                "type": "object",
+                "properties": {"filter": {"type": "string", "description": "only tools whose name contains this text"}},
+                "additionalProperties": False,
+            },
+            "annotations": {"title": "Unavailable tools", "readOnlyHint": True, "destructiveHint": False,
+                            "idempotentHint": True, "openWorldHint": False},
+        },
+        {
+            "name": "proxy_request_access",
+            "description": (
+                "Ask the organisation's administrators for access to an upstream tool that is not available "
+                "(see proxy_unavailable_tools). Records the request with the user's reason in the audit log that "
+                "the organisation reviews. Ask the user for the reason; do not invent one."),
+            "inputSchema": {
+                "type": "object",
+                "properties": {
+                    "tool": {"type": "string", "description": "the tool's name (as proxy_unavailable_tools shows it) "
+                                                              "or its key <upstream>.<tool>"},
+                    "reason": {"type": "string", "description": "why the user needs it, in the user's words"},
+                },
+                "required": ["tool", "reason"],
+                "additionalProperties": False,
+            },
+            "annotations": {"title": "Request access to a tool", "readOnlyHint": False, "destructiveHint": False,
+                            "idempotentHint": True, "openWorldHint": False},
+        },
+    ]
+
+
+def _problem_text(engine: "PolicyEngine") -> str:
+    return (f"No upstream tool is available right now: {engine.problem}. This is the organisation's policy "
+            "failing closed, not an error of the tools. The user can run `mcp-access-proxy policy sync` and "
+            "`mcp-access-proxy policy status` in a terminal to see why, or ask the administrator to publish a "
+            "valid, current policy. The proxy picks up a new policy automatically.")
+
+
+def _unavailable(engine: "PolicyEngine", facts: list[ToolFacts], user: str | None,
+                 arguments: dict[str, Any]) -> tuple[str, dict[str, Any], bool]:
+    needle = arguments.get("filter")
+    if needle is not None and not isinstance(needle, str):
+        return "`filter` must be a string (part of a tool name), or left out.", {}, True
+    if not engine.governed:
+        return ("The proxy is ungoverned (no approval policy is configured): every upstream tool is available, "
+                "so nothing is hidden.", {"governed": False, "unavailable": []}, False)
+    rows = []
+    for f in sorted(facts, key=lambda f: f.exposed_name):
+        if needle and needle.lower() not in f.exposed_name.lower() and needle.lower() not in f.key.lower():
+            continue
+        decision = engine.decide(f, user)
+        if not decision.allowed:
+            rows.append({"tool": f.exposed_name, "key": f.key, "code": decision.code, "state": decision.state,
+                         "class": f.classification})
+    structured: dict[str, Any] = {"governed": True, "policy_revision": engine.revision, "problem": engine.problem,
+                                  "unavailable": rows[:MAX_LISTED], "not_listed": max(0, len(rows) - MAX_LISTED)}
+    lines = [_problem_text(engine)] if engine.problem else []
+    if not rows:
+        lines.append("Every known upstream tool" + (f" matching '{needle}'" if needle else "")
+                     + " is available to this user.")
+        return "\n".join(lines), structured, False
+    lines.append(f"{len(rows)} upstream tool(s) exist but are not available to {user or 'this user'} "
+                 f"(policy revision {engine.revision or 'none'}):")
+    lines += [f"- {r['tool']} ({r['key']}): {_WHY.get(r['code'], r['code'])}" for r in rows[:MAX_LISTED]]
+    if len(rows) > MAX_LISTED:
+        lines.append(f"... and {len(rows) - MAX_LISTED} more (use `filter` to narrow the list)")
+    if not engine.problem:
+        lines.append("To ask for one, call proxy_request_access with the tool's name and the user's reason.")
+    return "\n".join(lines), structured, False
+
+
+def _find(facts: list[ToolFacts], name: str) -> ToolFacts | None:
+    for f in facts:
+        if name in (f.exposed_name, f.key):
+            return f
+    lowered = name.lower()
+    return next((f for f in facts if lowered in (f.exposed_name.lower(), f.key.lower())), None)
+
+
+def _request(engine: "PolicyEngine", facts: list[ToolFacts], user: str | None, arguments: dict[str, Any],
+             emit: Callable[[str, dict], Any]) -> tuple[str, dict[str, Any], bool]:
+    tool, reason = arguments.get("tool"), arguments.get("reason")
+    if not isinstance(tool, str) or not tool.strip():
+        return ("`tool` is required: the name of the tool (from proxy_unavailable_tools) or its key "
+                "<upstream>.<tool>.", {}, True)
+    if not isinstance(reason, str) or not reason.strip():
+        return ("`reason` is required: ask the user why they need this tool and pass their answer; administrators "
+                "decide on the reason.", {}, True)
+    target = _find(facts, tool.strip())
+    if target is None:
+        return (f"No upstream tool named '{tool}' is known. Call proxy_unavailable_tools to see the exact names, "
+                "then ask again.", {}, True)
+    decision = engine.decide(target, user)
+    if decision.allowed:
+        return (f"'{target.exposed_name}' is already available to this user; no request is needed. If the client "
+                "does not show it, list the tools again (some clients need a restart).",
+                {"tool": target.exposed_name, "key": target.key, "available": True}, False)
+    requests: dict[tuple[str, str], tuple[float, str]] = getattr(engine, "access_requests", {})
+    marker = ((user or "").lower(), target.key)
+    now = time.monotonic()
+    earlier = requests.get(marker)
+    if earlier is not None and now - earlier[0] < REPEAT_WINDOW:
+        request_id = earlier[1]
+        repeated = True
+    else:
+        request_id = uuid.uuid4().hex[:12]
+        requests[marker] = (now, request_id)
+        repeated = False
+        emit("access.requested", {
+            "request.id": request_id, "user.email": user, "tool.key": target.key,
+            "gen_ai.tool.name": target.exposed_name, "upstream": target.upstream, "tool.class": target.classification,
+            "tool.sha256": target.definition_hash, "reason": reason.strip()[:MAX_REASON],
+            "policy.decision.code": decision.code, "policy.revision": engine.revision})
+    next_steps = (
+        "An administrator reviews it at the organisation's audit collector. If approved, they set "
+        f"tools[\"{target.key}\"] to \"approved\" with sha256 {target.definition_hash} (and add it to one of the "
+        "user's profiles, if the policy uses profiles) and publish a new policy revision; the proxy picks it up "
+        "automatically and the tool appears in the list (some clients need a restart to see new tools). "
+        "There is nothing more to do now; tell the user the request was sent.")
+    if decision.code in ("no_policy", "expired"):
+        next_steps += " Note: " + _problem_text(engine)
+    head = (f"Access to '{target.exposed_name}' was already requested (request {request_id}); it is not recorded "
+            "twice. " if repeated else f"Request {request_id} for '{target.exposed_name}' was recorded. ")
+    structured = {"request_id": request_id, "tool": target.exposed_name, "key": target.key, "recorded": not repeated,
+                  "current_decision": decision.code}
+    return head + next_steps, structured, False
+
+
+async def call_access_tool(name: str, arguments: dict[str, Any], *, engine: "PolicyEngine", facts: list[ToolFacts],
+                           user: str | None, emit: Callable[[str, dict], Any]) -> tuple[str, dict[str, Any], bool]:
+    """(text, structured content, is_error) for one of ACCESS_TOOL_NAMES."""
+    arguments = arguments if isinstance(arguments, dict) else {}
+    if name == "proxy_unavailable_tools":
+        return _unavailable(engine, list(facts), user, arguments)
+    if name == "proxy_request_access":
+        return _request(engine, list(facts), user, arguments, emit)
+    return f"'{name}' is not a tool of the proxy; use one of {', '.join(ACCESS_TOOL_NAMES)}.", {}, True
