@@ -7,7 +7,7 @@ from typing import Any
 
 from mcp_proxy.policy.document import format_time
 
-SYNC_OK = ("activated", "unchanged", "not_modified")
+SYNC_OK = ("activated", "unchanged", "not_modified", "ungoverned")
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,320 @@
+"""`policy status | sync | validate FILE | sign FILE --key KEY | explain TOOL | draft | keygen`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from mcp_proxy.cli import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, CliContext, err
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("policy", help="the approval policy: status, sync, validate, sign, explain, draft, keygen")
+    cmds = p.add_subparsers(dest="policy_command", metavar="ACTION", required=True)
+
+    s = cmds.add_parser("status", help="source, revision, age, expiry and signature of the active policy")
+    s.add_argument("--json", action="store_true", help="machine-readable output")
+    s.set_defaults(func=_status)
+
+    s = cmds.add_parser("sync", help="fetch the policy once and report what changed for you")
+    s.add_argument("--json", action="store_true", help="machine-readable output")
+    s.set_defaults(func=_sync)
+
+    s = cmds.add_parser("validate", help="check a policy document (JSON or JWS) and say exactly what is wrong")
+    s.add_argument("file", metavar="FILE")
+    s.add_argument("--public-key", metavar="PEM", action="append", default=[],
+                   help="verify the signature with this public key file (default: [policy] public_keys, if any)")
+    s.set_defaults(func=_validate)
+
+    s = cmds.add_parser("sign", help="sign a policy document: writes a JWS (EdDSA or ES256, from the key type)")
+    s.add_argument("file", metavar="FILE")
+    s.add_argument("--key", metavar="KEY", required=True, help="private key PEM (Ed25519 or EC P-256)")
+    s.add_argument("--out", metavar="PATH", help="write the JWS here (default: stdout)")
+    s.set_defaults(func=_sign)
+
+    s = cmds.add_parser("explain", help="walk through the decision for one tool and user")
+    s.add_argument("tool", metavar="TOOL", help="exposed name (pd_list_incidents) or key (pd.list_incidents)")
+    s.add_argument("--user", metavar="EMAIL", help="decide for this user (default: [user] email)")
+    s.set_defaults(func=_explain)
+
+    s = cmds.add_parser("draft", help="a policy listing every discovered tool as pending, with hash and class")
+    s.add_argument("--out", metavar="PATH", help="write it here (default: stdout)")
+    s.add_argument("--from", dest="existing", metavar="FILE",
+                   help="start from this policy: keep reviewed states whose hash still matches, toolsets, profiles")
+    s.add_argument("--days", type=float, default=30.0, help="expires_at this many days from now (default 30)")
+    s.add_argument("--auto-approve", choices=("none", "read_only"), default="none",
+                   help="defaults.auto_approve of the draft (default none)")
+    s.set_defaults(func=_draft)
+
+    s = cmds.add_parser("keygen", help="make a signing key pair for the administrator")
+    s.add_argument("--out", metavar="PREFIX", required=True, help="writes PREFIX.pem (private) and PREFIX.pub.pem")
+    s.add_argument("--alg", choices=("EdDSA", "ES256"), default="EdDSA", help="EdDSA (Ed25519, default) or ES256")
+    s.add_argument("--force", action="store_true", help="overwrite existing files")
+    s.set_defaults(func=_keygen)
+
+
+# -- helpers -------------------------------------------------------------------
+def _engine(ctx: CliContext) -> Any:
+    from mcp_proxy.policy import PolicyEngine
+
+    config = ctx.config()
+    engine = PolicyEngine(config.policy, ctx.paths, emit=lambda *_: None, secret_store=ctx.secret_store())
+    engine.load_cached()
+    return engine
+
+
+def _catalog(ctx: CliContext) -> list[Any]:
+    from mcp_proxy.catalog.offline import load_catalog_facts  # imported here: the catalog is another part
+
+    return list(load_catalog_facts(ctx.config(), ctx.paths))
+
+
+def _read(path: str) -> bytes | None:
+    try:
+        return Path(path).expanduser().read_bytes()
+    except OSError as exc:
+        err(f"mcp-access-proxy: cannot read {path}: {exc.strerror or type(exc).__name__}")
+        return None
+
+
+def _write(path: str | None, data: bytes, mode: int = 0o644) -> None:
+    if path is None:
+        sys.stdout.write(data.decode())
+        return
+    target = Path(path).expanduser()
+    tmp = target.with_name(f".{target.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+    os.replace(tmp, target)
+
+
+# -- status / sync -------------------------------------------------------------
+def _status(args: argparse.Namespace, ctx: CliContext) -> int:
+    status = _engine(ctx).status()
+    if args.json:
+        print(json.dumps(status.to_dict(), indent=2))
+        return EXIT_OK
+    print(status.summary())
+    if status.governed:
+        rows = [("source", status.source), ("revision", status.revision), ("issued_at", status.issued_at),
+                ("expires_at", status.expires_at), ("signature", _signature(status)),
+                ("keys configured", str(status.keys_configured)), ("cached copy fetched", status.fetched_at),
+                ("etag", status.etag), ("tool entries", str(status.tool_entries) if status.revision else None)]
+        for name, value in rows:
+            if value:
+                print(f"  {name:<20} {value}")
+        for warning in status.warnings:
+            print(f"  warning: {warning}")
+        if status.problem:
+            print(f"  fix: run `mcp-access-proxy policy sync`; if it fails, it says why (source: {status.source})")
+    return EXIT_OK if status.problem is None else EXIT_FAILURE
+
+
+def _signature(status: Any) -> str | None:
+    if not status.revision:
+        return None
+    if status.verified_by:
+        return f"{status.algorithm}, verified by {status.verified_by}"
+    return "signed, NOT verified (no public_keys)" if status.signed else "unsigned"
+
+
+def _sync(args: argparse.Namespace, ctx: CliContext) -> int:
+    import anyio
+
+    config = ctx.config()
+    engine = _engine(ctx)
+    try:
+        facts = _catalog(ctx)
+    except Exception as exc:  # noqa: BLE001 - the sync itself does not need the catalog
+        err(f"mcp-access-proxy: the tool catalog is not available ({type(exc).__name__}); "
+            "changes per tool are not reported")
+        facts = []
+    report = anyio.run(lambda: engine.sync(facts=facts, user=config.user_email))
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2))
+        return EXIT_OK if report.ok else EXIT_FAILURE
+    print(f"{report.result}: {report.message}")
+    if report.result == "activated":
+        print(f"  revision {report.previous_revision or '(none)'} -> {report.revision}")
+    who = config.user_email or "you"
+    for name in report.newly_available:
+        print(f"  + {name} is now available to {who}")
+    for name in report.no_longer_available:
+        print(f"  - {name} is no longer available to {who}")
+    if report.ok and report.result == "activated" and not (report.newly_available or report.no_longer_available):
+        print(f"  no change in the tools available to {who}")
+    if not report.ok:
+        print(f"  active: {engine.status().summary()}")
+    return EXIT_OK if report.ok else EXIT_FAILURE
+
+
+# -- validate / sign -------------------------------------------------------------
+def _keys_for_validate(args: argparse.Namespace, ctx: CliContext) -> tuple[list[str], str]:
+    if args.public_key:
+        texts = []
+        for path in args.public_key:
+            data = _read(path)
+            if data is None:
+                raise SystemExit(EXIT_FAILURE)
+            texts.append(data.decode("utf-8", "replace"))
+        return texts, "--public-key"
+    try:
+        config = ctx.config()
+    except Exception:  # noqa: BLE001 - validate works without a config
+        return [], ""
+    return (list(config.policy.public_keys), "[policy] public_keys") if config.policy else ([], "")
+
+
+def _validate(args: argparse.Namespace, ctx: CliContext) -> int:
+    from mcp_proxy.policy.document import DocumentError, format_time, parse_document, parse_json
+    from mcp_proxy.policy.signature import (
+        KeyProblem, SignatureError, decode_unverified, is_jws, load_public_keys, verify_jws,
+    )
+
+    raw = _read(args.file)
+    if raw is None:
+        return EXIT_FAILURE
+    texts, origin = _keys_for_validate(args, ctx)
+    payload = raw
+    try:
+        if is_jws(raw):
+            if texts:
+                verified = verify_jws(raw, load_public_keys(texts))
+                payload = verified.payload
+                print(f"signature: {verified.alg}, verified by {verified.key_id} (keys from {origin})")
+            else:
+                header, payload = decode_unverified(raw)
+                print(f"signature: {header.get('alg')} JWS, NOT verified (give --public-key PEM to check it)")
+        elif texts:
+            print(f"signature: none, but {origin} are given: the proxy would refuse this document; sign it with "
+                  "`mcp-access-proxy policy sign FILE --key KEY`")
+        doc = parse_document(parse_json(payload))
+    except (SignatureError, KeyProblem) as exc:
+        print(f"{args.file}: INVALID signature: {exc}")
+        return EXIT_FAILURE
+    except DocumentError as exc:
+        print(f"{args.file}: INVALID: {len(exc.problems)} problem(s)")
+        for problem in exc.problems:
+            print(f"  {problem}")
+        return EXIT_FAILURE
+    now = time.time()
+    state = "EXPIRED" if doc.expired(now) else "valid"
+    print(f"{args.file}: {state} schema-1 policy, revision {doc.revision}, issued {format_time(doc.issued_at)}, "
+          f"expires {format_time(doc.expires_at)}")
+    counts = {s: sum(1 for t in doc.tools.values() if t.state == s) for s in ("approved", "pending", "disabled")}
+    print(f"  tools: {counts['approved']} approved, {counts['pending']} pending, {counts['disabled']} disabled; "
+          f"auto_approve {doc.auto_approve}; {len(doc.toolsets)} toolset(s), {len(doc.groups)} group(s), "
+          f"{len(doc.profiles)} profile(s)")
+    for warning in doc.warnings:
+        print(f"  warning: {warning}")
+    if texts and not is_jws(raw):
+        return EXIT_FAILURE
+    if doc.expired(now):
+        print("  fix: set expires_at later than now and issue a new revision")
+        return EXIT_FAILURE
+    return EXIT_OK
+
+
+def _sign(args: argparse.Namespace, ctx: CliContext) -> int:
+    from mcp_proxy.policy.document import DocumentError, parse_document, parse_json
+    from mcp_proxy.policy.signature import KeyProblem, is_jws, load_private_key, sign_jws
+
+    raw, key_pem = _read(args.file), _read(args.key)
+    if raw is None or key_pem is None:
+        return EXIT_FAILURE
+    if is_jws(raw):
+        err(f"mcp-access-proxy: {args.file} is already a JWS; sign the JSON document instead")
+        return EXIT_USAGE
+    try:
+        doc = parse_document(parse_json(raw))
+        key = load_private_key(key_pem)
+    except DocumentError as exc:
+        err(f"mcp-access-proxy: {args.file} is not a valid policy, so it was not signed:")
+        for problem in exc.problems:
+            err(f"  {problem}")
+        return EXIT_FAILURE
+    except KeyProblem as exc:
+        err(f"mcp-access-proxy: {exc}")
+        return EXIT_FAILURE
+    token = sign_jws(raw, key)
+    _write(args.out, (token + "\n").encode())
+    if args.out:
+        err(f"signed revision {doc.revision} -> {args.out}")
+    return EXIT_OK
+
+
+# -- explain / draft / keygen ------------------------------------------------------
+def _explain(args: argparse.Namespace, ctx: CliContext) -> int:
+    config = ctx.config()
+    facts = _catalog(ctx)
+    wanted = args.tool
+    match = [f for f in facts if wanted in (f.exposed_name, f.key)]
+    if not match:
+        err(f"mcp-access-proxy: no tool {wanted!r} in the catalog; `mcp-access-proxy tools --all` lists every "
+            "exposed name and key (MCP upstreams appear after the proxy ran once or `tools --refresh`)")
+        return EXIT_FAILURE
+    f = match[0]
+    engine = _engine(ctx)
+    user = args.user or config.user_email
+    decision, steps = engine.explain(f, user)
+    print(f"{f.exposed_name} ({f.key}), class {f.classification}, definition sha256 {f.definition_hash}")
+    print(f"user: {user or '(none: set [user] email)'}; policy: {engine.status().summary()}")
+    marks = {True: "pass", False: "FAIL", None: "n/a "}
+    for step in steps:
+        print(f"  [{marks[step.passed]}] {step.rule:<10} {step.detail}")
+    print(f"=> {'AVAILABLE' if decision.allowed else 'NOT AVAILABLE'} ({decision.code})")
+    if not decision.allowed:
+        print(f"   the model is told: {decision.message}")
+    return EXIT_OK
+
+
+def _draft(args: argparse.Namespace, ctx: CliContext) -> int:
+    from mcp_proxy.policy.draft import make_draft
+
+    existing = None
+    if args.existing:
+        raw = _read(args.existing)
+        if raw is None:
+            return EXIT_FAILURE
+        try:
+            from mcp_proxy.policy.signature import decode_unverified, is_jws
+
+            existing = json.loads(decode_unverified(raw)[1] if is_jws(raw) else raw)
+        except (ValueError, Exception) as exc:  # noqa: BLE001 - any unreadable document
+            err(f"mcp-access-proxy: {args.existing} is not a readable policy ({type(exc).__name__}); "
+                "check it with `mcp-access-proxy policy validate`")
+            return EXIT_FAILURE
+    facts = _catalog(ctx)
+    if not facts:
+        err("mcp-access-proxy: no tools discovered yet; configure upstreams, then run `mcp-access-proxy tools "
+            "--refresh` (or start the proxy once) and draft again")
+        return EXIT_FAILURE
+    draft = make_draft(facts, time.time(), days=args.days, auto_approve=args.auto_approve, existing=existing)
+    _write(args.out, (json.dumps(draft, indent=2, ensure_ascii=False) + "\n").encode())
+    err(f"drafted {len(draft['tools'])} tool(s); review states, add toolsets/groups/profiles, then "
+        "`mcp-access-proxy policy sign FILE --key KEY`")
+    return EXIT_OK
+
+
+def _keygen(args: argparse.Namespace, ctx: CliContext) -> int:
+    from mcp_proxy.policy.signature import generate_key_pair
+
+    private_path, public_path = Path(f"{args.out}.pem").expanduser(), Path(f"{args.out}.pub.pem").expanduser()
+    for path in (private_path, public_path):
+        if path.exists() and not args.force:
+            err(f"mcp-access-proxy: {path} exists; choose another --out or pass --force")
+            return EXIT_FAILURE
+    private_pem, public_pem, key_id = generate_key_pair(args.alg)
+    _write(str(private_path), private_pem, 0o600)
+    _write(str(public_path), public_pem)
+    print(f"private key: {private_path} (keep it secret; sign with `policy sign FILE --key {private_path}`)")
+    print(f"public key:  {public_path} ({args.alg}, key id {key_id})")
+    print("add to every user's config:\n\n[policy]")
+    print(f"public_keys = ['''\n{public_pem.decode().strip()}\n''']")
+    return EXIT_OK
