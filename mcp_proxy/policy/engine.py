@@ -343,6 +343,11 @@ class PolicyEngine:
         decision = evaluate(self.document, facts, user, self.clock(), no_policy_reason=self._problem, trace=trace)
         return decision, trace
 
+    def argument_rules(self, key: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """(fields to redact, fields to hash) in the audit record of a call of tool `key`, per the policy."""
+        entry = self.document.tools.get(key) if self.document else None
+        return (entry.redact, entry.hash) if entry else ((), ())
+
     def toolset_rank(self, facts: ToolFacts, user: str | None) -> int:
         return toolset_rank(self.document, facts, user)
 

@@ -161,3 +161,27 @@ def test_ungoverned_config(tmp_path, capsys, proxy_home):
     assert cli(config, "policy", "status") == 0
     assert "ungoverned" in capsys.readouterr().out
     assert cli(config, "policy", "sync") == 0
+
+
+def test_the_installed_command_runs_policy_sync(tmp_path, keys):
+    """The real launcher in a subprocess: exit codes and output as a user sees them."""
+    import os
+    import subprocess
+    import sys
+
+    launcher = Path(sys.executable).with_name("mcp-access-proxy")
+    home = tmp_path / "home"
+    policy = tmp_path / "policy.jws"
+    policy.write_bytes(keys.sign(make_doc()))
+    config = tmp_path / "config.toml"
+    config.write_text(f"[policy]\nsource = \"{policy}\"\npublic_keys = ['''{keys.ed_public}''']\n")
+    env = {**os.environ, "MCP_ACCESS_PROXY_HOME": str(home)}
+    done = subprocess.run([str(launcher), "--config", str(config), "policy", "sync"], env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "activated" in done.stdout
+    assert (home / "data" / "policy" / "last-known-good.json").exists()
+    policy.write_text("garbage")
+    done = subprocess.run([str(launcher), "--config", str(config), "policy", "sync"], env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 1 and "rejected" in done.stdout and "revision r1" in done.stdout

@@ -102,3 +102,30 @@ def test_toolset_rank(user, expected):
     doc = parse_document(make_doc(toolsets={"a": ["pd.*"]},
                                   profiles=[{"name": "p", "members": ["alice@example.com"], "toolsets": ["a"]}]))
     assert toolset_rank(doc, LIST, user) == expected
+
+
+def test_the_example_policy_is_valid_and_means_what_it_says():
+    import json
+    from pathlib import Path
+
+    raw = json.loads((Path(__file__).resolve().parents[2] / "client-configs" / "policy.example.json").read_text())
+    doc = parse_document(raw)
+    pinned = {k: e.sha256 for k, e in doc.tools.items()}
+
+    def og(name: str, read_only: bool = False):
+        from dataclasses import replace
+
+        base = tool(f"og.{name}", read_only=read_only)
+        return replace(base, definition_hash=pinned.get(base.key) or base.definition_hash)
+
+    now = doc.issued_at.timestamp() + 60
+    decide_ = lambda f, u: evaluate(doc, f, u, now)  # noqa: E731
+    assert decide_(og("list_alerts", True), "alice@example.com").allowed
+    assert decide_(og("acknowledge_alert"), "bob@example.com").allowed
+    assert decide_(og("acknowledge_alert"), "carol@example.com").allowed  # leads: every approved tool
+    assert decide_(og("close_alert"), "carol@example.com").code == "disabled"
+    assert decide_(og("create_alert"), "dave@example.com").code == "pending"
+    assert decide_(og("list_users", True), "alice@example.com").code == "disabled"
+    assert decide_(og("list_schedules", True), "alice@example.com").allowed  # auto-approved read
+    assert decide_(og("list_alerts", True), "eve@example.com").code == "not_in_profile"
+    assert doc.tools["og.acknowledge_alert"].redact == ("note",)
