@@ -37,7 +37,7 @@ class Step:
 
 def _ask(facts: ToolFacts, admin_step: str) -> str:
     return (f" To ask for access, call {REQUEST_TOOL} with tool \"{facts.exposed_name}\" and the user's reason; "
-            f"an administrator then {admin_step} and publishes a new policy revision.")
+            f"an administrator can then {admin_step} and publish a new policy revision.")
 
 
 def user_profiles(doc: PolicyDocument, user: str | None) -> list[str]:
@@ -127,12 +127,12 @@ def evaluate(doc: PolicyDocument | None, facts: ToolFacts, user: str | None, now
     if state == "disabled":
         return Decision(False, "disabled", "disabled",
                         f"'{facts.exposed_name}' ({facts.key}) is disabled by the organisation's approval policy "
-                        f"({rev})." + _ask(facts, "would have to re-enable it (state \"approved\")"))
+                        f"({rev})." + _ask(facts, "re-enable it (state \"approved\")"))
     if state != "approved":
         return Decision(False, "pending", "pending",
                         f"'{facts.exposed_name}' ({facts.key}) is pending review: the organisation's approval "
                         f"policy ({rev}) has not approved it."
-                        + _ask(facts, f"sets tools[\"{facts.key}\"].state to \"approved\" with its sha256"))
+                        + _ask(facts, f"set tools[\"{facts.key}\"].state to \"approved\" with its sha256"))
     pinned = entry.sha256 if entry is not None else None
     if pinned is None:
         if trace is not None:
@@ -144,7 +144,7 @@ def evaluate(doc: PolicyDocument | None, facts: ToolFacts, user: str | None, now
         return Decision(False, "pending", "definition_changed",
                         f"'{facts.exposed_name}' ({facts.key}) changed upstream since it was approved (its name, "
                         "description or input schema differs), so it is pending review again."
-                        + _ask(facts, f"reviews the new definition and sets its sha256 to {facts.definition_hash}"))
+                        + _ask(facts, f"review the new definition and set its sha256 to {facts.definition_hash}"))
     elif trace is not None:
         trace.append(Step("definition", True, f"sha256 {pinned} matches the current definition"))
     if not doc.profiles:
@@ -164,7 +164,7 @@ def evaluate(doc: PolicyDocument | None, facts: ToolFacts, user: str | None, now
         return Decision(False, "approved", "not_in_profile",
                         f"'{facts.exposed_name}' ({facts.key}) is approved, but none of the policy profiles of "
                         f"{who} includes it ({rev})."
-                        + _ask(facts, "adds it to a toolset of one of the user's profiles (or adds the user to a "
+                        + _ask(facts, "add it to a toolset of one of the user's profiles (or add the user to a "
                                       "profile that has it)"))
     return Decision(True, "approved", "approved",
                     f"'{facts.exposed_name}' is approved for {user} by profile {granting[0]} ({rev}).")
