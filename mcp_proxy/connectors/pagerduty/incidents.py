@@ -64,8 +64,8 @@ def incident_tools(ctx: Context) -> list[RestTool]:
         window(args, params)
         if args.get("incident_key"):
             params.append(("incident_key", args["incident_key"]))
-        if args.get("sort_by"):
-            params.append(("sort_by", ",".join(args["sort_by"])))
+        # PagerDuty sorts oldest first unless told; a model almost always wants the newest first.
+        params.append(("sort_by", ",".join(args.get("sort_by") or ["created_at:desc"])))
         if args.get("total"):
             params.append(("total", "true"))
         body = await ctx.client.json("GET", "/incidents", params=params)

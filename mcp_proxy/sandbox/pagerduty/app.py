@@ -97,9 +97,16 @@ async def list_incidents(emu: Emulator, request: Request, caller: Caller, body: 
     sorts = [s for s in (q.get("sort_by") or "created_at:asc").split(",") if s]
     for spec in reversed(sorts):
         field, _, direction = spec.partition(":")
-        items.sort(key=lambda i: str(i.get(field) or "") if field != "incident_number" else i[field],
-                   reverse=direction == "desc")
+        items.sort(key=lambda i, f=field: _sort_key(i, f), reverse=direction == "desc")
     return page(request, "incidents", items)
+
+
+def _sort_key(incident: dict[str, Any], field: str) -> Any:
+    if field == "urgency":  # high ranks above low
+        return incident["urgency"] == "high"
+    if field == "incident_number":
+        return incident[field]
+    return str(incident.get(field) or "")
 
 
 async def get_incident(emu: Emulator, request: Request, caller: Caller, body: Any) -> Result:
@@ -288,10 +295,11 @@ ROUTES: list[tuple[str, str, Handler, str | None]] = [
 
 
 def _absolute(value: Any, base: str) -> Any:
-    """Objects keep API links relative (`self`); answers carry them on the host the request came to."""
+    """Objects keep API links relative (`self`); answers carry them on the host the request came to.
+    Keys starting with `_` are the emulator's own bookkeeping and never leave it."""
     if isinstance(value, dict):
         return {k: (base + v if k == "self" and isinstance(v, str) and v.startswith("/") else _absolute(v, base))
-                for k, v in value.items()}
+                for k, v in value.items() if not k.startswith("_")}
     if isinstance(value, list):
         return [_absolute(v, base) for v in value]
     return value

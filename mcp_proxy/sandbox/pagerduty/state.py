@@ -176,11 +176,11 @@ class Emulator:
                "created_at": iso(created), "updated_at": iso(created), "status": "triggered",
                "incident_key": incident_key or f"{iid.lower()}", "service": self.ref("service", service),
                "assignments": [], "assigned_via": "escalation_policy", "last_status_change_at": iso(created),
-               "first_trigger_log_entry": {"id": f"PL{iid[-4:]}T", "type": "log_entry_reference",
+               "first_trigger_log_entry": {"id": f"PL{iid[-4:]}T", "type": "trigger_log_entry_reference",
                                            "self": f"/log_entries/PL{iid[-4:]}T"},
                "alert_counts": {"all": 0, "triggered": 0, "resolved": 0}, "is_mergeable": True,
                "escalation_policy": self.ref("escalation_policy", policy), "teams": list(svc["teams"]),
-               "pending_actions": [], "acknowledgements": [], "urgency": urgency, "escalation_level": 1,
+               "pending_actions": [], "acknowledgements": [], "urgency": urgency, "_level": 1,
                "priority": ({**self.priorities[priority], "type": "priority"} if priority else None)}
         if inc["priority"] is None:
             del inc["priority"]
@@ -278,7 +278,7 @@ class Emulator:
         if "escalation_level" in change:
             level = change["escalation_level"]
             users = self.level_users(inc["escalation_policy"]["id"], level, at)
-            inc["escalation_level"] = level
+            inc["_level"] = level
             self._assign(inc, users, at)
             self._log(inc, "escalate_log_entry", actor, at, assignees=users)
         if "escalation_policy" in change:
@@ -287,7 +287,7 @@ class Emulator:
                 raise Problem(404, "Not Found", NOT_FOUND, [f"Escalation policy {pid} not found"])
             inc["escalation_policy"] = self.ref("escalation_policy", pid)
             users = self.level_users(pid, 1, at)
-            inc["assigned_via"], inc["escalation_level"] = "escalation_policy", 1
+            inc["assigned_via"], inc["_level"] = "escalation_policy", 1
             self._assign(inc, users, at)
             self._log(inc, "assign_log_entry", actor, at, assignees=users)
         if "assignments" in change:
