@@ -29,6 +29,7 @@ TOKENS = {  # OAuth access tokens the stand-in validator accepts
         "escalation_policies.read", "teams.read", "priorities.read"]},
     "pdus+_0XAliceReadOnly000002": {"user_id": "PALICE1", "scopes": ["incidents.read", "users.read"]},
     "pdus+_0XBobClassicWrite0003": {"user_id": "PBOB002", "scopes": ["write"]},
+    "pdus+_0XAppTokenNoUser00004": {"user_id": None, "scopes": ["write"]},  # an app token: no user
 }
 USER = "alice@example.com"
 
