@@ -1,0 +1,121 @@
+"""The Statuspage connector: pages, components, incidents, maintenances, metrics, subscribers and
+organisation users as MCP tools, over the manage API v1 (`https://api.statuspage.io/v1`).
+
+Entry point: `build(config, credentials, user_email=..., transport=...)`. Tool names are stable.
+Calls go to `config.page_id` / `config.organization_id` unless a call passes `page_id` /
+`organization_id`. Requests are paced to 1 per second per key (Statuspage's limit;
+`rate_limit_per_second` overrides), and 420/429 answers are waited out and retried.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import httpx
+
+from mcp_proxy.config import UpstreamConfig
+from mcp_proxy.connectors.base import (
+    Connector, ConnectorError, Credential, CredentialProvider, RestTool, ToolHandler, ToolOutput,
+)
+from mcp_proxy.connectors.statuspage.audience import audience_tools
+from mcp_proxy.connectors.statuspage.client import Scope, base_url_for, build_client
+from mcp_proxy.connectors.statuspage.incidents import incident_tools
+from mcp_proxy.connectors.statuspage.status import status_tools
+
+__all__ = ["StatuspageConnector", "TOOL_OPERATIONS", "build", "base_url_for"]
+
+P = "/pages/{page_id}"
+# The operations each tool calls (method, spec path template): its read/write class follows.
+TOOL_OPERATIONS: dict[str, tuple[tuple[str, str], ...]] = {
+    "list_pages": (("GET", "/pages"),),
+    "get_page": (("GET", P),),
+    "list_components": (("GET", f"{P}/components"),),
+    "get_component": (("GET", f"{P}/components/{{component_id}}"),),
+    "update_component_status": (("PATCH", f"{P}/components/{{component_id}}"),),
+    "list_component_groups": (("GET", f"{P}/component-groups"),),
+    "get_component_group": (("GET", f"{P}/component-groups/{{id}}"),),
+    "list_incidents": (("GET", f"{P}/incidents"),),
+    "list_unresolved_incidents": (("GET", f"{P}/incidents/unresolved"),),
+    "get_incident": (("GET", f"{P}/incidents/{{incident_id}}"),),
+    "create_incident": (("POST", f"{P}/incidents"),),
+    "update_incident": (("PATCH", f"{P}/incidents/{{incident_id}}"),),
+    "resolve_incident": (("PATCH", f"{P}/incidents/{{incident_id}}"),),
+    "list_maintenances": (("GET", f"{P}/incidents/upcoming"), ("GET", f"{P}/incidents/active_maintenance"),
+                          ("GET", f"{P}/incidents/scheduled")),
+    "create_maintenance": (("POST", f"{P}/incidents"),),
+    "update_maintenance": (("PATCH", f"{P}/incidents/{{incident_id}}"),),
+    "list_metrics": (("GET", f"{P}/metrics"),),
+    "add_metric_data_point": (("POST", f"{P}/metrics/{{metric_id}}/data"),),
+    "list_subscribers": (("GET", f"{P}/subscribers"),),
+    "count_subscribers": (("GET", f"{P}/subscribers/count"),),
+    "add_subscriber": (("POST", f"{P}/subscribers"),),
+    "unsubscribe_subscriber": (("DELETE", f"{P}/subscribers/{{subscriber_id}}"),),
+    "list_users": (("GET", "/organizations/{organization_id}/users"),),
+}
+
+
+class _RememberingCredentials:
+    """Passes credentials through and remembers the values, so that errors can be scrubbed of them."""
+
+    def __init__(self, provider: CredentialProvider) -> None:
+        self._provider = provider
+        self.values: set[str] = set()
+
+    async def __call__(self) -> Credential:
+        credential = await self._provider()
+        value = credential.value.strip()
+        if len(value) >= 6:
+            self.values.add(value)
+        return credential
+
+
+class StatuspageConnector(Connector):
+    kind = "statuspage"
+
+    def __init__(self, config: UpstreamConfig, credentials: CredentialProvider,
+                 transport: httpx.AsyncBaseTransport | None) -> None:
+        self.config = config
+        self.base_url = base_url_for(config)
+        self._credentials = _RememberingCredentials(credentials)
+        self.client = build_client(config, self._credentials, transport)
+        self.scope = Scope(config.key, config.page_id, config.organization_id)
+        self.max_chars = config.max_result_chars
+        self.page_size = max(1, min(100, config.page_size))
+        tools = status_tools(self) + incident_tools(self) + audience_tools(self)
+        self._tools = [self._guarded(t) for t in tools]
+
+    def _scrub(self, message: str) -> str:
+        for value in self._credentials.values:
+            message = message.replace(value, "<redacted>")
+        return message
+
+    def _guarded(self, tool: RestTool) -> RestTool:
+        inner: ToolHandler = tool.handler
+
+        @functools.wraps(inner)
+        async def handler(arguments: dict[str, Any]) -> ToolOutput:
+            try:
+                output = await inner(dict(arguments or {}))
+            except ConnectorError as exc:
+                raise ConnectorError(self._scrub(exc.message), exc.error_type) from None
+            output.text = self._scrub(output.text)
+            return output
+
+        return RestTool(tool.name, tool.description, tool.input_schema, handler, read_only=tool.read_only,
+                        destructive=tool.destructive, idempotent=tool.idempotent, open_world=tool.open_world,
+                        title=tool.title, extra=tool.extra)
+
+    def tools(self) -> list[RestTool]:
+        return list(self._tools)
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+
+def build(config: UpstreamConfig, credentials: CredentialProvider, *, user_email: str | None = None,
+          transport: httpx.AsyncBaseTransport | None = None) -> Connector:
+    """The Statuspage connector for one configured upstream. Does no I/O.
+
+    `user_email` is accepted for the common interface; Statuspage records the key's owner as the actor."""
+    return StatuspageConnector(config, credentials, transport)
