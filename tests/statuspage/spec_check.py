@@ -26,8 +26,11 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 SPEC_PATH = REPO_ROOT.parent / "shared" / "vendor-specs" / "statuspage.openapi.yaml"
 ERROR_ENTITY = {"$ref": "#/components/schemas/ErrorEntity"}
 # Statuses any operation may answer although few declare them all: 401 (every call needs the key),
-# 403 (the key's user lacks access to the page), 420 and 429 (the rate limit, per the spec's info).
-GENERIC_ERROR_STATUSES = {401, 403, 420, 429}
+# 403 (the key's user lacks access to the page), 404 (an unknown page or id; the incident operations
+# declare no error status at all), 420 and 429 (the rate limit, per the spec's info). Operations with
+# a body may also answer 400 and 422 (invalid input), which the incident operations do not declare.
+GENERIC_ERROR_STATUSES = {401, 403, 404, 420, 429}
+GENERIC_BODY_ERROR_STATUSES = {400, 422}
 
 
 def _pointer(doc: Any, ref: str) -> Any:
@@ -223,7 +226,8 @@ class OpenApiChecker:
         if str(status) in responses:
             response = self.resolve(responses[str(status)])
             schema = response.get("content", {}).get("application/json", {}).get("schema")
-        elif status in GENERIC_ERROR_STATUSES:
+        elif status in GENERIC_ERROR_STATUSES or (status in GENERIC_BODY_ERROR_STATUSES
+                                                   and op.spec.get("requestBody") is not None):
             schema = ERROR_ENTITY
         else:
             return [f"{where}: status not declared"]

@@ -77,3 +77,7 @@ def test_response_checks(spec: OpenApiChecker) -> None:
     assert spec.check_response("GET", f"{P}/components", 420, {"message": "slow down"}) == []
     assert any("lacks message" in p for p in spec.check_response("GET", f"{P}/components", 429, {"error": "x"}))
     assert spec.check_response("DELETE", f"{P}/subscribers/s", 200, {"id": "s", "components": ["c"]}) == []
+    # Invalid-input statuses are accepted undeclared only for operations that take a body.
+    assert spec.check_response("PATCH", f"{P}/incidents/i", 422, {"message": "bad"}) == []
+    assert any("status not declared" in p for p in spec.check_response("GET", f"{P}/incidents/i", 422,
+                                                                        {"message": "bad"}))
