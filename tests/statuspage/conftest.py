@@ -70,9 +70,16 @@ class Sandbox:
 def check_exchanges(checker: OpenApiChecker, emulator: Emulator) -> list[str]:
     problems: list[str] = []
     for entry in emulator.log:
-        body = json.loads(entry["body"]) if entry["body"] else None
-        problems += checker.check_request(entry["method"], entry["path"], entry["query"], entry["headers"], body)
-        problems += checker.check_response(entry["method"], entry["path"], entry["status"], entry["response"])
+        try:
+            body = json.loads(entry["body"]) if entry["body"] else None
+        except ValueError:
+            problems.append(f"{entry['method']} {entry['path']}: the body is not JSON")
+            continue
+        try:
+            problems += checker.check_request(entry["method"], entry["path"], entry["query"], entry["headers"], body)
+            problems += checker.check_response(entry["method"], entry["path"], entry["status"], entry["response"])
+        except AssertionError as exc:  # no such operation
+            problems.append(str(exc))
     return problems
 
 
