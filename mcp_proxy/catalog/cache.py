@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from mcp_proxy.fsutil import atomic_write
 
 CACHE_FORMAT = 1
 
@@ -42,17 +42,10 @@ def load_tools(cache_dir: Path, upstream_key: str, identity: str) -> list[dict[s
 
 
 def save_tools(cache_dir: Path, upstream_key: str, identity: str, tools: list[dict[str, Any]]) -> None:
-    cache_dir.mkdir(parents=True, exist_ok=True)
     payload = json.dumps({"format": CACHE_FORMAT, "fingerprint": fingerprint(identity), "tools": tools},
                          ensure_ascii=False, separators=(",", ":"))
-    fd, tmp = tempfile.mkstemp(dir=cache_dir, prefix=f".{upstream_key}-")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(payload)
-        os.replace(tmp, _file(cache_dir, upstream_key))
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    # Not fsync'd: a cache lost in a power cut is rebuilt from the upstream.
+    atomic_write(_file(cache_dir, upstream_key), payload.encode("utf-8"), durable=False)
 
 
 def upstream_identity(cfg: Any) -> str:

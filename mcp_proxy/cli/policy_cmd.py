@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -86,12 +85,9 @@ def _write(path: str | None, data: bytes, mode: int = 0o644) -> None:
     if path is None:
         sys.stdout.write(data.decode())
         return
-    target = Path(path).expanduser()
-    tmp = target.with_name(f".{target.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-    os.replace(tmp, target)
+    from mcp_proxy.fsutil import atomic_write
+
+    atomic_write(Path(path).expanduser(), data, mode=mode)
 
 
 # -- status / sync -------------------------------------------------------------

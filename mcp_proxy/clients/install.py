@@ -147,7 +147,7 @@ def apply(plan: Plan) -> Path | None:
     if current != plan.old_text:
         raise ClientConfigError(f"{path} changed while we were editing it ({plan.spec.display_name} may be running and "
                                 f"rewriting it); nothing was written. Run install again (quit the client first if it repeats)")
-    import tempfile  # lazily: the server imports this package for client_for_info
+    from mcp_proxy.fsutil import atomic_write  # lazily: the server imports this package for client_for_info
 
     data = ((_BOM if had_bom else "") + plan.new_text).encode("utf-8")
     backup = None
@@ -160,17 +160,7 @@ def apply(plan: Plan) -> Path | None:
             backup = backup_path(path)
             backup.write_bytes(path.read_bytes())
             mode = path.stat().st_mode & 0o7777
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.chmod(tmp, mode)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write(path, data, mode=mode)
     except OSError as exc:
         raise ClientConfigError(f"cannot write {path}: {exc.strerror}; check that its folder is writable "
                                 f"(nothing was changed)") from None

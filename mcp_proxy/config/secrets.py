@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,18 +73,9 @@ class SecretStore:
 
     def _write_file(self, data: dict[str, str]) -> None:
         assert self.file_path is not None
-        self.file_path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.file_path.parent, prefix=".secrets-")
-        try:
-            os.fchmod(fd, 0o600) if hasattr(os, "fchmod") else None
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(data, fh)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.file_path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        from mcp_proxy.fsutil import atomic_write
+
+        atomic_write(self.file_path, json.dumps(data).encode("utf-8"), mode=0o600)
 
     def _warn_file(self) -> None:
         if not self._warned:

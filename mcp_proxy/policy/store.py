@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+
+from mcp_proxy.fsutil import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -39,29 +39,9 @@ def cache_path(policy_dir: Path) -> Path:
 
 
 def save(policy_dir: Path, entry: Cached) -> None:
-    policy_dir.mkdir(parents=True, exist_ok=True)
     data = {"format": CACHE_FORMAT, "source": entry.source, "etag": entry.etag, "fetched_at": entry.fetched_at,
             "document": entry.raw.decode("utf-8")}
-    fd, tmp = tempfile.mkstemp(dir=policy_dir, prefix=".lkg-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, cache_path(policy_dir))
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    try:  # make the rename itself durable
-        dir_fd = os.open(policy_dir, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dir_fd)
-    except OSError:
-        pass
-    finally:
-        os.close(dir_fd)
+    atomic_write(cache_path(policy_dir), json.dumps(data).encode("utf-8"))
 
 
 def load(policy_dir: Path) -> Cached | None:
