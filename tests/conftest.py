@@ -18,3 +18,11 @@ def proxy_home(tmp_path, monkeypatch):
     monkeypatch.setenv("MCP_ACCESS_PROXY_HOME", str(home))
     monkeypatch.delenv("MCP_ACCESS_PROXY_CONFIG", raising=False)
     return home
+
+
+@pytest.fixture
+def proxy(tmp_path):
+    """A config, home and client for the real `mcp-access-proxy` process (tests/gateway/conftest.py: ProxyEnv)."""
+    from tests.gateway.conftest import ProxyEnv
+
+    return ProxyEnv(tmp_path)

@@ -80,11 +80,6 @@ class ProxyEnv:
         return self.stderr.read_text(encoding="utf-8") if self.stderr.exists() else ""
 
 
-@pytest.fixture
-def proxy(tmp_path: Path) -> ProxyEnv:
-    return ProxyEnv(tmp_path)
-
-
 def text_of(result: Any) -> str:
     return "\n".join(getattr(c, "text", "") for c in result.content)
 

@@ -1,7 +1,7 @@
 """A configurable MCP server used as an upstream in the tests (stdio or Streamable HTTP).
 
     python fake_upstream.py [--http PORT --api-key KEY] [--hang] [--invalid-schema]
-                            [--stubborn] [--tools N] [--name NAME]
+                            [--stubborn] [--tools N] [--name NAME] [--echo-description TEXT]
 
 Tools: echo(text), add(a, b), slow(seconds), crash(), progress(steps), ask(question), grow().
 """
@@ -32,7 +32,7 @@ def build(args: argparse.Namespace) -> Server:
 
     def tools() -> list[dict]:
         items = [
-            tool("echo", "Echo the text back.", ECHO, read_only=True),
+            tool("echo", args.echo_description, ECHO, read_only=True),
             tool("add", "Add two integers.", {"type": "object", "properties": {"a": {"type": "integer"},
                  "b": {"type": "integer"}}, "required": ["a", "b"]}, read_only=True),
             tool("slow", "Sleep, then answer.", {"type": "object", "properties": {"seconds": {"type": "number"}}}),
@@ -125,6 +125,7 @@ def main() -> None:
     p.add_argument("--stubborn", action="store_true", help="ignore SIGTERM and stdin EOF")
     p.add_argument("--tools", type=int, default=0)
     p.add_argument("--name", default="fake")
+    p.add_argument("--echo-description", default="Echo the text back.", help="change echo's definition")
     p.add_argument("--pidfile")
     args = p.parse_args()
     if args.pidfile:
