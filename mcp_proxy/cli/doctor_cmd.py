@@ -56,7 +56,7 @@ def _doctor(args: argparse.Namespace, ctx: CliContext) -> int:
     if not args.offline:
         _check_upstreams(report, config, ctx, store, args.timeout)
     _check_tokens(report, config, ctx, store)
-    count = _check_policy(report, config, ctx, store)
+    count = _check_policy(report, config, ctx, store, sync=not args.offline)
     _check_audit(report, config, ctx, store)
     _check_clients(report, count)
     print(f"\n{'something is broken: fix the FAIL lines above' if report.failed else 'all good'}")
@@ -113,8 +113,16 @@ def _check_upstreams(report: Report, config: Any, ctx: CliContext, store: Any, t
     from mcp_proxy.upstreams.health import check_upstreams
 
     results = anyio.run(check_upstreams, config, ctx.paths, store, timeout)
-    for key, (ok, detail) in sorted(results.items()):
-        report.add(OK if ok else FAIL, f"upstream {key}", detail)
+    for key, check in sorted(results.items()):
+        report.add(OK if check.ok else FAIL, f"upstream {key}", check.detail)
+        if check.tools is not None and check.cache_identity:
+            # What doctor saw is the truth: refresh the tool cache so the policy and budget checks count it.
+            from mcp_proxy.catalog.cache import save_tools
+
+            try:
+                save_tools(ctx.paths.tool_cache_dir, key, check.cache_identity, check.tools)
+            except OSError:
+                pass  # the paths check above already reported an unwritable cache dir
 
 
 def _check_tokens(report: Report, config: Any, ctx: CliContext, store: Any) -> None:
@@ -141,12 +149,20 @@ def _check_tokens(report: Report, config: Any, ctx: CliContext, store: Any) -> N
             report.add(OK, f"sign-in {key}", detail)
 
 
-def _check_policy(report: Report, config: Any, ctx: CliContext, store: Any) -> int:
+def _check_policy(report: Report, config: Any, ctx: CliContext, store: Any, *, sync: bool) -> int:
     from mcp_proxy.catalog.offline import load_catalog_entries
     from mcp_proxy.server.run import _open_policy
 
     policy = _open_policy(config, ctx.paths, store, lambda *_: None)
     policy.load_cached()
+    if config.governed and sync:
+        # Fetch once, as serve would: is the source reachable, and does what it serves verify?
+        import anyio
+
+        result = anyio.run(policy.sync)
+        status = OK if result.ok else (WARN if policy.problem is None else FAIL)
+        report.add(status, "policy source", result.message + ("" if result.ok else (
+            "; the cached policy stays active" if policy.problem is None else "")))
     entries, unknown = load_catalog_entries(config, ctx.paths)
     exposed = sum(1 for e in entries if policy.decide(e.facts, config.user_email).allowed)
     if not config.governed:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import anyio
@@ -9,6 +10,15 @@ import anyio
 from mcp_proxy.config import Config, SecretStore
 from mcp_proxy.paths import Paths
 from mcp_proxy.upstreams.base import ToolFailure, UpstreamEvents, UpstreamUnavailable
+
+
+@dataclass
+class UpstreamCheck:
+    ok: bool
+    detail: str
+    # An MCP upstream's live tool list (wire dicts) and its cache identity, so the caller can refresh the cache.
+    tools: list[dict[str, Any]] | None = None
+    cache_identity: str | None = None
 
 
 def _probe_tool(upstream: Any) -> Any:
@@ -38,30 +48,35 @@ async def _check_rest(upstream: Any, timeout: float) -> tuple[bool, str]:
     return True, f"reachable and authenticated ({tool.name} answered)"
 
 
-async def _check_mcp(upstream: Any, timeout: float) -> tuple[bool, str]:
-    found: dict[str, int] = {}
+async def _check_mcp(upstream: Any, timeout: float) -> UpstreamCheck:
+    found: dict[str, list[dict[str, Any]]] = {}
 
     async def got(_key: str, tools: list[dict[str, Any]]) -> None:
-        found["n"] = len(tools)
-        scope.cancel()
+        found["n"] = tools
 
-    with anyio.move_on_after(timeout) as scope:
-        await upstream.run(UpstreamEvents(tools_changed=got))
+    with anyio.move_on_after(timeout):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(upstream.run, UpstreamEvents(tools_changed=got))
+            # The first outcome is the answer: a tool list, or a failed attempt, whose status says why (a
+            # refused key does not get better by watching the retries until the timeout).
+            while "n" not in found and upstream.status.state != "reconnecting":
+                await anyio.sleep(0.05)
+            tg.cancel_scope.cancel()
     if "n" in found:
-        return True, f"connected, {found['n']} tools"
-    return False, upstream.status.detail.split("; retrying")[0] or f"no answer within {timeout:g} s"
+        return UpstreamCheck(True, f"connected, {len(found['n'])} tools", found["n"], upstream.cache_identity())
+    return UpstreamCheck(False, upstream.status.detail.split("; retrying")[0] or f"no answer within {timeout:g} s")
 
 
-async def check_upstreams(config: Config, paths: Paths, store: SecretStore, timeout: float) -> dict[str, tuple[bool, str]]:
+async def check_upstreams(config: Config, paths: Paths, store: SecretStore, timeout: float) -> dict[str, UpstreamCheck]:
     from mcp_proxy.upstreams.factory import build_upstreams
 
-    results: dict[str, tuple[bool, str]] = {}
+    results: dict[str, UpstreamCheck] = {}
     upstreams = build_upstreams(config, paths, store)
 
     async def one(key: str, upstream: Any) -> None:
         try:
             if hasattr(upstream, "connector"):
-                results[key] = await _check_rest(upstream, timeout)
+                results[key] = UpstreamCheck(*await _check_rest(upstream, timeout))
             else:
                 results[key] = await _check_mcp(upstream, timeout)
         finally:
