@@ -2,6 +2,7 @@
 
     python fake_upstream.py [--http PORT --api-key KEY] [--hang] [--invalid-schema]
                             [--stubborn] [--tools N] [--name NAME] [--echo-description TEXT]
+                            [--page-size N]
 
 Tools: echo(text), add(a, b), slow(seconds), crash(), progress(steps), ask(question), grow().
 """
@@ -47,7 +48,12 @@ def build(args: argparse.Namespace) -> Server:
         return items
 
     async def list_tools(ctx, params) -> types.ListToolsResult:
-        return types.ListToolsResult(tools=[types.Tool.model_validate(t) for t in tools()])
+        items = [types.Tool.model_validate(t) for t in tools()]
+        if not args.page_size:
+            return types.ListToolsResult(tools=items)
+        start = int(params.cursor) if params is not None and params.cursor else 0
+        end = start + args.page_size
+        return types.ListToolsResult(tools=items[start:end], next_cursor=str(end) if end < len(items) else None)
 
     async def call_tool(ctx, params: types.CallToolRequestParams) -> types.CallToolResult:
         a = params.arguments or {}
@@ -123,8 +129,10 @@ def main() -> None:
     p.add_argument("--hang", action="store_true")
     p.add_argument("--invalid-schema", action="store_true")
     p.add_argument("--stubborn", action="store_true", help="ignore SIGTERM and stdin EOF")
-    p.add_argument("--tools", type=int, default=0)
+    p.add_argument("--tools", type=int, default=int(os.environ.get("FAKE_TOOLS", "0")),
+                   help="extra bulk tools (default $FAKE_TOOLS: changes the list without changing the command)")
     p.add_argument("--name", default="fake")
+    p.add_argument("--page-size", type=int, default=0, help="paginate tools/list")
     p.add_argument("--echo-description", default="Echo the text back.", help="change echo's definition")
     p.add_argument("--pidfile")
     args = p.parse_args()

@@ -86,3 +86,26 @@ async def test_torn_cache_file_is_ignored(proxy):
     proxy.write({"one": stdio_upstream()})
     async with proxy.client() as client:
         assert "one_echo" in {t.name for t in (await client.list_tools()).tools}
+
+
+async def test_every_page_of_an_upstream_tool_list_is_read(proxy):
+    proxy.write({"one": stdio_upstream("--tools", "10", "--page-size", "3")})
+    async with proxy.client() as client:
+        names = {t.name for t in (await client.list_tools()).tools}
+    assert {f"one_bulk_{i:04d}" for i in range(10)} <= names and "one_echo" in names
+
+
+async def test_a_live_list_that_differs_from_the_cache_updates_the_client(proxy):
+    from tests.policy.test_enforcement_process import ListChanged
+
+    proxy.write({"one": stdio_upstream(env={"FAKE_TOOLS": "1"})})
+    async with proxy.client() as client:
+        await client.list_tools()
+    # The same upstream now has more tools and starts slowly: the first answer is the cached list, then it changes.
+    proxy.write({"one": stdio_upstream(env={"FAKE_TOOLS": "3", "FAKE_START_DELAY": "1.5"})})
+    changes = ListChanged()
+    async with proxy.client(message_handler=changes) as client:
+        first = {t.name for t in (await client.list_tools()).tools}
+        assert "one_bulk_0000" in first and "one_bulk_0002" not in first
+        await changes.wait(20)
+        assert "one_bulk_0002" in {t.name for t in (await client.list_tools()).tools}
