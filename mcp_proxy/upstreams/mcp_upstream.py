@@ -36,14 +36,20 @@ REQUEST_TIMEOUT = -32001
 
 
 class HttpStatusWatch:
-    """Remembers the last HTTP error status: the SDK turns a 401 into a generic error."""
+    """Remembers the last HTTP error status: the SDK turns a 401 into a generic error.
+
+    `auth_refusals` counts 401/403 answers, so that a call can tell whether its own failure came with one
+    (the SDK reports a refused POST only as MCP error -32603 "Server returned an error response")."""
 
     def __init__(self) -> None:
         self.last_error_status: int | None = None
+        self.auth_refusals = 0
 
     async def on_response(self, response: Any) -> None:
         if response.status_code >= 400:
             self.last_error_status = response.status_code
+            if response.status_code in (401, 403):
+                self.auth_refusals += 1
 
 
 class McpUpstream(Upstream):
@@ -56,10 +62,13 @@ class McpUpstream(Upstream):
         self.status = UpstreamStatus()
         self._http_auth = http_auth
         self._client: Client | None = None
-        self._connected = anyio.Event()
+        self._changed = anyio.Event()  # set (then replaced) whenever an attempt to connect ends, either way
         self._relist = anyio.Event()
         self._dead = anyio.Event()
         self._http_watch = HttpStatusWatch()
+        self._drop_reason: str | None = None  # why the proxy itself ended the session, for the status line
+        # The last attempt failed on the credentials: waiting for a reconnect cannot help, so calls fail at once.
+        self._credentials_refused = False
 
     def cache_identity(self) -> str:
         from mcp_proxy.catalog.cache import upstream_identity
@@ -91,6 +100,12 @@ class McpUpstream(Upstream):
                 return "the server closed the connection (it exited or crashed)"
             return f"the server refused the handshake (MCP error {leaf.error.code})"
         return f"connection failed ({type(leaf).__name__})"
+
+    def _refused_credentials(self, exc: BaseException) -> bool:
+        leaf = exc
+        while isinstance(leaf, BaseExceptionGroup) and leaf.exceptions:
+            leaf = leaf.exceptions[0]
+        return isinstance(leaf, SecretError) or self._http_watch.last_error_status in (401, 403)
 
     def auth_advice(self, status: int) -> str:
         return (f"the server refused the credentials (HTTP {status}); check the secrets referenced by "
@@ -157,19 +172,21 @@ class McpUpstream(Upstream):
         attempt = 0
         while True:
             self._dead = anyio.Event()
+            self._drop_reason = None
             try:
                 await self._session_once(events)
                 attempt = 0
-                reason = "the server closed the connection"
+                reason = self._drop_reason or "the server closed the connection"
             except Exception as exc:  # noqa: BLE001 - isolate this upstream's failure
                 reason = self._describe_failure(exc)
+                self._credentials_refused = self._refused_credentials(exc)
             self._client = None
-            self._connected = anyio.Event()
             delay = min(60.0, 0.5 * 2**attempt) * (0.75 + random.random() / 2)
             attempt += 1
             self.status.state = "reconnecting"
             self.status.detail = f"{reason}; retrying in {delay:.0f} s"
             log.warning("upstream %s: %s; retrying in %.1f s", self.key, reason, delay)
+            self._announce()
             await anyio.sleep(delay)
 
     async def _session_once(self, events: UpstreamEvents) -> None:
@@ -193,10 +210,11 @@ class McpUpstream(Upstream):
                     self._client = client
                     self.status.state = "connected"
                     self.status.detail = ""
+                    self._credentials_refused = False
                     self.status.tool_count = len(tools)
                     log.info("upstream %s: connected, %d tools", self.key, len(tools))
                     await events.tools_changed(self.key, tools)
-                    self._connected.set()
+                    self._announce()
                     self.status.connected_once.set()
                     await self._watch(client, events)
             if connect_scope.cancelled_caught:
@@ -227,11 +245,17 @@ class McpUpstream(Upstream):
 
         return relay
 
+    def _announce(self) -> None:
+        changed, self._changed = self._changed, anyio.Event()
+        changed.set()
+
     # -- calls ---------------------------------------------------------------
     async def _wait_connected(self, budget: float) -> Client:
-        if self._client is None:
-            with anyio.move_on_after(min(budget, self.cfg.connect_timeout)):
-                await self._connected.wait()
+        with anyio.move_on_after(min(budget, self.cfg.connect_timeout)):
+            # Wait through attempts until one connects, or one is refused on the credentials: a reconnect cannot
+            # fix a key, so that fails the call at once (with OAuth the next attempt may sign in again: wait).
+            while self._client is None and not (self._credentials_refused and self._http_auth is None):
+                await self._changed.wait()
         if self._client is None:
             detail = self.status.detail or "it has not connected yet"
             raise UpstreamUnavailable(
@@ -247,10 +271,13 @@ class McpUpstream(Upstream):
         opts: dict[str, Any] = {"timeout": timeout}
         if progress is not None:
             opts["on_progress"] = progress
+        refusals = self._http_watch.auth_refusals
         try:
             raw = await raw_request(client.session, "tools/call", {"name": name, "arguments": arguments}, opts)
         except MCPError as exc:
             code = exc.error.code
+            if self._http_watch.auth_refusals > refusals:
+                return self._refused_mid_session()
             if code == REQUEST_TIMEOUT:
                 raise TimeoutError from None
             if code == CONNECTION_CLOSED:
@@ -277,3 +304,20 @@ class McpUpstream(Upstream):
                 is_error=True,
             )
         return raw
+
+    def _refused_mid_session(self) -> types.CallToolResult:
+        """The server refused the credentials of a session that was working (a key revoked or rotated)."""
+        status = self._http_watch.last_error_status or 401
+        advice = self.auth_advice(status)
+        log.warning("upstream %s: %s", self.key, advice)
+        # The session is useless now: end it, so the status says why and reconnecting shows when a new key works.
+        self._drop_reason = advice
+        self._credentials_refused = True
+        self.status.detail = advice
+        self._dead.set()
+        return types.CallToolResult(
+            content=[types.TextContent(type="text", text=(
+                f"The upstream '{self.key}' did not run the call: {advice}. Its other tools fail the same way "
+                "until the credential is fixed."))],
+            is_error=True,
+        )

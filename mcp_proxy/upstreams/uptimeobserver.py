@@ -41,9 +41,13 @@ class UptimeObserverUpstream(McpUpstream):
         return headers
 
     def auth_advice(self, status: int) -> str:
+        ref = self.cfg.api_key
+        if ref is not None and ref.scheme == "env":
+            store = f"put it in the environment variable {ref.name}"
+        else:
+            store = f"store it with `mcp-access-proxy secret set {ref.name if ref else 'NAME'}`"
         return (
             f"UptimeObserver refused the key (HTTP {status}): it may be revoked, rotated or mistyped. Copy a current "
             f"MCP key (Integrations > MCP; it is shown once), include the 'uo_' prefix, send it in one header only "
-            f"(upstreams.{self.key}.api_key_header), and store it with `mcp-access-proxy secret set "
-            f"{self.cfg.api_key.name if self.cfg.api_key else 'NAME'}`; web-app JWTs are not accepted"
+            f"(upstreams.{self.key}.api_key_header), and {store}; web-app JWTs are not accepted"
         )
