@@ -55,11 +55,22 @@ def _alert_path(args: dict[str, Any], suffix: str = "") -> str:
     return f"/v2/alerts/{segment(args.get('identifier'))}{suffix}"
 
 
+# How Opsgenie names each kind of recipient (the spec's UserRecipient has `username`, the others `name`).
+_RECIPIENT_KEYS = {"user": ("id", "username")}
+
+
 def _recipients(values: Any, name: str) -> list[dict[str, Any]]:
     out = []
     for i, value in enumerate(values or []):
         if not isinstance(value, dict) or not any(value.get(k) for k in ("id", "name", "username")):
             raise ConnectorError(f"{name}[{i}] needs `type` and one of id, name or username", "bad_argument")
+        kind = value.get("type")
+        keys = _RECIPIENT_KEYS.get(kind, ("id", "name"))
+        wrong = [k for k in ("name", "username") if value.get(k) and k not in keys]
+        if wrong:
+            # Sent anyway, Opsgenie would not find the recipient by a field it does not know for this type.
+            raise ConnectorError(f"{name}[{i}]: a {kind} is named by {' or '.join(keys)}, not {wrong[0]}; e.g. "
+                                 f"{{\"type\": \"{kind}\", \"{keys[1]}\": \"...\"}}", "bad_argument")
         out.append({k: v for k, v in value.items() if v not in (None, "")})
     return out
 

@@ -235,10 +235,12 @@ class Emulator:
         return {"isSuccess": True, "status": "Created alert", "alertId": aid, "alias": alert["alias"]}
 
     def _responder_id(self, r: dict[str, Any]) -> str:
-        name = r.get("name") or r.get("username") or ""
+        # As Opsgenie: a user is found by `username`, the others by `name`; another field is not looked at.
+        field = "username" if r.get("type") == "user" else "name"
+        name = r.get(field) or ""
         pools = {"team": self.teams, "user": self.users, "escalation": self.escalations, "schedule": self.schedules}
         for item in pools.get(r.get("type", ""), []):
-            if name in (item.get("name"), item.get("username")):
+            if name and name == item.get(field):
                 return item["id"]
         return name
 
