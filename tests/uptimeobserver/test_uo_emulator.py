@@ -96,7 +96,8 @@ async def test_state_is_shared_and_changes_show_in_later_reads(uo) -> None:
         detail = await client.call_tool("get_monitor", {"monitor_id": "mon_kw01"})
         assert detail.structured_content["status"] == "up" and detail.structured_content["ongoing_incident"] is None
         db = await client.call_tool("get_monitor", {"monitor_id": "mon_db01"})
-        assert db.structured_content["ongoing_incident"]["id"] == "inc_0001" and "Connection refused" in db.content[0].text
+        assert db.structured_content["ongoing_incident"]["id"] == "inc_0001"
+        assert "Connection refused" in db.content[0].text
 
 
 async def test_bad_arguments_and_unknown_ids_are_tool_errors(uo) -> None:
