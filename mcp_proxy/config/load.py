@@ -392,7 +392,8 @@ def parse_config(data: dict[str, Any], path: Path | None = None) -> Config:
 
     a = c.table(data.get("audit"), "audit")
     c.known(a, "audit", {"collector", "protocol", "headers", "durability", "group_commit_ms", "segment_max_bytes",
-                         "max_disk_bytes", "batch_max_records", "push_interval", "gzip", "redact_fields", "hash_fields"})
+                         "max_disk_bytes", "batch_max_records", "batch_max_bytes", "push_interval",
+                         "max_retry_interval", "gzip", "redact_fields", "hash_fields"})
     collector = c.string(a, "collector", "audit")
     c.url(collector, "audit.collector")
     audit = AuditConfig(
@@ -404,11 +405,22 @@ def parse_config(data: dict[str, Any], path: Path | None = None) -> Config:
         segment_max_bytes=c.integer(a, "segment_max_bytes", "audit", 8 * 1024 * 1024, minimum=4096),
         max_disk_bytes=c.integer(a, "max_disk_bytes", "audit", 256 * 1024 * 1024, minimum=65536),
         batch_max_records=c.integer(a, "batch_max_records", "audit", 500),
+        batch_max_bytes=c.integer(a, "batch_max_bytes", "audit", 1024 * 1024, minimum=1024),
         push_interval=c.number(a, "push_interval", "audit", 5.0),
+        max_retry_interval=c.number(a, "max_retry_interval", "audit", 300.0),
         gzip=c.boolean(a, "gzip", "audit", True),
         redact_fields=c.strings(a, "redact_fields", "audit"),
         hash_fields=c.strings(a, "hash_fields", "audit"),
     )
+    if audit.group_commit_ms > 1000:
+        c.add(f"audit.group_commit_ms: {audit.group_commit_ms:g} is too long a window to lose on a power cut; "
+              "use at most 1000 (or durability = \"fsync\")")
+    if audit.segment_max_bytes * 2 > audit.max_disk_bytes:
+        c.add(f"audit.segment_max_bytes: {audit.segment_max_bytes} is more than half of audit.max_disk_bytes "
+              f"({audit.max_disk_bytes}), so the quota could not drop old segments; lower segment_max_bytes or "
+              "raise max_disk_bytes")
+    if audit.max_retry_interval < audit.push_interval:
+        c.add(f"audit.max_retry_interval: must be at least audit.push_interval ({audit.push_interval:g} s)")
 
     upstreams: dict[str, UpstreamConfig] = {}
     for key, table in c.table(data.get("upstreams"), "upstreams").items():

@@ -78,7 +78,9 @@ class AuditConfig:
     segment_max_bytes: int = 8 * 1024 * 1024
     max_disk_bytes: int = 256 * 1024 * 1024
     batch_max_records: int = 500
+    batch_max_bytes: int = 1024 * 1024
     push_interval: float = 5.0
+    max_retry_interval: float = 300.0
     gzip: bool = True
     redact_fields: tuple[str, ...] = ()
     hash_fields: tuple[str, ...] = ()

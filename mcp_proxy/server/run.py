@@ -14,6 +14,7 @@ import signal
 import socket
 import sys
 import uuid
+from functools import partial
 from typing import Any
 
 import anyio
@@ -29,22 +30,13 @@ SHUTDOWN_BUDGET = 2.0  # seconds the upstreams get to stop after a signal
 
 
 def _open_policy(config: Config, paths: Paths, store: SecretStore, emit: Any) -> Any:
-    try:
-        from mcp_proxy.policy import PolicyEngine
-    except ImportError:
-        from mcp_proxy.server._interim import InterimPolicy
+    from mcp_proxy.policy import PolicyEngine
 
-        return InterimPolicy()
     return PolicyEngine(config.policy, paths, emit=emit, secret_store=store)
 
 
 def _open_audit(config: Config, paths: Paths, store: SecretStore, instance_id: str) -> Any:
-    try:
-        from mcp_proxy.audit import AuditContext, AuditLog
-    except ImportError:
-        from mcp_proxy.server._interim import InterimAudit
-
-        return InterimAudit()
+    from mcp_proxy.audit import AuditContext, AuditLog
 
     def secret_values() -> list[str]:
         # Values of the secrets this config references, so the audit can redact them if a model echoes one.
@@ -75,6 +67,7 @@ async def serve_async(config: Config, paths: Paths, wire: WireFds) -> None:
     instance_id = uuid.uuid4().hex
     audit = _open_audit(config, paths, store, instance_id)
     policy = _open_policy(config, paths, store, audit.append_nowait)
+    audit.argument_rules = policy.argument_rules  # the policy's per-tool redact/hash fields
     policy.load_cached()
     audit.context.policy_revision = policy.revision
     upstreams = build_upstreams(config, paths, store)
@@ -118,11 +111,10 @@ async def serve_async(config: Config, paths: Paths, wire: WireFds) -> None:
 def _start_shipper(tg: Any, config: Config, paths: Paths, store: SecretStore, hub: Any) -> None:
     if not config.audit.collector:
         return
-    try:
-        from mcp_proxy.audit import run_shipper
-    except ImportError:
-        return
-    tg.start_soon(run_shipper, paths, config.audit, store, hub.stop)
+    from mcp_proxy.audit import run_shipper
+
+    # The shipper's own events (a batch set aside, records dropped) go into this process's audit log.
+    tg.start_soon(partial(run_shipper, emit=hub.audit.append_nowait), paths, config.audit, store, hub.stop)
 
 
 def serve(config: Config, paths: Paths, wire: WireFds) -> int:

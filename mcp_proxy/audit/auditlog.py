@@ -1,0 +1,246 @@
+"""AuditLog: the object the server appends records to.
+
+    audit = AuditLog.open(paths, config.audit, context, secret_values=fn)
+    audit.argument_rules = policy.argument_rules     # (redact, hash) field names per tool key
+    await audit.append("mcp.tool.call", fields)      # durable (per the setting) when it returns
+    audit.append_nowait("policy.activated", fields)  # the same from synchronous code
+    audit.close()                                    # flush and fsync; on stdin EOF and SIGTERM
+
+`append` never raises and never touches the network. The configured secret
+values (for redaction) are resolved once in a thread started at open; a record
+appended before they are known waits for them (`append` in a worker thread,
+so the event loop keeps running; `append_nowait` holds the record in memory
+and the resolver writes it, in order, as soon as they are known). When the spool
+cannot be written (disk full, permissions), records are kept in memory (up to
+MEMORY_BACKLOG) and written when writing works again; what did not fit is
+counted in an `audit.dropped` record.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections import deque
+from typing import TYPE_CHECKING, Any, Callable
+
+import anyio
+
+from mcp_proxy.audit.layout import Layout
+from mcp_proxy.audit.record import RESERVED, AuditContext, new_id, rfc3339
+from mcp_proxy.audit.redact import Redactor, resolve_secret_values
+from mcp_proxy.audit.spool import SegmentWriter
+
+if TYPE_CHECKING:
+    from mcp_proxy.config import AuditConfig
+    from mcp_proxy.paths import Paths
+
+log = logging.getLogger(__name__)
+
+SECRET_WAIT = 5.0  # seconds a record waits for the secret values before it is redacted without them
+MEMORY_BACKLOG = 10000
+MAX_NOTES = 50
+
+
+class AuditLog:
+    def __init__(self, layout: Layout, cfg: "AuditConfig", context: AuditContext, *,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.layout = layout
+        self.cfg = cfg
+        self.context = context
+        self.clock = clock
+        self.argument_rules: Callable[[str], tuple[tuple[str, ...], tuple[str, ...]]] | None = None
+        self.redactor = Redactor(cfg.redact_fields, cfg.hash_fields)
+        # A segment is at most a quarter of the quota, so the quota can always drop whole old segments.
+        max_bytes = max(4096, min(cfg.segment_max_bytes, cfg.max_disk_bytes // 4))
+        self.writer = SegmentWriter(layout, context.instance_id, max_bytes=max_bytes, durability=cfg.durability,
+                                    group_commit_s=cfg.group_commit_ms / 1000.0, clock=clock)
+        self._fsync = cfg.durability == "fsync"
+        self._ready = threading.Event()
+        self._settle_lock = threading.Lock()
+        self._pending: list[tuple[str, dict[str, Any], float, dict[str, Any], str]] = []
+        self._backlog: deque[tuple[str, str]] = deque()
+        self._lost = 0
+        self._write_error_logged = False
+        self._since_quota = 0
+        self._quota_every = max(65536, cfg.max_disk_bytes // 32)
+        self._in_quota = False
+        self._closed = False
+
+    @classmethod
+    def open(cls, paths: "Paths", cfg: "AuditConfig", context: AuditContext, *,
+             secret_values: Callable[[], list[str]] | None = None, clock: Callable[[], float] = time.time) -> "AuditLog":
+        audit = cls(Layout(paths), cfg, context, clock=clock)
+        audit.writer.start()
+        if secret_values is None:
+            audit._settle([])
+        else:
+            threading.Thread(target=audit._resolve, args=(secret_values,), name="audit-secrets", daemon=True).start()
+        return audit
+
+    # -- secrets -------------------------------------------------------------------
+    def _resolve(self, source: Callable[[], list[str]]) -> None:
+        try:
+            values = resolve_secret_values(source)
+        except Exception as exc:  # noqa: BLE001 - redaction by key names and token shapes still applies
+            log.warning("could not read the configured secrets for audit redaction (%s); records are redacted "
+                        "by key names and token shapes only", type(exc).__name__)
+            values = []
+        self._settle(values)
+
+    def _settle(self, values: list[str] | None) -> None:
+        """Use these secret values from now on; write the records that waited for them, in order."""
+        with self._settle_lock:
+            if values is not None:
+                self.redactor.set_secrets(values)
+            if self._ready.is_set():
+                return
+            pending, self._pending = self._pending, []
+            for event, fields, ts, ctx, rid in pending:
+                self._append_now(event, fields, ts, ctx, rid)
+            self._ready.set()
+
+    def _wait_ready(self, timeout: float = SECRET_WAIT) -> None:
+        if not self._ready.wait(timeout):
+            log.warning("the configured secrets were not readable within %.0f s; audit records are redacted by "
+                        "key names and token shapes until they are", timeout)
+            self._settle(None)
+
+    # -- appending -----------------------------------------------------------------
+    async def append(self, event_name: str, fields: dict[str, Any]) -> dict[str, Any]:
+        """Append a record; it is written (group) or on disk (fsync) when this returns."""
+        if not self._ready.is_set():
+            await anyio.to_thread.run_sync(self._wait_ready)
+        record, number = self._append_now(event_name, fields)
+        if self._fsync and number:
+            try:
+                await anyio.to_thread.run_sync(self.writer.sync_upto, number)
+            except OSError as exc:
+                self._write_failed(exc)
+        return record
+
+    def append_nowait(self, event_name: str, fields: dict[str, Any]) -> dict[str, Any]:
+        """The same as `append`, for synchronous code (policy events, access requests)."""
+        if not self._ready.is_set():
+            with self._settle_lock:
+                if not self._ready.is_set():
+                    ts = self.clock()
+                    rid = new_id(int(ts * 1e9))
+                    self._pending.append((event_name, dict(fields), ts, self.context.fields(), rid))
+                    return {"id": rid, "time": rfc3339(ts), "event_name": event_name}
+        record, number = self._append_now(event_name, fields)
+        if self._fsync and number:
+            try:
+                self.writer.sync_upto(number)
+            except OSError as exc:
+                self._write_failed(exc)
+        return record
+
+    def _build(self, event: str, fields: dict[str, Any], ts: float, ctx: dict[str, Any],
+               rid: str) -> tuple[str, str, dict[str, Any]]:
+        notes: list[str] = []
+        record: dict[str, Any] = {"time": rfc3339(ts), "event_name": event, **ctx}
+        if event == "mcp.tool.call":
+            record["gen_ai.operation.name"] = "execute_tool"
+        for key, value in fields.items():
+            if value is None or key in RESERVED:
+                continue
+            if key == "arguments":
+                record["gen_ai.tool.call.arguments"] = self.redactor.arguments(value, self._rules(fields), notes)
+            else:
+                record[key] = self.redactor.fields(value, key, notes)
+        if notes:
+            record["audit.redactions"] = list(dict.fromkeys(notes))[:MAX_NOTES]
+        body = json.dumps(record, ensure_ascii=False, separators=(",", ":"), default=str)[1:-1]
+        return f'"id":"{rid}"', body, record
+
+    def _rules(self, fields: dict[str, Any]) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
+        rules, upstream, tool = self.argument_rules, fields.get("upstream"), fields.get("upstream.tool")
+        if rules is None or not upstream or not tool:
+            return None
+        try:
+            return rules(f"{upstream}.{tool}")
+        except Exception:  # noqa: BLE001 - fall back to the config's rules and the built-in detection
+            log.exception("could not read the policy's argument rules for %s.%s", upstream, tool)
+            return None
+
+    def _append_now(self, event: str, fields: dict[str, Any], ts: float | None = None,
+                    ctx: dict[str, Any] | None = None, rid: str | None = None) -> tuple[dict[str, Any], int]:
+        ts = self.clock() if ts is None else ts
+        rid = rid or new_id(int(ts * 1e9))
+        head, body, record = self._build(event, fields, ts, self.context.fields() if ctx is None else ctx, rid)
+        record = {"id": rid, **record}
+        if self._backlog and not self._drain():
+            self._keep(head, body)
+            return record, 0
+        try:
+            number, seq, index, prev = self.writer.write(head, body)
+        except OSError as exc:
+            self._write_failed(exc)
+            self._keep(head, body)
+            return record, 0
+        record.update({"seq": seq, "audit.segment": index, "prev_hash": prev})
+        self._after_write(len(head) + len(body))
+        return record, number
+
+    # -- failures and the quota ----------------------------------------------------
+    def _write_failed(self, exc: OSError) -> None:
+        if not self._write_error_logged:
+            self._write_error_logged = True
+            log.error("cannot write the audit log in %s (%s); records are kept in memory and written when it "
+                      "works again; free disk space or fix the directory's permissions",
+                      self.layout.spool, exc.strerror or type(exc).__name__)
+
+    def _keep(self, head: str, body: str) -> None:
+        if len(self._backlog) >= MEMORY_BACKLOG:
+            self._backlog.popleft()
+            self._lost += 1
+        self._backlog.append((head, body))
+
+    def _drain(self) -> bool:
+        while self._backlog:
+            head, body = self._backlog[0]
+            try:
+                self.writer.write(head, body)
+            except OSError:
+                return False
+            self._backlog.popleft()
+        self._write_error_logged = False
+        if self._lost:
+            lost, self._lost = self._lost, 0
+            log.warning("the audit log is writable again; %d records that did not fit in memory were lost", lost)
+            self._append_now("audit.dropped", {"audit.dropped.records": lost, "audit.reason":
+                                               "the audit spool was not writable and the in-memory backlog "
+                                               f"({MEMORY_BACKLOG} records) overflowed"})
+        return True
+
+    def _after_write(self, size: int) -> None:
+        self._since_quota += size
+        if self._since_quota < self._quota_every or self._in_quota:
+            return
+        self._since_quota = 0
+        self._in_quota = True
+        try:
+            from mcp_proxy.audit.quota import enforce_if_over
+
+            report = enforce_if_over(self.layout, self.cfg, own=self.writer)
+        except OSError as exc:
+            log.warning("could not check the audit disk quota (%s)", exc.strerror)
+            report = None
+        finally:
+            self._in_quota = False
+        if report is not None:
+            self._append_now("audit.dropped", report.event_fields())
+
+    # -- closing -------------------------------------------------------------------
+    def close(self) -> None:
+        """Write what is pending, fsync, and release the writer lock. Quick: safe in a signal handler."""
+        if self._closed:
+            return
+        self._closed = True
+        if not self._ready.is_set():
+            self._wait_ready(1.0)
+        if self._backlog:
+            self._drain()
+        self.writer.close()

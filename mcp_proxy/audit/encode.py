@@ -1,0 +1,142 @@
+"""Request bodies for each collector protocol, from spooled lines.
+
+* otlp-json: an OTLP/HTTP `ExportLogsServiceRequest` in the OTLP JSON mapping (lowerCamelCase keys,
+  64-bit integers as decimal strings, enums as integers). One LogRecord per record: `eventName` is the
+  event name, `timeUnixNano` the record's time, `body` a one-line description, attribute
+  `log.record.uid` the record id, `audit.record_hash` the SHA-256 of the spooled line (so the
+  collector side can check each record's `prev_hash` against the one before it), and every other
+  field an attribute. Records are grouped by resource (service.name, service.version,
+  service.instance.id, host.name), since a batch holds several processes' records.
+* otlp-protobuf: the same request as protobuf (needs the `protobuf` extra: opentelemetry-proto).
+* ndjson: the spooled lines exactly as written, one per line.
+* splunk-hec: concatenated HEC event objects (`time`, `host`, `source`, `sourcetype`, `event`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from typing import Any
+
+from mcp_proxy import __version__
+from mcp_proxy.audit.record import SERVICE_NAME, SEVERITY, describe, severity, unix_nanos
+
+RESOURCE_KEYS = ("service.name", "service.version", "service.instance.id", "host.name")
+_NOT_ATTRIBUTES = frozenset({"id", "time", "event_name", *RESOURCE_KEYS})
+SCOPE = {"name": "mcp_proxy.audit", "version": __version__}
+CONTENT_TYPES = {"otlp-json": "application/json", "otlp-protobuf": "application/x-protobuf",
+                 "ndjson": "application/x-ndjson", "splunk-hec": "application/json"}
+INT64 = (-(2 ** 63), 2 ** 63 - 1)
+
+
+class ProtocolUnavailable(Exception):
+    """The configured protocol needs an optional package that is not installed."""
+
+
+def any_value(value: Any) -> dict[str, Any]:
+    if isinstance(value, bool):
+        return {"boolValue": value}
+    if isinstance(value, int):
+        return {"intValue": str(value)} if INT64[0] <= value <= INT64[1] else {"stringValue": str(value)}
+    if isinstance(value, float):
+        return {"doubleValue": value} if value == value and value not in (float("inf"), float("-inf")) \
+            else {"stringValue": str(value)}
+    if isinstance(value, str):
+        return {"stringValue": value}
+    if isinstance(value, dict):
+        return {"kvlistValue": {"values": [{"key": str(k), "value": any_value(v)} for k, v in value.items()
+                                           if v is not None]}}
+    if isinstance(value, (list, tuple)):
+        return {"arrayValue": {"values": [any_value(v) for v in value if v is not None]}}
+    if value is None:
+        return {}
+    return {"stringValue": str(value)}
+
+
+def log_record(record: dict[str, Any], raw: bytes, observed_ns: int) -> dict[str, Any]:
+    level = severity(record)
+    attributes = [{"key": "log.record.uid", "value": {"stringValue": record["id"]}}]
+    attributes += [{"key": k, "value": any_value(v)} for k, v in record.items()
+                   if k not in _NOT_ATTRIBUTES and v is not None]
+    attributes.append({"key": "audit.record_hash", "value": {"stringValue": hashlib.sha256(raw).hexdigest()}})
+    try:
+        ts = str(unix_nanos(record["time"]))
+    except (KeyError, TypeError, ValueError):
+        ts = str(observed_ns)
+    return {"timeUnixNano": ts, "observedTimeUnixNano": str(observed_ns), "severityNumber": SEVERITY[level],
+            "severityText": level, "body": {"stringValue": describe(record)}, "eventName": record["event_name"],
+            "attributes": attributes}
+
+
+def otlp_request(items: list[tuple[dict[str, Any], bytes]], observed_ns: int | None = None) -> dict[str, Any]:
+    observed = time.time_ns() if observed_ns is None else observed_ns
+    groups: dict[tuple, list[dict[str, Any]]] = {}
+    for record, raw in items:
+        key = tuple(record.get(k) for k in RESOURCE_KEYS)
+        groups.setdefault(key, []).append(log_record(record, raw, observed))
+    resource_logs = []
+    for key, records in groups.items():
+        attrs = dict(zip(RESOURCE_KEYS, key))
+        attrs["service.name"] = attrs["service.name"] or SERVICE_NAME
+        resource_logs.append({
+            "resource": {"attributes": [{"key": k, "value": {"stringValue": str(v)}} for k, v in attrs.items()
+                                        if v is not None]},
+            "scopeLogs": [{"scope": dict(SCOPE), "logRecords": records}],
+        })
+    return {"resourceLogs": resource_logs}
+
+
+def otlp_json(items: list[tuple[dict[str, Any], bytes]]) -> bytes:
+    return json.dumps(otlp_request(items), ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def protobuf_modules() -> tuple[Any, Any]:
+    try:
+        from google.protobuf import json_format
+        from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
+    except ImportError:
+        raise ProtocolUnavailable(
+            "[audit] protocol = \"otlp-protobuf\" needs the protobuf extra: install "
+            "'mcp-access-proxy[protobuf]' (opentelemetry-proto), or set protocol = \"otlp-json\"") from None
+    from opentelemetry.proto.logs.v1 import logs_pb2
+
+    if "event_name" not in logs_pb2.LogRecord.DESCRIPTOR.fields_by_name:
+        raise ProtocolUnavailable("the installed opentelemetry-proto is too old (its LogRecord has no event_name); "
+                                  "upgrade it: pip install -U 'opentelemetry-proto>=1.35'")
+    return json_format, logs_service_pb2
+
+
+def otlp_protobuf(items: list[tuple[dict[str, Any], bytes]]) -> bytes:
+    json_format, service = protobuf_modules()
+    message = json_format.ParseDict(otlp_request(items), service.ExportLogsServiceRequest())
+    return message.SerializeToString()
+
+
+def ndjson(items: list[tuple[dict[str, Any], bytes]]) -> bytes:
+    return b"".join(raw + b"\n" for _, raw in items)
+
+
+def splunk_hec(items: list[tuple[dict[str, Any], bytes]]) -> bytes:
+    events = []
+    for record, _ in items:
+        try:
+            ts = unix_nanos(record["time"]) / 1e9
+        except (KeyError, TypeError, ValueError):
+            ts = time.time()
+        events.append(json.dumps({"time": round(ts, 6), "host": record.get("host.name"), "source": SERVICE_NAME,
+                                  "sourcetype": "mcp-access-proxy:audit", "event": record},
+                                 ensure_ascii=False, separators=(",", ":")))
+    return "\n".join(events).encode()
+
+
+ENCODERS = {"otlp-json": otlp_json, "otlp-protobuf": otlp_protobuf, "ndjson": ndjson, "splunk-hec": splunk_hec}
+
+
+def endpoint(collector: str, protocol: str) -> str:
+    base = collector.rstrip("/")
+    if protocol.startswith("otlp"):
+        return base if base.endswith("/v1/logs") else base + "/v1/logs"
+    if protocol == "splunk-hec":
+        return base if "/services/collector" in base else base + "/services/collector/event"
+    return base

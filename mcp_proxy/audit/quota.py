@@ -1,0 +1,188 @@
+"""The disk quota (`[audit] max_disk_bytes`) over the spool and the set-aside batches.
+
+When the spool is over its quota, space is freed, down to LOW_WATER of the quota (so that a
+full spool does not drop a little on every record), in this order:
+
+1. segments whose every record the collector acknowledged (they are about to be deleted anyway);
+2. batches set aside in rejected/ (each was already reported by an `audit.batch_rejected` event);
+3. the oldest unsent segments, whole: how many records and bytes were dropped, and the time range
+   they covered, are added to the state's counters and returned, so the caller records an
+   `audit.dropped` event (which itself reaches the collector).
+
+Only the process holding the ship lock changes the spool's files and checkpoint, so a drop never
+races a push: a writer that finds the spool over quota while another process ships leaves the work
+to that shipper. Segments still being written by another process are never touched; our own current
+segment is sealed first when it is the oldest data left.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mcp_proxy.audit.checkpoint import Checkpoint, ShipState
+from mcp_proxy.audit.layout import Layout, Liveness, Segment
+from mcp_proxy.audit.reader import count_from, read_chunk
+from mcp_proxy.fsutil import FileLock
+
+if TYPE_CHECKING:
+    from mcp_proxy.audit.spool import SegmentWriter
+    from mcp_proxy.config import AuditConfig
+
+log = logging.getLogger(__name__)
+
+LOW_WATER = 0.9
+
+
+@dataclass
+class DropReport:
+    quota: int
+    records: int = 0
+    bytes: int = 0
+    segments: list[str] = field(default_factory=list)
+    oldest_time: str | None = None
+    newest_time: str | None = None
+    acked_freed: int = 0
+    rejected_files: int = 0
+    changed: bool = False
+
+    def event_fields(self) -> dict[str, Any]:
+        return {"audit.dropped.records": self.records, "audit.dropped.bytes": self.bytes,
+                "audit.dropped.segments": self.segments[:20], "audit.dropped.oldest_time": self.oldest_time,
+                "audit.dropped.newest_time": self.newest_time, "audit.quota_bytes": self.quota,
+                "audit.reason": f"the audit spool reached its disk quota ({self.quota} bytes, [audit] "
+                                "max_disk_bytes) while the collector had not acknowledged these records"}
+
+
+def spool_bytes(layout: Layout) -> int:
+    total = sum(s.size for s in layout.segments())
+    for path in layout.rejected_files():
+        try:
+            total += path.stat().st_size
+        except FileNotFoundError:
+            continue
+    return total
+
+
+def _time_of(raw: bytes) -> str | None:
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return None
+    return value.get("time") if isinstance(value, dict) else None
+
+
+def _time_range(path: Path, start: int, size: int) -> tuple[str | None, str | None]:
+    first = read_chunk(path, start, max_records=1).lines
+    tail_from = max(start, size - 65536)
+    last = read_chunk(path, tail_from).lines if size > start else []
+    return (_time_of(first[0].raw) if first else None, _time_of(last[-1].raw) if last else None)
+
+
+def enforce(layout: Layout, quota: int, checkpoint: Checkpoint, state: ShipState, *,
+            own: "SegmentWriter | None" = None) -> DropReport:
+    """Free space until the spool fits `quota`. The caller holds the ship lock and saves both files."""
+    report = DropReport(quota)
+    segments = layout.segments()
+    rejected = layout.rejected_files()
+    total = sum(s.size for s in segments) + sum(_size(p) for p in rejected)
+    if total <= quota:
+        return report
+    target = int(quota * LOW_WATER)
+    liveness = Liveness(layout)
+
+    def delete(seg: Segment) -> bool:
+        nonlocal total
+        try:
+            seg.path.unlink()
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            log.warning("could not delete the audit segment %s (%s)", seg.name, exc.strerror)
+            return False
+        checkpoint.acked.pop(seg.name, None)
+        total -= seg.size
+        report.changed = True
+        return True
+
+    for seg in list(segments):
+        if total <= target:
+            return report
+        if checkpoint.acked.get(seg.name, 0) >= seg.size and liveness.sealed(seg, segments) and delete(seg):
+            report.acked_freed += seg.size
+            segments.remove(seg)
+    for path in rejected:
+        if total <= target:
+            return report
+        size = _size(path)
+        path.unlink(missing_ok=True)
+        path.with_suffix(".json").unlink(missing_ok=True)
+        total -= size
+        report.rejected_files += 1
+        report.changed = True
+    for attempt in range(2):
+        for seg in list(segments):
+            if total <= target:
+                break
+            if not liveness.sealed(seg, segments):
+                continue
+            start = min(checkpoint.acked.get(seg.name, 0), seg.size)
+            try:
+                records, _, tail = count_from(seg.path, start)
+                oldest, newest = _time_range(seg.path, start, seg.size)
+            except FileNotFoundError:
+                segments.remove(seg)
+                continue
+            if delete(seg):
+                segments.remove(seg)
+                report.records += records
+                report.bytes += seg.size - start
+                report.segments.append(seg.name)
+                report.oldest_time = report.oldest_time or oldest
+                report.newest_time = newest or report.newest_time
+                state.dropped_records += records
+                state.dropped_bytes += seg.size - start
+        if total <= target or own is None or attempt:
+            break
+        own.seal()  # our own current segment holds the oldest data left: finish it, then drop it
+        segments = layout.segments()
+        liveness = Liveness(layout)
+    if report.records:
+        log.error("audit spool over its disk quota (%d bytes): dropped %d unsent records (%d bytes); the "
+                  "collector has been unreachable or refusing for too long", quota, report.records, report.bytes)
+    return report
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
+
+
+def enforce_if_over(layout: Layout, cfg: "AuditConfig", own: "SegmentWriter | None" = None) -> DropReport | None:
+    """For writers: enforce the quota when over it and no other process is shipping (else the shipper
+    does it). Returns the report when something was dropped."""
+    if spool_bytes(layout) <= cfg.max_disk_bytes:
+        return None
+    lock = FileLock(layout.ship_lock)
+    try:
+        if not lock.acquire(blocking=False):
+            return None
+    except OSError:
+        return None
+    try:
+        checkpoint = Checkpoint.load(layout.checkpoint)
+        state = ShipState.load(layout.state)
+        if checkpoint.problem:
+            state.checkpoint_resets += 1
+        report = enforce(layout, cfg.max_disk_bytes, checkpoint, state, own=own)
+        if report.changed or checkpoint.problem:
+            checkpoint.save(layout.checkpoint)
+            state.save(layout.state)
+        return report if report.records else None
+    finally:
+        lock.release()

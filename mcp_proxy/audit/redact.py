@@ -1,0 +1,227 @@
+"""Redaction: credentials never enter the audit log.
+
+Applied to the call's arguments and to every other string of a record
+(denial reasons, collector messages, policy texts):
+
+1. Fields the policy (`tools[key].redact` / `.hash`) or the config (`[audit] redact_fields` /
+   `hash_fields`, every tool) names. A bare name (`password`) matches that key at any depth; a dotted
+   path (`payload.token`) matches from the top of the arguments, through lists. Matching ignores case.
+   A redacted value becomes "[REDACTED]". A hashed value becomes "sha256:<64 hex>", the SHA-256 of the
+   value's canonical JSON (sorted keys, no spaces, UTF-8): equal values give equal hashes, so an
+   auditor can correlate calls or check "was it X?" by hashing X, without the log holding the value.
+   It is not a secret-keeping device: a guessable value (a short number) can be found by trying
+   candidates, so credentials belong in `redact`, not `hash`.
+2. Keys that name a credential (password, passphrase, secret, token, api key, authorization, auth,
+   cookie, credential, private key, access key, client secret, session id, bearer, routing/integration
+   key): their string or structured value becomes "[REDACTED]"; numbers and booleans are kept
+   (`max_tokens: 500` is not a secret).
+3. Values equal to or containing a configured secret (the values of every `keyring:`/`env:` reference
+   in the config): each occurrence becomes "[REDACTED]".
+4. Token shapes anywhere in a string: `Bearer …`, `Basic …`, `Token token=…`, `GenieKey …`,
+   `Splunk …`, JWTs (`eyJ….eyJ….…`), PagerDuty OAuth tokens (`pdus+_…`), UptimeObserver keys (`uo_…`),
+   GitHub/Slack/OpenAI/AWS/Google key shapes, PEM private keys, and long random-looking strings (32+
+   characters of letters, digits and `+_=-` mixing upper case, lower case and digits, switching
+   between them often, with high character entropy: ~99% of random 32-character keys). Hex strings
+   (hashes, ids), UUIDs and camelCase identifiers are kept: they are ordinary identifiers.
+
+Strings longer than MAX_STRING characters are cut (the record says how much was cut).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from collections import Counter
+from typing import Any, Callable, Iterable
+
+REDACTED = "[REDACTED]"
+MAX_STRING = 4096
+MAX_DEPTH = 16
+MAX_ITEMS = 200
+MIN_SECRET_LEN = 6  # shorter configured "secrets" would redact ordinary words
+ENTROPY_MIN = 3.8  # bits per character: random base62/base64url of 32+ characters scores 3.9-5
+# Share of neighbouring characters that switch class (upper/lower/digit/other): ~0.62 for random
+# characters, 0.28-0.42 for camelCase identifiers like "GetIncidentLogEntriesForServiceV2Beta".
+SWITCH_MIN = 0.43
+
+_SECRET_WORDS = frozenset({
+    "password", "passwd", "passphrase", "pwd", "secret", "secrets", "token", "apikey", "apitoken",
+    "authorization", "auth", "cookie", "cookies", "credential", "credentials", "privatekey", "bearer",
+    "sessionid", "accesstoken", "refreshtoken", "clientsecret", "xapikey",
+})
+_SECRET_PAIRS = frozenset({
+    ("api", "key"), ("private", "key"), ("access", "key"), ("secret", "key"), ("client", "secret"),
+    ("session", "id"), ("set", "cookie"), ("routing", "key"), ("integration", "key"), ("service", "key"),
+    ("signing", "key"), ("genie", "key"),
+})
+_WORD_RE = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
+
+_TOKEN_RE = re.compile(
+    r"(?P<scheme>\b(?:Bearer|Basic|GenieKey|Splunk)\s+)[A-Za-z0-9._~+/=-]{8,}"
+    r"|(?P<pdkey>\bToken\s+token=)[^\s\"',;]+"
+    r"|(?P<jwt>\beyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*)"
+    r"|(?P<pdus>\bpdus\+_[A-Za-z0-9_+/=-]{8,})"
+    r"|(?P<uo>\buo_[A-Za-z0-9_-]{16,})"
+    r"|(?P<known>\b(?:gh[opusr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,}|xox[abposr]-[A-Za-z0-9-]{10,}"
+    r"|sk-[A-Za-z0-9_-]{20,}|AKIA[0-9A-Z]{16}|AIza[0-9A-Za-z_-]{35}))"
+    r"|(?P<pem>-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----|$))"
+    r"|(?P<long>[A-Za-z0-9+_=-]{32,})"
+)
+_HEXISH = re.compile(r"[0-9a-fA-F-]+")
+
+
+def secret_key(key: str, _cache: dict[str, bool] = {}) -> bool:  # noqa: B006 - a deliberate memo
+    """Whether an argument or field name names a credential."""
+    hit = _cache.get(key)
+    if hit is None:
+        words = [w.lower() for w in _WORD_RE.findall(key)]
+        hit = any(w in _SECRET_WORDS for w in words) or any(p in _SECRET_PAIRS for p in zip(words, words[1:]))
+        if len(_cache) > 4096:
+            _cache.clear()
+        _cache[key] = hit
+    return hit
+
+
+def _random_looking(s: str) -> bool:
+    if _HEXISH.fullmatch(s):
+        return False
+    if not (any(c.isupper() for c in s) and any(c.islower() for c in s) and any(c.isdigit() for c in s)):
+        return False
+    n = len(s)
+    switches = sum(_class(a) != _class(b) for a, b in zip(s, s[1:])) / (n - 1)
+    if switches < SWITCH_MIN:
+        return False
+    entropy = -sum(c / n * math.log2(c / n) for c in Counter(s).values())
+    return entropy >= ENTROPY_MIN
+
+
+def _class(c: str) -> int:
+    return 0 if c.isupper() else 1 if c.islower() else 2 if c.isdigit() else 3
+
+
+def value_hash(value: Any) -> str:
+    canonical = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return "sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def _rule_set(rules: Iterable[str]) -> tuple[frozenset[str], frozenset[str]]:
+    """(bare names, dotted paths), lower-cased."""
+    names, paths = set(), set()
+    for r in rules:
+        (paths if "." in r else names).add(r.lower())
+    return frozenset(names), frozenset(paths)
+
+
+class Redactor:
+    """Redacts arguments and scrubs strings. `secrets` is filled in once the config's values are known."""
+
+    def __init__(self, redact_fields: Iterable[str] = (), hash_fields: Iterable[str] = ()) -> None:
+        self._redact = _rule_set(redact_fields)
+        self._hash = _rule_set(hash_fields)
+        self._secrets: tuple[str, ...] = ()
+
+    def set_secrets(self, values: Iterable[str]) -> None:
+        # Longest first, so a secret that contains another is replaced whole.
+        unique = {v for v in values if isinstance(v, str) and len(v) >= MIN_SECRET_LEN}
+        self._secrets = tuple(sorted(unique, key=len, reverse=True))
+
+    # -- strings -----------------------------------------------------------------
+    def scrub(self, text: str, notes: list[str] | None = None, where: str = "") -> str:
+        """`text` with configured secrets and token shapes replaced."""
+        hit = False
+        for secret in self._secrets:
+            if secret in text:
+                text = text.replace(secret, REDACTED)
+                hit = True
+        if hit and notes is not None:
+            notes.append(f"{where}:secret-value")
+        if _TOKEN_RE.search(text) is not None:
+            kinds: list[str] = []
+
+            def replace(m: re.Match[str]) -> str:
+                kind = m.lastgroup or "token"
+                if kind == "long" and not _random_looking(m.group(0)):
+                    return m.group(0)
+                if kind in ("scheme", "pdkey"):
+                    kinds.append("token-shape")
+                    return m.group(kind) + REDACTED
+                kinds.append("token-shape")
+                return REDACTED
+
+            text = _TOKEN_RE.sub(replace, text)
+            if kinds and notes is not None:
+                notes.append(f"{where}:token-shape")
+        if len(text) > MAX_STRING:
+            cut = len(text) - MAX_STRING
+            text = text[:MAX_STRING] + f"…[{cut} more characters not recorded]"
+        return text
+
+    # -- structures --------------------------------------------------------------
+    def arguments(self, args: Any, policy_rules: tuple[Iterable[str], Iterable[str]] | None,
+                  notes: list[str]) -> Any:
+        """A redacted copy of a call's arguments; `notes` collects "path:reason" entries."""
+        redact, hashed = self._redact, self._hash
+        if policy_rules and (policy_rules[0] or policy_rules[1]):
+            pr, ph = _rule_set(policy_rules[0]), _rule_set(policy_rules[1])
+            redact = (redact[0] | pr[0], redact[1] | pr[1])
+            hashed = (hashed[0] | ph[0], hashed[1] | ph[1])
+        return self._walk(args, "arguments", (), redact, hashed, notes, 0)
+
+    def fields(self, value: Any, where: str, notes: list[str]) -> Any:
+        """Any other field of a record: key-name and value rules, no field rules."""
+        return self._walk(value, where, (), _EMPTY, _EMPTY, notes, 0)
+
+    def _walk(self, value: Any, where: str, path: tuple[str, ...], redact: tuple, hashed: tuple,
+              notes: list[str], depth: int) -> Any:
+        if isinstance(value, str):
+            return self.scrub(value, notes, where)
+        if value is None or isinstance(value, (bool, int, float)):
+            return value
+        if depth >= MAX_DEPTH:
+            notes.append(f"{where}:too-deep")
+            return "[NOT RECORDED: nested too deep]"
+        if isinstance(value, dict):
+            out: dict[str, Any] = {}
+            for i, (k, v) in enumerate(value.items()):
+                if i >= MAX_ITEMS:
+                    out["…"] = f"[{len(value) - MAX_ITEMS} more keys not recorded]"
+                    break
+                key = str(k)
+                sub = (*path, key.lower())
+                at = f"{where}.{key}"
+                if _matches(redact, sub):
+                    out[key] = REDACTED
+                    notes.append(f"{at}:configured")
+                elif _matches(hashed, sub):
+                    out[key] = value_hash(v)
+                    notes.append(f"{at}:hashed")
+                elif secret_key(key) and not isinstance(v, (bool, int, float)) and v is not None:
+                    out[key] = REDACTED
+                    notes.append(f"{at}:key-name")
+                else:
+                    out[key] = self._walk(v, at, sub, redact, hashed, notes, depth + 1)
+            return out
+        if isinstance(value, (list, tuple)):
+            items = [self._walk(v, f"{where}[]", path, redact, hashed, notes, depth + 1) for v in value[:MAX_ITEMS]]
+            if len(value) > MAX_ITEMS:
+                items.append(f"[{len(value) - MAX_ITEMS} more items not recorded]")
+            return items
+        return self.scrub(str(value), notes, where)
+
+
+_EMPTY: tuple[frozenset[str], frozenset[str]] = (frozenset(), frozenset())
+
+
+def _matches(rules: tuple[frozenset[str], frozenset[str]], path: tuple[str, ...]) -> bool:
+    names, paths = rules
+    if not names and not paths:
+        return False
+    return path[-1] in names or ".".join(path) in paths
+
+
+def resolve_secret_values(source: Callable[[], list[str]] | None) -> list[str]:
+    if source is None:
+        return []
+    return [v for v in source() if isinstance(v, str)]

@@ -1,0 +1,140 @@
+"""What `audit status` and `doctor` report: backlog, last push, set-aside and dropped data, the chain.
+
+Read-only: nothing here changes the spool, the checkpoint or the state.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import TYPE_CHECKING, Any
+
+from mcp_proxy.audit.checkpoint import Checkpoint, ShipState
+from mcp_proxy.audit.layout import Layout, Liveness
+from mcp_proxy.audit.reader import count_from, read_chunk
+from mcp_proxy.audit.verify import verify
+
+if TYPE_CHECKING:
+    from mcp_proxy.config import AuditConfig
+    from mcp_proxy.paths import Paths
+
+OK, WARN, FAIL = "ok", "warn", "FAIL"
+STALE_BACKLOG = 24 * 3600.0  # an unsent record older than this is worth a FAIL in doctor
+
+
+def when(ts: float | None, now: float | None = None) -> str:
+    if not ts:
+        return "never"
+    now = time.time() if now is None else now
+    age = max(0.0, now - ts)
+    ago = f"{age:.0f} s" if age < 120 else f"{age / 60:.0f} min" if age < 7200 else f"{age / 3600:.1f} h"
+    return time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(ts)) + f" ({ago} ago)"
+
+
+def _record_time(raw: bytes) -> float | None:
+    from mcp_proxy.audit.record import unix_nanos
+
+    try:
+        return unix_nanos(json.loads(raw)["time"]) / 1e9
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def collect(paths: "Paths", cfg: "AuditConfig", *, chain: bool = True) -> dict[str, Any]:
+    layout = Layout(paths)
+    segments = layout.segments()
+    checkpoint = Checkpoint.load(layout.checkpoint, repair=False)
+    state = ShipState.load(layout.state)
+    liveness = Liveness(layout)
+    backlog_records = backlog_bytes = 0
+    oldest: float | None = None
+    for seg in segments:
+        start = min(checkpoint.acked.get(seg.name, 0), seg.size)
+        if start >= seg.size:
+            continue
+        try:
+            records, size, _ = count_from(seg.path, start)
+            first = read_chunk(seg.path, start, max_records=1).lines
+        except FileNotFoundError:
+            continue
+        backlog_records += records
+        backlog_bytes += size
+        ts = _record_time(first[0].raw) if first else None
+        if ts is not None and (oldest is None or ts < oldest):
+            oldest = ts
+    rejected = layout.rejected_files()
+    total = sum(s.size for s in segments) + sum(p.stat().st_size for p in rejected if p.exists())
+    out: dict[str, Any] = {
+        "spool": str(layout.spool), "collector": cfg.collector, "protocol": cfg.protocol,
+        "durability": cfg.durability, "segments": len(segments),
+        "writers_alive": sum(1 for i in {s.instance for s in segments} if liveness.alive(i)),
+        "disk_bytes": total, "quota_bytes": cfg.max_disk_bytes,
+        "backlog_records": backlog_records, "backlog_bytes": backlog_bytes, "oldest_unsent": oldest,
+        "last_attempt": state.last_attempt, "last_success": state.last_success, "last_result": state.last_result,
+        "last_status": state.last_status, "last_detail": state.last_detail,
+        "retry_not_before": state.not_before or None, "shipped_records": state.shipped_records,
+        "rejected_files": len(rejected), "rejected_batches": state.rejected_batches,
+        "rejected_records": state.rejected_records, "partial_rejected_records": state.partial_rejected_records,
+        "dropped_records": state.dropped_records, "dropped_bytes": state.dropped_bytes,
+        "torn_records": state.torn_records, "corrupt_records": state.corrupt_records,
+        "checkpoint_resets": state.checkpoint_resets, "checkpoint_problem": checkpoint.problem,
+    }
+    if chain:
+        report = verify(layout, segments)
+        out["chain"] = {"ok": report.ok, "records": report.records, "torn_tails": report.torn_tails,
+                        "problems": [str(p) for p in report.problems[:20]], "problem_count": len(report.problems)}
+    return out
+
+
+def _kib(n: int) -> str:
+    return f"{n / 1024:.1f} KiB" if n < 1024 * 1024 else f"{n / 1024 / 1024:.1f} MiB"
+
+
+def audit_health(paths: "Paths", cfg: "AuditConfig") -> list[tuple[str, str, str]]:
+    try:
+        s = collect(paths, cfg)
+    except OSError as exc:
+        return [(FAIL, "audit spool", f"cannot read {paths.audit_dir} ({exc.strerror}); fix its permissions")]
+    now = time.time()
+    lines: list[tuple[str, str, str]] = []
+    share = s["disk_bytes"] / s["quota_bytes"] if s["quota_bytes"] else 0.0
+    backlog = (f"{s['backlog_records']} records not yet sent ({_kib(s['backlog_bytes'])}) in {s['segments']} "
+               f"segments; {share:.0%} of the disk quota")
+    if s["oldest_unsent"]:
+        backlog += f"; oldest unsent from {when(s['oldest_unsent'], now)}"
+    lines.append((WARN if share > 0.8 else OK, "audit spool", backlog))
+    if not cfg.collector:
+        lines.append((WARN, "audit collector", "no [audit] collector: the audit log stays on this machine; set "
+                                               "collector to ship it to your organisation"))
+    else:
+        result, detail = s["last_result"], s["last_detail"] or ""
+        stale = s["oldest_unsent"] is not None and now - s["oldest_unsent"] > STALE_BACKLOG
+        if result is None:
+            status = WARN if s["backlog_records"] else OK
+            lines.append((status, "audit push", f"nothing pushed to {cfg.collector} yet; it happens in the "
+                                                "background of serve, or run `mcp-access-proxy audit push`"))
+        elif result == "ok":
+            lines.append((OK, "audit push", f"last push {when(s['last_attempt'], now)}: {detail}"))
+        else:
+            fix = {"paused": "the collector refuses our requests: check [audit] collector and headers",
+                   "rejected": "the collector refused a batch as invalid; it was set aside in rejected/",
+                   "retrying": "the collector is unreachable or busy; records stay queued and are retried"}
+            status = FAIL if result == "paused" or stale else WARN
+            lines.append((status, "audit push", f"last push {when(s['last_attempt'], now)} {result}: {detail}; "
+                                                f"{fix.get(result, 'see the proxy log')}"))
+    if s["rejected_files"]:
+        lines.append((WARN, "audit rejected", f"{s['rejected_files']} batches set aside in "
+                                              f"{paths.audit_dir / 'rejected'} (the collector refused them); "
+                                              "fix the cause, then re-send them by hand if needed"))
+    if s["dropped_records"]:
+        lines.append((WARN, "audit dropped", f"{s['dropped_records']} unsent records ({_kib(s['dropped_bytes'])}) "
+                                             "were dropped by the disk quota; raise [audit] max_disk_bytes or fix "
+                                             "the collector connection"))
+    chain = s["chain"]
+    if chain["ok"]:
+        extra = f"; {chain['torn_tails']} torn last lines (crashes)" if chain["torn_tails"] else ""
+        lines.append((OK, "audit chain", f"{chain['records']} records in {s['segments']} segments link up{extra}"))
+    else:
+        lines.append((FAIL, "audit chain", f"{chain['problem_count']} problems, first: {chain['problems'][0]}; the "
+                                           "spool was edited or damaged: keep the files for investigation"))
+    return lines
