@@ -200,7 +200,7 @@ class _Checker:
 _COMMON_UPSTREAM_KEYS = {"kind", "enabled", "connect_timeout", "call_timeout"}
 _KIND_KEYS: dict[str, set[str]] = {
     "mcp": {"command", "args", "env", "cwd", "url", "transport", "headers", "auth", "client_id", "client_secret",
-            "redirect_uri", "scopes", "authorize_url", "token_url"},
+            "redirect_uri", "scopes", "authorize_url", "token_url", "revoke_url"},
     "uptimeobserver": {"url", "api_key", "api_key_header"},
     "pagerduty": {"base_url", "region", "api_key", "auth", "from", "client_id", "client_secret", "redirect_uri",
                   "scopes", "authorize_url", "token_url", "revoke_url"},
@@ -266,7 +266,8 @@ def _parse_upstream(c: _Checker, key: str, data: dict[str, Any]) -> UpstreamConf
                 c.add(f"{where}.command: {command!r} is not on PATH; give the absolute path "
                       f"(desktop clients start servers with a minimal PATH)")
         auth = c.string(data, "auth", where, "none", choices=("none", "oauth"))
-        oauth = _parse_oauth(c, data, where, scopes_default=()) if auth == "oauth" else None
+        # Servers with dynamic client registration need no client_id; the others get one from the config.
+        oauth = _parse_oauth(c, data, where, scopes_default=(), client_id_required=False) if auth == "oauth" else None
         return UpstreamConfig(
             **common,
             command=command,
@@ -305,7 +306,8 @@ def _parse_upstream(c: _Checker, key: str, data: dict[str, Any]) -> UpstreamConf
             region=c.string(data, "region", where, "us", choices=("us", "eu")) or "us",
             api_key=api_key,
             auth=auth,
-            oauth=_parse_oauth(c, data, where, scopes_default=_DEFAULT_PD_SCOPES) if auth == "oauth" else None,
+            oauth=_parse_oauth(c, data, where, scopes_default=_DEFAULT_PD_SCOPES,
+                               region_from_token="region" not in data) if auth == "oauth" else None,
             from_email=from_email,
         )
     if kind == "opsgenie":
@@ -329,9 +331,10 @@ def _parse_upstream(c: _Checker, key: str, data: dict[str, Any]) -> UpstreamConf
     )
 
 
-def _parse_oauth(c: _Checker, data: dict, where: str, scopes_default: tuple[str, ...]) -> OAuthSettings | None:
+def _parse_oauth(c: _Checker, data: dict, where: str, scopes_default: tuple[str, ...], *,
+                 client_id_required: bool = True, region_from_token: bool = False) -> OAuthSettings | None:
     client_id = c.string(data, "client_id", where)
-    if not client_id:
+    if not client_id and client_id_required:
         c.add(f"{where}.client_id: required for auth = \"oauth\"; copy it from the OAuth app you registered with the vendor")
     redirect_uri = c.string(data, "redirect_uri", where, "http://localhost:8976/callback") or ""
     parts = urlsplit(redirect_uri)
@@ -341,16 +344,20 @@ def _parse_oauth(c: _Checker, data: dict, where: str, scopes_default: tuple[str,
     for k in ("authorize_url", "token_url", "revoke_url"):
         c.url(c.string(data, k, where), f"{where}.{k}")
     scopes = c.strings(data, "scopes", where) if "scopes" in data else scopes_default
-    if not client_id:
+    if not client_id and client_id_required:
         return None
+    if "client_secret" in data and not client_id:
+        c.add(f"{where}.client_secret: only applies with client_id (a pre-registered OAuth app); add client_id "
+              f"or remove client_secret")
     return OAuthSettings(
-        client_id=client_id,
+        client_id=client_id or "",
         client_secret=c.secret(data, "client_secret", where),
         redirect_uri=redirect_uri,
         scopes=scopes,
         authorize_url=c.string(data, "authorize_url", where),
         token_url=c.string(data, "token_url", where),
         revoke_url=c.string(data, "revoke_url", where),
+        region_from_token=region_from_token,
     )
 
 

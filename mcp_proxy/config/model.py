@@ -26,6 +26,8 @@ class OAuthSettings:
     authorize_url: str | None
     token_url: str | None
     revoke_url: str | None = None
+    # No `region` in the config: the region the sign-in reports (ID token audience) picks the API host.
+    region_from_token: bool = True
 
 
 @dataclass(frozen=True)

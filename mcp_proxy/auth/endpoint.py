@@ -1,0 +1,159 @@
+"""Requests to a provider's token, revocation and identity endpoints (synchronous; callers on the event
+loop run them in a worker thread).
+
+Error texts name the endpoint's host and the OAuth error code, never a token, code or secret.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from mcp_proxy.auth.errors import TokenEndpointError
+from mcp_proxy.auth.providers import Provider
+
+log = logging.getLogger(__name__)
+
+TIMEOUT = 15.0
+
+
+@dataclass(frozen=True)
+class Client:
+    """The OAuth app: who we are at the token endpoint."""
+
+    token_url: str
+    client_id: str
+    client_secret: str | None  # scoped (confidential) apps only
+    redirect_uri: str
+
+    def __repr__(self) -> str:
+        return f"Client(token_url={self.token_url!r}, client_id={self.client_id!r}, secret={'set' if self.client_secret else 'none'})"
+
+
+@dataclass(frozen=True)
+class TokenResponse:
+    access_token: str
+    refresh_token: str | None
+    expires_in: int | None
+    scope: str | None
+    id_token: str | None
+
+    def __repr__(self) -> str:
+        return f"TokenResponse(expires_in={self.expires_in}, scope={self.scope!r})"
+
+
+def _host(url: str) -> str:
+    return urlsplit(url).netloc or url
+
+
+def _post(url: str, data: dict[str, str], what: str) -> Any:
+    import httpx
+
+    try:
+        with httpx.Client(timeout=TIMEOUT, follow_redirects=False) as http:
+            response = http.post(url, data=data, headers={"Accept": "application/json"})
+    except httpx.HTTPError as exc:
+        raise TokenEndpointError(f"could not reach {_host(url)} for the {what} ({type(exc).__name__}); check "
+                                 "your network and try again") from None
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if response.status_code >= 400 or not isinstance(body, dict):
+        error = body.get("error") if isinstance(body, dict) else None
+        description = body.get("error_description") if isinstance(body, dict) else None
+        detail = f"{error}" + (f": {str(description)[:200]}" if description else "") if error else \
+            f"HTTP {response.status_code}"
+        raise TokenEndpointError(f"{_host(url)} refused the {what} ({detail})",
+                                 error if isinstance(error, str) else None, response.status_code)
+    return body
+
+
+def _token_response(body: dict[str, Any], url: str) -> TokenResponse:
+    from pydantic import ValidationError
+
+    from mcp.shared.auth import OAuthToken
+
+    try:
+        token = OAuthToken.model_validate(body)
+    except ValidationError:
+        raise TokenEndpointError(f"{_host(url)} sent a token response the proxy cannot read (no bearer "
+                                 "access_token); try again, and report it if it persists") from None
+    id_token = body.get("id_token")
+    return TokenResponse(token.access_token, token.refresh_token, token.expires_in, token.scope,
+                         id_token if isinstance(id_token, str) else None)
+
+
+def exchange_code(client: Client, code: str, verifier: str) -> TokenResponse:
+    data = {"grant_type": "authorization_code", "client_id": client.client_id, "code": code,
+            "redirect_uri": client.redirect_uri, "code_verifier": verifier}
+    if client.client_secret:
+        data["client_secret"] = client.client_secret
+    return _token_response(_post(client.token_url, data, "sign-in code"), client.token_url)
+
+
+def refresh(client: Client, refresh_token: str) -> TokenResponse:
+    data = {"grant_type": "refresh_token", "client_id": client.client_id, "refresh_token": refresh_token}
+    if client.client_secret:
+        data["client_secret"] = client.client_secret
+    return _token_response(_post(client.token_url, data, "token refresh"), client.token_url)
+
+
+def revoke(url: str, client: Client, token: str, hint: str) -> str | None:
+    """Revoke one token (RFC 7009). None when the server accepted it, else why not."""
+    data = {"client_id": client.client_id, "token": token, "token_type_hint": hint}
+    if client.client_secret:
+        data["client_secret"] = client.client_secret
+    try:
+        _post(url, data, "revocation")
+    except TokenEndpointError as exc:
+        if exc.status == 200:  # RFC 7009 answers 200 with an empty body
+            return None
+        return str(exc)
+    return None
+
+
+def id_token_claims(id_token: str | None) -> dict[str, Any]:
+    """The ID token's claims, without checking its signature: it came straight from the token endpoint over
+    TLS, which OpenID Connect Core §3.1.3.7 accepts in place of the signature check. Only the region and
+    account are taken from it, never authorisation decisions."""
+    if not id_token:
+        return {}
+    import jwt
+
+    try:
+        claims = jwt.decode(id_token, options={"verify_signature": False, "verify_aud": False,
+                                               "verify_exp": False})
+    except jwt.PyJWTError:
+        log.warning("the ID token in the token response is not a readable JWT; the region comes from the config")
+        return {}
+    return claims if isinstance(claims, dict) else {}
+
+
+def fetch_identity(provider: Provider, api_root: str, access_token: str) -> tuple[str | None, str | None]:
+    """(email, name) of the signed-in user from the provider's identity call, or (None, None) on failure."""
+    if not provider.identity_path:
+        return None, None
+    import httpx
+
+    url = api_root.rstrip("/") + provider.identity_path
+    try:
+        with httpx.Client(timeout=TIMEOUT, follow_redirects=False) as http:
+            response = http.get(url, headers={**provider.identity_headers, "Authorization": f"Bearer {access_token}",
+                                              "User-Agent": "mcp-access-proxy"})
+        body = response.json() if response.status_code == 200 else None
+    except (httpx.HTTPError, ValueError) as exc:
+        log.warning("could not ask %s who signed in (%s)", _host(url), type(exc).__name__)
+        return None, None
+    if body is None:
+        log.warning("%s answered HTTP %s when asked who signed in", _host(url), response.status_code)
+        return None, None
+    return _dig(body, provider.identity_email), _dig(body, provider.identity_name)
+
+
+def _dig(body: Any, path: tuple[str, ...]) -> str | None:
+    for part in path:
+        body = body.get(part) if isinstance(body, dict) else None
+    return body if isinstance(body, str) and path else None

@@ -1,0 +1,225 @@
+"""The one-shot listener at the registered redirect URI (RFC 8252 loopback redirect).
+
+It binds exactly the host and port of `redirect_uri` (vendors such as PagerDuty match redirect URIs
+exactly, so no random port), answers only its path, checks `state`, hands the code over at once,
+and shows the browser a short page that says whether sign-in worked and, if not, why. `localhost`
+binds both 127.0.0.1 and ::1, since browsers may try either. Nothing here logs the request line:
+it carries the authorization code.
+"""
+
+from __future__ import annotations
+
+import errno
+import html
+import logging
+import secrets
+import socket
+import socketserver
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+from mcp_proxy.auth.errors import SignInError
+
+log = logging.getLogger(__name__)
+
+_IN_USE = {errno.EADDRINUSE, getattr(errno, "WSAEADDRINUSE", -1), 10048}
+_DENIED = {errno.EACCES, getattr(errno, "WSAEACCES", -1), 10013}
+
+
+@dataclass
+class Outcome:
+    ok: bool
+    message: str  # for the user; says why not, and what to do
+    code: str | None = None
+    iss: str | None = None
+
+    def __repr__(self) -> str:
+        return f"Outcome(ok={self.ok}, message={self.message!r})"
+
+
+# Called with (code, iss) in the listener thread; returns the success text for the page or raises SignInError.
+CodeHandler = Callable[[str, str | None], str]
+
+
+def port_busy_message(port: int, where: str, redirect_uri: str, denied: bool = False) -> str:
+    alt = redirect_uri.replace(f":{port}", f":{port + 1}", 1)
+    what = (f"port {port} is reserved or not permitted on this machine (on Windows, Hyper-V and WSL reserve port "
+            f"ranges: `netsh interface ipv4 show excludedportrange protocol=tcp` lists them)" if denied else
+            f"port {port} is already in use by another program (`lsof -i :{port}` on macOS/Linux, "
+            f"`netstat -ano | findstr :{port}` on Windows shows which)")
+    return (f"the sign-in callback cannot listen: {what}. Close that program and try again, or register another "
+            f"redirect URI such as {alt} on the OAuth app and set {where} = \"{alt}\"")
+
+
+def page(title: str, message: str, ok: bool) -> bytes:
+    colour = "#1a7f37" if ok else "#cf222e"
+    return (f"<!doctype html><html><head><meta charset=utf-8><title>{html.escape(title)}</title></head>"
+            f"<body style=\"font-family:system-ui,sans-serif;max-width:40em;margin:4em auto\">"
+            f"<h1 style=\"color:{colour}\">{html.escape(title)}</h1><p>{html.escape(message)}</p>"
+            f"<p style=\"color:#57606a\">mcp-access-proxy</p></body></html>").encode("utf-8")
+
+
+class CallbackListener:
+    def __init__(self, redirect_uri: str, state: str, on_code: CodeHandler | None, *, where: str,
+                 vendor: str = "the vendor") -> None:
+        parts = urlsplit(redirect_uri)
+        self.redirect_uri = redirect_uri
+        self.host = parts.hostname or "localhost"
+        self.port = parts.port or 80
+        self.path = parts.path or "/"
+        self.state = state
+        self.on_code = on_code
+        self.where = where
+        self.vendor = vendor
+        self.done = threading.Event()
+        self.outcome: Outcome | None = None
+        self._lock = threading.Lock()
+        self._servers: list[tuple[HTTPServer, threading.Thread]] = []
+
+    # -- lifecycle -------------------------------------------------------------
+    def start(self) -> None:
+        """Bind and serve in background threads. Raises SignInError (naming the port) when it cannot bind."""
+        families = [(socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")] if self.host == "localhost" else \
+            [(socket.AF_INET6 if ":" in self.host else socket.AF_INET, self.host.strip("[]"))]
+        for i, (family, address) in enumerate(families):
+            try:
+                server = _make_server(family, address, self.port, self)
+            except OSError as exc:
+                if i > 0:  # ::1 next to 127.0.0.1: no IPv6 here, or the port is taken only there
+                    log.debug("sign-in callback: not listening on [%s]:%d (%s)", address, self.port,
+                              exc.strerror or type(exc).__name__)
+                    continue
+                self.close()
+                number = getattr(exc, "winerror", None) or exc.errno
+                if number in _IN_USE or number in _DENIED:
+                    raise SignInError(port_busy_message(self.port, self.where, self.redirect_uri,
+                                                        denied=number in _DENIED)) from None
+                raise SignInError(f"the sign-in callback cannot listen on {address}:{self.port} "
+                                  f"({exc.strerror or type(exc).__name__}); check {self.where}") from None
+            thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True,
+                                      name=f"oauth-callback-{self.port}")
+            self._servers.append((server, thread))
+            thread.start()
+
+    def close(self) -> None:
+        """Stop listening; the port is free when this returns (unless called from a request handler)."""
+        servers, self._servers = self._servers, []
+        for server, thread in servers:
+            if threading.current_thread() is thread:
+                threading.Thread(target=_shutdown, args=(server,), daemon=True).start()
+            else:
+                _shutdown(server)
+
+    def fail(self, message: str) -> None:
+        """End the wait from outside (time limit, cancellation)."""
+        self._finish(Outcome(False, message))
+
+    # -- the request -------------------------------------------------------------
+    def _finish(self, outcome: Outcome) -> bool:
+        with self._lock:
+            if self.outcome is not None:
+                return False
+            self.outcome = outcome
+        self.done.set()
+        return True
+
+    def handle(self, target: str) -> tuple[int, bytes]:
+        parts = urlsplit(target)
+        if parts.path != self.path:
+            return 404, page("Not found", "This address only receives the sign-in redirect.", False)
+        if self.done.is_set() and self.outcome is not None:
+            return 200, page("Sign-in already finished", "This sign-in has already finished; you can close this "
+                             "tab. To sign in again, start a new sign-in.", self.outcome.ok)
+        query = parse_qs(parts.query)
+        one = {k: v[0] for k, v in query.items() if v}
+        if "error" in one:
+            reason = one["error"]
+            if reason == "access_denied":
+                message = (f"you declined the access {self.vendor} asked you to grant, so the proxy cannot act as "
+                           "you. To use it, sign in again and choose Allow")
+            else:
+                described = f": {one['error_description'][:200]}" if one.get("error_description") else ""
+                message = f"{self.vendor} refused the sign-in ({reason}{described})"
+            self._finish(Outcome(False, message))
+            return 200, page("Sign-in did not complete", message[0].upper() + message[1:] + ".", False)
+        if not secrets.compare_digest(one.get("state", ""), self.state):
+            message = ("the browser came back with a sign-in response that does not belong to this sign-in "
+                       "(state mismatch), so it was refused; it may be from an older sign-in tab. Start the "
+                       "sign-in again")
+            self._finish(Outcome(False, message))
+            return 200, page("Sign-in refused", message[0].upper() + message[1:] + ".", False)
+        code = one.get("code")
+        if not code:
+            message = f"{self.vendor} sent the browser back without an authorization code; start the sign-in again"
+            self._finish(Outcome(False, message))
+            return 200, page("Sign-in did not complete", message[0].upper() + message[1:] + ".", False)
+        if self.on_code is None:
+            self._finish(Outcome(True, "code received", code=code, iss=one.get("iss")))
+            return 200, page("Signed in", "The proxy received your sign-in and finishes it now. You can close this "
+                             "tab and return to your terminal or AI client.", True)
+        with self._lock:  # one exchange only, even if the browser retries the redirect
+            if self.outcome is not None:
+                return 200, page("Sign-in already finished", "You can close this tab.", self.outcome.ok)
+            try:
+                text = self.on_code(code, one.get("iss"))
+                outcome = Outcome(True, text)
+            except SignInError as exc:
+                outcome = Outcome(False, str(exc))
+            except Exception as exc:  # noqa: BLE001 - the page must answer; the type only, never the text
+                log.error("sign-in failed after the redirect (%s)", type(exc).__name__)
+                outcome = Outcome(False, f"the proxy could not finish the sign-in ({type(exc).__name__}); try again")
+            self.outcome = outcome
+        self.done.set()
+        if outcome.ok:
+            return 200, page("Signed in", outcome.message + " You can close this tab and return to your AI client "
+                             "or terminal.", True)
+        return 200, page("Sign-in did not complete", outcome.message[0].upper() + outcome.message[1:] + ".", False)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server_version = "mcp-access-proxy"
+    sys_version = ""
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        listener: CallbackListener = self.server.listener  # type: ignore[attr-defined]
+        status, body = listener.handle(self.path)
+        self.send_response(status)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.send_header("Referrer-Policy", "no-referrer")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - never log: the URL holds the code
+        return
+
+
+def _make_server(family: int, address: str, port: int, listener: CallbackListener) -> HTTPServer:
+    class Server(HTTPServer):
+        address_family = family
+        # POSIX: rebinding right after a previous sign-in must not fail on TIME_WAIT. Windows: SO_REUSEADDR
+        # would let two processes bind the same port, so it stays off there.
+        allow_reuse_address = sys.platform != "win32"
+
+        def server_bind(self) -> None:
+            if family == socket.AF_INET6:
+                self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            if sys.platform == "win32" and hasattr(socket, "SO_EXCLUSIVEADDRUSE"):  # pragma: no cover
+                self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_EXCLUSIVEADDRUSE, 1)
+            # TCPServer's bind, not HTTPServer's: that one does a reverse DNS lookup (getfqdn), which can stall.
+            socketserver.TCPServer.server_bind(self)
+            self.server_name, self.server_port = address, port
+
+    server = Server((address, port), _Handler)
+    server.listener = listener  # type: ignore[attr-defined]
+    return server
+
+
+def _shutdown(server: HTTPServer) -> None:
+    server.shutdown()
+    server.server_close()
