@@ -127,7 +127,7 @@ def _check_upstreams(report: Report, config: Any, ctx: CliContext, store: Any, t
 
 def _check_tokens(report: Report, config: Any, ctx: CliContext, store: Any) -> None:
     for key, cfg in sorted(config.upstreams.items()):
-        if cfg.auth != "oauth" or cfg.kind == "mcp":
+        if cfg.auth != "oauth" or cfg.oauth is None or (cfg.kind == "mcp" and not cfg.url):
             continue
         from mcp_proxy.auth import TokenBroker
 

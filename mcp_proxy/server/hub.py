@@ -50,7 +50,9 @@ class Hub:
         self._budget_noted = False
         self.stop = anyio.Event()
         self.user = config.user_email
+        self._identity_warned = False
         self._load_cached_tools()
+        self._attach_sign_in()
 
     # -- catalog -------------------------------------------------------------
     def _load_cached_tools(self) -> None:
@@ -107,14 +109,40 @@ class Hub:
     async def identity_confirmed(self, email: str | None, upstream: str) -> None:
         """A vendor confirmed who the user is: that email is the user of audit records from now on."""
         await self.audit.append("auth.signed_in", {"upstream": upstream, "user.email": email})
+        if self._adopt_identity(email, upstream):
+            await self.notify_list_changed()
+
+    def _adopt_identity(self, email: str | None, upstream: str) -> bool:
         if not email or email == self.user:
-            return
-        if self.config.user_email and email.lower() != self.config.user_email.lower():
+            return False
+        if self.config.user_email and email.lower() != self.config.user_email.lower() and not self._identity_warned:
+            self._identity_warned = True
             log.warning("%s confirms you as %s, but [user] email is %s; audit records use %s",
                         upstream, email, self.config.user_email, email)
         self.user = email
         self.audit.context.user = email
-        await self.notify_list_changed()
+        return True
+
+    def _attach_sign_in(self) -> None:
+        """Upstreams with per-user OAuth: record their token events in the audit log, hear of completed
+        sign-ins, and start with the identity a previous sign-in confirmed."""
+        for key, upstream in self.upstreams.items():
+            broker = getattr(getattr(upstream, "credentials", None), "broker", None)
+            if broker is None:
+                continue
+            broker.emit = self.audit.append_nowait
+
+            async def announce(info: Any, key: str = key) -> None:
+                await self.identity_confirmed(getattr(info, "identity_email", None), key)
+
+            broker.announce = announce
+            try:
+                email = broker.identity_email
+            except Exception as exc:  # noqa: BLE001 - a damaged token record must not stop start-up
+                log.debug("no stored identity for %s (%s)", key, type(exc).__name__)
+                continue
+            if email and self._adopt_identity(email, key):
+                log.info("%s: signed in as %s (from the last sign-in)", key, email)
 
     # -- tools/list ----------------------------------------------------------
     async def _wait_for_uncached(self) -> None:

@@ -29,6 +29,16 @@ def _supports_url_elicitation(session: Any) -> bool:
         getattr(session, "can_send_request", False)
 
 
+async def _open_browser(url: str) -> bool:
+    import webbrowser  # honours BROWSER
+
+    try:
+        return bool(await anyio.to_thread.run_sync(webbrowser.open, url))
+    except Exception as exc:  # noqa: BLE001 - webbrowser.Error, a BROWSER command that cannot start
+        log.warning("could not open a browser (%s)", type(exc).__name__)
+        return False
+
+
 def make_sign_in(hub: Hub, ctx: Any) -> Any:
     async def sign_in(upstream: Any, exc: Exception) -> types.CallToolResult | None:
         broker = getattr(getattr(upstream, "credentials", None), "broker", None)
@@ -37,32 +47,47 @@ def make_sign_in(hub: Hub, ctx: Any) -> Any:
             return error_result(f"{exc} Run `{login}` in a terminal, then call the tool again.")
         try:
             session = await broker.begin_sign_in()
-        except Exception as start_error:  # noqa: BLE001 - SignInError: port busy, another sign-in running
-            return error_result(f"Sign-in to '{upstream.key}' could not start: {start_error}")
+        except Exception as start_error:  # noqa: BLE001 - SignInError: port busy, keychain, client secret
+            return error_result(f"Sign-in to '{upstream.key}' could not start: {start_error}. Alternatively run "
+                                f"`{login}` in a terminal.")
+        elicitation_id = None
         try:
             message = (f"Sign in to {upstream.kind} as yourself so the proxy can act with your own permissions. "
                        "The call continues when you have signed in.")
-            if _supports_url_elicitation(ctx.session):
-                answer = await ctx.session.elicit_url(message, session.url, uuid.uuid4().hex, ctx.request_id)
+            if session.url is None:
+                log.info("another proxy process is signing in to %s; waiting for it", upstream.key)
+            elif _supports_url_elicitation(ctx.session):
+                elicitation_id = uuid.uuid4().hex
+                answer = await ctx.session.elicit_url(message, session.url, elicitation_id, ctx.request_id)
                 if answer.action != "accept":
                     return error_result(f"Sign-in to '{upstream.key}' was declined, so the call was not made. "
-                                        f"To sign in later, run `{login}` or open {session.url}")
+                                        f"To sign in later, run `{login}` in a terminal, or call the tool again.")
             else:
-                from mcp_proxy.upstreams.factory import _open_browser
-
                 log.info("opening the browser to sign in to %s", upstream.key)
-                await _open_browser(session.url)
+                # A browser that cannot open says so; one that opened and came back already is fine.
+                if not await _open_browser(session.url) and not getattr(session, "finished", False):
+                    return error_result(
+                        f"Sign-in to '{upstream.key}' is needed, but no browser could be opened here. Ask the user "
+                        f"to open {session.url} within a few minutes (or to run `{login}` in a terminal), then "
+                        "call the tool again.")
             info = await session.wait(SIGN_IN_WAIT)
         except anyio.get_cancelled_exc_class():
             raise
         except Exception as wait_error:  # noqa: BLE001 - timeout, denied consent, wrong state…
             reason = str(wait_error) or f"it did not complete within {SIGN_IN_WAIT:g} s"
-            return error_result(f"Sign-in to '{upstream.key}' did not complete: {reason}. Open {session.url} in a "
-                                f"browser, or run `{login}` in a terminal, then call the tool again.")
+            still = (f" The sign-in page keeps waiting a few more minutes at {session.url}." if session.url
+                     and "within" in reason else "")
+            return error_result(f"Sign-in to '{upstream.key}' did not complete: {reason}.{still} Run `{login}` in a "
+                                "terminal, or call the tool again to start a new sign-in.")
         finally:
             session.close()
-        email = getattr(info, "identity_email", None) or getattr(broker, "identity_email", None)
-        await hub.identity_confirmed(email, upstream.key)
+        if elicitation_id is not None:
+            try:
+                await ctx.session.send_elicit_complete(elicitation_id, ctx.request_id)
+            except Exception as exc:  # noqa: BLE001 - only a courtesy to the client
+                log.debug("could not send elicitation/complete (%s)", type(exc).__name__)
+        if not getattr(info, "announced", False):
+            await hub.identity_confirmed(getattr(info, "identity_email", None) or broker.identity_email, upstream.key)
         return None
 
     return sign_in

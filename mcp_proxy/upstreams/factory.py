@@ -11,14 +11,28 @@ from mcp_proxy.upstreams.base import Upstream
 
 
 def _oauth_credentials(cfg: UpstreamConfig, paths: Paths, store: SecretStore) -> CredentialProvider:
-    from mcp_proxy.auth import TokenBroker
+    from mcp_proxy.auth import AuthUnavailable, TokenBroker
+    from mcp_proxy.connectors.base import ConnectorError
 
     broker = TokenBroker.for_upstream(cfg, paths, store)
 
     async def provide() -> Credential:
-        return Credential("bearer", await broker.access_token())
+        # SignInRequired passes through: the hub starts a sign-in on it. Anything else is a tool failure.
+        try:
+            return Credential("bearer", await broker.access_token())
+        except AuthUnavailable as exc:
+            raise ConnectorError(f"{exc}.", exc.error_type) from None
+
+    async def rejected(token: str | None) -> bool:
+        """The vendor refused `token` (HTTP 401): True when a new one is ready to retry with."""
+        try:
+            return await broker.rejected(token)
+        except AuthUnavailable as exc:
+            raise ConnectorError(f"{exc}.", exc.error_type) from None
 
     provide.broker = broker  # type: ignore[attr-defined] - the server starts sign-in through it
+    provide.rejected = rejected  # type: ignore[attr-defined]
+    provide.region = lambda: broker.region  # type: ignore[attr-defined] - the region the sign-in reported
     return provide
 
 

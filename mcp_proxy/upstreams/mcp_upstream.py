@@ -108,6 +108,9 @@ class McpUpstream(Upstream):
         return isinstance(leaf, SecretError) or self._http_watch.last_error_status in (401, 403)
 
     def auth_advice(self, status: int) -> str:
+        if self.cfg.auth == "oauth":
+            return (f"the server needs you to sign in (HTTP {status}); run `mcp-access-proxy login {self.key}` in a "
+                    "terminal (the proxy picks the new token up by itself)")
         return (f"the server refused the credentials (HTTP {status}); check the secrets referenced by "
                 f"upstreams.{self.key}.headers")
 

@@ -20,7 +20,9 @@ from mcp_proxy.config import UpstreamConfig
 from mcp_proxy.connectors.base import (
     Connector, ConnectorError, Credential, CredentialProvider, RestTool, ToolHandler, ToolOutput,
 )
-from mcp_proxy.connectors.pagerduty.client import SCOPES, base_url_for, build_client, valid_email
+from mcp_proxy.connectors.pagerduty.client import (
+    EU_BASE_URL, SCOPES, US_BASE_URL, base_url_for, build_client, valid_email,
+)
 from mcp_proxy.connectors.pagerduty.directory import directory_tools
 from mcp_proxy.connectors.pagerduty.incidents import incident_tools
 
@@ -66,13 +68,29 @@ class _RememberingCredentials:
     def __init__(self, provider: CredentialProvider) -> None:
         self._provider = provider
         self.values: set[str] = set()
+        self.last: Credential | None = None
 
     async def __call__(self) -> Credential:
         credential = await self._provider()
         value = credential.value.strip()
         if len(value) >= 8:
             self.values.add(value)
+        self.last = credential
         return credential
+
+    async def rejected(self) -> bool:
+        """PagerDuty answered 401: True when the provider (per-user OAuth) has a new token to retry with.
+        It raises the provider's sign-in request when the grant is dead."""
+        hook = getattr(self._provider, "rejected", None)
+        last = self.last
+        if hook is None or last is None or last.scheme != "bearer":
+            return False
+        return bool(await hook(last.value))
+
+    def region(self) -> str | None:
+        """The region the provider's credential belongs to (an OAuth sign-in learns it), if it knows."""
+        hook = getattr(self._provider, "region", None)
+        return hook() if callable(hook) else None
 
 
 class PagerDutyConnector(Connector):
@@ -111,13 +129,34 @@ class PagerDutyConnector(Connector):
             message = message.replace(value, "<redacted>")
         return message
 
+    def follow_region(self) -> None:
+        """Use the API host of the region the OAuth sign-in reported, unless the config pins one."""
+        if self.config.base_url or self.config.auth != "oauth":
+            return
+        region = self._credentials.region()
+        if region in ("us", "eu"):
+            base = EU_BASE_URL if region == "eu" else US_BASE_URL
+            if base != self.base_url:
+                self.base_url = self.client.base_url = base
+
+    async def _run(self, inner: ToolHandler, arguments: dict[str, Any]) -> ToolOutput:
+        self.follow_region()
+        try:
+            return await inner(dict(arguments or {}))
+        except ConnectorError as exc:
+            # A 401 means the request was not carried out, so even a write may go once more with a new token.
+            if exc.error_type != "http_401" or not await self._credentials.rejected():
+                raise
+        self.follow_region()
+        return await inner(dict(arguments or {}))
+
     def _guarded(self, tool: RestTool) -> RestTool:
         inner: ToolHandler = tool.handler
 
         @functools.wraps(inner)
         async def handler(arguments: dict[str, Any]) -> ToolOutput:
             try:
-                output = await inner(dict(arguments or {}))
+                output = await self._run(inner, arguments)
             except ConnectorError as exc:
                 raise ConnectorError(self._scrub(exc.message), exc.error_type) from None
             output.text = self._scrub(output.text)
@@ -146,6 +185,7 @@ async def current_user(connector: Connector) -> dict[str, Any]:
     keys (they belong to no user) and on auth failures."""
     if not isinstance(connector, PagerDutyConnector):
         raise TypeError("current_user needs a PagerDuty connector")
+    connector.follow_region()
     try:
         body = await connector.client.json("GET", "/users/me")
     except ConnectorError as exc:

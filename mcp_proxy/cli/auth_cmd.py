@@ -1,0 +1,272 @@
+"""`login UPSTREAM`, `logout UPSTREAM`, `whoami`: per-user OAuth sign-in, sign-out, and who each
+upstream sees.
+
+Progress (the URL to copy, the countdown) goes to stderr; the result to stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+import threading
+import time
+from typing import Any
+
+from mcp_proxy.cli import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, CliContext, err
+
+LOGIN_TIMEOUT = 300.0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("login", help="sign in to an upstream with your own account (OAuth in the browser)")
+    p.add_argument("upstream", metavar="UPSTREAM", help="the upstream's key in the config, e.g. pd")
+    p.add_argument("--no-browser", action="store_true", help="do not open a browser; print the URL to open")
+    p.add_argument("--timeout", type=float, default=LOGIN_TIMEOUT,
+                   help=f"seconds to wait for the browser (default {LOGIN_TIMEOUT:g})")
+    p.set_defaults(func=_login)
+
+    p = sub.add_parser("logout", help="forget your sign-in to an upstream, revoking the token where possible")
+    p.add_argument("upstream", metavar="UPSTREAM")
+    p.add_argument("--no-revoke", action="store_true", help="only forget the token here; do not revoke it")
+    p.set_defaults(func=_logout)
+
+    p = sub.add_parser("whoami", help="who each upstream sees you as, token expiry and scopes")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--offline", action="store_true", help="do not ask the vendors; show what is stored")
+    p.set_defaults(func=_whoami)
+
+
+# -- helpers -------------------------------------------------------------------------
+def _oauth_upstream(ctx: CliContext, key: str) -> Any:
+    config = ctx.config()
+    cfg = config.upstreams.get(key)
+    if cfg is None:
+        known = ", ".join(sorted(config.upstreams)) or "none"
+        err(f"mcp-access-proxy: there is no upstream {key!r} in {ctx.config_path} (configured: {known})")
+        return None
+    if cfg.auth != "oauth" or cfg.oauth is None:
+        err(f"mcp-access-proxy: upstreams.{key} does not use per-user sign-in (auth = \"{cfg.auth}\"); set "
+            f"auth = \"oauth\" and client_id to sign in with your own account")
+        return None
+    if cfg.kind == "mcp" and not cfg.url:
+        err(f"mcp-access-proxy: upstreams.{key} is a local command; OAuth sign-in applies to url upstreams only")
+        return None
+    return cfg
+
+
+def _quiet_logging(args: argparse.Namespace) -> None:
+    from mcp_proxy.logsetup import setup_logging
+
+    setup_logging(args.log_level or "warning", None, to_file=False)
+
+
+def _when(epoch: float | None) -> str:
+    if epoch is None:
+        return "no stated expiry"
+    left = epoch - time.time()
+    stamp = dt.datetime.fromtimestamp(epoch, dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    if left <= 0:
+        return f"expired {stamp} (refreshed on next use)"
+    span = f"{left / 86400:.1f} d" if left >= 86400 else f"{left / 3600:.1f} h" if left >= 3600 else f"{left:.0f} s"
+    return f"valid until {stamp} ({span})"
+
+
+class _Countdown:
+    """Seconds left, on stderr: rewritten in place on a terminal, a line every 15 s otherwise."""
+
+    def __init__(self) -> None:
+        self.tty = sys.stderr.isatty()
+        self.last = None
+
+    def __call__(self, left: float) -> None:
+        seconds = int(left)
+        if self.tty:
+            sys.stderr.write(f"\r  waiting for the browser sign-in: {seconds:4d} s left ")
+            sys.stderr.flush()
+        elif self.last is None or self.last - seconds >= 15:
+            self.last = seconds
+            print(f"  waiting for the browser sign-in: {seconds} s left", file=sys.stderr, flush=True)
+
+    def done(self) -> None:
+        if self.tty:
+            sys.stderr.write("\r" + " " * 50 + "\r")
+
+
+def _open_in_background(url: str) -> threading.Thread:
+    def run() -> None:
+        import webbrowser  # honours BROWSER
+
+        try:
+            opened = webbrowser.open(url)
+        except Exception:  # noqa: BLE001 - no browser at all
+            opened = False
+        if not opened:
+            print("  no browser could be opened here: open the URL above yourself", file=sys.stderr, flush=True)
+
+    thread = threading.Thread(target=run, daemon=True, name="open-browser")
+    thread.start()
+    return thread
+
+
+# -- login ----------------------------------------------------------------------------
+def _login(args: argparse.Namespace, ctx: CliContext) -> int:
+    cfg = _oauth_upstream(ctx, args.upstream)
+    if cfg is None:
+        return EXIT_USAGE
+    _quiet_logging(args)
+    if cfg.kind == "mcp":
+        return _login_mcp(args, ctx, cfg)
+    from mcp_proxy.auth.broker import TokenBroker
+    from mcp_proxy.auth.errors import SignInError
+    from mcp_proxy.auth.session import ElsewhereSignIn
+
+    broker = TokenBroker.for_upstream(cfg, ctx.paths, ctx.secret_store())
+    try:
+        session = broker.begin_sign_in_blocking(lifetime=args.timeout)
+    except SignInError as exc:
+        err(f"mcp-access-proxy: cannot sign in to '{cfg.key}': {exc}")
+        return EXIT_FAILURE
+    if isinstance(session, ElsewhereSignIn):
+        err(f"mcp-access-proxy: another proxy process is running a sign-in on port {session.port} (a tool call in your "
+            "AI client started it); finish it in the browser tab it opened, or wait a few minutes and try again")
+        return EXIT_FAILURE
+    err(f"Sign in to {broker.vendor} (upstream '{cfg.key}') in your browser. If it does not open, copy this URL "
+        f"into one:\n\n  {session.url}\n")
+    if not args.no_browser:
+        _open_in_background(session.url)
+    countdown = _Countdown()
+    try:
+        info = session.wait_blocking(args.timeout, countdown)
+    except SignInError as exc:
+        countdown.done()
+        err(f"mcp-access-proxy: sign-in to '{cfg.key}' did not complete: {exc}")
+        return EXIT_FAILURE
+    finally:
+        session.end() if not session.listener.done.is_set() else session.close()
+    countdown.done()
+    config = ctx.config()
+    who = info.identity_email or "an account the proxy could not name (GET /users/me failed)"
+    print(f"Signed in to '{cfg.key}' ({broker.vendor}) as {who}.")
+    if info.region:
+        print(f"  region: {info.region}{' (from the sign-in)' if cfg.oauth.region_from_token else ''}")
+    print(f"  access token: {_when(info.expires_at)}; refreshed automatically")
+    print(f"  scopes granted: {' '.join(info.scopes) or 'none'}")
+    if info.missing_scopes:
+        print(f"  MISSING scopes: {' '.join(info.missing_scopes)}; tools that need them will be refused. Ask the "
+              f"OAuth app's admin to grant them, then run `mcp-access-proxy login {cfg.key}` again.")
+    if info.identity_email and config.user_email and info.identity_email.lower() != config.user_email.lower():
+        print(f"  note: [user] email is {config.user_email}, but {broker.vendor} confirms {info.identity_email}; "
+              "audit records use the confirmed one")
+    return EXIT_OK
+
+
+def _login_mcp(args: argparse.Namespace, ctx: CliContext, cfg: Any) -> int:
+    import anyio
+
+    from mcp_proxy.auth.errors import SignInError
+    from mcp_proxy.auth.mcp_oauth import McpSignInNeeded, mcp_oauth_auth
+
+    countdown = _Countdown()
+
+    async def show(url: str) -> None:
+        err(f"Sign in to '{cfg.key}' ({cfg.url}) in your browser. If it does not open, copy this URL into one:"
+            f"\n\n  {url}\n")
+        if not args.no_browser:
+            _open_in_background(url)
+
+    auth = mcp_oauth_auth(cfg, ctx.paths, ctx.secret_store(), show, interactive=True, fresh=True, wait=args.timeout)
+
+    async def connect() -> int:
+        import mcp_types as types
+        from mcp import Client
+
+        import httpx2
+        from mcp.client.streamable_http import streamable_http_client
+
+        async with httpx2.AsyncClient(auth=auth, timeout=httpx2.Timeout(30.0, read=args.timeout + 30)) as http:
+            transport = streamable_http_client(cfg.url, http_client=http)
+            async with Client(transport, mode="legacy", cache=None,
+                              client_info=types.Implementation(name="mcp-access-proxy", version="login")) as client:
+                tools = await client.list_tools()
+        return len(tools.tools)
+
+    if cfg.transport == "sse":
+        err(f"mcp-access-proxy: upstreams.{cfg.key} uses SSE; sign-in supports Streamable HTTP servers")
+        return EXIT_FAILURE
+    try:
+        count = anyio.run(connect)
+    except BaseException as exc:  # noqa: BLE001 - ExceptionGroup from the transport; find the reason
+        leaf = exc
+        while isinstance(leaf, BaseExceptionGroup) and leaf.exceptions:
+            leaf = leaf.exceptions[0]
+        if isinstance(leaf, KeyboardInterrupt):
+            raise leaf from None
+        countdown.done()
+        reason = str(leaf) if isinstance(leaf, (SignInError, McpSignInNeeded)) else type(leaf).__name__
+        err(f"mcp-access-proxy: sign-in to '{cfg.key}' did not complete: {reason}")
+        return EXIT_FAILURE
+    info = auth.storage.tokens.info()  # type: ignore[attr-defined]
+    print(f"Signed in to '{cfg.key}' ({cfg.url}); {count} tools visible.")
+    if info is not None:
+        print(f"  access token: {_when(info.expires_at)}; scopes: {' '.join(info.scopes) or 'not stated'}")
+    return EXIT_OK
+
+
+# -- logout ---------------------------------------------------------------------------
+def _logout(args: argparse.Namespace, ctx: CliContext) -> int:
+    cfg = _oauth_upstream(ctx, args.upstream)
+    if cfg is None:
+        return EXIT_USAGE
+    _quiet_logging(args)
+    from mcp_proxy.auth.errors import AuthUnavailable
+
+    store = ctx.secret_store()
+    if cfg.kind == "mcp":
+        from mcp_proxy.auth.vault import TokenStore
+
+        had = TokenStore(cfg.key, store, ctx.paths).forget()
+        print(f"Signed out of '{cfg.key}': the token was removed from this machine." if had else
+              f"'{cfg.key}': not signed in; nothing to remove.")
+        return EXIT_OK
+    from mcp_proxy.auth.broker import TokenBroker
+
+    broker = TokenBroker.for_upstream(cfg, ctx.paths, store)
+    try:
+        result = broker.sign_out(revoke=not args.no_revoke)
+    except AuthUnavailable as exc:
+        err(f"mcp-access-proxy: {exc}")
+        return EXIT_FAILURE
+    if not result["had_token"]:
+        print(f"'{cfg.key}': not signed in; nothing to remove.")
+        return EXIT_OK
+    who = f" ({result['identity_email']})" if result["identity_email"] else ""
+    if result["revoked"] is True:
+        print(f"Signed out of '{cfg.key}'{who}: {broker.vendor} revoked the token and it was removed from this machine.")
+    elif result["revoked"] is False:
+        hint = broker.provider.console_hint if broker.provider else "the vendor's settings for the app"
+        print(f"Signed out of '{cfg.key}'{who}: the token was removed from this machine, but {broker.vendor} did not "
+              f"confirm the revocation ({result['detail']}). To be sure, revoke it in {hint}.")
+    else:
+        print(f"Signed out of '{cfg.key}'{who}: the token was removed from this machine"
+              f"{' (not revoked, as asked)' if args.no_revoke else f'; {broker.vendor} has no revocation endpoint'}.")
+    return EXIT_OK
+
+
+# -- whoami ---------------------------------------------------------------------------
+def _whoami(args: argparse.Namespace, ctx: CliContext) -> int:
+    from mcp_proxy.cli.auth_whoami import describe_all
+
+    config = ctx.config()
+    rows = describe_all(config, ctx.paths, ctx.secret_store(), live=not args.offline)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return EXIT_OK
+    audit_user = next((r["identity"] for r in rows if r.get("confirmed")), None) or config.user_email
+    print(f"audit records name: {audit_user or '(no [user] email and no sign-in)'}")
+    for row in rows:
+        print(f"{row['upstream']} ({row['kind']}, {row['auth']}): {row['summary']}")
+        for line in row.get("details", []):
+            print(f"  {line}")
+    return EXIT_OK

@@ -1,0 +1,139 @@
+"""`whoami`: per upstream, who the vendor sees (PagerDuty answers `GET /users/me`), token expiry and
+scopes for per-user sign-in, and for shared keys, whose identity is used."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio
+
+LIVE_TIMEOUT = 15.0
+
+
+def _expiry(epoch: float | None) -> str:
+    from mcp_proxy.cli.auth_cmd import _when
+
+    return _when(epoch)
+
+
+def _oauth_details(info: Any, cfg: Any) -> list[str]:
+    details = [f"access token: {_expiry(info.expires_at)}" + ("; refreshed automatically" if info.has_refresh_token
+                                                              else "; no refresh token: sign in again when it expires"),
+               f"scopes: {' '.join(info.scopes) or 'none stated'}"]
+    if info.missing_scopes:
+        details.append(f"MISSING scopes: {' '.join(info.missing_scopes)} (tools that need them are refused; the "
+                       f"app's admin can grant them, then `mcp-access-proxy login {cfg.key}` again)")
+    if info.region:
+        details.append(f"region: {info.region}" + (" (from the sign-in)" if cfg.oauth.region_from_token and
+                                                   not cfg.base_url else ""))
+    return details
+
+
+async def _pagerduty(cfg: Any, config: Any, paths: Any, store: Any, live: bool) -> dict[str, Any]:
+    row: dict[str, Any] = {"upstream": cfg.key, "kind": cfg.kind, "auth": cfg.auth, "identity": None,
+                           "confirmed": False, "details": []}
+    broker = None
+    if cfg.auth == "oauth":
+        from mcp_proxy.auth.broker import TokenBroker
+
+        broker = TokenBroker.for_upstream(cfg, paths, store)
+        if broker.token_info() is None:
+            row["summary"] = f"not signed in; run `mcp-access-proxy login {cfg.key}`"
+            return row
+    if not live:
+        info = broker.token_info() if broker else None
+        row["identity"] = info.identity_email if info else None
+        row["confirmed"] = bool(row["identity"])
+        row["summary"] = (f"signed in as {row['identity'] or 'an unnamed user'} (stored; not checked with "
+                          "PagerDuty)") if info else "API key (not checked: --offline)"
+        row["details"] = _oauth_details(info, cfg) if info else []
+        return row
+    from mcp_proxy.connectors.base import ConnectorError
+    from mcp_proxy.connectors.pagerduty import current_user
+    from mcp_proxy.upstreams.factory import build_upstream
+
+    upstream = build_upstream(cfg, config, paths, store)
+    try:
+        with anyio.fail_after(LIVE_TIMEOUT):
+            user = await current_user(upstream.connector)
+    except ConnectorError as exc:
+        row["summary"] = f"PagerDuty did not say who this is: {exc.message}"
+        user = None
+    except TimeoutError:
+        row["summary"] = f"PagerDuty did not answer within {LIVE_TIMEOUT:g} s"
+        user = None
+    except Exception as exc:  # noqa: BLE001 - SignInRequired (refresh refused), AuthUnavailable
+        row["summary"] = str(exc) if type(exc).__name__ in ("SignInRequired", "AuthUnavailable") else \
+            f"the check failed ({type(exc).__name__})"
+        user = None
+    finally:
+        await upstream.connector.aclose()
+    if user is not None:
+        email, name, role = user.get("email"), user.get("name"), user.get("role")
+        row["identity"] = email
+        row["confirmed"] = cfg.auth == "oauth"
+        how = "signed in as" if cfg.auth == "oauth" else "user API key of"
+        row["summary"] = f"{how} {email}" + (f" ({name}{', ' + role if role else ''})" if name else "")
+    elif cfg.auth != "oauth" and "account-level" in row.get("summary", ""):
+        actor = cfg.from_email or config.user_email
+        row["summary"] = ("account-level API key: it belongs to no user; writes are made as "
+                          f"From: {actor or '(nobody: set upstreams.' + cfg.key + '.from)'}")
+    if broker is not None:
+        info = broker.token_info()
+        if info is not None:
+            row["details"] = _oauth_details(info, cfg)
+    return row
+
+
+def _shared_key(cfg: Any, config: Any) -> dict[str, Any]:
+    ref = str(cfg.api_key) if cfg.api_key is not None else "not set"
+    vendor = {"opsgenie": "Opsgenie", "statuspage": "Statuspage", "uptimeobserver": "UptimeObserver"}.get(cfg.kind,
+                                                                                                         cfg.kind)
+    return {"upstream": cfg.key, "kind": cfg.kind, "auth": "api_key", "identity": None, "confirmed": False,
+            "summary": f"shared API key ({ref}): {vendor} sees the key's owner or integration, not you",
+            "details": [f"the proxy records calls as {config.user_email or '(no [user] email)'}"]}
+
+
+def _mcp(cfg: Any, paths: Any, store: Any) -> dict[str, Any]:
+    row: dict[str, Any] = {"upstream": cfg.key, "kind": cfg.kind, "auth": cfg.auth, "identity": None,
+                           "confirmed": False, "details": []}
+    if cfg.auth == "oauth" and cfg.url:
+        from mcp_proxy.auth.vault import TokenStore
+
+        info = TokenStore(cfg.key, store, paths).info()
+        if info is None:
+            row["summary"] = f"not signed in; run `mcp-access-proxy login {cfg.key}`"
+        else:
+            row["summary"] = f"signed in to {cfg.url}"
+            row["details"] = [f"access token: {_expiry(info.expires_at)}", f"scopes: {' '.join(info.scopes) or 'none stated'}"]
+    elif cfg.command:
+        row["summary"] = "a local command: it uses its own credentials (from its env)"
+    elif cfg.headers:
+        row["summary"] = f"credentials from headers ({', '.join(sorted(cfg.headers))}): shared, not yours"
+    else:
+        row["summary"] = "no credentials"
+    return row
+
+
+def describe_all(config: Any, paths: Any, store: Any, *, live: bool = True) -> list[dict[str, Any]]:
+    async def run() -> list[dict[str, Any]]:
+        rows: dict[str, dict[str, Any]] = {}
+
+        async def one(key: str, cfg: Any) -> None:
+            if cfg.kind == "pagerduty":
+                rows[key] = await _pagerduty(cfg, config, paths, store, live)
+            elif cfg.kind == "mcp":
+                rows[key] = _mcp(cfg, paths, store)
+            else:
+                rows[key] = _shared_key(cfg, config)
+
+        async with anyio.create_task_group() as tg:
+            for key, cfg in sorted(config.upstreams.items()):
+                if cfg.enabled:
+                    tg.start_soon(one, key, cfg)
+        return [rows[k] for k in sorted(rows)]
+
+    rows = anyio.run(run)
+    for row in rows:
+        row.setdefault("summary", "")
+    return rows
