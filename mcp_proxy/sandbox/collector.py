@@ -9,8 +9,11 @@
     c.reject = 2                             # how many records "partial" rejects per request
     c.fault_times = 3                        # the fault applies to this many requests, then clears
     c.max_body_bytes = 4096                  # 413 above this many (decompressed) bytes
+    c.delay = 5.0                            # keep what arrived, then wait this long before answering
+                                             # (a crash of the sender now = "sent but not acknowledged")
     c.requests                               # [{"path", "status", "records", "encoding", "content_type",
-                                             #   "authorization"}] (whether a header was sent, never its value)
+                                             #   "authorization", "at"}] (whether a header was sent, never its
+                                             #   value; "at" is time.monotonic() on arrival)
 
     python -m mcp_proxy.sandbox.collector --port 4318     # prints what arrives
 
@@ -34,6 +37,7 @@ import base64
 import gzip
 import json
 import re
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,6 +67,7 @@ class Collector:
     retry_after: str | None = None
     reject: int = 1
     max_body_bytes: int | None = None
+    delay: float = 0.0
     records: list[dict[str, Any]] = field(default_factory=list)
     ids: set[str] = field(default_factory=set)
     duplicates: int = 0
@@ -70,6 +75,7 @@ class Collector:
 
     def reset(self) -> None:
         self.fault, self.fault_times, self.retry_after, self.reject, self.max_body_bytes = None, None, None, 1, None
+        self.delay = 0.0
         self.records.clear()
         self.ids.clear()
         self.duplicates = 0
@@ -237,6 +243,7 @@ def decode_hec(text: str) -> list[dict[str, Any]]:
 
 # -- the app ---------------------------------------------------------------------
 def create_app(*, hec_token: str | None = None) -> Any:
+    import anyio
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import JSONResponse, Response
@@ -247,7 +254,7 @@ def create_app(*, hec_token: str | None = None) -> Any:
 
     async def handle(request: Request, kind: str) -> Response:
         c: Collector = request.app.state.collector
-        entry: dict[str, Any] = {"path": request.url.path, "status": None, "records": 0,
+        entry: dict[str, Any] = {"path": request.url.path, "status": None, "records": 0, "at": time.monotonic(),
                                  "encoding": request.headers.get("content-encoding"),
                                  "content_type": request.headers.get("content-type", ""),
                                  "authorization": "authorization" in request.headers}
@@ -288,6 +295,10 @@ def create_app(*, hec_token: str | None = None) -> Any:
         for record in records[rejected:]:
             c.keep(record)
         entry["records"] = len(records) - rejected
+        waited = 0.0
+        while waited < c.delay:
+            await anyio.sleep(0.05)
+            waited += 0.05
         return answer(_success(kind, entry["content_type"], rejected))
 
     def _success(kind: str, content_type: str, rejected: int) -> Response:
@@ -352,7 +363,6 @@ def create_app(*, hec_token: str | None = None) -> Any:
 
 def main() -> None:  # pragma: no cover - a manual tool
     import argparse
-    import time
 
     from mcp_proxy.sandbox.asgi_thread import serve_in_thread
 
