@@ -31,13 +31,13 @@ class SecretError(Exception):
 class SecretStore:
     """Keychain-backed store, or an opt-in 0600 file store."""
 
-    def __init__(self, backend: str = "keyring", file_path: Path | None = None) -> None:
+    def __init__(self, backend: str = "keyring", file_path: Path | None = None, *, warn: bool = True) -> None:
         if backend not in ("keyring", "file"):
             raise ValueError(f"unknown secret store {backend!r}")
         self.backend = backend
         self.file_path = file_path
         self._lock = threading.Lock()
-        self._warned = False
+        self._warned = not warn  # `warn=False`: the caller made the choice itself (the sandbox), no warning
 
     # -- keyring -----------------------------------------------------------
     def _keyring(self):  # imported lazily: keyring costs ~100 ms at start-up
