@@ -25,9 +25,10 @@ from typing import Any
 import anyio
 
 from mcp_proxy.auth import endpoint
-from mcp_proxy.auth.errors import AuthUnavailable, SignInError, SignInRequired, TokenEndpointError
-from mcp_proxy.auth.providers import Provider, granted_scopes, missing_scopes, provider_for, region_from_audience
-from mcp_proxy.auth.session import AlreadySignedIn, ElsewhereSignIn, JoinedSignIn, SignInInfo, SignInSession
+from mcp_proxy.auth.errors import AuthUnavailable, SignInRequired, TokenEndpointError
+from mcp_proxy.auth.providers import Provider, granted_scopes, missing_scopes, provider_for
+from mcp_proxy.auth.broker_signin import SignInMixin
+from mcp_proxy.auth.session import SignInInfo, SignInSession
 from mcp_proxy.auth.vault import TokenInfo, TokenRecord, TokenStore
 from mcp_proxy.config import SecretError, SecretStore, UpstreamConfig
 from mcp_proxy.fsutil import FileLock, LockTimeout
@@ -39,14 +40,13 @@ MIN_MARGIN = 30.0
 MAX_MARGIN = 24 * 3600.0
 RETRY_AFTER_FAILURE = 60.0  # seconds before an unreachable token endpoint is tried again
 LOCK_WAIT = 30.0
-SESSION_LIFETIME = 300.0
 
 
 def refresh_margin(issued_at: float, expires_at: float) -> float:
     return max(MIN_MARGIN, min(MAX_MARGIN, (expires_at - issued_at) / 4))
 
 
-class TokenBroker:
+class TokenBroker(SignInMixin):
     def __init__(self, cfg: UpstreamConfig, paths: Paths, store: SecretStore, *,
                  clock: Callable[[], float] = time.time) -> None:
         if cfg.oauth is None:
@@ -74,7 +74,8 @@ class TokenBroker:
         self._session_lock = threading.Lock()
         self._active: SignInSession | None = None
         self._retry_at = 0.0
-        self._events: list[tuple[str, dict[str, Any]]] = []
+        self._events: list[tuple[str, dict[str, Any]]] = []  # appended in worker threads, emitted on the loop
+        self._events_lock = threading.Lock()
         # Set by the hub in `serve`: `emit(event, fields)` appends to the audit log (on the event loop);
         # `announce(info)` tells it a sign-in completed (audit record, audit user).
         self.emit: Callable[[str, dict[str, Any]], Any] | None = None
@@ -217,12 +218,12 @@ class TokenBroker:
         except TokenEndpointError as exc:
             if exc.refused:
                 self._forget_locked()
-                self._events.append(("auth.refresh_failed", {**fields, "error.type": exc.error or "refused"}))
+                self._event("auth.refresh_failed", {**fields, "error.type": exc.error or "refused"})
                 log.warning("%s refused to refresh the %s token (%s); a new sign-in is needed", self.vendor, self.key,
                             exc.error)
                 raise SignInRequired(self.key, f"{self.vendor} refused to refresh the token: it was revoked, "
                                                "or has expired") from None
-            self._events.append(("auth.refresh_failed", {**fields, "error.type": "token_endpoint_unreachable"}))
+            self._event("auth.refresh_failed", {**fields, "error.type": "token_endpoint_unreachable"})
             self._retry_at = self.clock() + RETRY_AFTER_FAILURE
             if not forced and not self._expired(record):
                 log.warning("could not refresh the %s token yet (%s); using the current one, retrying in %.0f s",
@@ -243,7 +244,7 @@ class TokenBroker:
         self._save(new)
         self._cached = new
         self._retry_at = 0.0
-        self._events.append(("auth.refreshed", fields))
+        self._event("auth.refreshed", fields)
         log.info("refreshed the %s token (valid for %s)", self.key,
                  f"{response.expires_in / 3600:.1f} h" if response.expires_in else "an unstated time")
         return new
@@ -261,8 +262,13 @@ class TokenBroker:
         except SecretError as exc:
             log.warning("could not remove the dead %s token from the keychain (%s)", self.key, exc)
 
+    def _event(self, event: str, fields: dict[str, Any]) -> None:
+        with self._events_lock:
+            self._events.append((event, fields))
+
     def _flush_events(self) -> None:
-        events, self._events = self._events, []
+        with self._events_lock:
+            events, self._events = self._events, []
         for event, fields in events:
             if self.emit is not None:
                 try:
@@ -280,151 +286,3 @@ class TokenBroker:
             except SecretError as exc:
                 raise AuthUnavailable(str(exc), "client_secret_missing") from None
         return endpoint.Client(self.token_url, oauth.client_id, secret, oauth.redirect_uri)
-
-    # -- sign-in -------------------------------------------------------------------------------
-    async def begin_sign_in(self, lifetime: float = SESSION_LIFETIME) -> Any:
-        """Start listening for the browser and return the session (`url`, `wait`, `close`, `finished`); `url` is
-        None when another process runs the sign-in or just completed one. Raises SignInError: keychain unusable,
-        client secret missing, callback port busy."""
-        try:
-            token = anyio.lowlevel.current_token()
-        except RuntimeError:
-            token = None
-        return await anyio.to_thread.run_sync(self._begin, lifetime, token, False)
-
-    def begin_sign_in_blocking(self, lifetime: float = SESSION_LIFETIME) -> Any:
-        """For `login`: always a new sign-in, even when a token is stored."""
-        return self._begin(lifetime, None, True)
-
-    def _begin(self, lifetime: float, loop_token: Any, force: bool) -> Any:
-        with self._session_lock:
-            if self._active is not None and self._active.running:
-                return JoinedSignIn(self._active)
-            try:
-                self.store.get(self.tokens.secret_name)  # fail now, not after the user signed in
-            except SecretError as exc:
-                raise SignInError(f"the proxy has nowhere to keep your token: {exc}") from None
-            try:
-                client = self.client()
-            except AuthUnavailable as exc:
-                raise SignInError(f"the OAuth app's client secret is needed to sign in: {exc}") from None
-            lock = FileLock(self._signin_lock_path)
-            if not lock.acquire(blocking=False):
-                return ElsewhereSignIn(self, self.port)
-            done = None if force else self.stored_sign_in()
-            if done is not None:  # another process finished its sign-in a moment ago
-                lock.release()
-                return AlreadySignedIn(done)
-            try:
-                session = SignInSession(self, client, lock, lifetime, loop_token)
-                session.start()
-            except BaseException:
-                lock.release()
-                raise
-            self._active = session
-            return session
-
-    def session_ended(self, session: SignInSession) -> None:
-        with self._session_lock:
-            if self._active is session:
-                self._active = None
-
-    def sign_in_running_elsewhere(self) -> bool:
-        lock = FileLock(self._signin_lock_path)
-        if lock.acquire(blocking=False):
-            lock.release()
-            return False
-        return True
-
-    def stored_sign_in(self) -> SignInInfo | None:
-        """The sign-in another process completed, if its token is stored now and usable."""
-        try:
-            record = self._load()
-        except AuthUnavailable:
-            return None
-        if record is None or self._expired(record):
-            return None
-        with self._thread_lock:
-            self._cached = record
-        return self._info(record)
-
-    def _info(self, record: TokenRecord) -> SignInInfo:
-        return SignInInfo(self.key, record.identity_email, record.identity_name, record.scopes,
-                          record.missing_scopes, record.region, record.expires_at, extra=dict(record.extra))
-
-    def _api_root(self, region: str | None) -> str | None:
-        if self.cfg.base_url:
-            return self.cfg.base_url
-        if self.provider is None:
-            return None
-        chosen = region if self.cfg.oauth.region_from_token and region else self.cfg.region
-        return self.provider.api_by_region.get(chosen or "")
-
-    def complete_sign_in(self, response: endpoint.TokenResponse) -> SignInInfo:
-        """Store the tokens of a completed sign-in (listener thread). Raises SignInError."""
-        now = self.clock()
-        claims = endpoint.id_token_claims(response.id_token)
-        region = region_from_audience(self.provider, claims)
-        granted = granted_scopes(self.provider, response.scope, self.scopes)
-        missing = missing_scopes(self.provider, self.scopes, granted)
-        email = name = None
-        root = self._api_root(region)
-        if self.provider is not None and root:
-            email, name = endpoint.fetch_identity(self.provider, root, response.access_token)
-        extra = {k: claims[k] for k in ("subdomain", "account_id", "user_id") if isinstance(claims.get(k), str)}
-        try:
-            with self._thread_lock, self._locked():
-                try:
-                    previous = self.tokens.load()
-                except SecretError:
-                    previous = None
-                record = TokenRecord(
-                    access_token=response.access_token, refresh_token=response.refresh_token,
-                    expires_at=now + response.expires_in if response.expires_in else None, issued_at=now,
-                    generation=(previous.generation + 1) if previous else 1, client_id=self.cfg.oauth.client_id,
-                    scopes=granted, requested=self.scopes, missing_scopes=missing, identity_email=email,
-                    identity_name=name, region=region, extra=extra,
-                )
-                try:
-                    self.tokens.save(record)
-                except SecretError as exc:
-                    raise SignInError(f"signed in, but the token cannot be stored: {exc}") from None
-                self._cached = record
-                self._retry_at = 0.0
-        except LockTimeout:
-            raise SignInError("another proxy process holds the token lock; try again in a moment") from None
-        if missing:
-            log.warning("%s granted %s but not %s: tools that need them will be refused", self.vendor,
-                        " ".join(granted) or "no scopes", " ".join(missing))
-        log.info("signed in to %s%s", self.key, f" as {email}" if email else "")
-        return self._info(record)
-
-    # -- sign-out --------------------------------------------------------------------------------
-    def sign_out(self, revoke: bool = True) -> dict[str, Any]:
-        """Forget the token, revoking it first where the provider allows. Returns what happened."""
-        result: dict[str, Any] = {"had_token": False, "revoked": None, "detail": None, "identity_email": None}
-        with self._thread_lock, self._locked():
-            try:
-                record = self.tokens.load()
-            except SecretError as exc:
-                raise AuthUnavailable(f"the token for '{self.key}' cannot be read: {exc}", "keychain_unavailable") from None
-            if record is not None:
-                result["had_token"] = True
-                result["identity_email"] = record.identity_email
-                if revoke and self.revoke_url:
-                    problems = []
-                    try:
-                        client = self.client()
-                    except AuthUnavailable as exc:
-                        problems.append(str(exc))
-                    else:
-                        for value, hint in ((record.refresh_token, "refresh_token"), (record.access_token, "access_token")):
-                            if value:
-                                problem = endpoint.revoke(self.revoke_url, client, value, hint)
-                                if problem:
-                                    problems.append(problem)
-                    result["revoked"] = not problems
-                    result["detail"] = "; ".join(dict.fromkeys(problems)) or None
-            self._forget_locked()
-            result["had_token"] = result["had_token"] or False
-        return result

@@ -48,6 +48,9 @@ LOCK_WAIT = 30.0
 class McpSignInNeeded(Exception):
     """No usable token, and this process does not run browser sign-ins (serve)."""
 
+    def __init__(self, key: str) -> None:
+        super().__init__(f"not signed in to '{key}': run `mcp-access-proxy login {key}` in a terminal")
+
 
 class KeychainTokenStorage:
     """The SDK's `TokenStorage`, in the keychain: tokens with their absolute expiry, and the registered client."""
@@ -148,11 +151,12 @@ class _LoopbackSignIn:
     """The SDK's redirect and callback handlers, on our one-shot listener and the port's sign-in lock."""
 
     def __init__(self, cfg: UpstreamConfig, paths: Paths, open_url: Callable[[str], Awaitable[Any]],
-                 wait: float) -> None:
+                 wait: float, tick: Callable[[float], None] | None = None) -> None:
         self.cfg = cfg
         self.paths = paths
         self.open_url = open_url
         self.wait = wait
+        self.tick = tick
         self.listener: CallbackListener | None = None
         self.lock: FileLock | None = None
 
@@ -179,9 +183,12 @@ class _LoopbackSignIn:
         if listener is None:
             raise SignInError("the sign-in did not start")
         try:
+            deadline = anyio.current_time() + self.wait
             with anyio.move_on_after(self.wait):
                 while not listener.done.is_set():
                     await anyio.sleep(0.1)
+                    if self.tick is not None:
+                        self.tick(deadline - anyio.current_time())
             outcome = listener.outcome
             if outcome is None:
                 raise SignInError(f"the sign-in did not complete within {self.wait:g} s")
@@ -197,13 +204,14 @@ class _LoopbackSignIn:
 
 class ProxyOAuthProvider(OAuthClientProvider):
     def __init__(self, cfg: UpstreamConfig, paths: Paths, storage: KeychainTokenStorage, *, interactive: bool,
-                 open_url: Callable[[str], Awaitable[Any]], wait: float = INTERACTIVE_WAIT) -> None:
+                 open_url: Callable[[str], Awaitable[Any]], wait: float = INTERACTIVE_WAIT,
+                 tick: Callable[[float], None] | None = None) -> None:
         oauth = cfg.oauth
         self.cfg = cfg
         self.storage = storage
         self.interactive = interactive
         self.lock_path = paths.locks_dir / f"oauth-{cfg.key}.lock"
-        self.sign_in = _LoopbackSignIn(cfg, paths, open_url, wait)
+        self.sign_in = _LoopbackSignIn(cfg, paths, open_url, wait, tick)
         metadata = OAuthClientMetadata(
             redirect_uris=[oauth.redirect_uri], client_name="mcp-access-proxy", token_endpoint_auth_method="none",
             scope=" ".join(oauth.scopes) or None,
@@ -375,9 +383,9 @@ async def _relay(flow: AsyncGenerator[httpx2.Request, httpx2.Response]) -> Async
 
 def mcp_oauth_auth(cfg: UpstreamConfig, paths: Paths, store: SecretStore,
                    open_url: Callable[[str], Awaitable[Any]], *, interactive: bool = False, fresh: bool = False,
-                   wait: float = INTERACTIVE_WAIT) -> httpx2.Auth:
+                   wait: float = INTERACTIVE_WAIT, tick: Callable[[float], None] | None = None) -> httpx2.Auth:
     """The `httpx2.Auth` for an MCP upstream with OAuth. `serve` uses it non-interactively; `login` with
     `interactive=True, fresh=True` (a new sign-in even when a token is stored)."""
     storage = KeychainTokenStorage(cfg, store, paths, fresh=fresh)
-    return ProxyOAuthProvider(cfg, paths, storage, interactive=interactive, open_url=open_url, wait=wait)
+    return ProxyOAuthProvider(cfg, paths, storage, interactive=interactive, open_url=open_url, wait=wait, tick=tick)
 

@@ -69,7 +69,8 @@ def _when(epoch: float | None) -> str:
     stamp = dt.datetime.fromtimestamp(epoch, dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     if left <= 0:
         return f"expired {stamp} (refreshed on next use)"
-    span = f"{left / 86400:.1f} d" if left >= 86400 else f"{left / 3600:.1f} h" if left >= 3600 else f"{left:.0f} s"
+    span = (f"{left / 86400:.1f} d" if left >= 86400 else f"{left / 3600:.1f} h" if left >= 5400 else
+            f"{left / 60:.0f} min" if left >= 120 else f"{left:.0f} s")
     return f"valid until {stamp} ({span})"
 
 
@@ -176,7 +177,8 @@ def _login_mcp(args: argparse.Namespace, ctx: CliContext, cfg: Any) -> int:
         if not args.no_browser:
             _open_in_background(url)
 
-    auth = mcp_oauth_auth(cfg, ctx.paths, ctx.secret_store(), show, interactive=True, fresh=True, wait=args.timeout)
+    auth = mcp_oauth_auth(cfg, ctx.paths, ctx.secret_store(), show, interactive=True, fresh=True, wait=args.timeout,
+                          tick=countdown)
 
     async def connect() -> int:
         import mcp_types as types
@@ -207,6 +209,7 @@ def _login_mcp(args: argparse.Namespace, ctx: CliContext, cfg: Any) -> int:
         reason = str(leaf) if isinstance(leaf, (SignInError, McpSignInNeeded)) else type(leaf).__name__
         err(f"mcp-access-proxy: sign-in to '{cfg.key}' did not complete: {reason}")
         return EXIT_FAILURE
+    countdown.done()
     info = auth.storage.tokens.info()  # type: ignore[attr-defined]
     print(f"Signed in to '{cfg.key}' ({cfg.url}); {count} tools visible.")
     if info is not None:

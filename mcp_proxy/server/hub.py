@@ -264,7 +264,14 @@ class Hub:
                 if signed_in_error is not None:
                     error_type = "sign_in_required"
                     return signed_in_error
-                result = await upstream.call_tool(entry.name, arguments, progress=progress, timeout=timeout)
+                try:
+                    result = await upstream.call_tool(entry.name, arguments, progress=progress, timeout=timeout)
+                except Exception as again:
+                    if type(again).__name__ != "SignInRequired":
+                        raise
+                    error_type = "sign_in_required"  # signed in, yet refused at once: say so, do not loop
+                    return error_result(f"{again} The vendor refused the new sign-in right away; check the "
+                                        "account's access to this tool, then call it again.")
             failed = result.get("isError") is True if isinstance(result, dict) else result.is_error
             outcome = "tool_error" if failed else "ok"
             error_type = "tool_error" if failed else None

@@ -58,8 +58,10 @@ def make_sign_in(hub: Hub, ctx: Any) -> Any:
                 log.info("another proxy process is signing in to %s; waiting for it", upstream.key)
             elif _supports_url_elicitation(ctx.session):
                 elicitation_id = uuid.uuid4().hex
-                answer = await ctx.session.elicit_url(message, session.url, elicitation_id, ctx.request_id)
-                if answer.action != "accept":
+                answer = None
+                with anyio.move_on_after(SIGN_IN_WAIT):  # a client that never answers must not hold the call
+                    answer = await ctx.session.elicit_url(message, session.url, elicitation_id, ctx.request_id)
+                if answer is None or answer.action != "accept":
                     return error_result(f"Sign-in to '{upstream.key}' was declined, so the call was not made. "
                                         f"To sign in later, run `{login}` in a terminal, or call the tool again.")
             else:

@@ -179,3 +179,24 @@ async def test_token_info_is_none_for_another_app(sandbox: Sandbox, tmp_path: Pa
     with pytest.raises(SignInRequired):
         await other.access_token()
     assert CLIENT_ID != "another-app"
+
+
+async def test_a_sign_in_nobody_finishes_ends_by_itself_and_frees_the_port(sandbox: Sandbox, tmp_path: Path) -> None:
+    from mcp_proxy.auth.errors import SignInError
+    from mcp_proxy.auth.session import JoinedSignIn
+
+    broker = make_broker(sandbox, tmp_path)
+    session = await broker.begin_sign_in(lifetime=1.5)
+    joined = await broker.begin_sign_in()  # a second call in the same process waits for the same sign-in
+    assert isinstance(joined, JoinedSignIn) and joined.url == session.url
+    with pytest.raises(SignInError, match="did not complete within 0.3 s"):
+        await session.wait(0.3)
+    session.close()  # the caller gave up; the listener keeps the URL alive until its lifetime ends
+    assert broker.sign_in_running_elsewhere()
+    await anyio.sleep(2.0)
+    assert not broker.sign_in_running_elsewhere()  # lifetime over: listener closed, lock released
+    with pytest.raises(SignInError, match="not completed within 1.5 s"):
+        await joined.wait(0.1)
+    again = await broker.begin_sign_in(lifetime=30)
+    assert again.url != session.url  # a new state and PKCE pair
+    again.end()

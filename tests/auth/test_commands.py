@@ -45,11 +45,14 @@ def test_login_without_a_browser_prints_the_url_and_counts_down(aproxy: AuthProx
 
 def test_whoami_and_logout(aproxy: AuthProxy) -> None:
     aproxy.write({"pd": aproxy.sandbox.upstream(),
-                  "og": {"kind": "opsgenie", "api_key": "env:OG_KEY"}})
-    before = aproxy.run("whoami")
+                  "og": {"kind": "opsgenie", "api_key": "env:OG_KEY"},
+                  "pk": {"kind": "pagerduty", "api_key": "env:PD_KEY", "base_url": aproxy.sandbox.pd_url}})
+    before = aproxy.run("whoami", env=aproxy.env(PD_KEY="pd_sandbox_account_key"))
     assert before.returncode == 0, before.stderr
     assert "pd (pagerduty, oauth): not signed in; run `mcp-access-proxy login pd`" in before.stdout
     assert "og (opsgenie, api_key): shared API key (env:OG_KEY)" in before.stdout
+    assert ("pk (pagerduty, api_key): account-level API key: it belongs to no user; writes are made as From: "
+            "alice@example.com") in before.stdout
     assert aproxy.run("login", "pd").returncode == 0
     who = aproxy.run("whoami")
     assert "pd (pagerduty, oauth): signed in as alice@example.com (Alice" in who.stdout, who.stdout
