@@ -1,13 +1,20 @@
 #!/usr/bin/env python3
 """Benchmark: the proxy against a direct connection to the same upstream, in one run, interleaved.
 
-    uv run --extra test python scripts/bench_gateway.py [--calls 1000] [--rounds 3]
+    uv run --extra test python scripts/bench_gateway.py [--calls 1000] [--rounds 3] [--section all|gateway|audit]
 
 Prints each measure for "direct" (SDK client -> fake upstream over stdio) and "proxy"
 (SDK client -> mcp-access-proxy -> the same upstream), and the ratio or difference.
 Run by hand, not in CI. Targets (issue 2): p50 overhead <= +1.5 ms; >= 0.7x direct's
 calls/s at 64 in flight; tools/list of 500 tools no slower than direct; cold start to
 first tools/list <= 1.15x a bare SDK stdio server's; proxy RSS <= 90 MiB with 4 upstreams.
+
+The audit section (issue 6) runs three proxies side by side, interleaved: one whose audit
+log is switched off (a no-op append patched in by this script, not a setting the proxy has),
+one with `durability = "group"` and one with `durability = "fsync"`, and prints what the
+audit adds to a call (p50, p99) and the calls/s each sustains. Target: <= +0.3 ms p50 with
+group commit. The spool lives under the system temp dir: run it on a real disk (not tmpfs)
+for meaningful fsync numbers.
 """
 
 from __future__ import annotations
@@ -120,8 +127,103 @@ def rss_mib_of_proxy() -> float | None:
     return None
 
 
+# The no-audit baseline: the same proxy with AuditLog.append patched to do nothing.
+NO_AUDIT = (
+    "import sys\n"
+    "from mcp_proxy.audit import auditlog\n"
+    "async def _append(self, event, fields): return fields\n"
+    "auditlog.AuditLog.append = _append\n"
+    "auditlog.AuditLog.append_nowait = lambda self, event, fields: fields\n"
+    "from mcp_proxy.__main__ import main\n"
+    "sys.exit(main())\n"
+)
+
+
+def _audit_config(home: Path, durability: str, group_commit_ms: float) -> Path:
+    home.mkdir(parents=True, exist_ok=True)
+    cfg = _config(home, 1, 0)
+    if durability != "off":
+        cfg.write_text(cfg.read_text() + f'[audit]\ndurability = "{durability}"\ngroup_commit_ms = {group_commit_ms}\n')
+    return cfg
+
+
+async def audit_overhead(args: argparse.Namespace, root: Path) -> list[tuple[str, str, str, str, str]]:
+    kinds = ("off", "group", "fsync")
+    homes = {k: root / f"audit-{k}" for k in kinds}
+    argv = {k: (["-c", NO_AUDIT] if k == "off" else ["-m", "mcp_proxy"]) + ["--config", str(_audit_config(homes[k], k, args.group_commit_ms))]
+            for k in kinds}
+    rows = []
+    async with connect(argv["off"], env_for(homes["off"])) as off, \
+            connect(argv["group"], env_for(homes["group"])) as group, \
+            connect(argv["fsync"], env_for(homes["fsync"])) as fsync:
+        clients = {"off": off, "group": group, "fsync": fsync}
+        for c in clients.values():
+            await c.list_tools()
+            await latencies(c, "proxy", 50)  # warm-up
+        lat: dict[str, list[float]] = {k: [] for k in kinds}
+        for _ in range(10):
+            for kind, c in clients.items():
+                lat[kind] += await latencies(c, "proxy", args.calls // 10)
+        for q, label in ((0.5, "audit: echo call p50"), (0.99, "audit: echo call p99")):
+            v = {k: pct(lat[k], q) * 1000 for k in kinds}
+            rows.append((label, f"{v['off']:.2f} ms", f"{v['group']:.2f} ms ({v['group'] - v['off']:+.2f})",
+                         f"{v['fsync']:.2f} ms ({v['fsync'] - v['off']:+.2f})", ""))
+        for in_flight in (1, 16):
+            rates: dict[str, list[float]] = {k: [] for k in kinds}
+            for _ in range(args.rounds):
+                for kind, c in clients.items():
+                    rates[kind].append(await throughput(c, "proxy", in_flight, args.calls))
+            v = {k: statistics.median(rates[k]) for k in kinds}
+            rows.append((f"audit: calls/s, {in_flight} in flight", f"{v['off']:.0f}",
+                         f"{v['group']:.0f} ({v['group'] / v['off']:.2f}x)",
+                         f"{v['fsync']:.0f} ({v['fsync'] / v['off']:.2f}x)", ""))
+    rows.append(("audit: append alone (in-process)", "-", *await _append_cost(root, args.calls), ""))
+    return rows
+
+
+async def _append_cost(root: Path, n: int) -> tuple[str, str]:
+    """Microseconds per AuditLog.append of a typical tools/call record, without the MCP round trip."""
+    import socket
+    import uuid
+
+    from mcp_proxy.audit import AuditContext, AuditLog
+    from mcp_proxy.config import AuditConfig
+    from mcp_proxy.paths import Paths
+
+    out = []
+    for durability in ("group", "fsync"):
+        home = root / f"append-{durability}"
+        paths = Paths(home, home / "data", home / "cache", home / "logs")
+        ctx = AuditContext(proxy_version="bench", instance_id=uuid.uuid4().hex, host=socket.gethostname(),
+                           user="bench@example.com", governed=True, client_name="bench", client_version="1")
+        log = AuditLog.open(paths, AuditConfig(durability=durability), ctx, secret_values=lambda: ["s3cr3t-value"])
+        fields = {"mcp.method.name": "tools/call", "gen_ai.tool.name": "u0_echo", "jsonrpc.request.id": "7",
+                  "arguments": {"text": "x", "limit": 25}, "upstream": "u0", "upstream.tool": "echo",
+                  "policy.decision.code": "approved", "decision": "allow", "reason": "approved", "outcome": "ok",
+                  "error.type": None, "duration_ms": 1.234}
+        await log.append("mcp.tool.call", fields)
+        times = []
+        for _ in range(n):
+            t = time.perf_counter()
+            await log.append("mcp.tool.call", fields)
+            times.append(time.perf_counter() - t)
+        log.close()
+        out.append(f"p50 {pct(times, 0.5) * 1e6:.0f} us, p99 {pct(times, 0.99) * 1e6:.0f} us")
+    return out[0], out[1]
+
+
+def _print_audit(rows: list[tuple[str, str, str, str, str]]) -> None:
+    width = max(len(r[0]) for r in rows)
+    print(f"\n{'measure':<{width}}  {'no audit':>12}  {'group commit':>28}  {'fsync per record':>28}")
+    for r in rows:
+        print(f"{r[0]:<{width}}  {r[1]:>12}  {r[2]:>28}  {r[3]:>28}")
+
+
 async def main(args: argparse.Namespace) -> None:
     home = Path(tempfile.mkdtemp(prefix="bench-"))
+    if args.section == "audit":
+        _print_audit(await audit_overhead(args, home))
+        return
     env = env_for(home)
     rows: list[tuple[str, str, str, str]] = []
 
@@ -188,10 +290,14 @@ async def main(args: argparse.Namespace) -> None:
     print(f"{'measure':<{width}}  {'direct':>12}  {'proxy':>12}  {'proxy vs direct':>15}")
     for r in rows:
         print(f"{r[0]:<{width}}  {r[1]:>12}  {r[2]:>12}  {r[3]:>15}")
+    if args.section == "all":
+        _print_audit(await audit_overhead(args, home))
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--section", choices=("all", "gateway", "audit"), default="all")
+    parser.add_argument("--group-commit-ms", type=float, default=5.0, help="[audit] group_commit_ms for the audit runs")
     anyio.run(main, parser.parse_args())

@@ -70,7 +70,8 @@ class AuditLog:
 
     @classmethod
     def open(cls, paths: "Paths", cfg: "AuditConfig", context: AuditContext, *,
-             secret_values: Callable[[], list[str]] | None = None, clock: Callable[[], float] = time.time) -> "AuditLog":
+             secret_values: Callable[[], list[str]] | None = None,
+             clock: Callable[[], float] = time.time) -> "AuditLog":
         audit = cls(Layout(paths), cfg, context, clock=clock)
         audit.writer.start()
         if secret_values is None:

@@ -175,13 +175,14 @@ def enforce_if_over(layout: Layout, cfg: "AuditConfig", own: "SegmentWriter | No
     except OSError:
         return None
     try:
-        checkpoint = Checkpoint.load(layout.checkpoint)
+        # An unreadable checkpoint is left for the shipper to reset (and report); here it counts as
+        # "nothing acknowledged", which can only make the drop accounting count more as unsent.
+        checkpoint = Checkpoint.load(layout.checkpoint, repair=False)
         state = ShipState.load(layout.state)
-        if checkpoint.problem:
-            state.checkpoint_resets += 1
         report = enforce(layout, cfg.max_disk_bytes, checkpoint, state, own=own)
-        if report.changed or checkpoint.problem:
-            checkpoint.save(layout.checkpoint)
+        if report.changed:
+            if not checkpoint.problem:
+                checkpoint.save(layout.checkpoint)
             state.save(layout.state)
         return report if report.records else None
     finally:

@@ -25,8 +25,9 @@ OpenTelemetry MCP/GenAI conventions where one exists (`mcp.method.name`,
 from __future__ import annotations
 
 import os
+import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 SERVICE_NAME = "mcp-access-proxy"
@@ -50,23 +51,40 @@ class AuditContext:
     client_name: str | None = None
     client_version: str | None = None
     policy_revision: str | None = None
+    _cache: dict[str, Any] | None = field(default=None, repr=False, compare=False)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        object.__setattr__(self, name, value)
+        if name != "_cache":
+            object.__setattr__(self, "_cache", None)
 
     def fields(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"user.email": self.user, "host.name": self.host, "service.name": SERVICE_NAME,
-                               "service.version": self.proxy_version, "service.instance.id": self.instance_id,
-                               "mcp.client.name": self.client_name, "mcp.client.version": self.client_version,
-                               "policy.governed": self.governed, "policy.revision": self.policy_revision}
-        return {k: v for k, v in out.items() if v is not None}
+        """The context part of a record (a shared dict: copy before changing it)."""
+        if self._cache is None:
+            out: dict[str, Any] = {"user.email": self.user, "host.name": self.host, "service.name": SERVICE_NAME,
+                                   "service.version": self.proxy_version, "service.instance.id": self.instance_id,
+                                   "mcp.client.name": self.client_name, "mcp.client.version": self.client_version,
+                                   "policy.governed": self.governed, "policy.revision": self.policy_revision}
+            self._cache = {k: v for k, v in out.items() if v is not None}
+        return self._cache
+
+
+# Seeded from the OS once per process: 74 random bits per id make a collision across every machine's
+# records vanishingly unlikely, without a system call per record.
+_random = random.Random(os.urandom(32))
 
 
 def new_id(now_ns: int | None = None) -> str:
     """A UUIDv7 (RFC 9562): 48 bits of Unix milliseconds, then 74 random bits. Sorts by time."""
     ms = (time.time_ns() if now_ns is None else now_ns) // 1_000_000
-    rand = int.from_bytes(os.urandom(10), "big")
+    rand = _random.getrandbits(80)
     value = ((ms & 0xFFFF_FFFF_FFFF) << 80) | (0x7 << 76) | (((rand >> 64) & 0xFFF) << 64) \
         | (0b10 << 62) | (rand & 0x3FFF_FFFF_FFFF_FFFF)
     h = f"{value:032x}"
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+_second: list[Any] = [None, ""]  # the last second formatted, and its text
 
 
 def rfc3339(ts: float) -> str:
@@ -74,7 +92,9 @@ def rfc3339(ts: float) -> str:
     micros = int(round((ts - seconds) * 1_000_000))
     if micros >= 1_000_000:
         seconds, micros = seconds + 1, micros - 1_000_000
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{micros:06d}Z"
+    if _second[0] != seconds:
+        _second[:] = [seconds, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))]
+    return f"{_second[1]}.{micros:06d}Z"
 
 
 def unix_nanos(text: str) -> int:
@@ -95,7 +115,7 @@ def severity(record: dict[str, Any]) -> str:
     if event in ("mcp.tool.denied", "policy.rejected", "policy.expired", "tool.definition_changed",
                  "access.requested"):
         return "WARN"
-    if event.startswith("audit.") and event != "audit.started":
+    if event.startswith("audit."):
         return "ERROR"
     return "INFO"
 

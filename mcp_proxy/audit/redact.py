@@ -29,6 +29,7 @@ Strings longer than MAX_STRING characters are cut (the record says how much was 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -41,6 +42,7 @@ MAX_STRING = 4096
 MAX_DEPTH = 16
 MAX_ITEMS = 200
 MIN_SECRET_LEN = 6  # shorter configured "secrets" would redact ordinary words
+MIN_TOKEN_LEN = 13  # the shortest token shape below ("Token token=x")
 ENTROPY_MIN = 3.8  # bits per character: random base62/base64url of 32+ characters scores 3.9-5
 # Share of neighbouring characters that switch class (upper/lower/digit/other): ~0.62 for random
 # characters, 0.28-0.42 for camelCase identifiers like "GetIncidentLogEntriesForServiceV2Beta".
@@ -58,7 +60,7 @@ _SECRET_PAIRS = frozenset({
 })
 _WORD_RE = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
 
-_TOKEN_RE = re.compile(
+_TOKEN_PATTERN = (
     r"(?P<scheme>\b(?:Bearer|Basic|GenieKey|Splunk)\s+)[A-Za-z0-9._~+/=-]{8,}"
     r"|(?P<pdkey>\bToken\s+token=)[^\s\"',;]+"
     r"|(?P<jwt>\beyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*)"
@@ -69,6 +71,12 @@ _TOKEN_RE = re.compile(
     r"|(?P<pem>-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----|$))"
     r"|(?P<long>[A-Za-z0-9+_=-]{32,})"
 )
+
+
+@functools.lru_cache(maxsize=1)
+def _token_re() -> re.Pattern[str]:
+    # Compiled on first use, not at import: the import is on serve's start-up path.
+    return re.compile(_TOKEN_PATTERN)
 _HEXISH = re.compile(r"[0-9a-fA-F-]+")
 
 
@@ -130,6 +138,8 @@ class Redactor:
     # -- strings -----------------------------------------------------------------
     def scrub(self, text: str, notes: list[str] | None = None, where: str = "") -> str:
         """`text` with configured secrets and token shapes replaced."""
+        if len(text) < MIN_SECRET_LEN:
+            return text  # too short to hold a configured secret or any token shape
         hit = False
         for secret in self._secrets:
             if secret in text:
@@ -137,7 +147,8 @@ class Redactor:
                 hit = True
         if hit and notes is not None:
             notes.append(f"{where}:secret-value")
-        if _TOKEN_RE.search(text) is not None:
+        token_re = _token_re()
+        if len(text) >= MIN_TOKEN_LEN and token_re.search(text) is not None:
             kinds: list[str] = []
 
             def replace(m: re.Match[str]) -> str:
@@ -150,7 +161,7 @@ class Redactor:
                 kinds.append("token-shape")
                 return REDACTED
 
-            text = _TOKEN_RE.sub(replace, text)
+            text = token_re.sub(replace, text)
             if kinds and notes is not None:
                 notes.append(f"{where}:token-shape")
         if len(text) > MAX_STRING:
@@ -171,6 +182,10 @@ class Redactor:
 
     def fields(self, value: Any, where: str, notes: list[str]) -> Any:
         """Any other field of a record: key-name and value rules, no field rules."""
+        if isinstance(value, str):
+            return self.scrub(value, notes, where) if len(value) >= MIN_SECRET_LEN else value
+        if value is None or isinstance(value, (bool, int, float)):
+            return value
         return self._walk(value, where, (), _EMPTY, _EMPTY, notes, 0)
 
     def _walk(self, value: Any, where: str, path: tuple[str, ...], redact: tuple, hashed: tuple,

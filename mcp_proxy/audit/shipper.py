@@ -20,7 +20,6 @@ and reported (`audit.torn_tail`, `audit.corrupt_record`).
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import time
@@ -30,9 +29,10 @@ from typing import TYPE_CHECKING, Any, Callable
 import anyio
 
 from mcp_proxy.audit.checkpoint import Checkpoint, ShipState
-from mcp_proxy.audit.layout import Layout, Liveness, Segment, stamp
+from mcp_proxy.audit.housekeeping import clean, write_aside
+from mcp_proxy.audit.layout import Layout, Liveness, Segment
 from mcp_proxy.audit.reader import Line, read_chunk
-from mcp_proxy.fsutil import FileLock, atomic_write
+from mcp_proxy.fsutil import FileLock
 
 if TYPE_CHECKING:
     from mcp_proxy.audit.transport import Outcome, Sender
@@ -130,7 +130,7 @@ class Shipper:
         try:
             await self._send_all(checkpoint, state, report)
         finally:
-            self._clean(checkpoint)
+            clean(self.layout, checkpoint)
             checkpoint.save(self.layout.checkpoint)
             state.save(self.layout.state)
         self._log(report)
@@ -308,43 +308,8 @@ class Shipper:
 
     def _write_aside(self, raws: list[bytes], kind: str, status: int | None, reason: str, segments: list[str],
                      **extra: Any) -> str:
-        now = self.clock()
-        name = f"{stamp(now)}-{kind}-{status or 0}-{random.getrandbits(32):08x}"
-        meta = {"kind": kind, "status": status, "reason": reason, "records": len(raws), "time": now,
-                "segments": segments, "protocol": self.cfg.protocol, **extra}
-        try:
-            atomic_write(self.layout.rejected / f"{name}.jsonl", b"".join(r + b"\n" for r in raws))
-            atomic_write(self.layout.rejected / f"{name}.json", json.dumps(meta, indent=2).encode())
-        except OSError as exc:
-            log.error("could not keep the set-aside audit batch in %s (%s)", self.layout.rejected, exc.strerror)
-        return f"{name}.jsonl"
-
-    # -- housekeeping ----------------------------------------------------------------
-    def _clean(self, checkpoint: Checkpoint) -> None:
-        """Delete segments that are fully acknowledged and sealed; forget entries of vanished segments;
-        remove the lock files of writers that are gone and left nothing."""
-        segments = self.layout.segments()
-        liveness = Liveness(self.layout)
-        present = {s.name for s in segments}
-        for name in [n for n in checkpoint.acked if n not in present]:
-            del checkpoint.acked[name]
-        for seg in segments:
-            if checkpoint.acked.get(seg.name, -1) >= seg.size and liveness.sealed(seg, segments):
-                try:
-                    seg.path.unlink()
-                    del checkpoint.acked[seg.name]
-                    present.discard(seg.name)
-                except OSError as exc:
-                    log.debug("could not delete %s (%s)", seg.name, exc)
-        instances = {s.instance for s in segments if s.name in present}
-        try:
-            locks = list(self.layout.locks.glob("audit-writer-*.lock"))
-        except OSError:
-            locks = []
-        for path in locks:
-            instance = path.name[len("audit-writer-"):-len(".lock")]
-            if instance not in instances and not liveness.alive(instance):
-                path.unlink(missing_ok=True)
+        return write_aside(self.layout, raws, kind=kind, status=status, reason=reason, segments=segments,
+                           protocol=self.cfg.protocol, now=self.clock(), **extra)
 
     # -- helpers ---------------------------------------------------------------------
     async def _get_sender(self, state: ShipState, report: PushReport) -> "Sender | None":

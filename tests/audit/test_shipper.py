@@ -28,13 +28,6 @@ def _shipper(spool, url, emit=None, **cfg):
     return Shipper(spool.paths, config, None, emit=emit), config
 
 
-async def _push(shipper, **kw):
-    try:
-        return await shipper.push_once(**kw)
-    finally:
-        pass
-
-
 @pytest.mark.parametrize("protocol", ["otlp-json", "otlp-protobuf", "ndjson", "splunk-hec"])
 @pytest.mark.parametrize("gzip", [True, False])
 async def test_every_protocol_delivers_every_record_once(spool, collector, protocol, gzip, monkeypatch):
@@ -224,6 +217,8 @@ async def test_413_splits_the_batch_and_sets_aside_only_a_record_too_big_alone(s
     shipper, _ = _shipper(spool, url, emit=log.append_nowait, gzip=False)
     report = await shipper.push_once()
     await shipper.aclose()
+    assert report.result == "rejected" and report.set_aside == 1
+    assert report.sent == 10 and c.by_event("audit.batch_rejected")  # the 9 others, then the event about it
     delivered = {r["id"] for r in c.records}
     assert {r["id"] for r in small + more} <= delivered and big["id"] not in delivered
     assert any(q["status"] == 413 for q in c.requests)
