@@ -27,7 +27,8 @@ sys.path.insert(0, str(ROOT))
 
 
 def ms(values: list[float]) -> str:
-    return f"p50 {statistics.median(values) * 1000:.3f} ms, p95 {sorted(values)[int(len(values) * 0.95) - 1] * 1000:.3f} ms"
+    p95 = sorted(values)[int(len(values) * 0.95) - 1]
+    return f"p50 {statistics.median(values) * 1000:.3f} ms, p95 {p95 * 1000:.3f} ms"
 
 
 def main() -> None:

@@ -148,7 +148,8 @@ class TokenBroker(SignInMixin):
         except SecretError as exc:
             raise AuthUnavailable(f"the token for '{self.key}' cannot be read: {exc}", "keychain_unavailable") from None
         if record is not None and record.client_id and record.client_id != self.cfg.oauth.client_id:
-            log.info("the stored token of %s belongs to another OAuth app (client_id changed); sign-in needed", self.key)
+            log.info("the stored token of %s belongs to another OAuth app (client_id changed); sign-in needed",
+                     self.key)
             return None
         return record
 
@@ -253,7 +254,8 @@ class TokenBroker(SignInMixin):
         try:
             self.tokens.save(record)
         except SecretError as exc:
-            raise AuthUnavailable(f"the new '{self.key}' token cannot be stored: {exc}", "keychain_unavailable") from None
+            raise AuthUnavailable(f"the new '{self.key}' token cannot be stored: {exc}",
+                                  "keychain_unavailable") from None
 
     def _forget_locked(self) -> None:
         self._cached = None

@@ -153,7 +153,8 @@ class SignInMixin:
             try:
                 record = self.tokens.load()
             except SecretError as exc:
-                raise AuthUnavailable(f"the token for '{self.key}' cannot be read: {exc}", "keychain_unavailable") from None
+                raise AuthUnavailable(f"the token for '{self.key}' cannot be read: {exc}",
+                                      "keychain_unavailable") from None
             if record is not None:
                 result["had_token"] = True
                 result["identity_email"] = record.identity_email
@@ -164,7 +165,8 @@ class SignInMixin:
                     except AuthUnavailable as exc:
                         problems.append(str(exc))
                     else:
-                        for value, hint in ((record.refresh_token, "refresh_token"), (record.access_token, "access_token")):
+                        pairs = ((record.refresh_token, "refresh_token"), (record.access_token, "access_token"))
+                        for value, hint in pairs:
                             if value:
                                 problem = endpoint.revoke(self.revoke_url, client, value, hint)
                                 if problem:

@@ -29,7 +29,8 @@ class Client:
     redirect_uri: str
 
     def __repr__(self) -> str:
-        return f"Client(token_url={self.token_url!r}, client_id={self.client_id!r}, secret={'set' if self.client_secret else 'none'})"
+        secret = "set" if self.client_secret else "none"
+        return f"Client(token_url={self.token_url!r}, client_id={self.client_id!r}, secret={secret})"
 
 
 @dataclass(frozen=True)

@@ -94,7 +94,8 @@ class KeychainTokenStorage:
             expires_at=now + tokens.expires_in if tokens.expires_in else None, issued_at=now,
             generation=(previous.generation + 1) if previous else 1,
             client_id=self.cfg.oauth.client_id if self.cfg.oauth else "",
-            scopes=tuple((tokens.scope or "").split()), requested=tuple(self.cfg.oauth.scopes if self.cfg.oauth else ()),
+            scopes=tuple((tokens.scope or "").split()),
+            requested=tuple(self.cfg.oauth.scopes if self.cfg.oauth else ()),
             extra=dict(self.endpoints),
         )
         await anyio.to_thread.run_sync(self.tokens.save, record)

@@ -246,7 +246,8 @@ def _logout(args: argparse.Namespace, ctx: CliContext) -> int:
         return EXIT_OK
     who = f" ({result['identity_email']})" if result["identity_email"] else ""
     if result["revoked"] is True:
-        print(f"Signed out of '{cfg.key}'{who}: {broker.vendor} revoked the token and it was removed from this machine.")
+        print(f"Signed out of '{cfg.key}'{who}: {broker.vendor} revoked the token and it was removed from this "
+              "machine.")
     elif result["revoked"] is False:
         hint = broker.provider.console_hint if broker.provider else "the vendor's settings for the app"
         print(f"Signed out of '{cfg.key}'{who}: the token was removed from this machine, but {broker.vendor} did not "

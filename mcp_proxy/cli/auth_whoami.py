@@ -105,7 +105,8 @@ def _mcp(cfg: Any, paths: Any, store: Any) -> dict[str, Any]:
             row["summary"] = f"not signed in; run `mcp-access-proxy login {cfg.key}`"
         else:
             row["summary"] = f"signed in to {cfg.url}"
-            row["details"] = [f"access token: {_expiry(info.expires_at)}", f"scopes: {' '.join(info.scopes) or 'none stated'}"]
+            row["details"] = [f"access token: {_expiry(info.expires_at)}",
+                              f"scopes: {' '.join(info.scopes) or 'none stated'}"]
     elif cfg.command:
         row["summary"] = "a local command: it uses its own credentials (from its env)"
     elif cfg.headers:

@@ -45,7 +45,8 @@ class Sandbox:
         """The `[upstreams.pd]` table of a classic app signing in against the sandbox."""
         table: dict[str, Any] = {
             "kind": "pagerduty", "auth": "oauth", "client_id": CLIENT_ID, "redirect_uri": self.redirect_uri,
-            "authorize_url": f"{self.oauth_http.url}/oauth/authorize", "token_url": f"{self.oauth_http.url}/oauth/token",
+            "authorize_url": f"{self.oauth_http.url}/oauth/authorize",
+            "token_url": f"{self.oauth_http.url}/oauth/token",
             "revoke_url": f"{self.oauth_http.url}/oauth/revoke", "base_url": self.pd_url, "call_timeout": 20,
         }
         table.update(overrides)

@@ -70,8 +70,8 @@ def get(url: str) -> tuple[int, str]:
 
 
 def listener(port: int, on_code=None) -> CallbackListener:  # noqa: ANN001
-    return CallbackListener(f"http://localhost:{port}/callback", "the-state", on_code, where="upstreams.pd.redirect_uri",
-                            vendor="PagerDuty")
+    return CallbackListener(f"http://localhost:{port}/callback", "the-state", on_code,
+                            where="upstreams.pd.redirect_uri", vendor="PagerDuty")
 
 
 def test_the_listener_answers_only_its_path_and_checks_state_and_code() -> None:
