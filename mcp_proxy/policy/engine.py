@@ -70,6 +70,7 @@ class PolicyEngine:
         self._known_facts: list[ToolFacts] = []
         self._failures = 0
         self._lock: Any = None
+        self._first_sync: Any = None  # anyio.Event, made on the event loop: set when run() has tried once
         self.access_requests: dict[tuple[str, str], tuple[float, str]] = {}  # proxy_request_access, deduplicated
 
     # -- properties ------------------------------------------------------------
@@ -301,12 +302,30 @@ class PolicyEngine:
                 delay = min(poll, NO_POLICY_RETRY * 2 ** (self._failures - 1))
         return delay * random.uniform(0.8, 1.2)
 
+    def _first_sync_event(self) -> "anyio.Event":
+        import anyio
+
+        if self._first_sync is None:
+            self._first_sync = anyio.Event()
+        return self._first_sync
+
+    async def wait_first_sync(self, timeout: float) -> None:
+        """With no policy active yet (first start, nothing cached), wait up to `timeout` for run()'s first fetch,
+        so that a client's first tools/list is not answered with nothing while the document is on its way."""
+        import anyio
+
+        if self.config is None or self._active is not None:
+            return
+        with anyio.move_on_after(timeout):
+            await self._first_sync_event().wait()
+
     async def run(self, on_change: Callable[[], Awaitable[None]], stop: "anyio.Event") -> None:
         """Poll until `stop`; call `on_change` after an activation or when the active policy expires."""
         import anyio
 
         if self.config is None:
             return
+        first_sync = self._first_sync_event()
         next_sync = anyio.current_time()
         while not stop.is_set():
             changed = self._note_expiry()
@@ -316,6 +335,7 @@ class PolicyEngine:
                 except Exception:  # noqa: BLE001 - the loop must survive anything one sync does
                     log.exception("policy sync failed unexpectedly")
                     report = SyncReport("failed", "internal error", self.revision, self.revision)
+                first_sync.set()
                 changed = changed or report.changed
                 next_sync = anyio.current_time() + self._next_delay(report)
             if changed:

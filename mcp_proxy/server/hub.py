@@ -24,7 +24,16 @@ from mcp_proxy.upstreams.base import ToolFailure, Upstream, UpstreamEvents, Upst
 
 log = logging.getLogger(__name__)
 
-FIRST_LIST_WAIT = 2.5  # seconds the first tools/list waits for upstreams that have no cached list
+FIRST_LIST_WAIT = 5.0  # seconds the first tools/list waits for what has no cached answer (upstreams, policy)
+
+
+async def _first_outcome(upstream: Upstream, timeout: float) -> None:
+    """Wait until the upstream has connected once or its first attempt failed (it then retries with backoff,
+    which a waiting client should not sit through), at most `timeout` seconds."""
+    with anyio.move_on_after(timeout):
+        while not upstream.status.connected_once.is_set() and upstream.status.state not in ("reconnecting", "failed"):
+            with anyio.move_on_after(0.05):
+                await upstream.status.connected_once.wait()
 
 
 def error_result(text: str) -> types.CallToolResult:
@@ -145,27 +154,31 @@ class Hub:
                 log.info("%s: signed in as %s (from the last sign-in)", key, email)
 
     # -- tools/list ----------------------------------------------------------
-    async def _wait_for_uncached(self) -> None:
+    async def _wait_for_first_answers(self) -> None:
+        """The first tools/list waits (bounded) for what is not known yet: upstreams with no cached list, and
+        the policy when none is cached. Clients such as Claude Desktop ignore list_changed, so an empty first
+        answer would stay empty for the whole session."""
         missing = [u for k, u in self.upstreams.items() if not self.catalog.has_upstream(k)]
-        if not missing:
-            return
         with anyio.move_on_after(FIRST_LIST_WAIT):
-            for upstream in missing:
-                await upstream.status.connected_once.wait()
+            async with anyio.create_task_group() as tg:
+                for upstream in missing:
+                    tg.start_soon(_first_outcome, upstream, FIRST_LIST_WAIT)
+                wait_policy = getattr(self.policy, "wait_first_sync", None)
+                if wait_policy is not None:
+                    tg.start_soon(wait_policy, FIRST_LIST_WAIT)
 
     async def _wait_for_tool(self, name: str) -> Entry | None:
         """A call for a tool of an upstream whose list is not known yet (no cache, still connecting)."""
         upstream = self.upstreams.get(name.split("_", 1)[0])
         if upstream is None or self.catalog.has_upstream(upstream.key):
             return None
-        with anyio.move_on_after(upstream.cfg.connect_timeout):
-            await upstream.status.connected_once.wait()
+        await _first_outcome(upstream, upstream.cfg.connect_timeout)
         return self.catalog.lookup(name)
 
     async def list_tools(self) -> types.ListToolsResult:
         if not self._first_list_done:
             self._first_list_done = True
-            await self._wait_for_uncached()
+            await self._wait_for_first_answers()
         key = (self.catalog.version, self._policy_generation, self.user, self.policy.revision)
         if self._list_cache is not None and self._list_cache[0] == key:
             return self._list_cache[1]
@@ -227,6 +240,13 @@ class Hub:
         if entry is None:
             entry = await self._wait_for_tool(name)
         if entry is None:
+            upstream = self.upstreams.get(name.split("_", 1)[0])
+            if upstream is not None and not self.catalog.has_upstream(upstream.key):
+                # Its tools are not known because it has not answered yet: say why, not "no such tool".
+                reason = upstream.status.detail or "it has not answered yet"
+                await self._deny(record, "upstream_unavailable", reason, started)
+                return error_result(f"The upstream '{upstream.key}' is not available, so its tools are unknown: "
+                                    f"{reason}. Try again later; `mcp-access-proxy doctor` checks it.")
             await self._deny(record, "unknown_tool", f"no tool named {name!r}", started)
             return error_result(
                 f"There is no tool named '{name}'. It may have been removed or renamed upstream. "

@@ -61,9 +61,14 @@ async def test_off_spec_tools_cost_only_themselves(proxy):
 
 async def test_missing_command_is_reported_and_isolated(proxy, tmp_path):
     missing = str(tmp_path / "no-such-server")
-    proxy.write({"gone": {"kind": "mcp", "command": missing}, "good": stdio_upstream()})
+    proxy.write({"gone": {"kind": "mcp", "command": missing, "connect_timeout": 120}, "good": stdio_upstream()})
     async with proxy.client() as client:
         assert "good_echo" in {t.name for t in (await client.list_tools()).tools}
+        started = anyio.current_time()
+        result = await client.call_tool("gone_echo", {"text": "x"})
+        assert result.is_error and "The upstream 'gone' is not available" in text_of(result)
+        assert "was not found" in text_of(result)
+        assert anyio.current_time() - started < 60, "the call does not sit out connect_timeout (120 s)"
     assert "was not found" in proxy.stderr_text()
 
 

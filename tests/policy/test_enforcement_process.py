@@ -211,3 +211,19 @@ async def test_profiles_groups_and_read_only_auto_approval(proxy, tmp_path):
     proxy.write({"f": stdio_upstream()}, extra=policy_config(policy), email="mallory@example.com")
     async with proxy.client() as client:
         assert await _names(client) == ACCESS_TOOLS
+
+
+async def test_the_first_list_waits_for_the_first_policy_fetch(proxy):
+    from mcp_proxy.sandbox.asgi_thread import serve_in_thread
+    from mcp_proxy.sandbox.policy_server import create_app
+
+    doc = policy_doc("r1", {"f.echo": {"state": "approved", "sha256": ECHO_HASH}})
+    app = create_app(document=json.dumps(doc).encode(), delay=1.0)
+    app.state.fault = "slow"  # the policy server takes a second; nothing is cached yet
+    server = serve_in_thread(app)
+    try:
+        proxy.write({"f": stdio_upstream()}, extra=f'[policy]\nsource = "{server.url}/policy.json"\n')
+        async with proxy.client() as client:
+            assert "f_echo" in await _names(client)
+    finally:
+        server.stop()
