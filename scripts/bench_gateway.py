@@ -160,10 +160,12 @@ async def audit_overhead(args: argparse.Namespace, root: Path) -> list[tuple[str
         for c in clients.values():
             await c.list_tools()
             await latencies(c, "proxy", 50)  # warm-up
+        # One call to each in turn, so that all three see the same background load (the differences
+        # measured are a fraction of a millisecond; batches of calls would pick up load swings).
         lat: dict[str, list[float]] = {k: [] for k in kinds}
-        for _ in range(10):
+        for _ in range(args.calls):
             for kind, c in clients.items():
-                lat[kind] += await latencies(c, "proxy", args.calls // 10)
+                lat[kind] += await latencies(c, "proxy", 1)
         for q, label in ((0.5, "audit: echo call p50"), (0.99, "audit: echo call p99")):
             v = {k: pct(lat[k], q) * 1000 for k in kinds}
             rows.append((label, f"{v['off']:.2f} ms", f"{v['group']:.2f} ms ({v['group'] - v['off']:+.2f})",

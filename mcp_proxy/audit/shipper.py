@@ -179,10 +179,10 @@ class Shipper:
             accepted = len(lines) - (min(outcome.rejected, len(lines)) if outcome.kind == "partial" else 0)
             state.shipped_records += accepted
             state.last_success, state.last_result, state.last_status = now, "ok", outcome.status
-            state.last_detail = f"{len(lines)} records accepted"
             state.consecutive_failures, state.not_before = 0, 0.0
             report.sent += accepted
             report.batches += 1
+            state.last_detail = f"{report.sent} records accepted in {report.batches} batches"
             report.result = "ok" if report.result in ("nothing", "ok") else report.result
             if outcome.kind == "partial":
                 self._partial(lines, records, outcome, state, report)
