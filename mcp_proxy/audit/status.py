@@ -86,7 +86,7 @@ def collect(paths: "Paths", cfg: "AuditConfig", *, chain: bool = True) -> dict[s
     return out
 
 
-def _kib(n: int) -> str:
+def kib(n: int) -> str:
     return f"{n / 1024:.1f} KiB" if n < 1024 * 1024 else f"{n / 1024 / 1024:.1f} MiB"
 
 
@@ -98,7 +98,7 @@ def audit_health(paths: "Paths", cfg: "AuditConfig") -> list[tuple[str, str, str
     now = time.time()
     lines: list[tuple[str, str, str]] = []
     share = s["disk_bytes"] / s["quota_bytes"] if s["quota_bytes"] else 0.0
-    backlog = (f"{s['backlog_records']} records not yet sent ({_kib(s['backlog_bytes'])}) in {s['segments']} "
+    backlog = (f"{s['backlog_records']} records not yet sent ({kib(s['backlog_bytes'])}) in {s['segments']} "
                f"segments; {share:.0%} of the disk quota")
     if s["oldest_unsent"]:
         backlog += f"; oldest unsent from {when(s['oldest_unsent'], now)}"
@@ -127,7 +127,7 @@ def audit_health(paths: "Paths", cfg: "AuditConfig") -> list[tuple[str, str, str
                                               f"{paths.audit_dir / 'rejected'} (the collector refused them); "
                                               "fix the cause, then re-send them by hand if needed"))
     if s["dropped_records"]:
-        lines.append((WARN, "audit dropped", f"{s['dropped_records']} unsent records ({_kib(s['dropped_bytes'])}) "
+        lines.append((WARN, "audit dropped", f"{s['dropped_records']} unsent records ({kib(s['dropped_bytes'])}) "
                                              "were dropped by the disk quota; raise [audit] max_disk_bytes or fix "
                                              "the collector connection"))
     chain = s["chain"]

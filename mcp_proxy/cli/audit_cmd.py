@@ -34,7 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 # -- status --------------------------------------------------------------------
 def _status(args: argparse.Namespace, ctx: CliContext) -> int:
-    from mcp_proxy.audit.status import collect, when
+    from mcp_proxy.audit.status import collect, kib, when
 
     config = ctx.config()
     s = collect(ctx.paths, config.audit)
@@ -42,7 +42,6 @@ def _status(args: argparse.Namespace, ctx: CliContext) -> int:
     if args.json:
         print(json.dumps(s, indent=2))
         return EXIT_OK if chain_ok else EXIT_FAILURE
-    kib = lambda n: f"{n / 1024:.1f} KiB"  # noqa: E731
     print(f"audit spool {s['spool']} ({s['durability']} durability)")
     rows = [
         ("collector", f"{s['collector']} ({s['protocol']})" if s["collector"] else "none: the log stays local"),
