@@ -317,6 +317,7 @@ class McpUpstream(Upstream):
         self._drop_reason = advice
         self._credentials_refused = True
         self.status.detail = advice
+        self._client = None  # calls from now on fail at once with the advice, not on the closing session
         self._dead.set()
         return types.CallToolResult(
             content=[types.TextContent(type="text", text=(

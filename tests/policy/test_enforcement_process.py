@@ -174,15 +174,16 @@ async def test_the_cached_policy_enforces_offline(proxy, tmp_path):
 
 async def test_expiry_mid_session_fails_closed(proxy, tmp_path):
     policy = tmp_path / "policy.json"
+    # Long enough for a slow machine to start the proxy and list before it expires.
     policy.write_text(json.dumps(policy_doc("r1", {"f.echo": {"state": "approved", "sha256": ECHO_HASH}},
-                                            expires_in=4)))
+                                            expires_in=10)))
     proxy.write({"f": stdio_upstream()}, extra=policy_config(policy))
     changes = ListChanged()
     async with proxy.client(message_handler=changes) as client:
         assert "f_echo" in await _names(client)
         seen = changes.count
         while changes.count == seen:
-            await changes.wait(20)
+            await changes.wait(30)
         assert await _names(client) == ACCESS_TOOLS
         denied = await client.call_tool("f_echo", {"text": "x"})
         assert denied.is_error and "expired" in text_of(denied)

@@ -58,8 +58,10 @@ async def test_faults_keep_the_last_good_policy(harness, policy_server, fault, e
 
 async def test_timeout_keeps_the_last_good_policy(harness, policy_server):
     app, url = policy_server
+    first = harness.engine(url, timeout=10)  # a loaded machine must not turn the good fetch into a timeout
+    assert (await first.sync()).ok
     engine = harness.engine(url, timeout=0.3)
-    await engine.sync()
+    engine.load_cached()
     app.state.fault = "slow"
     report = await engine.sync()
     assert report.result == "failed" and "did not answer within 0.3 s" in report.message
