@@ -68,6 +68,19 @@ class CliContext:
             self._config = load_config(self.config_path)
         return self._config
 
+    def user(self) -> str | None:
+        """Who the policy and the audit see: the email a vendor confirmed at the last sign-in (as `serve` uses
+        it), else `[user] email`."""
+        config = self.config()
+        from mcp_proxy.auth.broker import TokenBroker
+
+        for cfg in config.upstreams.values():
+            if cfg.enabled and cfg.auth == "oauth" and cfg.kind != "mcp" and cfg.oauth is not None:
+                info = TokenBroker.for_upstream(cfg, self.paths, self.secret_store()).token_info()
+                if info is not None and info.identity_email:
+                    return info.identity_email
+        return config.user_email
+
     def secret_store(self) -> "SecretStore":
         from mcp_proxy.config import SecretStore
 

@@ -148,6 +148,10 @@ def _login(args: argparse.Namespace, ctx: CliContext) -> int:
         session.end() if not session.listener.done.is_set() else session.close()
     countdown.done()
     config = ctx.config()
+    from mcp_proxy.cli.audit_note import record
+
+    record(ctx, "auth.signed_in", {"upstream": cfg.key, "user.email": info.identity_email, "origin": "login"},
+           user=info.identity_email)
     who = info.identity_email or "an account the proxy could not name (GET /users/me failed)"
     print(f"Signed in to '{cfg.key}' ({broker.vendor}) as {who}.")
     if info.region:
@@ -210,6 +214,9 @@ def _login_mcp(args: argparse.Namespace, ctx: CliContext, cfg: Any) -> int:
         err(f"mcp-access-proxy: sign-in to '{cfg.key}' did not complete: {reason}")
         return EXIT_FAILURE
     countdown.done()
+    from mcp_proxy.cli.audit_note import record
+
+    record(ctx, "auth.signed_in", {"upstream": cfg.key, "origin": "login"})
     info = auth.storage.tokens.info()  # type: ignore[attr-defined]
     print(f"Signed in to '{cfg.key}' ({cfg.url}); {count} tools visible.")
     if info is not None:
@@ -230,6 +237,10 @@ def _logout(args: argparse.Namespace, ctx: CliContext) -> int:
         from mcp_proxy.auth.vault import TokenStore
 
         had = TokenStore(cfg.key, store, ctx.paths).forget()
+        if had:
+            from mcp_proxy.cli.audit_note import record
+
+            record(ctx, "auth.signed_out", {"upstream": cfg.key, "origin": "logout", "revoked": False})
         print(f"Signed out of '{cfg.key}': the token was removed from this machine." if had else
               f"'{cfg.key}': not signed in; nothing to remove.")
         return EXIT_OK
@@ -244,6 +255,10 @@ def _logout(args: argparse.Namespace, ctx: CliContext) -> int:
     if not result["had_token"]:
         print(f"'{cfg.key}': not signed in; nothing to remove.")
         return EXIT_OK
+    from mcp_proxy.cli.audit_note import record
+
+    record(ctx, "auth.signed_out", {"upstream": cfg.key, "user.email": result["identity_email"], "origin": "logout",
+                                    "revoked": result["revoked"]}, user=result["identity_email"])
     who = f" ({result['identity_email']})" if result["identity_email"] else ""
     if result["revoked"] is True:
         print(f"Signed out of '{cfg.key}'{who}: {broker.vendor} revoked the token and it was removed from this "

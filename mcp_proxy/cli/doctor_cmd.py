@@ -151,9 +151,9 @@ def _check_tokens(report: Report, config: Any, ctx: CliContext, store: Any) -> N
 
 def _check_policy(report: Report, config: Any, ctx: CliContext, store: Any, *, sync: bool) -> int:
     from mcp_proxy.catalog.offline import load_catalog_entries
-    from mcp_proxy.server.run import _open_policy
+    from mcp_proxy.server.run import open_policy
 
-    policy = _open_policy(config, ctx.paths, store, lambda *_: None)
+    policy = open_policy(config, ctx.paths, store, lambda *_: None)
     policy.load_cached()
     if config.governed and sync:
         # Fetch once, as serve would: is the source reachable, and does what it serves verify?
@@ -164,7 +164,8 @@ def _check_policy(report: Report, config: Any, ctx: CliContext, store: Any, *, s
         report.add(status, "policy source", result.message + ("" if result.ok else (
             "; the cached policy stays active" if policy.problem is None else "")))
     entries, unknown = load_catalog_entries(config, ctx.paths)
-    exposed = sum(1 for e in entries if policy.decide(e.facts, config.user_email).allowed)
+    user = ctx.user()
+    exposed = sum(1 for e in entries if policy.decide(e.facts, user).allowed)
     if not config.governed:
         report.add(WARN, "policy", "ungoverned: no [policy] section, so every tool is exposed")
     else:
@@ -176,7 +177,7 @@ def _check_policy(report: Report, config: Any, ctx: CliContext, store: Any, *, s
     for key in unknown:
         report.add(WARN, f"tools {key}", "tool list not known yet; start the proxy once or run "
                                           "`mcp-access-proxy tools --refresh`")
-    report.add(OK, "tools", f"{exposed} of {len(entries)} upstream tools exposed to {config.user_email or 'you'}")
+    report.add(OK, "tools", f"{exposed} of {len(entries)} upstream tools exposed to {user or 'you'}")
     return exposed
 
 

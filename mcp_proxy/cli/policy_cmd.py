@@ -123,7 +123,6 @@ def _signature(status: Any) -> str | None:
 def _sync(args: argparse.Namespace, ctx: CliContext) -> int:
     import anyio
 
-    config = ctx.config()
     engine = _engine(ctx)
     try:
         facts = _catalog(ctx)
@@ -131,14 +130,15 @@ def _sync(args: argparse.Namespace, ctx: CliContext) -> int:
         err(f"mcp-access-proxy: the tool catalog is not available ({type(exc).__name__}); "
             "changes per tool are not reported")
         facts = []
-    report = anyio.run(lambda: engine.sync(facts=facts, user=config.user_email))
+    user = ctx.user()
+    report = anyio.run(lambda: engine.sync(facts=facts, user=user))
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
         return EXIT_OK if report.ok else EXIT_FAILURE
     print(f"{report.result}: {report.message}")
     if report.result == "activated":
         print(f"  revision {report.previous_revision or '(none)'} -> {report.revision}")
-    who = config.user_email or "you"
+    who = user or "you"
     for name in report.newly_available:
         print(f"  + {name} is now available to {who}")
     for name in report.no_longer_available:
@@ -247,7 +247,6 @@ def _sign(args: argparse.Namespace, ctx: CliContext) -> int:
 
 # -- explain / draft / keygen ------------------------------------------------------
 def _explain(args: argparse.Namespace, ctx: CliContext) -> int:
-    config = ctx.config()
     facts = _catalog(ctx)
     wanted = args.tool
     match = [f for f in facts if wanted in (f.exposed_name, f.key)]
@@ -257,7 +256,7 @@ def _explain(args: argparse.Namespace, ctx: CliContext) -> int:
         return EXIT_FAILURE
     f = match[0]
     engine = _engine(ctx)
-    user = args.user or config.user_email
+    user = args.user or ctx.user()
     decision, steps = engine.explain(f, user)
     print(f"{f.exposed_name} ({f.key}), class {f.classification}, definition sha256 {f.definition_hash}")
     print(f"user: {user or '(none: set [user] email)'}; policy: {engine.status().summary()}")

@@ -18,9 +18,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _policy(ctx: CliContext):
-    from mcp_proxy.server.run import _open_policy
+    from mcp_proxy.server.run import open_policy
 
-    policy = _open_policy(ctx.config(), ctx.paths, ctx.secret_store(), lambda *_: None)
+    policy = open_policy(ctx.config(), ctx.paths, ctx.secret_store(), lambda *_: None)
     policy.load_cached()
     return policy
 
@@ -37,9 +37,10 @@ def _tools(args: argparse.Namespace, ctx: CliContext) -> int:
             err(f"{key}: {line}")
     entries, unknown = load_catalog_entries(config, ctx.paths)
     policy = _policy(ctx)
+    user = ctx.user()
     rows = []
     for e in entries:
-        decision = policy.decide(e.facts, config.user_email)
+        decision = policy.decide(e.facts, user)
         if not args.all and not decision.allowed:
             continue
         rows.append({

@@ -12,7 +12,6 @@ import logging
 import os
 import signal
 import socket
-import sys
 import uuid
 from functools import partial
 from typing import Any
@@ -29,13 +28,13 @@ log = logging.getLogger("mcp_proxy")
 SHUTDOWN_BUDGET = 2.0  # seconds the upstreams get to stop after a signal
 
 
-def _open_policy(config: Config, paths: Paths, store: SecretStore, emit: Any) -> Any:
+def open_policy(config: Config, paths: Paths, store: SecretStore, emit: Any) -> Any:
     from mcp_proxy.policy import PolicyEngine
 
     return PolicyEngine(config.policy, paths, emit=emit, secret_store=store)
 
 
-def _open_audit(config: Config, paths: Paths, store: SecretStore, instance_id: str) -> Any:
+def open_audit(config: Config, paths: Paths, store: SecretStore, instance_id: str) -> Any:
     from mcp_proxy.audit import AuditContext, AuditLog
 
     def secret_values() -> list[str]:
@@ -65,8 +64,8 @@ async def serve_async(config: Config, paths: Paths, wire: WireFds) -> None:
 
     store = SecretStore(config.secrets_store, paths.data_dir / "secrets.json")
     instance_id = uuid.uuid4().hex
-    audit = _open_audit(config, paths, store, instance_id)
-    policy = _open_policy(config, paths, store, audit.append_nowait)
+    audit = open_audit(config, paths, store, instance_id)
+    policy = open_policy(config, paths, store, audit.append_nowait)
     audit.argument_rules = policy.argument_rules  # the policy's per-tool redact/hash fields
     policy.load_cached()
     audit.context.policy_revision = policy.revision

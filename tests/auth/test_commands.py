@@ -67,7 +67,14 @@ def test_whoami_and_logout(aproxy: AuthProxy) -> None:
     assert not aproxy.sandbox.oauth.refresh and not aproxy.sandbox.oauth.access
     assert "not signed in" in aproxy.run("whoami").stdout
     assert "not signed in; nothing to remove" in aproxy.run("logout", "pd").stdout
-    aproxy.assert_no_secret_leaked(who.stdout + bye.stdout)
+    # Sign-in and sign-out in a terminal are audit records too, under the confirmed user.
+    tail = aproxy.run("audit", "tail", "--json")
+    records = [json.loads(line) for line in tail.stdout.splitlines()]
+    auth = [(r["event_name"], r.get("origin"), r.get("user.email"), r.get("revoked")) for r in records
+            if r["event_name"].startswith("auth.")]
+    assert auth == [("auth.signed_in", "login", "alice@example.com", None),
+                    ("auth.signed_out", "logout", "alice@example.com", True)], auth
+    aproxy.assert_no_secret_leaked(who.stdout + bye.stdout + tail.stdout)
 
 
 def test_logout_without_revocation_says_so(aproxy: AuthProxy) -> None:

@@ -8,7 +8,6 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import pytest
 
 FAKE = str(Path(__file__).with_name("fake_upstream.py"))
 PY = sys.executable
