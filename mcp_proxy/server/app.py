@@ -36,6 +36,23 @@ class CaptureClientSession:
         return result
 
 
+async def run_tool_call(hub: Hub, name: str, arguments: dict[str, Any] | None, *, request_id: Any, ctx: Any,
+                        progress: Any) -> types.CallToolResult | dict[str, Any]:
+    """One tools/call, from the SDK's handler or the fast path (server/fastpath.py); never raises but for
+    cancellation."""
+    try:
+        from mcp_proxy.server.signin import make_sign_in
+
+        return await hub.call_tool(name, arguments, progress=progress, request_id=request_id,
+                                   sign_in=make_sign_in(hub, ctx))
+    except anyio.get_cancelled_exc_class():
+        raise
+    except Exception:  # noqa: BLE001 - see module docstring
+        log.exception("tools/call failed")
+        return error_result("The proxy hit an internal error; try again, and run `mcp-access-proxy doctor` "
+                            "if it persists.")
+
+
 def build_server(hub: Hub) -> Server:
     @asynccontextmanager
     async def lifespan(_server: Server) -> AsyncIterator[Hub]:
@@ -57,17 +74,8 @@ def build_server(hub: Hub) -> Server:
         if "progress_token" in (ctx.meta or {}):
             async def progress(value: float, total: float | None, message: str | None) -> None:
                 await ctx.session.report_progress(value, total, message)
-        try:
-            from mcp_proxy.server.signin import make_sign_in
-
-            return await hub.call_tool(params.name, params.arguments, progress=progress,
-                                       request_id=ctx.request_id, sign_in=make_sign_in(hub, ctx))
-        except anyio.get_cancelled_exc_class():
-            raise
-        except Exception:  # noqa: BLE001 - see module docstring
-            log.exception("tools/call failed")
-            return error_result("The proxy hit an internal error; try again, and run `mcp-access-proxy doctor` "
-                                "if it persists.")
+        return await run_tool_call(hub, params.name, params.arguments, request_id=ctx.request_id, ctx=ctx,
+                                   progress=progress)
 
     server = Server(
         "mcp-access-proxy",

@@ -57,6 +57,7 @@ async def _watch_signals(on_signal: Any) -> None:
 
 async def serve_async(config: Config, paths: Paths, wire: WireFds) -> None:
     from mcp_proxy.server.app import build_server, initialization_options
+    from mcp_proxy.server.fastpath import ToolCallFastPath
     from mcp_proxy.server.hub import Hub
     from mcp_proxy.server.wire import wire_streams
     from mcp_proxy.upstreams.factory import build_upstreams
@@ -98,7 +99,7 @@ async def serve_async(config: Config, paths: Paths, wire: WireFds) -> None:
                 background.start_soon(upstream.run, hub.events())
             background.start_soon(policy.run, hub.policy_changed, hub.stop)
             _start_shipper(background, config, paths, store, hub)
-            async with wire_streams(wire) as (read_stream, write_stream):
+            async with wire_streams(wire, ToolCallFastPath(hub)) as (read_stream, write_stream):
                 await server.run(read_stream, write_stream, initialization_options(server))
             log.info("the client closed stdin; shutting down")
             hub.stop.set()

@@ -35,7 +35,9 @@ def _is_pipe_or_socket(fd: int) -> bool:
 
 
 @asynccontextmanager
-async def wire_streams(wire: WireFds) -> AsyncIterator[tuple[Any, Any]]:
+async def wire_streams(wire: WireFds, fast_path: Any = None) -> AsyncIterator[tuple[Any, Any]]:
+    """(read stream, write stream) for the SDK's server. With `fast_path` (server/fastpath.py), the lines it
+    takes are answered there, on the same pipe, and never reach the SDK."""
     if not (_is_pipe_or_socket(wire.read_fd) and _is_pipe_or_socket(wire.write_fd)):
         from mcp.server.stdio import stdio_server
 
@@ -69,12 +71,18 @@ async def wire_streams(wire: WireFds) -> AsyncIterator[tuple[Any, Any]]:
                     return  # EOF: the client went away
                 if not line.strip():
                     continue
+                if fast_path is not None and fast_path.take(line):
+                    continue
                 try:
                     message = types.jsonrpc_message_adapter.validate_json(line, by_name=False)
                 except ValueError as exc:
                     await read_send.send(exc)
                     continue
                 await read_send.send(SessionMessage(message))
+
+    async def write_line(data: bytes) -> None:
+        writer.write(data)  # one whole line per write(): lines from both paths never interleave
+        await writer.drain()
 
     async def write_lines() -> None:
         async with write_recv:
@@ -88,6 +96,8 @@ async def wire_streams(wire: WireFds) -> AsyncIterator[tuple[Any, Any]]:
 
     try:
         async with anyio.create_task_group() as tg:
+            if fast_path is not None:
+                fast_path.attach(tg, write_line)
             tg.start_soon(read_lines)
             tg.start_soon(write_lines)
             try:

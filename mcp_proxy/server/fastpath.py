@@ -1,0 +1,155 @@
+"""`tools/call` answered without the SDK's per-message machinery.
+
+Every message through the SDK's server is validated into pydantic models on the way in, dispatched
+through its runner and middleware, and validated and serialised again on the way out. For the one
+request a proxy serves thousands of times, that is most of what the proxy adds to a call (and on a
+2-core laptop three Python processes share the CPU). So once the client has completed the handshake,
+a plain `tools/call` line is parsed with `json`, checked by hand, run through the same hub as the SDK
+path (routing, policy, argument validation, audit), and its result written back as one JSON line.
+
+Everything else takes the SDK path: requests before the handshake and on the stateless 2026-07-28 era,
+calls that ask for progress, every other method, and lines that do not parse or do not check out (the
+SDK then answers them with its own errors). Results are passed on as the upstream sent them, after the
+shape check the SDK's validation would insist on; the SDK path does not trim results per version
+either (tests/gateway/test_fastpath.py holds the two paths to the same answers).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
+
+log = logging.getLogger(__name__)
+
+FAST_VERSIONS = frozenset(HANDSHAKE_PROTOCOL_VERSIONS)
+INTERNAL_ERROR = -32603
+
+WriteLine = Callable[[bytes], Awaitable[None]]
+
+
+@dataclass
+class _CallContext:
+    """What the sign-in step needs of a request context (see server/signin.py)."""
+
+    session: Any
+    request_id: Any
+
+
+def _encode(message: dict[str, Any]) -> bytes:
+    return json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+
+
+def _valid_id(value: Any) -> bool:
+    return isinstance(value, (int, str)) and not isinstance(value, bool)
+
+
+class ToolCallFastPath:
+    def __init__(self, hub: Any) -> None:
+        self.hub = hub
+        self._inflight: dict[Any, anyio.CancelScope] = {}
+        self._tg: Any = None
+        self._write: WriteLine | None = None
+
+    def attach(self, task_group: Any, write_line: WriteLine) -> None:
+        """Start taking lines: calls run in `task_group`, answers go out through `write_line`."""
+        self._tg = task_group
+        self._write = write_line
+
+    def _open(self) -> bool:
+        session = self.hub.downstream
+        return self._tg is not None and session is not None and \
+            getattr(session, "protocol_version", None) in FAST_VERSIONS
+
+    def take(self, line: bytes) -> bool:
+        """Handle `line` here (True), or leave it to the SDK (False)."""
+        if b'"tools/call"' not in line and b'"notifications/cancelled"' not in line:
+            return False
+        if not self._open():
+            return False
+        try:
+            message = json.loads(line)
+        except ValueError:
+            return False
+        if not isinstance(message, dict) or message.get("jsonrpc") != "2.0":
+            return False
+        method = message.get("method")
+        if method == "notifications/cancelled":
+            return self._cancel(message)
+        if method != "tools/call" or not _valid_id(message.get("id")):
+            return False
+        params = message.get("params")
+        if not isinstance(params, dict) or not isinstance(params.get("name"), str):
+            return False
+        arguments = params.get("arguments")
+        meta = params.get("_meta")
+        if arguments is not None and not isinstance(arguments, dict):
+            return False
+        if meta is not None and (not isinstance(meta, dict) or "progressToken" in meta):
+            return False  # progress is relayed by the SDK path
+        if message["id"] in self._inflight:
+            return False  # a duplicate id: the SDK answers it with its error
+        scope = anyio.CancelScope()
+        self._inflight[message["id"]] = scope
+        self._tg.start_soon(self._run, message["id"], params["name"], arguments, scope)
+        return True
+
+    def _cancel(self, message: dict[str, Any]) -> bool:
+        params = message.get("params")
+        request_id = params.get("requestId") if isinstance(params, dict) else None
+        scope = self._inflight.get(request_id) if _valid_id(request_id) else None
+        if scope is None:
+            return False  # not one of ours: the SDK's dispatcher knows it
+        scope.cancel()  # the upstream call is cancelled with it, and told so
+        return True
+
+    async def _run(self, request_id: Any, name: str, arguments: dict[str, Any] | None,
+                   scope: anyio.CancelScope) -> None:
+        from mcp_proxy.server.app import run_tool_call
+
+        result: Any = None
+        try:
+            with scope:
+                result = await run_tool_call(self.hub, name, arguments, request_id=request_id,
+                                             ctx=_CallContext(self.hub.downstream, request_id), progress=None)
+        finally:
+            del self._inflight[request_id]
+        if scope.cancelled_caught:
+            return  # a cancelled request gets no answer
+        try:
+            line = _encode({"jsonrpc": "2.0", "id": request_id, "result": _as_wire(result)})
+        except Exception:  # noqa: BLE001 - like every handler error: logged, never sent as text
+            log.exception("could not encode the result of %s", name)
+            line = _encode({"jsonrpc": "2.0", "id": request_id, "error": {
+                "code": INTERNAL_ERROR, "message": "The proxy could not encode this result; check its log."}})
+        assert self._write is not None
+        try:
+            await self._write(line)
+        except (OSError, ConnectionError, anyio.BrokenResourceError):
+            log.debug("the client went away before the answer to %r", request_id)
+
+
+def _as_wire(result: Any) -> dict[str, Any]:
+    from mcp_proxy.server.hub import error_result
+
+    if not isinstance(result, dict):
+        return result.model_dump(by_alias=True, exclude_none=True, mode="json")
+    if _looks_like_result(result):
+        return result
+    return _as_wire(error_result("The upstream returned a result that is not valid MCP; the proxy cannot pass it "
+                                 "on. Report this to the server's maintainers."))
+
+
+def _looks_like_result(result: dict[str, Any]) -> bool:
+    """The shape the SDK's validation would insist on, checked cheaply: content items are typed objects."""
+    content = result.get("content")
+    return isinstance(content, list) and all(isinstance(c, dict) and isinstance(c.get("type"), str)
+                                             for c in content) and \
+        isinstance(result.get("isError", False), bool) and \
+        isinstance(result.get("structuredContent", {}), dict)
+
