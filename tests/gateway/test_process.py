@@ -181,3 +181,21 @@ def test_python_dash_m_and_help(tmp_path):
     assert out.returncode == 0 and "serve" in out.stdout
     version = subprocess.run([PY, "-m", "mcp_proxy", "--version"], capture_output=True, text=True, timeout=30)
     assert "mcp-access-proxy" in version.stdout
+
+
+def test_serve_logs_to_stderr_and_a_log_file_at_the_chosen_level(proxy):
+    proxy.write({"one": stdio_upstream()})
+    log_file = proxy.home / "logs" / "mcp-access-proxy.log"
+    for level in ("info", "warning"):
+        p = subprocess.Popen([PY, "-m", "mcp_proxy", "--config", str(proxy.config), "--log-level", level],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=proxy.env(),
+                             text=True)
+        converse(p, [_init("2025-11-25"), json.dumps({"jsonrpc": "2.0", "id": 2, "method": "tools/list"})], {1, 2})
+        stderr = p.stderr.read()
+        start_line = f"serving; config {proxy.config}; upstreams one (mcp); UNGOVERNED"
+        if level == "info":
+            assert start_line in stderr and start_line in log_file.read_text()
+            assert "DEBUG" not in log_file.read_text()
+        else:
+            assert start_line not in stderr
+            assert log_file.read_text().count(start_line) == 1  # nothing at info level was added
