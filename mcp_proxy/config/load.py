@@ -6,7 +6,6 @@ file are collected so that one run shows them all.
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 import tomllib
@@ -25,14 +24,13 @@ from mcp_proxy.config.model import (
     PolicyConfig,
     UpstreamConfig,
 )
-from mcp_proxy.config.secrets import SecretRef
+from mcp_proxy.config.checker import LOOPBACK_HOSTS, Checker
 from mcp_proxy.paths import CONFIG_ENV, Paths
 
 UPSTREAM_KEY_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,15}$")
 RESERVED_KEYS = ("proxy",)
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 SECRET_HEADER_RE = re.compile(r"(auth|key|token|secret|cookie|password)", re.I)
-LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
 UPTIMEOBSERVER_URL = "https://mcp.uptimeobserver.com/mcp"
 
 
@@ -76,127 +74,6 @@ def load_config(path: Path) -> Config:
     return parse_config(data, path)
 
 
-class _Checker:
-    def __init__(self) -> None:
-        self.problems: list[str] = []
-
-    def add(self, msg: str) -> None:
-        self.problems.append(msg)
-
-    def table(self, data: Any, where: str) -> dict[str, Any]:
-        if data is None:
-            return {}
-        if not isinstance(data, dict):
-            self.add(f"{where}: must be a table ([{where}]), not {type(data).__name__}")
-            return {}
-        return data
-
-    def known(self, data: dict[str, Any], where: str, allowed: set[str]) -> None:
-        for key in data:
-            if key not in allowed:
-                hint = difflib.get_close_matches(key, sorted(allowed), n=1)
-                fix = f"did you mean {hint[0]!r}?" if hint else f"allowed keys: {', '.join(sorted(allowed))}"
-                self.add(f"{where}.{key}: unknown key; {fix}")
-
-    def string(self, data: dict, key: str, where: str, default: str | None = None, choices: tuple[str, ...] | None = None) -> str | None:
-        value = data.get(key, default)
-        if value is None:
-            return None
-        if not isinstance(value, str):
-            self.add(f"{where}.{key}: must be a string, e.g. {key} = \"...\"")
-            return default
-        if choices and value not in choices:
-            self.add(f"{where}.{key}: {value!r} is not one of {', '.join(choices)}")
-            return default
-        return value
-
-    def number(self, data: dict, key: str, where: str, default: float, minimum: float = 0.0) -> float:
-        value = data.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            self.add(f"{where}.{key}: must be a number")
-            return default
-        if value <= minimum:
-            self.add(f"{where}.{key}: must be greater than {minimum:g}")
-            return default
-        return float(value)
-
-    def integer(self, data: dict, key: str, where: str, default: int, minimum: int = 1) -> int:
-        value = data.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, int):
-            self.add(f"{where}.{key}: must be a whole number")
-            return default
-        if value < minimum:
-            self.add(f"{where}.{key}: must be at least {minimum}")
-            return default
-        return value
-
-    def boolean(self, data: dict, key: str, where: str, default: bool) -> bool:
-        value = data.get(key, default)
-        if not isinstance(value, bool):
-            self.add(f"{where}.{key}: must be true or false")
-            return default
-        return value
-
-    def strings(self, data: dict, key: str, where: str) -> tuple[str, ...]:
-        value = data.get(key, [])
-        if isinstance(value, str):
-            value = value.split()
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            self.add(f"{where}.{key}: must be a list of strings, e.g. {key} = [\"a\", \"b\"]")
-            return ()
-        return tuple(value)
-
-    def secret(self, data: dict, key: str, where: str) -> SecretRef | None:
-        value = data.get(key)
-        if value is None:
-            return None
-        path = f"{where}.{key}"
-        if not isinstance(value, str):
-            self.add(f"{path}: must be a secret reference string like \"keyring:NAME\" or \"env:NAME\"")
-            return None
-        ref = SecretRef.parse(value, path)
-        if ref is None:
-            # Never echo the value: it may be the secret itself.
-            self.add(
-                f"{path}: a plain value is not allowed for a secret; store it with "
-                f"`mcp-access-proxy secret set NAME` and write {key} = \"keyring:NAME\" (or \"env:NAME\")"
-            )
-        return ref
-
-    def mapping(self, data: dict, key: str, where: str, secret_keys: re.Pattern | None, all_secret: bool = False) -> dict[str, str | SecretRef]:
-        value = data.get(key, {})
-        path = f"{where}.{key}"
-        if not isinstance(value, dict):
-            self.add(f"{path}: must be a table of strings, e.g. {key} = {{ NAME = \"value\" }}")
-            return {}
-        out: dict[str, str | SecretRef] = {}
-        for name, item in value.items():
-            item_path = f"{path}.{name}"
-            if not isinstance(item, str):
-                self.add(f"{item_path}: must be a string")
-                continue
-            ref = SecretRef.parse(item, item_path)
-            if ref is not None:
-                out[name] = ref
-            elif all_secret or (secret_keys is not None and secret_keys.search(name)):
-                self.add(
-                    f"{item_path}: looks like a credential, so a plain value is not allowed; store it with "
-                    f"`mcp-access-proxy secret set NAME` and write \"keyring:NAME\" (or \"env:NAME\")"
-                )
-            else:
-                out[name] = item
-        return out
-
-    def url(self, value: str | None, path: str, loopback_http_only: bool = True) -> None:
-        if value is None:
-            return
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            self.add(f"{path}: {value!r} is not an http(s) URL")
-        elif parts.scheme == "http" and loopback_http_only and parts.hostname not in LOOPBACK_HOSTS:
-            self.add(f"{path}: plain http:// is allowed only for a loopback host; use https://")
-
-
 _COMMON_UPSTREAM_KEYS = {"kind", "enabled", "connect_timeout", "call_timeout"}
 _KIND_KEYS: dict[str, set[str]] = {
     "mcp": {"command", "args", "env", "cwd", "url", "transport", "headers", "auth", "client_id", "client_secret",
@@ -211,7 +88,7 @@ _REST_EXTRA = {"page_size", "max_result_chars", "max_retries", "rate_limit_per_s
 _DEFAULT_PD_SCOPES = ("read", "write")
 
 
-def _parse_upstream(c: _Checker, key: str, data: dict[str, Any]) -> UpstreamConfig | None:
+def _parse_upstream(c: Checker, key: str, data: dict[str, Any]) -> UpstreamConfig | None:
     where = f"upstreams.{key}"
     if not UPSTREAM_KEY_RE.match(key):
         c.add(f"{where}: the key is the tool-name prefix and must be 1-16 characters of a-z, 0-9 or -, "
@@ -331,7 +208,7 @@ def _parse_upstream(c: _Checker, key: str, data: dict[str, Any]) -> UpstreamConf
     )
 
 
-def _parse_oauth(c: _Checker, data: dict, where: str, scopes_default: tuple[str, ...], *,
+def _parse_oauth(c: Checker, data: dict, where: str, scopes_default: tuple[str, ...], *,
                  client_id_required: bool = True, region_from_token: bool = False) -> OAuthSettings | None:
     client_id = c.string(data, "client_id", where)
     if not client_id and client_id_required:
@@ -362,7 +239,7 @@ def _parse_oauth(c: _Checker, data: dict, where: str, scopes_default: tuple[str,
 
 
 def parse_config(data: dict[str, Any], path: Path | None = None) -> Config:
-    c = _Checker()
+    c = Checker()
     c.known(data, "(top level)", {"user", "policy", "audit", "upstreams", "secrets", "log_level", "max_tools"})
     user = c.table(data.get("user"), "user")
     c.known(user, "user", {"email"})

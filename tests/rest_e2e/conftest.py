@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -91,3 +94,23 @@ def whole_module_ran(request: pytest.FixtureRequest) -> bool:
     selected = {getattr(item, "originalname", item.name) for item in request.session.items
                 if getattr(item, "module", None) is module}
     return defined <= selected
+
+
+@contextmanager
+def served_and_checked(vendor: str, app: Any, spec_path: Path, checker: Any,
+                       check: Callable[[Any, Any], list[str]], path: str = "") -> Iterator["Served"]:
+    """The emulator `app` on 127.0.0.1 for a module; when the module ends, every exchange it saw is checked
+    against the vendor's spec."""
+    from mcp_proxy.sandbox.asgi_thread import serve_in_thread
+
+    if not spec_path.exists():
+        pytest.skip(f"the {vendor} spec is not at {spec_path}; the spec checks need it")
+    spec = checker.load(spec_path)
+    server = serve_in_thread(app)
+    served = Served(server.url + path, app.state.emulator)
+    try:
+        yield served
+    finally:
+        server.stop()
+    problems = check(spec, served.emulator)
+    assert not problems, f"exchanges that do not match the {vendor} spec:\n" + "\n".join(problems)

@@ -13,12 +13,11 @@ import pytest
 
 from mcp_proxy.config import UpstreamConfig
 from mcp_proxy.connectors.opsgenie import build
-from mcp_proxy.sandbox.asgi_thread import serve_in_thread
 from mcp_proxy.sandbox.opsgenie import create_app, seed
 from tests.gateway.conftest import ProxyEnv, text_of
 from tests.opsgenie.conftest import check_exchanges
 from tests.opsgenie.swagger_check import SPEC_PATH, SwaggerChecker
-from tests.rest_e2e.conftest import Live, Served, assert_secrets_kept, whole_module_ran
+from tests.rest_e2e.conftest import served_and_checked, Live, Served, assert_secrets_kept, whole_module_ran
 
 pytestmark = pytest.mark.anyio
 
@@ -28,18 +27,9 @@ CONFIG_KEY = "9d4c3b2a-1f0e-4d5c-8b7a-e2e0configkey01"
 
 @pytest.fixture(scope="module")
 def served() -> Iterator[Served]:
-    if not SPEC_PATH.exists():
-        pytest.skip(f"the Opsgenie spec is not at {SPEC_PATH}; the spec checks need it")
-    spec = SwaggerChecker.load(SPEC_PATH)
     app = create_app(integration_keys=[INTEGRATION_KEY], config_keys=[CONFIG_KEY])
-    server = serve_in_thread(app)
-    served = Served(server.url, app.state.emulator)
-    try:
+    with served_and_checked("Opsgenie", app, SPEC_PATH, SwaggerChecker, check_exchanges) as served:
         yield served
-    finally:
-        server.stop()
-    problems = check_exchanges(spec, served.emulator)
-    assert not problems, "exchanges that do not match the Opsgenie spec:\n" + "\n".join(problems)
 
 
 @pytest.fixture(scope="module")

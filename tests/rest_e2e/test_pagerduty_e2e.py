@@ -14,12 +14,11 @@ import pytest
 
 from mcp_proxy.config import UpstreamConfig
 from mcp_proxy.connectors.pagerduty import TOOL_OPERATIONS, build
-from mcp_proxy.sandbox.asgi_thread import serve_in_thread
 from mcp_proxy.sandbox.pagerduty import create_app
 from tests.gateway.conftest import ProxyEnv, text_of
 from tests.pagerduty.conftest import check_exchanges
 from tests.pagerduty.spec_check import SPEC_PATH, OpenApiChecker
-from tests.rest_e2e.conftest import Live, Served, assert_secrets_kept, whole_module_ran
+from tests.rest_e2e.conftest import served_and_checked, Live, Served, assert_secrets_kept, whole_module_ran
 
 pytestmark = pytest.mark.anyio
 
@@ -33,18 +32,9 @@ def iso(delta: timedelta) -> str:
 
 @pytest.fixture(scope="module")
 def served() -> Iterator[Served]:
-    if not SPEC_PATH.exists():
-        pytest.skip(f"the PagerDuty spec is not at {SPEC_PATH}; the spec checks need it")
-    spec = OpenApiChecker.load(SPEC_PATH)
     app = create_app(api_keys={ACCOUNT_KEY: None, USER_KEY: "alice@example.com"})
-    server = serve_in_thread(app)
-    served = Served(server.url, app.state.emulator)
-    try:
+    with served_and_checked("PagerDuty", app, SPEC_PATH, OpenApiChecker, check_exchanges) as served:
         yield served
-    finally:
-        server.stop()
-    problems = check_exchanges(spec, served.emulator)
-    assert not problems, "exchanges that do not match the PagerDuty spec:\n" + "\n".join(problems)
 
 
 @pytest.fixture(scope="module")

@@ -9,10 +9,9 @@ import pytest
 
 from mcp_proxy.config import UpstreamConfig
 from mcp_proxy.connectors.statuspage import TOOL_OPERATIONS, build
-from mcp_proxy.sandbox.asgi_thread import serve_in_thread
 from mcp_proxy.sandbox.statuspage import ORG, PAGE, PAGE2, create_app
 from tests.gateway.conftest import ProxyEnv, text_of
-from tests.rest_e2e.conftest import Live, Served, assert_secrets_kept, whole_module_ran
+from tests.rest_e2e.conftest import served_and_checked, Live, Served, assert_secrets_kept, whole_module_ran
 from tests.statuspage.conftest import check_exchanges
 from tests.statuspage.spec_check import SPEC_PATH, OpenApiChecker
 
@@ -23,18 +22,9 @@ KEY = "sp0e2e0key1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8"
 
 @pytest.fixture(scope="module")
 def served() -> Iterator[Served]:
-    if not SPEC_PATH.exists():
-        pytest.skip(f"the Statuspage spec is not at {SPEC_PATH}; the spec checks need it")
-    spec = OpenApiChecker.load(SPEC_PATH)
     app = create_app(api_keys=(KEY,))
-    server = serve_in_thread(app)
-    served = Served(server.url + "/v1", app.state.emulator)
-    try:
+    with served_and_checked("Statuspage", app, SPEC_PATH, OpenApiChecker, check_exchanges, '/v1') as served:
         yield served
-    finally:
-        server.stop()
-    problems = check_exchanges(spec, served.emulator)
-    assert not problems, "exchanges that do not match the Statuspage spec:\n" + "\n".join(problems)
 
 
 @pytest.fixture(scope="module")
