@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from mcp_proxy.paths import Paths
     from mcp_proxy.stdio_guard import WireFds
 
-# Command modules, in help order. A module that is not present is skipped.
+# Command modules, in help order.
 COMMAND_MODULES = (
     "serve_cmd",
     "demo_cmd",
@@ -114,13 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="log level (overrides log_level in the config)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"mcp_proxy.cli.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"mcp_proxy.cli.{name}":
-                continue
-            raise
-        module.register(sub)
+        importlib.import_module(f"mcp_proxy.cli.{name}").register(sub)
     return parser
 
 

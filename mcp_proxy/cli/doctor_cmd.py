@@ -182,10 +182,8 @@ def _check_policy(report: Report, config: Any, ctx: CliContext, store: Any, *, s
 
 
 def _check_audit(report: Report, config: Any, ctx: CliContext, store: Any) -> None:
-    try:
-        from mcp_proxy.audit import audit_health
-    except ImportError:
-        return
+    from mcp_proxy.audit import audit_health
+
     for status, name, detail in audit_health(ctx.paths, config.audit):
         report.add(status, name, detail)
 

@@ -181,10 +181,8 @@ def _warnings(ctx: CliContext, spec, launcher, proxy_config: Path | None, name: 
 
 
 def _longest_exposed_name() -> int:
-    try:
-        from mcp_proxy.catalog.names import MAX_NAME_LENGTH
-    except ImportError:  # pragma: no cover - the catalog is part of the package
-        return 44
+    from mcp_proxy.catalog.names import MAX_NAME_LENGTH
+
     return MAX_NAME_LENGTH
 
 

@@ -218,12 +218,9 @@ class Hub:
 
     def _access_tools(self) -> list[types.Tool]:
         if self._access_tool_cache is None:
-            try:
-                from mcp_proxy.policy.access_tools import access_tool_definitions
-            except ImportError:  # interim, until the policy part lands
-                self._access_tool_cache = []
-            else:
-                self._access_tool_cache = [types.Tool.model_validate(d) for d in access_tool_definitions()]
+            from mcp_proxy.policy.access_tools import access_tool_definitions
+
+            self._access_tool_cache = [types.Tool.model_validate(d) for d in access_tool_definitions()]
         return self._access_tool_cache
 
     # -- tools/call ----------------------------------------------------------
