@@ -116,6 +116,7 @@ def test_each_broken_item_is_a_fail_line_with_its_fix(doctor: Doctor, statuspage
         "down": _sp(closed, max_retries=0),  # type: ignore[arg-type]
         "wrong": _sp(statuspage, api_key="env:WRONG_KEY"),
         "nokey": _sp(statuspage, api_key="env:NOT_SET_ANYWHERE"),
+        "pd": {"kind": "pagerduty", "auth": "oauth", "client_id": "doctor-app", "base_url": closed},
     }, extra=_policy(tmp_path / "policy.json", expires_in=-60))
     doctor.env["WRONG_KEY"] = "sp_wrong_key_value_000000"
     code, checks, out = doctor.run("doctor", "--timeout", "20")
@@ -126,6 +127,8 @@ def test_each_broken_item_is_a_fail_line_with_its_fix(doctor: Doctor, statuspage
     assert checks["upstream wrong"][0] == "FAIL" and "WRONG_KEY" in checks["upstream wrong"][1]
     assert "sp_wrong_key_value_000000" not in out
     assert checks["upstream sp"][0] == "ok"
+    assert checks["sign-in pd"] == ("FAIL", "not signed in; run `mcp-access-proxy login pd`")
+    assert checks["upstream pd"][0] == "FAIL" and "login pd" in checks["upstream pd"][1]
     # The document was expired when first fetched, so it is refused: nothing is exposed.
     assert checks["policy"][0] == "FAIL" and "expired" in checks["policy"][1]
     assert checks["tools"][1].startswith("0 of ")
