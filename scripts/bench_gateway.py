@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark: the proxy against a direct connection to the same upstream, in one run, interleaved.
 
-    uv run --extra test python scripts/bench_gateway.py [--calls 1000] [--rounds 3] [--section all|gateway|audit]
+    uv run --extra test python scripts/bench_gateway.py [--calls 1000] [--rounds 5] [--section all|gateway|audit]
 
 Prints each measure for "direct" (SDK client -> fake upstream over stdio) and "proxy"
 (SDK client -> mcp-access-proxy -> the same upstream), and the ratio or difference.
@@ -307,7 +307,7 @@ async def main(args: argparse.Namespace) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=1000)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5, help="rounds of the cold-start and throughput measures (median)")
     parser.add_argument("--section", choices=("all", "gateway", "audit"), default="all")
     parser.add_argument("--group-commit-ms", type=float, default=5.0, help="[audit] group_commit_ms for the audit runs")
     anyio.run(main, parser.parse_args())
