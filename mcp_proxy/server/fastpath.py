@@ -45,6 +45,10 @@ def _encode(message: dict[str, Any]) -> bytes:
     return json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
 
 
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not JSON")  # Python's json reads NaN and Infinity; JSON has neither
+
+
 def _valid_id(value: Any) -> bool:
     return isinstance(value, (int, str)) and not isinstance(value, bool)
 
@@ -73,9 +77,9 @@ class ToolCallFastPath:
         if not self._open():
             return False
         try:
-            message = json.loads(line)
+            message = json.loads(line, parse_constant=_not_json)
         except ValueError:
-            return False
+            return False  # the SDK answers what is not JSON
         if not isinstance(message, dict) or message.get("jsonrpc") != "2.0":
             return False
         method = message.get("method")

@@ -109,6 +109,8 @@ class _TaskGroup:
     ("2025-11-25", _call(1, "a_b", [1]), False),
     ("2025-11-25", _call(1, "a_b", {}, _meta={"progressToken": 1}), False),
     ("2025-11-25", '{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": ', False),  # not JSON
+    ("2025-11-25", '{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "a_b", '
+                   '"arguments": {"x": NaN}}}', False),  # Python's json would read it; JSON has no NaN
     ("2025-11-25", json.dumps({"jsonrpc": "1.0", "id": 1, "method": "tools/call", "params": {"name": "x"}}), False),
     ("2025-11-25", json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}), False),
     ("2025-11-25", json.dumps({"jsonrpc": "2.0", "method": "notifications/cancelled",
