@@ -11,20 +11,35 @@ Applied to the call's arguments and to every other string of a record
    auditor can correlate calls or check "was it X?" by hashing X, without the log holding the value.
    It is not a secret-keeping device: a guessable value (a short number) can be found by trying
    candidates, so credentials belong in `redact`, not `hash`.
-2. Keys that name a credential (password, passphrase, secret, token, api key, authorization, auth,
-   cookie, credential, private key, access key, client secret, session id, bearer, routing/integration
-   key): their string or structured value becomes "[REDACTED]"; numbers and booleans are kept
-   (`max_tokens: 500` is not a secret).
+2. Keys that name a credential (password, pass, pw, passcode, passphrase, pin, otp, secret, token, api
+   key, authorization, auth, cookie, credential(s), private key, access key, client secret, session id,
+   bearer, routing/integration key), matched case-insensitively on the key's word parts (`db_pass`,
+   `userPin`, `X-API-Key`; not `pinned`, `spinner`, `opinion`, `passenger`): their value, whatever its
+   type (a number or a boolean too: `{"pin": 4321}`), becomes "[REDACTED]"; only null is kept.
+   `max_tokens: 500` is kept: "tokens" is not "token".
 3. Values equal to or containing a configured secret (the values of every `keyring:`/`env:` reference
-   in the config): each occurrence becomes "[REDACTED]".
+   in the config, and those added at run time with `add_secret`, such as OAuth tokens): each occurrence
+   becomes "[REDACTED]", in strings, in dict keys, and in numbers (`{"code": 84736251}` when 84736251 is
+   a configured secret).
 4. Token shapes anywhere in a string: `Bearer …`, `Basic …`, `Token token=…`, `GenieKey …`,
    `Splunk …`, JWTs (`eyJ….eyJ….…`), PagerDuty OAuth tokens (`pdus+_…`), UptimeObserver keys (`uo_…`),
-   GitHub/Slack/OpenAI/AWS/Google key shapes, PEM private keys, and long random-looking strings (32+
-   characters of letters, digits and `+_=-` mixing upper case, lower case and digits, switching
-   between them often, with high character entropy: ~99% of random 32-character keys). Hex strings
-   (hashes, ids), UUIDs and camelCase identifiers are kept: they are ordinary identifiers.
+   GitHub/Slack/OpenAI/AWS/Google key shapes, PEM private keys, the password of a URL
+   (`postgresql://admin:[REDACTED]@db:5432`: scheme, user and host are kept), a value of 16+
+   characters with a digit right after a credential word (`token 9f86d0…`, `api_key=…`,
+   `password: …`), and long random-looking strings (32+ characters of letters, digits and `+_=-`
+   mixing upper case, lower case and digits, switching between them often, with high character
+   entropy: ~99% of random 32-character keys).
 
-Strings longer than MAX_STRING characters are cut (the record says how much was cut).
+   Decision: bare hex strings and UUIDs are *kept* unless one of the rules above applies (a
+   credential key, a credential word before them, a configured secret). They are the ordinary
+   identifiers of this domain (Opsgenie alert ids are UUIDs, definition hashes are SHA-256 hex,
+   PagerDuty dedup keys are often hashes), so redacting every one would make the log useless for
+   the investigations it exists for; a hex token that travels without any of those markers is the
+   one case this misses.
+
+Numbers that are not finite (NaN, Infinity) become the strings "NaN", "Infinity", "-Infinity":
+records are strict JSON. Strings longer than MAX_STRING characters are cut (the record says how much
+was cut).
 """
 
 from __future__ import annotations
@@ -34,6 +49,7 @@ import hashlib
 import json
 import math
 import re
+import threading
 from collections import Counter
 from typing import Any, Callable, Iterable
 
@@ -42,16 +58,19 @@ MAX_STRING = 4096
 MAX_DEPTH = 16
 MAX_ITEMS = 200
 MIN_SECRET_LEN = 6  # shorter configured "secrets" would redact ordinary words
-MIN_TOKEN_LEN = 13  # the shortest token shape below ("Token token=x")
+MIN_TOKEN_LEN = 9  # the shortest token shape below (a URL's password: "x://u:p@h")
+MIN_ADDED_SECRET = 8  # values added at run time (add_secret) shorter than this are ignored
+MAX_ADDED_SECRETS = 64  # the newest run-time values kept (OAuth tokens rotate; the scrub loops over all)
 ENTROPY_MIN = 3.8  # bits per character: random base62/base64url of 32+ characters scores 3.9-5
 # Share of neighbouring characters that switch class (upper/lower/digit/other): ~0.62 for random
 # characters, 0.28-0.42 for camelCase identifiers like "GetIncidentLogEntriesForServiceV2Beta".
 SWITCH_MIN = 0.43
 
 _SECRET_WORDS = frozenset({
-    "password", "passwd", "passphrase", "pwd", "secret", "secrets", "token", "apikey", "apitoken",
-    "authorization", "auth", "cookie", "cookies", "credential", "credentials", "privatekey", "bearer",
-    "sessionid", "accesstoken", "refreshtoken", "clientsecret", "xapikey",
+    "password", "passwd", "passphrase", "passcode", "pass", "pwd", "pw", "pin", "otp", "totp", "secret",
+    "secrets", "token", "apikey", "apitoken", "authorization", "auth", "cookie", "cookies", "credential",
+    "credentials", "privatekey", "bearer", "sessionid", "accesstoken", "refreshtoken", "clientsecret",
+    "xapikey",
 })
 _SECRET_PAIRS = frozenset({
     ("api", "key"), ("private", "key"), ("access", "key"), ("secret", "key"), ("client", "secret"),
@@ -61,7 +80,8 @@ _SECRET_PAIRS = frozenset({
 _WORD_RE = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
 
 _TOKEN_PATTERN = (
-    r"(?P<scheme>\b(?:Bearer|Basic|GenieKey|Splunk)\s+)[A-Za-z0-9._~+/=-]{8,}"
+    r"(?P<userinfo>\b[A-Za-z][A-Za-z0-9+.-]*://[^\s/?#@:]*:)[^\s/?#@]+(?=@)"
+    r"|(?P<scheme>\b(?:Bearer|Basic|GenieKey|Splunk)\s+)[A-Za-z0-9._~+/=-]{8,}"
     r"|(?P<pdkey>\bToken\s+token=)[^\s\"',;]+"
     r"|(?P<jwt>\beyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*)"
     r"|(?P<pdus>\bpdus\+_[A-Za-z0-9_+/=-]{8,})"
@@ -69,6 +89,8 @@ _TOKEN_PATTERN = (
     r"|(?P<known>\b(?:gh[opusr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,}|xox[abposr]-[A-Za-z0-9-]{10,}"
     r"|sk-[A-Za-z0-9_-]{20,}|AKIA[0-9A-Z]{16}|AIza[0-9A-Za-z_-]{35}))"
     r"|(?P<pem>-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----|$))"
+    r"|(?P<kv>\b(?i:(?:api|access|secret|auth|refresh|client|private)[_-]?(?:key|token|secret)|token|secret"
+    r"|password|passwd|pwd|passphrase|passcode)\b[\"']?\s*[:=]?\s*[\"']?)[A-Za-z0-9+/_.=~-]{16,}"
     r"|(?P<long>[A-Za-z0-9+_=-]{32,})"
 )
 
@@ -128,12 +150,34 @@ class Redactor:
     def __init__(self, redact_fields: Iterable[str] = (), hash_fields: Iterable[str] = ()) -> None:
         self._redact = _rule_set(redact_fields)
         self._hash = _rule_set(hash_fields)
-        self._secrets: tuple[str, ...] = ()
+        self._secrets: tuple[str, ...] = ()  # replaced whole (never changed in place): readers need no lock
+        self._configured: frozenset[str] = frozenset()
+        self._added: dict[str, None] = {}  # insertion-ordered: the oldest is forgotten first
+        self._lock = threading.Lock()
 
     def set_secrets(self, values: Iterable[str]) -> None:
+        """The configured secret values (replacing earlier ones; values added with add_secret stay)."""
+        unique = frozenset(v for v in values if isinstance(v, str) and len(v) >= MIN_SECRET_LEN)
+        with self._lock:
+            self._configured = unique
+            self._publish()
+
+    def add_secret(self, value: str) -> None:
+        """Redact `value` from now on (a token obtained at run time). Thread-safe; values shorter than
+        MIN_ADDED_SECRET are ignored; only the newest MAX_ADDED_SECRETS are kept."""
+        if not isinstance(value, str) or len(value) < MIN_ADDED_SECRET:
+            return
+        with self._lock:
+            if value in self._added or value in self._configured:
+                return
+            self._added[value] = None
+            while len(self._added) > MAX_ADDED_SECRETS:
+                del self._added[next(iter(self._added))]
+            self._publish()
+
+    def _publish(self) -> None:
         # Longest first, so a secret that contains another is replaced whole.
-        unique = {v for v in values if isinstance(v, str) and len(v) >= MIN_SECRET_LEN}
-        self._secrets = tuple(sorted(unique, key=len, reverse=True))
+        self._secrets = tuple(sorted(self._configured | self._added.keys(), key=len, reverse=True))
 
     # -- strings -----------------------------------------------------------------
     def scrub(self, text: str, notes: list[str] | None = None, where: str = "") -> str:
@@ -155,7 +199,9 @@ class Redactor:
                 kind = m.lastgroup or "token"
                 if kind == "long" and not _random_looking(m.group(0)):
                     return m.group(0)
-                if kind in ("scheme", "pdkey"):
+                if kind == "kv" and not any(c.isdigit() for c in m.group(0)[len(m.group(kind)):]):
+                    return m.group(0)  # "password reset_instructions_sent": words, not a credential
+                if kind in ("scheme", "pdkey", "userinfo", "kv"):
                     kinds.append("token-shape")
                     return m.group(kind) + REDACTED
                 kinds.append("token-shape")
@@ -184,16 +230,16 @@ class Redactor:
         """Any other field of a record: key-name and value rules, no field rules."""
         if isinstance(value, str):
             return self.scrub(value, notes, where) if len(value) >= MIN_SECRET_LEN else value
-        if value is None or isinstance(value, (bool, int, float)):
-            return value
         return self._walk(value, where, (), _EMPTY, _EMPTY, notes, 0)
 
     def _walk(self, value: Any, where: str, path: tuple[str, ...], redact: tuple, hashed: tuple,
               notes: list[str], depth: int) -> Any:
         if isinstance(value, str):
             return self.scrub(value, notes, where)
-        if value is None or isinstance(value, (bool, int, float)):
+        if value is None or isinstance(value, bool):
             return value
+        if isinstance(value, (int, float)):
+            return self._number(value, where, notes)
         if depth >= MAX_DEPTH:
             notes.append(f"{where}:too-deep")
             return "[NOT RECORDED: nested too deep]"
@@ -204,6 +250,8 @@ class Redactor:
                     out["…"] = f"[{len(value) - MAX_ITEMS} more keys not recorded]"
                     break
                 key = str(k)
+                if len(key) >= MIN_SECRET_LEN:
+                    key = self.scrub(key, notes, f"{where}.(key)")  # a secret used as a key
                 sub = (*path, key.lower())
                 at = f"{where}.{key}"
                 if _matches(redact, sub):
@@ -212,7 +260,7 @@ class Redactor:
                 elif _matches(hashed, sub):
                     out[key] = value_hash(v)
                     notes.append(f"{at}:hashed")
-                elif secret_key(key) and not isinstance(v, (bool, int, float)) and v is not None:
+                elif v is not None and secret_key(key):
                     out[key] = REDACTED
                     notes.append(f"{at}:key-name")
                 else:
@@ -224,6 +272,17 @@ class Redactor:
                 items.append(f"[{len(value) - MAX_ITEMS} more items not recorded]")
             return items
         return self.scrub(str(value), notes, where)
+
+    def _number(self, value: int | float, where: str, notes: list[str]) -> Any:
+        if isinstance(value, float) and not math.isfinite(value):
+            return "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")
+        secrets = self._secrets
+        if secrets:
+            text = str(value)
+            if len(text) >= MIN_SECRET_LEN and any(s in text for s in secrets):
+                notes.append(f"{where}:secret-value")
+                return REDACTED
+        return value
 
 
 _EMPTY: tuple[frozenset[str], frozenset[str]] = (frozenset(), frozenset())

@@ -17,13 +17,15 @@ RANDOM_KEY = "gK3jd9Fk2LmQp8Xz7Vb4Nc6Rt1Yh5Ws0"
 @pytest.mark.parametrize("key", ["password", "Password", "api_key", "apiKey", "X-API-Key", "authorization",
                                  "auth", "accessToken", "refresh_token", "client_secret", "cookie", "Set-Cookie",
                                  "private_key", "routing_key", "integration_key", "credentials", "session_id",
-                                 "passphrase", "GenieKey"])
+                                 "passphrase", "GenieKey", "pass", "db_pass", "pw", "otp", "pin", "userPin", "PIN",
+                                 "passcode", "totp_code", "Private-Key", "CREDENTIALS"])
 def test_keys_that_name_credentials(key):
     assert secret_key(key)
 
 
 @pytest.mark.parametrize("key", ["text", "author", "max_tokens", "key", "incident_key", "description", "authored_by",
-                                 "keywords", "passage", "monkey", "secretary_name", "tool.sha256"])
+                                 "keywords", "passage", "monkey", "secretary_name", "tool.sha256",
+                                 "pinned", "spinner", "opinion", "passenger", "compass", "pwned_count", "topt"])
 def test_ordinary_keys_are_kept(key):
     assert not secret_key(key)
 
@@ -77,14 +79,17 @@ def test_configured_secret_values_are_redacted_wherever_they_appear():
     assert "arguments.text:secret-value" in notes and "arguments.nested.list[]:secret-value" in notes
 
 
-def test_key_names_redact_strings_and_structures_but_keep_numbers():
+def test_key_names_redact_every_value_type_but_other_numbers_are_kept():
     notes: list[str] = []
     out = Redactor().arguments({"password": "hunter22", "auth": {"user": "a", "pass": "b"}, "max_tokens": 500,
-                                "token": 7, "headers": {"Authorization": "Basic dXNlcjpwYXNz"}}, None, notes)
-    assert out == {"password": REDACTED, "auth": REDACTED, "max_tokens": 500, "token": 7,
-                   "headers": {"Authorization": REDACTED}}
-    assert set(notes) == {"arguments.password:key-name", "arguments.auth:key-name",
-                          "arguments.headers.Authorization:key-name"}
+                                "token": 7, "headers": {"Authorization": "Basic dXNlcjpwYXNz"}, "pin": 4321,
+                                "otp": 492817, "pw": 1.5, "pass": True, "api_key": None}, None, notes)
+    assert out == {"password": REDACTED, "auth": REDACTED, "max_tokens": 500, "token": REDACTED,
+                   "headers": {"Authorization": REDACTED}, "pin": REDACTED, "otp": REDACTED, "pw": REDACTED,
+                   "pass": REDACTED, "api_key": None}
+    assert set(notes) == {"arguments.password:key-name", "arguments.auth:key-name", "arguments.token:key-name",
+                          "arguments.headers.Authorization:key-name", "arguments.pin:key-name",
+                          "arguments.otp:key-name", "arguments.pw:key-name", "arguments.pass:key-name"}
 
 
 def test_config_and_policy_rules_with_bare_names_and_dotted_paths():
@@ -122,3 +127,62 @@ def test_non_json_values_become_strings():
             return "Bearer abcdefghijklmnopqrstuvwxyz"
 
     assert Redactor().fields(Thing(), "x", []) == f"Bearer {REDACTED}"
+
+
+def test_a_configured_secret_is_redacted_as_a_number_and_as_a_dict_key():
+    r = Redactor()
+    r.set_secrets(["84736251", "tok_3f9a2b7c1d"])
+    notes: list[str] = []
+    out = r.arguments({"code": 84736251, "other": 12, "big": 1847362519, "headers": {"tok_3f9a2b7c1d": "x"}},
+                      None, notes)
+    assert out == {"code": REDACTED, "other": 12, "big": REDACTED, "headers": {REDACTED: "x"}}
+    dumped = json.dumps([out, notes])
+    assert "84736251" not in dumped and "tok_3f9a2b7c1d" not in dumped  # not in audit.redactions either
+    assert "arguments.code:secret-value" in notes and "arguments.headers.(key):secret-value" in notes
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("postgresql://admin:Summer2024pass@db.internal:5432/prod", f"postgresql://admin:{REDACTED}@db.internal:5432/prod"),
+    ("see https://bob:p%40ss@example.com/x", f"see https://bob:{REDACTED}@example.com/x"),
+    ("redis://:onlypassword@cache:6379", f"redis://:{REDACTED}@cache:6379"),
+    ("use token 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b", f"use token {REDACTED}"),
+    ("api_key=9f86d081884c7d659a2f&limit=5", f"api_key={REDACTED}&limit=5"),
+    ('"password": "correct-horse-battery-9"', f'"password": "{REDACTED}"'),
+])
+def test_url_passwords_and_values_after_credential_words_are_redacted(text, expected):
+    notes: list[str] = []
+    assert Redactor().scrub(text, notes, "f") == expected
+    assert notes == ["f:token-shape"]
+
+
+@pytest.mark.parametrize("text", [
+    "https://api.opsgenie.com/v2/alerts/3f2b6c1e-8a8b-4c55-9d1e-2a6f6b1c9e77",  # no userinfo
+    "mailto:alice@example.com and user@host:22",
+    "alert 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b acknowledged",  # a hex id, no credential word
+    "the token expired at 2026-01-01T00:00:00Z; password reset_instructions_were_sent",
+    "secretary_name_for_the_2024_offsite",
+])
+def test_ids_and_ordinary_text_near_those_shapes_are_kept(text):
+    assert Redactor().scrub(text) == text
+
+
+def test_non_finite_numbers_become_strings_so_records_stay_strict_json():
+    out = Redactor().arguments({"a": float("nan"), "b": [float("inf"), float("-inf")], "c": 1.5}, None, [])
+    assert out == {"a": "NaN", "b": ["Infinity", "-Infinity"], "c": 1.5}
+    assert Redactor().fields(float("nan"), "x", []) == "NaN"
+    json.dumps(out, allow_nan=False)
+
+
+def test_add_secret_redacts_a_run_time_value_from_then_on():
+    r = Redactor()
+    r.set_secrets(["configured-secret-1"])
+    r.add_secret("short")  # under 8 characters: ignored
+    r.add_secret("pdus+_runtime_access_token_value")
+    r.add_secret("opaque-refresh-value-7")
+    assert r.scrub("x opaque-refresh-value-7 y") == f"x {REDACTED} y"
+    assert r.scrub("short and sweet") == "short and sweet"
+    r.set_secrets(["configured-secret-2"])  # the configured values change; the added ones stay
+    assert r.scrub("opaque-refresh-value-7 configured-secret-2") == f"{REDACTED} {REDACTED}"
+    for i in range(100):
+        r.add_secret(f"rotating-token-{i:03d}")
+    assert r.scrub("rotating-token-099") == REDACTED and r.scrub("rotating-token-000") == "rotating-token-000"
