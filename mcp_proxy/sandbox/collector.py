@@ -27,8 +27,14 @@ OTLP JSON is validated strictly against the OTLP JSON mapping (stricter than a r
 receiver, which ignores unknown fields, so that our own mistakes show): lowerCamelCase
 keys only, the resourceLogs → scopeLogs → logRecords shape, 64-bit integers
 (`timeUnixNano`, `intValue`, ...) as decimal strings, enums (`severityNumber`) as
-integers, AnyValue with exactly one value field, hex trace/span ids. A violation is
-answered 400 with a google.rpc.Status body naming the path.
+integers, AnyValue with exactly one value field, hex trace/span ids, every integer in
+its field's range (int64 `intValue`, uint64 times, uint32 `droppedAttributesCount`, fixed32
+`flags`). A violation is answered 400 with a google.rpc.Status body naming the path.
+
+Two rules go beyond the specification, for our shipper's sake: every LogRecord must carry a
+`log.record.uid` attribute (our shipper always sends one; a real receiver accepts records
+without it), and bodies of every protocol must be strict JSON (a bare NaN or Infinity, which
+Python's json module accepts, is refused: other receivers do refuse it).
 """
 
 from __future__ import annotations
@@ -44,6 +50,9 @@ from typing import Any
 FAULTS = (None, "down", "429", "400", "500", "partial")
 _INT64 = re.compile(r"^-?\d{1,19}$")
 _UINT64 = re.compile(r"^\d{1,20}$")
+INT64_RANGE = (-(2 ** 63), 2 ** 63 - 1)
+UINT64_MAX = 2 ** 64 - 1
+UINT32_MAX = 2 ** 32 - 1
 _HEX = {"traceId": 32, "spanId": 16}
 
 RESOURCE_LOGS_KEYS = {"resource", "scopeLogs", "schemaUrl"}
@@ -124,7 +133,26 @@ def _list(obj: Any, where: str) -> list[Any]:
 def _int64_string(value: Any, where: str, unsigned: bool = False) -> int:
     if not isinstance(value, str) or not (_UINT64 if unsigned else _INT64).match(value):
         raise Invalid(f"{where}: 64-bit integers are decimal strings in OTLP JSON, got {value!r}")
-    return int(value)
+    number = int(value)
+    low, high = (0, UINT64_MAX) if unsigned else INT64_RANGE
+    if not low <= number <= high:
+        raise Invalid(f"{where}: {value} is out of the {'uint64' if unsigned else 'int64'} range")
+    return number
+
+
+def _uint32(value: Any, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= UINT32_MAX:
+        raise Invalid(f"{where}: must be an integer from 0 to {UINT32_MAX} (32 bits, unsigned), got {value!r}")
+    return value
+
+
+def strict_json(raw: str | bytes) -> Any:
+    """json.loads that refuses NaN, Infinity and -Infinity (not JSON, though Python accepts them)."""
+    return json.loads(raw, parse_constant=_not_json)
+
+
+def _not_json(constant: str) -> Any:
+    raise Invalid(f"{constant} is not JSON")
 
 
 def any_value(value: Any, where: str) -> Any:
@@ -180,12 +208,16 @@ def decode_otlp(data: Any) -> list[dict[str, Any]]:
         _keys(rl, RESOURCE_LOGS_KEYS, where)
         resource = _keys(rl.get("resource", {}), RESOURCE_KEYS, f"{where}.resource")
         res_attrs = attributes(resource.get("attributes", []), f"{where}.resource.attributes")
+        if "droppedAttributesCount" in resource:
+            _uint32(resource["droppedAttributesCount"], f"{where}.resource.droppedAttributesCount")
         for j, sl in enumerate(_list(rl.get("scopeLogs", []), f"{where}.scopeLogs")):
             swhere = f"{where}.scopeLogs[{j}]"
             _keys(sl, SCOPE_LOGS_KEYS, swhere)
             scope = _keys(sl.get("scope", {}), SCOPE_KEYS, f"{swhere}.scope")
             if "attributes" in scope:
                 attributes(scope["attributes"], f"{swhere}.scope.attributes")
+            if "droppedAttributesCount" in scope:
+                _uint32(scope["droppedAttributesCount"], f"{swhere}.scope.droppedAttributesCount")
             for k, lr in enumerate(_list(sl.get("logRecords", []), f"{swhere}.logRecords")):
                 out.append(_log_record(lr, f"{swhere}.logRecords[{k}]", res_attrs))
     return out
@@ -207,9 +239,12 @@ def _log_record(lr: Any, where: str, res_attrs: dict[str, Any]) -> dict[str, Any
         if key in lr and lr[key] != "" and not re.fullmatch(f"[0-9a-f]{{{size}}}", str(lr[key])):
             raise Invalid(f"{where}.{key}: must be {size} lowercase hex digits (not base64) in OTLP JSON")
     for key in ("flags", "droppedAttributesCount"):
-        if key in lr and (isinstance(lr[key], bool) or not isinstance(lr[key], int)):
-            raise Invalid(f"{where}.{key}: must be an integer")
+        if key in lr:
+            _uint32(lr[key], f"{where}.{key}")
     attrs = attributes(lr.get("attributes", []), f"{where}.attributes")
+    if not isinstance(attrs.get("log.record.uid"), str) or not attrs["log.record.uid"]:
+        raise Invalid(f"{where}.attributes: no log.record.uid (a string): this emulator needs it, since "
+                      "mcp-access-proxy always sends one (a real receiver would accept the record)")
     record = {**res_attrs, **attrs}
     record["id"] = attrs.get("log.record.uid")
     record["event_name"] = lr.get("eventName")
@@ -228,7 +263,7 @@ def decode_otlp_protobuf(body: bytes) -> list[dict[str, Any]]:
 
 
 def decode_hec(text: str) -> list[dict[str, Any]]:
-    decoder, i, out = json.JSONDecoder(), 0, []
+    decoder, i, out = json.JSONDecoder(parse_constant=_not_json), 0, []
     while True:
         while i < len(text) and text[i].isspace():
             i += 1
@@ -334,13 +369,13 @@ def create_app(*, hec_token: str | None = None) -> Any:
             if "json" not in content_type:
                 raise Invalid(f"unsupported Content-Type {content_type!r}; use application/json or "
                               "application/x-protobuf")
-            return decode_otlp(json.loads(raw))
+            return decode_otlp(strict_json(raw))
         if kind == "hec":
             return decode_hec(raw.decode("utf-8"))
         out = []
         for n, line in enumerate(raw.decode("utf-8").splitlines(), 1):
             if line.strip():
-                value = json.loads(line)
+                value = strict_json(line)
                 if not isinstance(value, dict) or "id" not in value:
                     raise Invalid(f"line {n}: each NDJSON line must be a JSON object with an \"id\"")
                 out.append(value)

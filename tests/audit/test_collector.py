@@ -43,6 +43,13 @@ def _lr(doc: dict) -> dict:
     (lambda d: _lr(d).__setitem__("traceId", "AAECAwQFBgcICQoLDA0ODw=="), "traceId: must be 32 lowercase hex"),
     (lambda d: d.__setitem__("resource_logs", d.pop("resourceLogs")), "(request).resource_logs"),
     (lambda d: d["resourceLogs"][0].__setitem__("scopeLogs", {}), "scopeLogs: must be an array"),
+    (lambda d: _lr(d)["attributes"][1]["value"].__setitem__("intValue", "9999999999999999999"),
+     "intValue: 9999999999999999999 is out of the int64 range"),
+    (lambda d: _lr(d).__setitem__("timeUnixNano", "99999999999999999999"), "timeUnixNano: .* uint64 range"),
+    (lambda d: _lr(d).__setitem__("droppedAttributesCount", -5), "droppedAttributesCount: must be an integer from 0"),
+    (lambda d: _lr(d).__setitem__("flags", 2**40), "flags: must be an integer from 0 to 4294967295"),
+    (lambda d: _lr(d).__setitem__("attributes", [a for a in _lr(d)["attributes"] if a["key"] != "log.record.uid"]),
+     "attributes: no log.record.uid"),
 ])
 def test_violations_name_the_path(damage, where):
     doc = copy.deepcopy(_request())
@@ -107,3 +114,16 @@ def test_protobuf_requests_are_decoded():
     (decoded,) = decode_otlp_protobuf(otlp_protobuf([(record, b"{}")]))
     assert decoded["id"] == "p1" and decoded["event_name"] == "mcp.tool.denied" and decoded["n"] == 2**40
     assert decoded["severity_number"] == 13
+
+
+@pytest.mark.parametrize("path,body", [
+    ("/v1/logs", b'{"resourceLogs": [], "x": NaN}'),
+    ("/ndjson", b'{"id": "n1", "ratio": Infinity}\n'),
+    ("/services/collector/event", b'{"event": {"id": "h1", "ratio": -Infinity}}'),
+])
+def test_bare_nan_and_infinity_are_refused_on_every_protocol(collector, path, body):
+    c, url = collector
+    r = httpx.post(f"{url}{path}", content=body, headers={"Content-Type": "application/json",
+                                                          "Authorization": "Splunk hec-test-token-123"})
+    assert r.status_code == 400 and "is not JSON" in r.text
+    assert c.records == []
