@@ -4,6 +4,7 @@
     audit.argument_rules = policy.argument_rules     # (redact, hash) field names per tool key
     await audit.append("mcp.tool.call", fields)      # durable (per the setting) when it returns
     audit.append_nowait("policy.activated", fields)  # the same from synchronous code
+    audit.add_secret(access_token)                   # redact a value obtained at run time from now on
     audit.close()                                    # flush and fsync; on stdin EOF and SIGTERM
 
 `append` never raises and never touches the network. The configured secret
@@ -13,13 +14,19 @@ so the event loop keeps running; `append_nowait` holds the record in memory
 and the resolver writes it, in order, as soon as they are known). When the spool
 cannot be written (disk full, permissions), records are kept in memory (up to
 MEMORY_BACKLOG) and written when writing works again; what did not fit is
-counted in an `audit.dropped` record.
+counted in an `audit.dropped` record. The same happens while this process does not
+hold its writer lock (spool.py): it never writes its segment without it.
+
+The disk quota is checked in a background thread (every `max_disk_bytes / 32`
+bytes written, at least 64 KiB), never inside `append`: the check lists the
+directory and may read segments and fsync the checkpoint.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import threading
 import time
 from collections import deque
@@ -30,7 +37,7 @@ import anyio
 from mcp_proxy.audit.layout import Layout
 from mcp_proxy.audit.record import RESERVED, AuditContext, new_id, rfc3339
 from mcp_proxy.audit.redact import Redactor, resolve_secret_values
-from mcp_proxy.audit.spool import SegmentWriter
+from mcp_proxy.audit.spool import SegmentWriter, WriterLockUnavailable
 
 if TYPE_CHECKING:
     from mcp_proxy.config import AuditConfig
@@ -63,9 +70,10 @@ class AuditLog:
         self._backlog: deque[tuple[str, str]] = deque()
         self._lost = 0
         self._write_error_logged = False
+        self._lock = threading.RLock()  # the backlog and the quota counter (the quota thread appends too)
         self._since_quota = 0
         self._quota_every = max(65536, cfg.max_disk_bytes // 32)
-        self._in_quota = False
+        self._quota = _QuotaThread(self)
         self._closed = False
 
     @classmethod
@@ -107,6 +115,11 @@ class AuditLog:
             log.warning("the configured secrets were not readable within %.0f s; audit records are redacted by "
                         "key names and token shapes until they are", timeout)
             self._settle(None)
+
+    def add_secret(self, value: str) -> None:
+        """Redact `value` (an OAuth access or refresh token obtained at run time) from every record made
+        from now on. Thread-safe and cheap; values shorter than 8 characters are ignored."""
+        self.redactor.add_secret(value)
 
     # -- appending -----------------------------------------------------------------
     async def append(self, event_name: str, fields: dict[str, Any]) -> dict[str, Any]:
@@ -153,8 +166,12 @@ class AuditLog:
                 record[key] = self.redactor.fields(value, key, notes)
         if notes:
             record["audit.redactions"] = list(dict.fromkeys(notes))[:MAX_NOTES]
-        body = json.dumps(record, ensure_ascii=False, separators=(",", ":"), default=str)[1:-1]
-        return f'"id":"{rid}"', body, record
+        try:
+            body = json.dumps(record, ensure_ascii=False, separators=(",", ":"), default=str, allow_nan=False)
+        except ValueError:  # a non-finite float the redactor did not see (a context field): strict JSON always
+            record = _finite(record)
+            body = json.dumps(record, ensure_ascii=False, separators=(",", ":"), default=str)
+        return f'"id":"{rid}"', body[1:-1], record
 
     def _rules(self, fields: dict[str, Any]) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
         rules, upstream, tool = self.argument_rules, fields.get("upstream"), fields.get("upstream.tool")
@@ -172,26 +189,39 @@ class AuditLog:
         rid = rid or new_id(int(ts * 1e9))
         head, body, record = self._build(event, fields, ts, self.context.fields() if ctx is None else ctx, rid)
         record = {"id": rid, **record}
-        if self._backlog and not self._drain():
-            self._keep(head, body)
-            return record, 0
-        try:
-            number, seq, index, prev = self.writer.write(head, body)
-        except OSError as exc:
-            self._write_failed(exc)
-            self._keep(head, body)
-            return record, 0
+        with self._lock:
+            if self._backlog and not self._drain():
+                self._keep(head, body)
+                return record, 0
+            try:
+                number, seq, index, prev = self.writer.write(head, body)
+            except OSError as exc:
+                self._write_failed(exc)
+                self._keep(head, body)
+                return record, 0
+            self._since_quota += len(head) + len(body)
+            due = self._since_quota >= self._quota_every
+            if due:
+                self._since_quota = 0
         record.update({"seq": seq, "audit.segment": index, "prev_hash": prev})
-        self._after_write(len(head) + len(body))
+        if due:
+            self._quota.request()
         return record, number
 
     # -- failures and the quota ----------------------------------------------------
     def _write_failed(self, exc: OSError) -> None:
-        if not self._write_error_logged:
-            self._write_error_logged = True
-            log.error("cannot write the audit log in %s (%s); records are kept in memory and written when it "
-                      "works again; free disk space or fix the directory's permissions",
-                      self.layout.spool, exc.strerror or type(exc).__name__)
+        if self._write_error_logged:
+            return
+        self._write_error_logged = True
+        if isinstance(exc, WriterLockUnavailable):
+            log.error("cannot take this process's audit writer lock: %s; records are kept in memory (up to %d) "
+                      "and written once it can be taken (writing without it would let a shipper delete the "
+                      "segment while it grows); keep %s on a local disk that supports file locks",
+                      exc.strerror, MEMORY_BACKLOG, self.layout.locks)
+            return
+        log.error("cannot write the audit log in %s (%s); records are kept in memory and written when it "
+                  "works again; free disk space or fix the directory's permissions",
+                  self.layout.spool, exc.strerror or type(exc).__name__)
 
     def _keep(self, head: str, body: str) -> None:
         if len(self._backlog) >= MEMORY_BACKLOG:
@@ -216,12 +246,8 @@ class AuditLog:
                                                f"({MEMORY_BACKLOG} records) overflowed"})
         return True
 
-    def _after_write(self, size: int) -> None:
-        self._since_quota += size
-        if self._since_quota < self._quota_every or self._in_quota:
-            return
-        self._since_quota = 0
-        self._in_quota = True
+    def _check_quota(self) -> None:
+        """In the quota thread: enforce the quota if over it and nobody else is shipping."""
         try:
             from mcp_proxy.audit.quota import enforce_if_over
 
@@ -229,10 +255,13 @@ class AuditLog:
         except OSError as exc:
             log.warning("could not check the audit disk quota (%s)", exc.strerror)
             report = None
-        finally:
-            self._in_quota = False
         if report is not None:
-            self._append_now("audit.dropped", report.event_fields())
+            _, number = self._append_now("audit.dropped", report.event_fields())
+            if self._fsync and number:
+                try:
+                    self.writer.sync_upto(number)
+                except OSError as exc:
+                    self._write_failed(exc)
 
     # -- closing -------------------------------------------------------------------
     def close(self) -> None:
@@ -242,6 +271,65 @@ class AuditLog:
         self._closed = True
         if not self._ready.is_set():
             self._wait_ready(1.0)
-        if self._backlog:
-            self._drain()
+        self._quota.stop(timeout=2.0)  # a check under way finishes (its audit.dropped record included)
+        with self._lock:
+            if self._backlog:
+                self._drain()
         self.writer.close()
+
+
+class _QuotaThread:
+    """Runs AuditLog._check_quota in a daemon thread, started on first use, once per request (requests
+    that arrive while a check runs make one more check after it)."""
+
+    def __init__(self, audit: AuditLog) -> None:
+        self.audit = audit
+        self._cv = threading.Condition()
+        self._pending = False
+        self._busy = False
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+
+    def request(self) -> None:
+        with self._cv:
+            if self._stopping:
+                return
+            self._pending = True
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="audit-quota", daemon=True)
+                self._thread.start()
+            self._cv.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._cv:
+                while not self._pending and not self._stopping:
+                    self._cv.wait()
+                if not self._pending:
+                    return
+                self._pending, self._busy = False, True
+            try:
+                self.audit._check_quota()
+            except Exception:  # noqa: BLE001 - the quota thread must survive a bug to keep checking
+                log.exception("the audit disk quota check failed")
+            finally:
+                with self._cv:
+                    self._busy = False
+                    self._cv.notify_all()
+
+    def stop(self, timeout: float) -> None:
+        """Let a pending or running check finish (up to `timeout`), then end the thread."""
+        with self._cv:
+            self._cv.wait_for(lambda: not self._pending and not self._busy, timeout)
+            self._stopping = True
+            self._cv.notify_all()
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from mcp_proxy.audit.layout import SEGMENT_RE
 from mcp_proxy.fsutil import atomic_write
 
 log = logging.getLogger(__name__)
@@ -62,7 +63,13 @@ class Checkpoint:
 
 @dataclass
 class ShipState:
-    """What `audit status` and `doctor` show. Counters only ever grow."""
+    """What `audit status` and `doctor` show. Counters only ever grow.
+
+    The shipper saves it (fsync'd) *before* the checkpoint or the deletion its counters account for, so
+    a kill at any moment never loses a count (at worst a batch re-sent after the kill counts twice).
+    `dropping` lists the segments the disk quota has counted as dropped but maybe not yet deleted: the
+    next holder of the ship lock finishes deleting them without counting them again.
+    """
 
     last_attempt: float | None = None
     last_success: float | None = None
@@ -80,7 +87,14 @@ class ShipState:
     torn_records: int = 0
     torn_bytes: int = 0
     corrupt_records: int = 0
+    unencodable_records: int = 0
     checkpoint_resets: int = 0
+    # Shipping paused by a credential/address/config failure: no automatic retry on a timer.
+    paused_key: str | None = None  # the distinct failure ("401 https://collector/v1/logs"): one event each
+    paused_url: str | None = None
+    paused_fingerprint: str | None = None  # of the collector URL and header values in use when it failed
+    paused_since: float | None = None
+    dropping: list[str] = field(default_factory=list)
 
     @classmethod
     def load(cls, path: Path) -> "ShipState":
@@ -93,15 +107,26 @@ class ShipState:
         known = {f.name: f.type for f in fields(cls)}
         kwargs: dict[str, Any] = {}
         for key, value in data.items():
-            if key in known and (value is None or isinstance(value, (int, float, str))):
+            if key == "dropping":
+                if isinstance(value, list):
+                    kwargs[key] = [v for v in value if isinstance(v, str) and SEGMENT_RE.match(v)]
+            elif key in known and (value is None or isinstance(value, (int, float, str))):
                 kwargs[key] = value
         try:
             return cls(**kwargs)
         except TypeError:
             return cls()
 
-    def save(self, path: Path) -> None:
+    def save(self, path: Path, *, durable: bool = True) -> None:
         try:
-            atomic_write(path, json.dumps(asdict(self), sort_keys=True).encode(), durable=False)
+            atomic_write(path, json.dumps(asdict(self), sort_keys=True).encode(), durable=durable)
         except OSError as exc:
             log.warning("could not save the audit shipping state (%s)", exc.strerror)
+
+    def pause_text(self) -> str | None:
+        """What `audit status` and `doctor` say while shipping is paused; None when it is not."""
+        if self.paused_key is None:
+            return None
+        what = (f"HTTP {self.last_status} from {self.paused_url}" if self.last_status
+                else (self.last_detail or "a configuration problem"))
+        return f"paused: {what}; fix [audit] headers/collector, then run `mcp-access-proxy audit push`"

@@ -10,6 +10,11 @@
 * otlp-protobuf: the same request as protobuf (needs the `protobuf` extra: opentelemetry-proto).
 * ndjson: the spooled lines exactly as written, one per line.
 * splunk-hec: concatenated HEC event objects (`time`, `host`, `source`, `sourcetype`, `event`).
+
+Encoding is per record and total: `Encoder.part` encodes one record (in the shipper's worker thread,
+while the batch is read) and raises for a record it cannot encode, which the shipper sets aside on its
+own; `Encoder.body` only joins parts, so it cannot fail because of one record. Every body is strict
+JSON (no NaN/Infinity).
 """
 
 from __future__ import annotations
@@ -54,7 +59,13 @@ def any_value(value: Any) -> dict[str, Any]:
     return {"stringValue": str(value)}
 
 
+class Unencodable(Exception):
+    """One record cannot be encoded for the configured protocol."""
+
+
 def log_record(record: dict[str, Any], raw: bytes, observed_ns: int) -> dict[str, Any]:
+    if not isinstance(record.get("id"), str) or not isinstance(record.get("event_name"), str):
+        raise Unencodable("the record's id or event_name is not a string")
     level = severity(record)
     attributes = [{"key": "log.record.uid", "value": {"stringValue": record["id"]}}]
     attributes += [{"key": k, "value": any_value(v)} for k, v in record.items()
@@ -87,8 +98,119 @@ def otlp_request(items: list[tuple[dict[str, Any], bytes]], observed_ns: int | N
     return {"resourceLogs": resource_logs}
 
 
+def _dumps(value: Any) -> bytes:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+
+
+def _strict(raw: bytes) -> None:
+    """Raise when a spooled line is not strict JSON (a bare NaN/Infinity, from an older version)."""
+    if b"NaN" in raw or b"Infinity" in raw:
+        json.loads(raw, parse_constant=_not_json)
+
+
+def _not_json(constant: str) -> Any:
+    raise Unencodable(f"the record holds {constant}, which is not JSON")
+
+
+def _resource_key(record: dict[str, Any]) -> tuple:
+    return tuple(record.get(k) if isinstance(record.get(k), (str, type(None))) else str(record.get(k))
+                 for k in RESOURCE_KEYS)
+
+
+def _grouped(parts: list[tuple[tuple, Any]]) -> dict[tuple, list[Any]]:
+    groups: dict[tuple, list[Any]] = {}
+    for key, value in parts:
+        groups.setdefault(key, []).append(value)
+    return groups
+
+
+def _resource(key: tuple) -> dict[str, Any]:
+    attrs = dict(zip(RESOURCE_KEYS, key))
+    attrs["service.name"] = attrs["service.name"] or SERVICE_NAME
+    return {"attributes": [{"key": k, "value": {"stringValue": str(v)}} for k, v in attrs.items() if v is not None]}
+
+
+class Encoder:
+    """Encodes records one by one (`part`), then joins the parts of a batch into a body (`body`)."""
+
+    def part(self, record: dict[str, Any], raw: bytes) -> Any:
+        raise NotImplementedError
+
+    def body(self, parts: list[Any]) -> bytes:
+        raise NotImplementedError
+
+
+class OtlpJson(Encoder):
+    def part(self, record: dict[str, Any], raw: bytes) -> tuple[tuple, bytes]:
+        return _resource_key(record), _dumps(log_record(record, raw, time.time_ns()))
+
+    def body(self, parts: list[tuple[tuple, bytes]]) -> bytes:
+        blocks = []
+        scope = _dumps(SCOPE)
+        for key, records in _grouped(parts).items():
+            blocks.append(b'{"resource":' + _dumps(_resource(key)) + b',"scopeLogs":[{"scope":' + scope
+                          + b',"logRecords":[' + b",".join(records) + b"]}]}")
+        return b'{"resourceLogs":[' + b",".join(blocks) + b"]}"
+
+
+class OtlpProtobuf(Encoder):
+    def __init__(self) -> None:
+        self.json_format, self.service = protobuf_modules()
+        from opentelemetry.proto.logs.v1 import logs_pb2
+
+        self.logs_pb2 = logs_pb2
+
+    def part(self, record: dict[str, Any], raw: bytes) -> tuple[tuple, bytes]:
+        message = self.json_format.ParseDict(log_record(record, raw, time.time_ns()), self.logs_pb2.LogRecord())
+        return _resource_key(record), message.SerializeToString()
+
+    def body(self, parts: list[tuple[tuple, bytes]]) -> bytes:
+        request = self.service.ExportLogsServiceRequest()
+        for key, records in _grouped(parts).items():
+            resource_logs = request.resource_logs.add()
+            self.json_format.ParseDict(_resource(key), resource_logs.resource)
+            scope_logs = resource_logs.scope_logs.add()
+            scope_logs.scope.name, scope_logs.scope.version = SCOPE["name"], SCOPE["version"]
+            for data in records:
+                scope_logs.log_records.add().MergeFromString(data)
+        return request.SerializeToString()
+
+
+class Ndjson(Encoder):
+    def part(self, record: dict[str, Any], raw: bytes) -> bytes:
+        _strict(raw)  # sent exactly as spooled (the chain's hashes are over these bytes)
+        return raw
+
+    def body(self, parts: list[bytes]) -> bytes:
+        return b"".join(raw + b"\n" for raw in parts)
+
+
+class SplunkHec(Encoder):
+    def part(self, record: dict[str, Any], raw: bytes) -> bytes:
+        try:
+            ts = unix_nanos(record["time"]) / 1e9
+        except (KeyError, TypeError, ValueError):
+            ts = time.time()
+        return _dumps({"time": round(ts, 6), "host": record.get("host.name"), "source": SERVICE_NAME,
+                       "sourcetype": "mcp-access-proxy:audit", "event": record})
+
+    def body(self, parts: list[bytes]) -> bytes:
+        return b"\n".join(parts)
+
+
+def make_encoder(protocol: str) -> Encoder:
+    """The encoder of a protocol; raises ProtocolUnavailable when it needs a package not installed."""
+    return {"otlp-json": OtlpJson, "otlp-protobuf": OtlpProtobuf, "ndjson": Ndjson, "splunk-hec": SplunkHec}[protocol]()
+
+
+def encode(protocol: str, items: list[tuple[dict[str, Any], bytes]]) -> bytes:
+    """A whole body at once (raises for a record that cannot be encoded): for tests and tools."""
+    encoder = make_encoder(protocol)
+    return encoder.body([encoder.part(record, raw) for record, raw in items])
+
+
 def otlp_json(items: list[tuple[dict[str, Any], bytes]]) -> bytes:
-    return json.dumps(otlp_request(items), ensure_ascii=False, separators=(",", ":")).encode()
+    return encode("otlp-json", items)
 
 
 def protobuf_modules() -> tuple[Any, Any]:
@@ -108,29 +230,7 @@ def protobuf_modules() -> tuple[Any, Any]:
 
 
 def otlp_protobuf(items: list[tuple[dict[str, Any], bytes]]) -> bytes:
-    json_format, service = protobuf_modules()
-    message = json_format.ParseDict(otlp_request(items), service.ExportLogsServiceRequest())
-    return message.SerializeToString()
-
-
-def ndjson(items: list[tuple[dict[str, Any], bytes]]) -> bytes:
-    return b"".join(raw + b"\n" for _, raw in items)
-
-
-def splunk_hec(items: list[tuple[dict[str, Any], bytes]]) -> bytes:
-    events = []
-    for record, _ in items:
-        try:
-            ts = unix_nanos(record["time"]) / 1e9
-        except (KeyError, TypeError, ValueError):
-            ts = time.time()
-        events.append(json.dumps({"time": round(ts, 6), "host": record.get("host.name"), "source": SERVICE_NAME,
-                                  "sourcetype": "mcp-access-proxy:audit", "event": record},
-                                 ensure_ascii=False, separators=(",", ":")))
-    return "\n".join(events).encode()
-
-
-ENCODERS = {"otlp-json": otlp_json, "otlp-protobuf": otlp_protobuf, "ndjson": ndjson, "splunk-hec": splunk_hec}
+    return encode("otlp-protobuf", items)
 
 
 def endpoint(collector: str, protocol: str) -> str:

@@ -10,44 +10,56 @@ from __future__ import annotations
 import json
 import logging
 import random
+from pathlib import Path
 from typing import Any
 
 from mcp_proxy.audit.checkpoint import Checkpoint
 from mcp_proxy.audit.layout import Layout, Liveness, stamp
-from mcp_proxy.fsutil import atomic_write
+from mcp_proxy.fsutil import FileLock, atomic_write
 
 log = logging.getLogger(__name__)
 
 
 def write_aside(layout: Layout, raws: list[bytes], *, kind: str, status: int | None, reason: str,
                 segments: list[str], protocol: str, now: float, **extra: Any) -> str:
-    """Keep `raws` in rejected/; returns the file's name."""
+    """Keep `raws` in rejected/ (both files fsync'd before this returns); returns the file's name.
+    Raises OSError when they could not be written: the caller must then not acknowledge the records."""
     name = f"{stamp(now)}-{kind}-{status or 0}-{random.getrandbits(32):08x}"
     meta = {"kind": kind, "status": status, "reason": reason, "records": len(raws), "time": now,
             "segments": segments, "protocol": protocol, **extra}
+    lines, about = layout.rejected / f"{name}.jsonl", layout.rejected / f"{name}.json"
     try:
-        atomic_write(layout.rejected / f"{name}.jsonl", b"".join(r + b"\n" for r in raws))
-        atomic_write(layout.rejected / f"{name}.json", json.dumps(meta, indent=2).encode())
-    except OSError as exc:
-        log.error("could not keep the set-aside audit batch in %s (%s)", layout.rejected, exc.strerror)
-    return f"{name}.jsonl"
+        atomic_write(about, json.dumps(meta, indent=2).encode())
+        atomic_write(lines, b"".join(r + b"\n" for r in raws))
+    except OSError:
+        for path in (lines, about):
+            try:
+                path.unlink(missing_ok=True)
+            except OSError:
+                pass
+        raise
+    return lines.name
 
 
-def clean(layout: Layout, checkpoint: Checkpoint) -> None:
+def clean(layout: Layout, checkpoint: Checkpoint) -> bool:
     """Delete segments that are fully acknowledged and sealed (their writer is gone or has moved on to a
     newer segment); forget checkpoint entries of vanished segments; remove the lock files of writers
-    that are gone and left nothing. The caller holds the ship lock and saves the checkpoint."""
+    that are gone and left nothing. The caller holds the ship lock and saves the checkpoint. Runs in a
+    worker thread (it reads the directory and probes locks). Returns whether the checkpoint changed."""
     segments = layout.segments()
     liveness = Liveness(layout)
     present = {s.name for s in segments}
+    changed = False
     for name in [n for n in checkpoint.acked if n not in present]:
         del checkpoint.acked[name]
+        changed = True
     for seg in segments:
         if checkpoint.acked.get(seg.name, -1) >= seg.size and liveness.sealed(seg, segments):
             try:
                 seg.path.unlink()
                 del checkpoint.acked[seg.name]
                 present.discard(seg.name)
+                changed = True
             except OSError as exc:
                 log.debug("could not delete %s (%s)", seg.name, exc)
     instances = {s.instance for s in segments if s.name in present}
@@ -56,6 +68,24 @@ def clean(layout: Layout, checkpoint: Checkpoint) -> None:
     except OSError:
         locks = []
     for path in locks:
-        instance = path.name[len("audit-writer-"):-len(".lock")]
-        if instance not in instances and not liveness.alive(instance):
-            path.unlink(missing_ok=True)
+        if path.name[len("audit-writer-"):-len(".lock")] not in instances:
+            _remove_free_lock(path)
+    return changed
+
+
+def _remove_free_lock(path: Path) -> None:
+    """Delete a writer's lock file only while holding that lock ourselves: a running writer holds it, so
+    it is never touched; a writer that opened the file just before we unlinked it finds, once it has the
+    lock, that its file is no longer the one at the path and takes a new one (spool.py)."""
+    lock = FileLock(path)
+    try:
+        if not lock.acquire(blocking=False):
+            return
+    except OSError:
+        return
+    try:
+        path.unlink(missing_ok=True)
+    except OSError:  # Windows: an open file cannot be deleted; it is tried again next time
+        pass
+    finally:
+        lock.release()

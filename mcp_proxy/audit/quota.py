@@ -82,10 +82,30 @@ def _time_range(path: Path, start: int, size: int) -> tuple[str | None, str | No
     return (_time_of(first[0].raw) if first else None, _time_of(last[-1].raw) if last else None)
 
 
+def finish_drops(layout: Layout, checkpoint: Checkpoint, state: ShipState) -> bool:
+    """Delete the segments an earlier drop counted but did not get to delete (it was killed)."""
+    if not state.dropping:
+        return False
+    left = []
+    for name in state.dropping:
+        try:
+            (layout.spool / name).unlink(missing_ok=True)
+        except OSError as exc:
+            log.warning("could not delete the dropped audit segment %s (%s)", name, exc.strerror)
+            left.append(name)  # still counted as dropped: never shipped, deleted next time
+            continue
+        checkpoint.acked.pop(name, None)
+    state.dropping = left
+    return True
+
+
 def enforce(layout: Layout, quota: int, checkpoint: Checkpoint, state: ShipState, *,
             own: "SegmentWriter | None" = None) -> DropReport:
-    """Free space until the spool fits `quota`. The caller holds the ship lock and saves both files."""
+    """Free space until the spool fits `quota`. The caller holds the ship lock and saves both files
+    (this saves the state itself, fsync'd, before deleting unsent records, so their count survives a
+    kill; see ShipState.dropping)."""
     report = DropReport(quota)
+    report.changed = finish_drops(layout, checkpoint, state)
     segments = layout.segments()
     rejected = layout.rejected_files()
     total = sum(s.size for s in segments) + sum(_size(p) for p in rejected)
@@ -124,6 +144,7 @@ def enforce(layout: Layout, quota: int, checkpoint: Checkpoint, state: ShipState
         report.rejected_files += 1
         report.changed = True
     for attempt in range(2):
+        victims: list[Segment] = []
         for seg in list(segments):
             if total <= target:
                 break
@@ -136,15 +157,26 @@ def enforce(layout: Layout, quota: int, checkpoint: Checkpoint, state: ShipState
             except FileNotFoundError:
                 segments.remove(seg)
                 continue
-            if delete(seg):
-                segments.remove(seg)
-                report.records += records
-                report.bytes += seg.size - start
-                report.segments.append(seg.name)
-                report.oldest_time = report.oldest_time or oldest
-                report.newest_time = newest or report.newest_time
-                state.dropped_records += records
-                state.dropped_bytes += seg.size - start
+            segments.remove(seg)
+            victims.append(seg)
+            total -= seg.size
+            report.records += records
+            report.bytes += seg.size - start
+            report.segments.append(seg.name)
+            report.oldest_time = report.oldest_time or oldest
+            report.newest_time = newest or report.newest_time
+            state.dropped_records += records
+            state.dropped_bytes += seg.size - start
+        if victims:
+            # Counted first (fsync'd), deleted second: a kill in between leaves `dropping` for the next run.
+            state.dropping = [seg.name for seg in victims]
+            state.save(layout.state)
+            for seg in victims:
+                total += seg.size
+                if not delete(seg):
+                    total -= seg.size  # counted as dropped all the same; never shipped (see `dropping`)
+            state.dropping = [seg.name for seg in victims if seg.path.exists()]
+            report.changed = True
         if total <= target or own is None or attempt:
             break
         own.seal()  # our own current segment holds the oldest data left: finish it, then drop it

@@ -21,12 +21,18 @@ class Line:
     raw: bytes  # without the newline
 
     def record(self) -> dict[str, Any] | None:
-        """The record, or None when the line is not a JSON object with a string id (corrupt)."""
+        """The record, or None when the line is not one our writer could have written (corrupt): a JSON
+        object with a non-empty string `id` and `event_name`, and a string `time` if any."""
         try:
             value = json.loads(self.raw)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             return None
-        if not isinstance(value, dict) or not isinstance(value.get("id"), str) or not value.get("event_name"):
+        if not isinstance(value, dict):
+            return None
+        rid, event, when = value.get("id"), value.get("event_name"), value.get("time")
+        if not (isinstance(rid, str) and rid and isinstance(event, str) and event):
+            return None
+        if when is not None and not isinstance(when, str):
             return None
         return value
 

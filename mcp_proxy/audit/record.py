@@ -101,6 +101,8 @@ def unix_nanos(text: str) -> int:
     """`time` of a record (RFC 3339, as rfc3339() writes it, or any offset) as Unix nanoseconds."""
     from datetime import datetime, timezone
 
+    if not isinstance(text, str):
+        raise TypeError(f"a record's time is an RFC 3339 string, not {type(text).__name__}")
     dt = datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text)
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=timezone.utc)

@@ -12,10 +12,19 @@ Durability (`[audit] durability`):
 
 A write that fails half-way (disk full) leaves a torn line: the writer seals that segment and goes on
 in a new one, so a torn line is only ever the last of a segment (the shipper skips and counts it).
+
+No fsync ever runs inside `write` (the caller's thread, the event loop in `serve`): a rotated-out segment
+is fsync'd and closed by the next `sync_upto` (the group-commit thread, or the fsync-mode caller's wait).
+
+The writer writes only while it holds its instance's lock (layout.py: that lock is how every shipper
+knows the segment may still grow). `start` waits up to LOCK_WAIT for it (a shipper's liveness probe
+holds it for microseconds); without it, `write` raises WriterLockUnavailable, so the caller keeps the
+records in memory, exactly as for an unwritable spool, and each later write tries the lock again.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
 import os
@@ -29,6 +38,15 @@ from mcp_proxy.fsutil import FileLock, fsync_dir
 log = logging.getLogger(__name__)
 
 _OPEN_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+LOCK_WAIT = 2.0  # seconds `start` waits for this writer's own lock
+LOCK_RETRY_AFTER_ERROR = 30.0  # after the OS refused the lock (ENOLCK...), seconds before trying again
+
+
+class WriterLockUnavailable(OSError):
+    """This process does not hold its writer lock, so it must not write its segment."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(errno.ENOLCK, reason)
 
 
 class SegmentWriter:
@@ -52,18 +70,62 @@ class SegmentWriter:
         self._dir_dirty = False
         self.written = 0  # lines written by this process
         self._synced = 0
+        self._retired: list[int] = []  # rotated-out segments' fds, fsync'd and closed by sync_upto
         self._alive_lock = FileLock(layout.writer_lock(instance_id))
+        self._lock_problem = ""
+        self._lock_retry_at = 0.0
         self._flusher = _GroupCommit(self, group_commit_s) if durability == "group" else None
 
     def start(self) -> None:
-        try:
-            if not self._alive_lock.acquire(blocking=False):
-                log.warning("another process already writes audit segments as instance %s", self.instance)
-        except OSError as exc:
-            log.warning("cannot take the audit writer lock (%s); the shipper may treat this process's "
-                        "segments as finished", exc.strerror)
+        self._take_lock(LOCK_WAIT)
         if self._flusher is not None:
             self._flusher.start()
+
+    @property
+    def locked(self) -> bool:
+        return self._alive_lock.held
+
+    def _take_lock(self, wait: float) -> bool:
+        """Take this instance's writer lock, waiting up to `wait` seconds; False when it could not."""
+        path = self._alive_lock.path
+        deadline = time.monotonic() + wait
+        replaced = 0
+        while True:
+            try:
+                got = self._alive_lock.acquire(blocking=False)
+            except OSError as exc:  # ENOLCK on some network file systems: waiting does not help
+                self._lock_problem = f"the OS refused the lock on {path} ({exc.strerror or type(exc).__name__})"
+                self._lock_retry_at = time.monotonic() + LOCK_RETRY_AFTER_ERROR
+                return False
+            if got:
+                if self._lock_is_current():
+                    self._lock_problem = ""
+                    return True
+                self._alive_lock.release()  # the file was replaced between our open and our lock: again
+                replaced += 1
+                if replaced < 5:
+                    continue
+            if time.monotonic() >= deadline:
+                self._lock_problem = (f"{path} stayed locked for {wait:.0f} s (another process using the same "
+                                      "instance id?)" if wait else f"{path} is locked by another process")
+                return False
+            time.sleep(0.005)
+
+    def _lock_is_current(self) -> bool:
+        """Whether the lock we hold is on the file now at the lock's path (not on one unlinked meanwhile)."""
+        fd = getattr(self._alive_lock, "_fd", None)
+        if fd is None:
+            return True  # nothing to compare with on this FileLock; the housekeeping never unlinks held locks
+        try:
+            return os.path.samestat(os.fstat(fd), os.stat(self._alive_lock.path))
+        except OSError:
+            return False
+
+    def _require_lock(self) -> None:
+        if self._alive_lock.held:
+            return
+        if time.monotonic() < self._lock_retry_at or not self._take_lock(0.0):
+            raise WriterLockUnavailable(self._lock_problem or "the writer lock is not held")
 
     @property
     def segment_index(self) -> int:
@@ -75,6 +137,7 @@ class SegmentWriter:
         Returns (line number in this process, seq, segment index, prev_hash). Raises OSError when the
         line could not be written (nothing of the chain advances then)."""
         with self._lock:
+            self._require_lock()
             estimate = len(head) + len(body) + 128
             if self._fd is None or self._broken or (self._size > 0 and self._size + estimate > self.max_bytes):
                 self._rotate()
@@ -106,23 +169,17 @@ class SegmentWriter:
             raise
 
     def _rotate(self) -> None:
-        """Seal the current segment (fsync'd) and open the next one. Caller holds the lock."""
+        """Seal the current segment and open the next one. Caller holds the lock. The finished segment is
+        fsync'd and closed by the next sync_upto (never here: this runs on the caller's thread)."""
         if self._fd is not None:
-            fd, self._fd = self._fd, None
-            try:
-                os.fsync(fd)
-            except OSError as exc:
-                log.warning("could not fsync the audit segment before rotating (%s)", exc.strerror)
-            os.close(fd)
+            self._retired.append(self._fd)
+            self._fd = None
         self.layout.spool.mkdir(parents=True, exist_ok=True)
         index = self._index + 1
         path = self.layout.segment_path(self.instance, index, self.clock())
         self._fd = os.open(path, _OPEN_FLAGS, 0o600)
         self._index, self._seq, self._size, self._broken = index, 0, 0, False
-        if self.durability == "fsync":
-            fsync_dir(self.layout.spool)
-        else:
-            self._dir_dirty = True
+        self._dir_dirty = True
 
     def seal(self) -> None:
         """Finish the current segment now and open the next, so the finished one counts as sealed
@@ -134,12 +191,20 @@ class SegmentWriter:
     def sync_upto(self, number: int) -> None:
         """Block until line `number` (and every line before it) is on disk. One fsync serves all waiters."""
         with self._sync_lock:
-            if self._synced >= number:
+            if self._synced >= number and not self._retired:
                 return
             with self._lock:
                 target = self.written
                 fd = os.dup(self._fd) if self._fd is not None else None
+                retired, self._retired = self._retired, []
                 dir_dirty, self._dir_dirty = self._dir_dirty, False
+            for old in retired:
+                try:
+                    os.fsync(old)
+                except OSError as exc:
+                    log.warning("could not fsync a finished audit segment (%s)", exc.strerror)
+                finally:
+                    os.close(old)
             try:
                 if fd is not None:
                     os.fsync(fd)

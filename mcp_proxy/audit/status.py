@@ -77,7 +77,9 @@ def collect(paths: "Paths", cfg: "AuditConfig", *, chain: bool = True) -> dict[s
         "rejected_records": state.rejected_records, "partial_rejected_records": state.partial_rejected_records,
         "dropped_records": state.dropped_records, "dropped_bytes": state.dropped_bytes,
         "torn_records": state.torn_records, "corrupt_records": state.corrupt_records,
+        "unencodable_records": state.unencodable_records,
         "checkpoint_resets": state.checkpoint_resets, "checkpoint_problem": checkpoint.problem,
+        "paused": state.pause_text(),
     }
     if chain:
         report = verify(layout, segments)
@@ -115,10 +117,13 @@ def audit_health(paths: "Paths", cfg: "AuditConfig") -> list[tuple[str, str, str
                                                 "background of serve, or run `mcp-access-proxy audit push`"))
         elif result == "ok":
             lines.append((OK, "audit push", f"last push {when(s['last_attempt'], now)}: {detail}"))
+        elif s["paused"]:
+            lines.append((FAIL, "audit push", f"{s['paused']} (last try {when(s['last_attempt'], now)}: {detail})"))
         else:
             fix = {"paused": "the collector refuses our requests: check [audit] collector and headers",
                    "rejected": "the collector refused a batch as invalid; it was set aside in rejected/",
-                   "retrying": "the collector is unreachable or busy; records stay queued and are retried"}
+                   "retrying": "the collector is unreachable or busy; records stay queued and are retried",
+                   "error": "records stay queued and are tried again later"}
             status = FAIL if result == "paused" or stale else WARN
             lines.append((status, "audit push", f"last push {when(s['last_attempt'], now)} {result}: {detail}; "
                                                 f"{fix.get(result, 'see the proxy log')}"))

@@ -8,12 +8,21 @@ The retry rules are OTLP/HTTP's, used for every protocol:
 | 2xx with OTLP partialSuccess.rejected > 0| partial   | advances (MUST NOT retry), keeps a copy, reports    |
 | 429, 502, 503, 504, no answer at all     | retry     | keeps the batch, waits (Retry-After, else backoff) |
 | 413                                      | too_large | splits the batch; a single record is set aside     |
-| 401, 403, 404, 405, 407                  | pause     | keeps the batch, waits long: our config is wrong   |
+| 401, 403, 404, 405, 407                  | pause     | keeps the batch; no retry until the config changes |
 | any other 4xx/5xx                        | reject    | sets the batch aside in rejected/, reports, goes on|
 
 Auth and address errors pause instead of rejecting: the records are fine and a
 fixed config will deliver them, so moving the whole backlog aside because a
-token expired would be wrong. Header values are never logged or reported.
+token expired would be wrong; resending them on a timer would not help either
+(see shipper.py for what resumes shipping).
+
+Header values are never logged or reported: messages never quote an exception
+of the HTTP layer (its text can hold a header value, as a bytes repr), only its
+type and our own words, and every text derived from a response is scrubbed of
+each header value and of each whitespace-separated part of it of 8+ characters
+(a collector echoing only the token of `Bearer <token>`). A header value with a
+line break or another control character is a configuration error, found before
+anything is sent (`check_headers`).
 """
 
 from __future__ import annotations
@@ -21,10 +30,14 @@ from __future__ import annotations
 import email.utils
 import gzip
 import json
+import re
 import time
 import uuid
 from dataclasses import dataclass
 from typing import Any, Callable
+from urllib.parse import urlsplit, urlunsplit
+
+import anyio
 
 from mcp_proxy import __version__
 from mcp_proxy.audit.encode import CONTENT_TYPES, endpoint
@@ -34,6 +47,57 @@ PAUSE = frozenset({401, 403, 404, 405, 407})
 MAX_RESPONSE = 4 * 1024 * 1024
 MAX_DETAIL = 300
 MAX_RETRY_AFTER = 3600.0
+PARSE_IN_THREAD = 64 * 1024  # answers larger than this are parsed in a worker thread, not on the event loop
+_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # an HTTP header name (RFC 9110 token)
+_BAD_VALUE = re.compile(r"[^\t\x20-\x7e]")  # a header value: visible ASCII, spaces and tabs only
+
+
+class HeaderProblem(Exception):
+    """A configured header cannot be sent; the message names the header and its secret reference."""
+
+
+def check_headers(configured: dict[str, Any], resolved: dict[str, str]) -> None:
+    """Raise HeaderProblem for a header name or value the HTTP stack would refuse (never quoting the value)."""
+    for name, value in resolved.items():
+        ref = configured.get(name)
+        source = f"the secret {ref}" if ref is not None and not isinstance(ref, str) else "the value in the config"
+        if not _TOKEN.match(name):
+            raise HeaderProblem(f"[audit] headers: {name!r} is not a valid HTTP header name")
+        bad = _BAD_VALUE.search(value)
+        if bad is not None:
+            what = ("a line break" if bad.group(0) in "\r\n" else
+                    "a control character" if ord(bad.group(0)) < 0x20 or bad.group(0) == "\x7f" else
+                    "a non-ASCII character")
+            raise HeaderProblem(f"[audit] headers.{name}: {source} contains {what} (at character "
+                                f"{bad.start() + 1} of {len(value)}), which cannot be sent in an HTTP header; "
+                                "fix the value (a trailing newline often comes from a file or `echo`)")
+
+
+def secret_parts(values: Any) -> list[str]:
+    """Each header value, and each whitespace-separated part of it of 8+ characters: what to scrub."""
+    out: list[str] = []
+    for value in values:
+        out.append(value)
+        out += [part for part in value.split() if len(part) >= 8]
+    return out
+
+
+def endpoint_shown(collector: str, protocol: str) -> str:
+    """The URL the shipper posts to, as messages and events show it."""
+    return safe_url(endpoint(collector, protocol))
+
+
+def safe_url(url: str) -> str:
+    """`url` without user info, query or fragment (they may hold credentials), for messages."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        netloc = f"[{host}]" if ":" in host else host
+        if parts.port:
+            netloc += f":{parts.port}"
+        return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+    except ValueError:
+        return "(an unparseable URL)"
 
 
 @dataclass
@@ -123,29 +187,40 @@ class Sender:
         self._client = httpx.AsyncClient(timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
                                          follow_redirects=False)
         self._httpx = httpx
+        self.shown_url = safe_url(self.url)
 
     def _detail(self, text: str) -> str:
         text = self.scrub(" ".join(text.split()))
         return text[:MAX_DETAIL] + ("…" if len(text) > MAX_DETAIL else "")
 
     async def send(self, body: bytes) -> Outcome:
+        """POST `body`; the answer's meaning. Never raises for anything the HTTP layer does."""
         headers = dict(self._headers)
         if self.gzip:
-            body = gzip.compress(body, compresslevel=5)
+            body = await anyio.to_thread.run_sync(gzip.compress, body, 5)
             headers["Content-Encoding"] = "gzip"
         httpx = self._httpx
         try:
             async with self._client.stream("POST", self.url, content=body, headers=headers) as response:
-                data = b""
+                data = bytearray()
                 async for part in response.aiter_bytes():
                     data += part
                     if len(data) > MAX_RESPONSE:
                         break
-        except httpx.TransportError as exc:
-            return Outcome("retry", None, self._detail(f"cannot reach the collector at {self.url} "
-                                                       f"({type(exc).__name__}: {exc})"))
+        except httpx.TransportError as exc:  # its text may quote a header: only its type is shown
+            return Outcome("retry", None, f"cannot reach the collector at {self.shown_url} ({type(exc).__name__})")
+        except Exception as exc:  # noqa: BLE001 - a request httpx refuses to build: the config is wrong
+            return Outcome("pause", None, f"could not send to the collector at {self.shown_url} "
+                                          f"({type(exc).__name__}); check [audit] collector and headers")
         status, ctype = response.status_code, response.headers.get("content-type", "")
-        reason = f"{status} {response.reason_phrase}".strip()
+        retry_after = response.headers.get("retry-after")
+        if len(data) > PARSE_IN_THREAD:
+            return await anyio.to_thread.run_sync(self._classify, status, response.reason_phrase, ctype, retry_after,
+                                                  bytes(data))
+        return self._classify(status, response.reason_phrase, ctype, retry_after, bytes(data))
+
+    def _classify(self, status: int, phrase: str, ctype: str, retry_after: str | None, data: bytes) -> Outcome:
+        reason = f"{status} {phrase}".strip()
         if 200 <= status < 300:
             rejected, message = _partial(data, ctype) if self.protocol.startswith("otlp") else (0, "")
             if rejected > 0:
@@ -154,8 +229,7 @@ class Sender:
         message = _message(data, ctype)
         detail = self._detail(f"the collector answered {reason}" + (f": {message}" if message else ""))
         if status in RETRYABLE:
-            return Outcome("retry", status, detail, parse_retry_after(response.headers.get("retry-after"),
-                                                                      self.clock()))
+            return Outcome("retry", status, detail, parse_retry_after(retry_after, self.clock()))
         if status == 413:
             return Outcome("too_large", status, detail)
         if status in PAUSE:

@@ -54,6 +54,8 @@ def _status(args: argparse.Namespace, ctx: CliContext) -> int:
         ("last success", when(s["last_success"])),
         ("shipped", f"{s['shipped_records']} records"),
     ]
+    if s["paused"]:
+        rows.append(("shipping", s["paused"]))
     if s["retry_not_before"] and s["retry_not_before"] > time.time():
         rows.append(("next try", f"in {s['retry_not_before'] - time.time():.0f} s (backing off)"))
     if s["rejected_files"] or s["rejected_batches"]:
@@ -61,9 +63,10 @@ def _status(args: argparse.Namespace, ctx: CliContext) -> int:
                                   f"refused; {s['partial_rejected_records']} rejected in partial successes)"))
     if s["dropped_records"]:
         rows.append(("dropped", f"{s['dropped_records']} unsent records ({kib(s['dropped_bytes'])}) by the disk quota"))
-    if s["torn_records"] or s["corrupt_records"]:
-        rows.append(("damaged", f"{s['torn_records']} torn last lines, {s['corrupt_records']} corrupt lines "
-                                "(never sent; reported to the collector)"))
+    if s["torn_records"] or s["corrupt_records"] or s["unencodable_records"]:
+        rows.append(("damaged", f"{s['torn_records']} torn last lines, {s['corrupt_records']} corrupt lines, "
+                                f"{s['unencodable_records']} records the protocol cannot carry (never sent; "
+                                "reported to the collector; the lines are kept in rejected/)"))
     if s["checkpoint_problem"]:
         rows.append(("checkpoint", s["checkpoint_problem"]))
     chain = s["chain"]
@@ -194,6 +197,9 @@ async def _push_async(args: argparse.Namespace, ctx: CliContext, config: Any) ->
         return EXIT_FAILURE
     if report.failed:
         when = f"; the next automatic try is in {report.retry_in:.0f} s" if report.retry_in else ""
+        if report.result == "paused":
+            when = ("; shipping stays paused (no automatic retry): fix [audit] headers/collector, then run "
+                    "`mcp-access-proxy audit push`")
         sent = f" ({total} records in {batches} batches were accepted first)" if total else ""
         err(f"mcp-access-proxy: push to {target} {report.result}: {report.detail}{sent}{when}. The records stay in "
             "the local spool" + (" (the refused batch is kept in rejected/)" if report.result == "rejected" else ""))
