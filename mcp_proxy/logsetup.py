@@ -4,10 +4,25 @@ from __future__ import annotations
 
 import logging
 import logging.handlers
+import os
 import sys
 from pathlib import Path
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+class _PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
+    """Log files readable by this user only (0600 on POSIX), the first one and every one after a rotation."""
+
+    def _open(self):  # noqa: ANN202 - logging's own signature
+        def private(path: str, flags: int) -> int:
+            return os.open(path, flags, 0o600)
+
+        stream = open(self.baseFilename, self.mode, encoding=self.encoding, errors=self.errors,  # noqa: SIM115
+                      opener=private if os.name == "posix" else None)
+        if os.name == "posix":
+            os.chmod(self.baseFilename, 0o600)  # a file an older version created 0644
+        return stream
 
 
 def setup_logging(level: str, log_dir: Path | None, *, to_file: bool = True) -> None:
@@ -21,7 +36,12 @@ def setup_logging(level: str, log_dir: Path | None, *, to_file: bool = True) -> 
     if to_file and log_dir is not None:
         try:
             log_dir.mkdir(parents=True, exist_ok=True)
-            file_handler = logging.handlers.RotatingFileHandler(
+            if os.name == "posix":  # the log names users (emails) and upstreams: for this user only
+                try:
+                    log_dir.chmod(0o700)
+                except OSError:  # not ours (a shared MCP_ACCESS_PROXY_HOME): the file itself is still 0600
+                    pass
+            file_handler = _PrivateRotatingFileHandler(
                 log_dir / "mcp-access-proxy.log", maxBytes=2_000_000, backupCount=3, encoding="utf-8")
             file_handler.setFormatter(logging.Formatter(FORMAT))
             root.addHandler(file_handler)

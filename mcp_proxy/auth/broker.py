@@ -29,7 +29,7 @@ from mcp_proxy.auth.errors import AuthUnavailable, SignInRequired, TokenEndpoint
 from mcp_proxy.auth.providers import Provider, granted_scopes, missing_scopes, provider_for
 from mcp_proxy.auth.broker_signin import SignInMixin
 from mcp_proxy.auth.session import SignInInfo, SignInSession
-from mcp_proxy.auth.vault import TokenInfo, TokenRecord, TokenStore
+from mcp_proxy.auth.vault import TokenInfo, TokenRecord, TokenStore, refresh_lock
 from mcp_proxy.config import SecretError, SecretStore, UpstreamConfig
 from mcp_proxy.fsutil import FileLock, LockTimeout
 from mcp_proxy.paths import Paths
@@ -40,6 +40,7 @@ MIN_MARGIN = 30.0
 MAX_MARGIN = 24 * 3600.0
 RETRY_AFTER_FAILURE = 60.0  # seconds before an unreachable token endpoint is tried again
 LOCK_WAIT = 30.0
+SAVE_RETRIES = (0.2, 0.5, 1.0)  # pauses between attempts to store a refreshed token
 
 
 def refresh_margin(issued_at: float, expires_at: float) -> float:
@@ -64,12 +65,15 @@ class TokenBroker(SignInMixin):
         self.revoke_url = oauth.revoke_url or (self.provider.revoke_url if self.provider else None)
         self.scopes = tuple(oauth.scopes)
         self.tokens = TokenStore(cfg.key, store, paths)
-        self._refresh_lock_path = paths.locks_dir / f"oauth-{cfg.key}.lock"
         from urllib.parse import urlsplit
 
         self.port = urlsplit(oauth.redirect_uri).port or 80
         self._signin_lock_path = paths.locks_dir / f"oauth-callback-{self.port}.lock"
         self._cached: TokenRecord | None = None
+        # A refreshed record the keychain refused to store, and the refresh token it replaced: used from memory
+        # (the old refresh token is dead at the vendor) and stored as soon as the keychain takes it.
+        self._unsaved: TokenRecord | None = None
+        self._unsaved_over: str | None = None
         self._thread_lock = threading.Lock()
         self._session_lock = threading.Lock()
         self._active: SignInSession | None = None
@@ -80,6 +84,9 @@ class TokenBroker(SignInMixin):
         # `announce(info)` tells it a sign-in completed (audit record, audit user).
         self.emit: Callable[[str, dict[str, Any]], Any] | None = None
         self.announce: Callable[[SignInInfo], Awaitable[None]] | None = None
+        # `reveal(value)`: the audit log redacts `value` from then on (each token this broker hands out).
+        self.reveal: Callable[[str], None] | None = None
+        self._revealed: TokenRecord | None = None
 
     @classmethod
     def for_upstream(cls, cfg: UpstreamConfig, paths: Paths, store: SecretStore, **kw: Any) -> "TokenBroker":
@@ -123,6 +130,10 @@ class TokenBroker(SignInMixin):
                 record = await anyio.to_thread.run_sync(self._fresh_record)
             finally:
                 self._flush_events()
+        if record is not self._revealed and self.reveal is not None:
+            self._revealed = record
+            for value in record.secrets():
+                self.reveal(value)
         return record.access_token
 
     async def rejected(self, token: str | None) -> bool:
@@ -142,19 +153,43 @@ class TokenBroker(SignInMixin):
     def _expired(self, record: TokenRecord) -> bool:
         return record.expires_at is not None and self.clock() >= record.expires_at - 5
 
-    def _load(self) -> TokenRecord | None:
+    def _load(self, locked: bool = False) -> TokenRecord | None:
+        """The stored record (`locked`: the caller holds the cross-process lock)."""
         try:
             record = self.tokens.load()
         except SecretError as exc:
+            if self._unsaved is not None:
+                return self._unsaved
             raise AuthUnavailable(f"the token for '{self.key}' cannot be read: {exc}", "keychain_unavailable") from None
+        record = self._reconcile(record, locked)
         if record is not None and record.client_id and record.client_id != self.cfg.oauth.client_id:
             log.info("the stored token of %s belongs to another OAuth app (client_id changed); sign-in needed",
                      self.key)
             return None
         return record
 
+    def _reconcile(self, stored: TokenRecord | None, locked: bool) -> TokenRecord | None:
+        """With a refreshed record the keychain refused earlier: while the keychain still holds the record it
+        replaced, ours is the live one (stored now if the caller holds the lock and the keychain takes it);
+        once the keychain holds anything else (a new sign-in, or nothing after `logout`), that wins."""
+        unsaved = self._unsaved
+        if unsaved is None:
+            return stored
+        if stored is None or stored.refresh_token != self._unsaved_over:
+            self._unsaved = self._unsaved_over = None
+            return stored
+        if not locked:
+            return unsaved
+        try:
+            self.tokens.save(unsaved)
+        except SecretError:
+            return unsaved
+        log.warning("the refreshed %s token is now stored in the keychain", self.key)
+        self._unsaved = self._unsaved_over = None
+        return unsaved
+
     def _locked(self) -> FileLock:
-        return FileLock(self._refresh_lock_path, timeout=LOCK_WAIT)
+        return refresh_lock(self.paths, self.key, timeout=LOCK_WAIT)
 
     def _fresh_record(self) -> TokenRecord:
         with self._thread_lock:
@@ -170,7 +205,7 @@ class TokenBroker(SignInMixin):
                 return record
             try:
                 with self._locked():
-                    record = self._load()  # another process may have refreshed while we waited for the lock
+                    record = self._load(locked=True)  # another process may have refreshed while we waited
                     if record is None:
                         self._cached = None
                         raise SignInRequired(self.key, "the token was removed")
@@ -188,7 +223,7 @@ class TokenBroker(SignInMixin):
         with self._thread_lock:
             try:
                 with self._locked():
-                    record = self._load()
+                    record = self._load(locked=True)
                     if record is None:
                         self._cached = None
                         raise SignInRequired(self.key, "no token is stored")
@@ -217,21 +252,31 @@ class TokenBroker(SignInMixin):
         try:
             response = endpoint.refresh(client, record.refresh_token)
         except TokenEndpointError as exc:
-            if exc.refused:
+            if exc.refused:  # invalid_grant: the grant is dead, only a new sign-in helps
                 self._forget_locked()
                 self._event("auth.refresh_failed", {**fields, "error.type": exc.error or "refused"})
                 log.warning("%s refused to refresh the %s token (%s); a new sign-in is needed", self.vendor, self.key,
                             exc.error)
                 raise SignInRequired(self.key, f"{self.vendor} refused to refresh the token: it was revoked, "
                                                "or has expired") from None
-            self._event("auth.refresh_failed", {**fields, "error.type": "token_endpoint_unreachable"})
+            # Anything else leaves the grant alone: a new sign-in would not fix it, and the token may work later.
             self._retry_at = self.clock() + RETRY_AFTER_FAILURE
+            if exc.client_rejected:
+                self._event("auth.refresh_failed", {**fields, "error.type": exc.error})
+                problem = (f"{self.vendor} did not accept the OAuth app's credentials when refreshing the "
+                           f"'{self.key}' token ({exc.error}): check {self.client_setting()}; the stored sign-in "
+                           "was kept and works again once the app's credentials are right")
+                error_type = "client_rejected"
+            else:
+                self._event("auth.refresh_failed", {**fields, "error.type": exc.error or "token_endpoint_unreachable"})
+                problem = f"the '{self.key}' token could not be refreshed ({exc}); the sign-in was kept"
+                error_type = "refresh_failed"
             if not forced and not self._expired(record):
-                log.warning("could not refresh the %s token yet (%s); using the current one, retrying in %.0f s",
-                            self.key, exc, RETRY_AFTER_FAILURE)
+                log.warning("%s; using the current token, retrying in %.0f s", problem, RETRY_AFTER_FAILURE)
                 self._cached = record
                 return record
-            raise AuthUnavailable(f"the '{self.key}' token could not be refreshed: {exc}", "refresh_failed") from None
+            log.warning("%s", problem)
+            raise AuthUnavailable(problem, error_type) from None
         now = self.clock()
         granted = granted_scopes(self.provider, response.scope, record.scopes or self.scopes) \
             if response.scope is not None else record.scopes
@@ -242,23 +287,37 @@ class TokenBroker(SignInMixin):
             issued_at=now, generation=record.generation + 1, scopes=granted,
             missing_scopes=missing_scopes(self.provider, record.requested or self.scopes, granted),
         )
-        self._save(new)
+        # In memory first: the vendor has already retired the old refresh token, so losing `new` now would
+        # force a new sign-in.
         self._cached = new
         self._retry_at = 0.0
+        self._save_refreshed(new, record.refresh_token)
         self._event("auth.refreshed", fields)
         log.info("refreshed the %s token (valid for %s)", self.key,
                  f"{response.expires_in / 3600:.1f} h" if response.expires_in else "an unstated time")
         return new
 
-    def _save(self, record: TokenRecord) -> None:
-        try:
-            self.tokens.save(record)
-        except SecretError as exc:
-            raise AuthUnavailable(f"the new '{self.key}' token cannot be stored: {exc}",
-                                  "keychain_unavailable") from None
+    def _save_refreshed(self, record: TokenRecord, replaced: str | None) -> None:
+        """Store a refreshed record, trying again briefly; if the keychain still refuses, keep it in memory
+        (and store it on the next use that finds the keychain working) rather than lose it."""
+        problem = None
+        for pause in (*SAVE_RETRIES, None):
+            try:
+                self.tokens.save(record)
+                self._unsaved = self._unsaved_over = None
+                return
+            except SecretError as exc:
+                problem = exc
+            if pause is not None:
+                time.sleep(pause)
+        self._unsaved, self._unsaved_over = record, replaced
+        log.error("the refreshed %s token could not be stored (%s). This process keeps using it and stores it as "
+                  "soon as the keychain works again; until then other proxy processes cannot refresh, and if this "
+                  "one exits first, `mcp-access-proxy login %s` is needed", self.key, problem, self.key)
 
     def _forget_locked(self) -> None:
         self._cached = None
+        self._unsaved = self._unsaved_over = None
         try:
             self.tokens.forget()
         except SecretError as exc:
@@ -277,6 +336,13 @@ class TokenBroker(SignInMixin):
                     self.emit(event, fields)
                 except Exception as exc:  # noqa: BLE001 - the audit must not break a call
                     log.warning("could not record %s (%s)", event, type(exc).__name__)
+
+    def client_setting(self) -> str:
+        """The config keys that make up the OAuth app's credentials, for messages."""
+        oauth = self.cfg.oauth
+        if oauth.client_secret is not None:
+            return f"{self.where('client_secret')} (the secret {oauth.client_secret}) and {self.where('client_id')}"
+        return f"{self.where('client_id')} (and {self.where('client_secret')}, if the app is a confidential one)"
 
     def client(self) -> endpoint.Client:
         """The OAuth app, with its secret (scoped apps) from the keychain. Raises AuthUnavailable."""

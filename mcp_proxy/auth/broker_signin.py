@@ -136,6 +136,7 @@ class SignInMixin:
                 except SecretError as exc:
                     raise SignInError(f"signed in, but the token cannot be stored: {exc}") from None
                 self._cached = record
+                self._unsaved = self._unsaved_over = None  # a new sign-in replaces a refresh the keychain refused
                 self._retry_at = 0.0
         except LockTimeout:
             raise SignInError("another proxy process holds the token lock; try again in a moment") from None

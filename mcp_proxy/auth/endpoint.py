@@ -1,7 +1,8 @@
 """Requests to a provider's token, revocation and identity endpoints (synchronous; callers on the event
 loop run them in a worker thread).
 
-Error texts name the endpoint's host and the OAuth error code, never a token, code or secret.
+Error texts name the endpoint's host, the HTTP status and the OAuth error code, never a token, code or secret,
+and never the endpoint's own `error_description` (free text: it goes to the log only).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from mcp_proxy.auth.errors import TokenEndpointError
+from mcp_proxy.auth.errors import TokenEndpointError, oauth_error_code
 from mcp_proxy.auth.providers import Provider
 
 log = logging.getLogger(__name__)
@@ -63,13 +64,18 @@ def _post(url: str, data: dict[str, str], what: str) -> Any:
     except ValueError:
         body = None
     if response.status_code >= 400 or not isinstance(body, dict):
-        error = body.get("error") if isinstance(body, dict) else None
+        error = oauth_error_code(body.get("error")) if isinstance(body, dict) else None
         description = body.get("error_description") if isinstance(body, dict) else None
-        detail = f"{error}" + (f": {str(description)[:200]}" if description else "") if error else \
-            f"HTTP {response.status_code}"
-        raise TokenEndpointError(f"{_host(url)} refused the {what} ({detail})",
-                                 error if isinstance(error, str) else None, response.status_code)
+        if description:  # the vendor's own words: for the log only, never in a message a model reads
+            log.warning("%s refused the %s (HTTP %s, %s): %s", _host(url), what, response.status_code,
+                        error or "no error code", _printable(description))
+        detail = f"{error}, HTTP {response.status_code}" if error else f"HTTP {response.status_code}"
+        raise TokenEndpointError(f"{_host(url)} refused the {what} ({detail})", error, response.status_code)
     return body
+
+
+def _printable(value: Any) -> str:
+    return "".join(c if c.isprintable() else " " for c in str(value)[:200])
 
 
 def _token_response(body: dict[str, Any], url: str) -> TokenResponse:

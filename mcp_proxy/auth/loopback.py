@@ -5,6 +5,12 @@ exactly, so no random port), answers only its path, checks `state`, hands the co
 and shows the browser a short page that says whether sign-in worked and, if not, why. `localhost`
 binds both 127.0.0.1 and ::1, since browsers may try either. Nothing here logs the request line:
 it carries the authorization code.
+
+Any local web page can point a browser at the callback, so nothing in a request counts before its
+`state` matches: a request without it, or with another, gets an error page and the listener goes on
+waiting for the genuine redirect. The vendor's (or the page's) free text never reaches a message:
+an `error` becomes the proxy's own wording. Each connection gets its own thread and a short read
+timeout, so a socket a browser opens ahead and never uses cannot hold up the redirect or `close()`.
 """
 
 from __future__ import annotations
@@ -17,17 +23,21 @@ import socket
 import socketserver
 import sys
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-from mcp_proxy.auth.errors import SignInError
+from mcp_proxy.auth.errors import SignInError, oauth_error_code
 
 log = logging.getLogger(__name__)
 
 _IN_USE = {errno.EADDRINUSE, getattr(errno, "WSAEADDRINUSE", -1), 10048}
 _DENIED = {errno.EACCES, getattr(errno, "WSAEACCES", -1), 10013}
+
+READ_TIMEOUT = 5.0  # a connection that sends no request within this is dropped
+CLOSE_WAIT = 5.0  # `close()` waits at most this long for the listening threads to stop
 
 
 @dataclass
@@ -55,6 +65,36 @@ def port_busy_message(port: int, where: str, redirect_uri: str, denied: bool = F
             f"redirect URI such as {alt} on the OAuth app and set {where} = \"{alt}\"")
 
 
+def error_message(error: object, vendor: str, upstream_where: str) -> str:
+    """The proxy's own words for an OAuth `error` the browser came back with (RFC 6749 §4.1.2.1, OpenID
+    Connect §3.1.2.6). `upstream_where` is the config table, e.g. `upstreams.pd`."""
+    code = oauth_error_code(error)
+    if code == "access_denied":
+        return (f"you declined the access {vendor} asked you to grant, so the proxy cannot act as you. To use it, "
+                "sign in again and choose Allow")
+    if code == "invalid_scope":
+        return (f"{vendor} refused the scopes the proxy asked for (invalid_scope); check {upstream_where}.scopes "
+                "against what the OAuth app may grant, then sign in again")
+    if code in ("unauthorized_client", "invalid_client"):
+        return (f"{vendor} does not let this OAuth app sign in this way ({code}); check {upstream_where}.client_id "
+                "and the app's settings, then sign in again")
+    if code in ("invalid_request", "unsupported_response_type"):
+        return (f"{vendor} refused the sign-in request ({code}); check {upstream_where}.client_id, redirect_uri "
+                "and authorize_url, then sign in again")
+    if code in ("server_error", "temporarily_unavailable"):
+        return f"{vendor} could not complete the sign-in just now ({code}); sign in again in a moment"
+    if code in ("login_required", "consent_required", "interaction_required", "account_selection_required"):
+        return f"{vendor} needs you to sign in and approve the app in the browser ({code}); sign in again"
+    if code is not None:
+        return f"{vendor} refused the sign-in (error code {code}); sign in again"
+    return f"{vendor} refused the sign-in (with an error code the proxy does not recognise); sign in again"
+
+
+def _same(given: str | None, expected: str) -> bool:
+    # Bytes: compare_digest refuses str with non-ASCII characters, and a query can carry any.
+    return given is not None and secrets.compare_digest(given.encode("utf-8", "replace"), expected.encode("utf-8"))
+
+
 def page(title: str, message: str, ok: bool) -> bytes:
     colour = "#1a7f37" if ok else "#cf222e"
     return (f"<!doctype html><html><head><meta charset=utf-8><title>{html.escape(title)}</title></head>"
@@ -77,6 +117,7 @@ class CallbackListener:
         self.vendor = vendor
         self.done = threading.Event()
         self.outcome: Outcome | None = None
+        self.foreign = 0  # responses refused for a missing or wrong state
         self._lock = threading.Lock()
         self._servers: list[tuple[HTTPServer, threading.Thread]] = []
 
@@ -105,14 +146,28 @@ class CallbackListener:
             self._servers.append((server, thread))
             thread.start()
 
-    def close(self) -> None:
-        """Stop listening; the port is free when this returns (unless called from a request handler)."""
+    def close(self, wait: float = CLOSE_WAIT) -> None:
+        """Stop listening; the port is free when this returns. Waits at most `wait` seconds (the listening
+        loops stop within a poll interval, since requests run in threads of their own); past that the
+        shutdown finishes in the background and the port is freed when it does."""
         servers, self._servers = self._servers, []
-        for server, thread in servers:
-            if threading.current_thread() is thread:
-                threading.Thread(target=_shutdown, args=(server,), daemon=True).start()
-            else:
-                _shutdown(server)
+        stoppers = [threading.Thread(target=_shutdown, args=(server,), daemon=True,
+                                     name=f"oauth-callback-{self.port}-close") for server, _thread in servers]
+        for stopper in stoppers:
+            stopper.start()
+        deadline = time.monotonic() + wait
+        for stopper in stoppers:
+            stopper.join(max(0.0, deadline - time.monotonic()))
+        if any(stopper.is_alive() for stopper in stoppers):
+            log.warning("the sign-in callback on port %d did not stop within %.0f s; it stops in the background",
+                        self.port, wait)
+
+    def foreign_note(self) -> str:
+        """For a sign-in that timed out: what was refused meanwhile, if anything."""
+        if not self.foreign:
+            return ""
+        return ("; meanwhile the browser brought back a sign-in response that did not belong to it (state "
+                "mismatch), probably from an older sign-in tab, and it was refused: use the tab of the newest sign-in")
 
     def fail(self, message: str) -> None:
         """End the wait from outside (time limit, cancellation)."""
@@ -131,27 +186,24 @@ class CallbackListener:
         parts = urlsplit(target)
         if parts.path != self.path:
             return 404, page("Not found", "This address only receives the sign-in redirect.", False)
+        query = parse_qs(parts.query)
+        one = {k: v[0] for k, v in query.items() if v}
+        # Nothing counts before the state matches: not an error, not a code. Any local web page can send a
+        # request here (an <img> pointing at the callback), and an old tab can come back late; neither may end
+        # or steer the sign-in that is waiting.
+        if not _same(one.get("state"), self.state):
+            self.foreign += 1  # not under _lock: that is held during a code exchange; only "any?" matters
+            return 200, page("Sign-in response refused", "This response does not belong to the sign-in the proxy "
+                             "is waiting for (state mismatch), so it was ignored; it may come from an older "
+                             "sign-in tab. The sign-in that is waiting goes on: finish it in the tab the proxy "
+                             "opened last, or start a new sign-in.", False)
         if self.done.is_set() and self.outcome is not None:
             return 200, page("Sign-in already finished", "This sign-in has already finished; you can close this "
                              "tab. To sign in again, start a new sign-in.", self.outcome.ok)
-        query = parse_qs(parts.query)
-        one = {k: v[0] for k, v in query.items() if v}
         if "error" in one:
-            reason = one["error"]
-            if reason == "access_denied":
-                message = (f"you declined the access {self.vendor} asked you to grant, so the proxy cannot act as "
-                           "you. To use it, sign in again and choose Allow")
-            else:
-                described = f": {one['error_description'][:200]}" if one.get("error_description") else ""
-                message = f"{self.vendor} refused the sign-in ({reason}{described})"
+            message = error_message(one["error"], self.vendor, self.where.rsplit(".", 1)[0])
             self._finish(Outcome(False, message))
             return 200, page("Sign-in did not complete", message[0].upper() + message[1:] + ".", False)
-        if not secrets.compare_digest(one.get("state", ""), self.state):
-            message = ("the browser came back with a sign-in response that does not belong to this sign-in "
-                       "(state mismatch), so it was refused; it may be from an older sign-in tab. Start the "
-                       "sign-in again")
-            self._finish(Outcome(False, message))
-            return 200, page("Sign-in refused", message[0].upper() + message[1:] + ".", False)
         code = one.get("code")
         if not code:
             message = f"{self.vendor} sent the browser back without an authorization code; start the sign-in again"
@@ -183,6 +235,7 @@ class CallbackListener:
 class _Handler(BaseHTTPRequestHandler):
     server_version = "mcp-access-proxy"
     sys_version = ""
+    timeout = READ_TIMEOUT  # per socket operation: an idle or trickling connection is dropped
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
         listener: CallbackListener = self.server.listener  # type: ignore[attr-defined]
@@ -200,8 +253,12 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def _make_server(family: int, address: str, port: int, listener: CallbackListener) -> HTTPServer:
-    class Server(HTTPServer):
+    class Server(socketserver.ThreadingMixIn, HTTPServer):
         address_family = family
+        # A thread per connection: one that sends nothing must not hold up the redirect or the shutdown.
+        # Daemon threads, not joined on close: each ends by itself within READ_TIMEOUT of going quiet.
+        daemon_threads = True
+        block_on_close = False
         # POSIX: rebinding right after a previous sign-in must not fail on TIME_WAIT. Windows: SO_REUSEADDR
         # would let two processes bind the same port, so it stays off there.
         allow_reuse_address = sys.platform != "win32"

@@ -3,8 +3,11 @@
 and three changes:
 
 - **Refresh is single-flight across processes** and the rotated refresh token is stored before the
-  lock is released, as for REST upstreams (`broker.py`). A 401 on a stored token first tries one
-  refresh instead of a new browser sign-in.
+  lock is released, as for REST upstreams (`broker.py`). A 401 on a stored token first re-reads the
+  keychain (another process may have refreshed, or `login` stored a new sign-in: compared by the
+  tokens themselves, not a per-process counter), then tries one refresh instead of a new browser
+  sign-in. Only a refusal of the grant (`invalid_grant`) forgets the token; a server error, a rate
+  limit or a rejected client leaves it stored and says "try again" or which setting to fix.
 - **Stored tokens keep their expiry** (the SDK forgets it on restart and would send expired tokens)
   and the token endpoint they came from, so a restarted proxy refreshes at the right place.
 - **`serve` never opens a browser for an MCP upstream**: it runs in the background, reconnects with
@@ -13,11 +16,13 @@ and three changes:
   running proxy picks the new token up from the keychain.
 
 Servers without dynamic client registration (PagerDuty's hosted MCP server) get `client_id` (and
-`client_secret`) from the config; `authorize_url`/`token_url` override discovered endpoints.
+`client_secret`) from the config; `authorize_url`/`token_url` override discovered endpoints, and
+configured `scopes` are requested exactly (the SDK would ask for every scope the server advertises).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable
@@ -27,15 +32,14 @@ from urllib.parse import parse_qs, urlsplit
 import anyio
 import httpx2
 from mcp.client.auth.oauth2 import OAuthClientProvider
-from mcp.shared.auth import (
-    AuthorizationCodeResult, OAuthClientInformationFull, OAuthClientMetadata, OAuthMetadata, OAuthToken,
-)
+from mcp.shared.auth import AuthorizationCodeResult, OAuthClientMetadata, OAuthMetadata
 
 from mcp_proxy.auth.broker import refresh_margin
-from mcp_proxy.auth.errors import SignInError
+from mcp_proxy.auth.errors import SignInError, oauth_error_code
 from mcp_proxy.auth.loopback import CallbackListener
-from mcp_proxy.auth.vault import TokenRecord, TokenStore
-from mcp_proxy.config import SecretError, SecretStore, UpstreamConfig
+from mcp_proxy.auth.mcp_oauth_storage import KeychainTokenStorage
+from mcp_proxy.auth.vault import refresh_lock
+from mcp_proxy.config import SecretStore, UpstreamConfig
 from mcp_proxy.fsutil import FileLock
 from mcp_proxy.paths import Paths
 
@@ -43,6 +47,7 @@ log = logging.getLogger(__name__)
 
 INTERACTIVE_WAIT = 300.0
 LOCK_WAIT = 30.0
+RETRY_AFTER_FAILURE = 60.0  # a token due for refresh is used this long after a refresh failed for a passing reason
 
 
 class McpSignInNeeded(Exception):
@@ -52,100 +57,9 @@ class McpSignInNeeded(Exception):
         super().__init__(f"not signed in to '{key}': run `mcp-access-proxy login {key}` in a terminal")
 
 
-class KeychainTokenStorage:
-    """The SDK's `TokenStorage`, in the keychain: tokens with their absolute expiry, and the registered client."""
-
-    def __init__(self, cfg: UpstreamConfig, store: SecretStore, paths: Paths, *, fresh: bool = False,
-                 clock: Callable[[], float] = time.time) -> None:
-        self.cfg = cfg
-        self.tokens = TokenStore(cfg.key, store, paths)
-        self.client_name = f"oauth-client:{cfg.key}"
-        self.clock = clock
-        self.fresh = fresh  # `login`: ignore the stored token, sign in anew
-        self.record: TokenRecord | None = None
-        self.endpoints: dict[str, str] = {}  # token/authorization endpoint and issuer the token came from
-        self.store = store
-
-    def _load(self) -> TokenRecord | None:
-        try:
-            return self.tokens.load()
-        except SecretError as exc:
-            log.warning("upstream %s: the stored token cannot be read (%s)", self.cfg.key, exc)
-            return None
-
-    async def get_tokens(self) -> OAuthToken | None:
-        if self.fresh:
-            return None
-        record = await anyio.to_thread.run_sync(self._load)
-        self.record = record
-        if record is None:
-            return None
-        self.endpoints = {k: v for k, v in record.extra.items() if k in ("token_endpoint", "authorization_endpoint",
-                                                                          "issuer") and isinstance(v, str)}
-        remaining = None if record.expires_at is None else max(0, int(record.expires_at - self.clock()))
-        return OAuthToken(access_token=record.access_token, refresh_token=record.refresh_token,
-                          expires_in=remaining, scope=" ".join(record.scopes) or None)
-
-    async def set_tokens(self, tokens: OAuthToken) -> None:
-        now = self.clock()
-        previous = self.record
-        record = TokenRecord(
-            access_token=tokens.access_token, refresh_token=tokens.refresh_token,
-            expires_at=now + tokens.expires_in if tokens.expires_in else None, issued_at=now,
-            generation=(previous.generation + 1) if previous else 1,
-            client_id=self.cfg.oauth.client_id if self.cfg.oauth else "",
-            scopes=tuple((tokens.scope or "").split()),
-            requested=tuple(self.cfg.oauth.scopes if self.cfg.oauth else ()),
-            extra=dict(self.endpoints),
-        )
-        await anyio.to_thread.run_sync(self.tokens.save, record)
-        self.record = record
-        self.fresh = False
-
-    @property
-    def has_static_client(self) -> bool:
-        return bool(self.cfg.oauth and self.cfg.oauth.client_id)
-
-    async def get_client_info(self) -> OAuthClientInformationFull | None:
-        if self.has_static_client:  # resolved when needed, not at start-up: the secret is in the keychain
-            return await anyio.to_thread.run_sync(_static_client, self.cfg, self.store)
-        data = await anyio.to_thread.run_sync(self._get_client_json)
-        try:
-            return OAuthClientInformationFull.model_validate(data) if isinstance(data, dict) else None
-        except ValueError:
-            return None
-
-    def _get_client_json(self) -> Any:
-        try:
-            return self.tokens.vault.get_json(self.client_name)
-        except SecretError:
-            return None
-
-    async def set_client_info(self, client_info: OAuthClientInformationFull) -> None:
-        if self.has_static_client:
-            return
-        data = client_info.model_dump(mode="json", exclude_none=True)
-        await anyio.to_thread.run_sync(self.tokens.vault.put_json, self.client_name, data)
-
-    def forget(self) -> bool:
-        return self.tokens.forget()
-
-
-def _static_client(cfg: UpstreamConfig, store: SecretStore) -> OAuthClientInformationFull | None:
-    oauth = cfg.oauth
-    if oauth is None or not oauth.client_id:
-        return None
-    secret = None
-    if oauth.client_secret is not None:
-        try:
-            secret = oauth.client_secret.resolve(store)
-        except SecretError as exc:
-            log.warning("upstream %s: %s", cfg.key, exc)
-    return OAuthClientInformationFull(
-        client_id=oauth.client_id, client_secret=secret, redirect_uris=[oauth.redirect_uri],
-        token_endpoint_auth_method="client_secret_post" if secret else "none",
-        grant_types=["authorization_code", "refresh_token"], scope=" ".join(oauth.scopes) or None,
-    )
+class McpRefreshFailed(Exception):
+    """The token could not be refreshed for a reason a new sign-in would not fix (server error, rate limit,
+    rejected client credentials). The sign-in stays stored; the text says to try again or what to fix."""
 
 
 class _LoopbackSignIn:
@@ -192,7 +106,7 @@ class _LoopbackSignIn:
                         self.tick(deadline - anyio.current_time())
             outcome = listener.outcome
             if outcome is None:
-                raise SignInError(f"the sign-in did not complete within {self.wait:g} s")
+                raise SignInError(f"the sign-in did not complete within {self.wait:g} s{listener.foreign_note()}")
             if not outcome.ok or not outcome.code:
                 raise SignInError(outcome.message)
             return AuthorizationCodeResult(code=outcome.code, state=listener.state, iss=outcome.iss)
@@ -211,7 +125,8 @@ class ProxyOAuthProvider(OAuthClientProvider):
         self.cfg = cfg
         self.storage = storage
         self.interactive = interactive
-        self.lock_path = paths.locks_dir / f"oauth-{cfg.key}.lock"
+        self.paths = paths
+        self.refresh_problem: str | None = None  # why the last refresh failed, when the token was kept
         self.sign_in = _LoopbackSignIn(cfg, paths, open_url, wait, tick)
         metadata = OAuthClientMetadata(
             redirect_uris=[oauth.redirect_uri], client_name="mcp-access-proxy", token_endpoint_auth_method="none",
@@ -268,6 +183,8 @@ class ProxyOAuthProvider(OAuthClientProvider):
     async def _perform_authorization_code_grant(self) -> tuple[str, str]:
         self._apply_overrides()
         self._remember_endpoints()
+        if self.cfg.oauth.scopes:  # the SDK put the server's advertised scopes here; the config decides
+            self.context.client_metadata.scope = " ".join(self.cfg.oauth.scopes)
         return await super()._perform_authorization_code_grant()
 
     async def _refresh_token(self) -> httpx2.Request:
@@ -280,42 +197,80 @@ class ProxyOAuthProvider(OAuthClientProvider):
 
     # -- the flow ------------------------------------------------------------------------------
     async def _take_lock(self) -> FileLock:
-        lock = FileLock(self.lock_path)
+        lock = refresh_lock(self.paths, self.cfg.key)
         with anyio.fail_after(LOCK_WAIT):
             while not lock.acquire(blocking=False):
                 await anyio.sleep(0.05)
         return lock
 
-    async def _reload(self) -> bool:
-        """Re-read the stored token (another process may have refreshed). True when it changed."""
-        before = self.storage.record.generation if self.storage.record else None
+    async def _reload(self) -> str:
+        """Re-read the stored token: "changed" (another process refreshed, or `login` stored a new sign-in),
+        "gone" (signed out, or forgotten after a refusal) or "same". Compared by the tokens, since a fresh
+        `login` numbers its record from 1 again."""
+        before = self.storage.record
         tokens = await self.storage.get_tokens()
-        after = self.storage.record.generation if self.storage.record else None
-        if tokens is not None and after != before:
-            self.context.current_tokens = tokens
-            self._adopt_stored()
-            return True
-        return False
+        after = self.storage.record
+        if tokens is None:
+            if self.storage.unreadable:
+                return "same"  # keychain locked: keep what this process has
+            return "gone"
+        if before is not None and (after.access_token, after.refresh_token) == \
+                (before.access_token, before.refresh_token):
+            return "same"
+        self.context.current_tokens = tokens
+        self._adopt_stored()
+        return "changed"
 
     async def _refresh_once(self) -> AsyncGenerator[httpx2.Request, httpx2.Response]:
-        """Refresh under the cross-process lock, unless another process already did."""
+        """Refresh under the cross-process lock, unless another process already did. Sets `refresh_problem`
+        when the refresh failed but the sign-in is kept."""
+        self.refresh_problem = None
         lock = await self._take_lock()
         try:
-            if await self._reload() and self.context.is_token_valid():
+            stored = await self._reload()
+            if stored == "gone":  # `logout` (or a refusal elsewhere): never write the token back
+                self.context.clear_tokens()
+                self.storage.record = None
+                return
+            if stored == "changed" and self.context.is_token_valid():
                 return
             if not self.context.can_refresh_token():
                 return
             response = yield await self._refresh_token()
-            if await self._handle_refresh_response(response):  # stores the rotated token, still under the lock
-                self._adopt_stored()
-                log.info("upstream %s: refreshed the OAuth token", self.cfg.key)
-            else:
-                log.warning("upstream %s: the server refused to refresh the token; a new sign-in is needed",
-                            self.cfg.key)
+            if response.status_code == 200:
+                if await self._handle_refresh_response(response):  # stores the rotated token, under the lock
+                    self._adopt_stored()
+                    log.info("upstream %s: refreshed the OAuth token", self.cfg.key)
+                    return
+                self._refresh_failed("the server's refresh answer was not a token response")
+                return
+            error = await _oauth_error(response)
+            if response.status_code in (400, 401) and error == "invalid_grant":
+                log.warning("upstream %s: the server refused to refresh the token (invalid_grant); a new sign-in is "
+                            "needed", self.cfg.key)
                 await anyio.to_thread.run_sync(self.storage.forget)
                 self.storage.record = None
+                self.context.clear_tokens()
+            elif error in ("invalid_client", "unauthorized_client"):
+                self._refresh_failed(f"the server did not accept the OAuth app's credentials ({error}); check "
+                                     f"upstreams.{self.cfg.key}.client_id and client_secret. The sign-in was kept")
+            else:
+                detail = f"HTTP {response.status_code}" + (f", {error}" if error else "")
+                self._refresh_failed(f"the server could not refresh the token ({detail}); the sign-in was kept: "
+                                     "try again in a moment")
         finally:
             lock.release()
+
+    def _refresh_failed(self, problem: str) -> None:
+        """Keep the token. One still inside its real lifetime goes on being used for a while (the refresh
+        margin is over, not the token), as the REST broker does."""
+        self.refresh_problem = problem
+        log.warning("upstream %s: %s", self.cfg.key, problem)
+        record = self.storage.record
+        if record is not None and self.context.current_tokens is not None and record.expires_at is not None:
+            usable_until = record.expires_at - 5
+            if usable_until > time.time():
+                self.context.token_expiry_time = min(usable_until, time.time() + RETRY_AFTER_FAILURE)
 
     async def _auth_flow(self, request: httpx2.Request) -> AsyncGenerator[httpx2.Request, httpx2.Response]:
         async with self.context.lock:
@@ -324,6 +279,8 @@ class ProxyOAuthProvider(OAuthClientProvider):
             if not self.context.is_token_valid() and self.context.can_refresh_token():
                 async for step in _relay(self._refresh_once()):
                     step.response = yield step.request
+                if self.refresh_problem is not None and not self.context.is_token_valid():
+                    raise McpRefreshFailed(f"upstream '{self.cfg.key}': {self.refresh_problem}")
             if self.interactive:
                 tokens_ok = True
             else:
@@ -333,6 +290,7 @@ class ProxyOAuthProvider(OAuthClientProvider):
                 step.response = yield step.request
             return
         if not tokens_ok:
+            self.refresh_problem = None
             response = yield request
             if response.status_code == 401:
                 self._initialized = False  # read the keychain again next time: `login` may have stored a token
@@ -348,15 +306,25 @@ class ProxyOAuthProvider(OAuthClientProvider):
         async with self.context.lock:
             before = self.context.current_tokens.access_token if self.context.current_tokens else None
             self.context.token_expiry_time = 0.0  # treat as expired
-            if self.context.can_refresh_token():
-                async for step in _relay(self._refresh_once()):
-                    step.response = yield step.request
+            async for step in _relay(self._refresh_once()):  # re-reads the keychain first: `login` may have run
+                step.response = yield step.request
             after = self.context.current_tokens.access_token if self.context.current_tokens else None
             if not after or after == before:
                 self._initialized = False
+                if self.refresh_problem is not None and after:
+                    raise McpRefreshFailed(f"upstream '{self.cfg.key}': {self.refresh_problem}")
                 raise McpSignInNeeded(self.cfg.key)
             self._add_auth_header(request)
         yield request
+
+
+async def _oauth_error(response: httpx2.Response) -> str | None:
+    """The `error` code of a token endpoint's refusal (RFC 6749 §5.2), if it has a readable one."""
+    try:
+        body = json.loads(await response.aread())
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return oauth_error_code(body.get("error")) if isinstance(body, dict) else None
 
 
 class _Step:

@@ -20,7 +20,7 @@ from urllib.parse import urlencode
 import anyio
 
 from mcp_proxy.auth.endpoint import Client, exchange_code
-from mcp_proxy.auth.errors import SignInError, TokenEndpointError
+from mcp_proxy.auth.errors import SignInError, SignInTimeout, TokenEndpointError
 from mcp_proxy.fsutil import FileLock
 
 if TYPE_CHECKING:
@@ -75,6 +75,7 @@ class SignInSession:
                                          vendor=broker.vendor)
         self.info: SignInInfo | None = None
         self._ended = False
+        self._expired = False
         self._end_lock = threading.Lock()
         self._timer: threading.Timer | None = None
 
@@ -119,12 +120,15 @@ class SignInSession:
         return text
 
     def _expire(self) -> None:
+        self._expired = True
         self.listener.fail(f"the sign-in was not completed within {self.lifetime:g} s")
         self._end()
 
     def _end_soon(self) -> None:
         # The page is still being written: end just after it is sent.
-        threading.Timer(0.5, self._end).start()
+        timer = threading.Timer(0.5, self._end)
+        timer.daemon = True
+        timer.start()
 
     def _end(self) -> None:
         with self._end_lock:
@@ -133,9 +137,11 @@ class SignInSession:
             self._ended = True
         if self._timer is not None:
             self._timer.cancel()
-        self.listener.close()
-        self.lock.release()
-        self.broker.session_ended(self)
+        try:
+            self.listener.close()  # bounded: it never waits on a connection
+        finally:
+            self.lock.release()
+            self.broker.session_ended(self)
 
     # -- for the waiter ----------------------------------------------------------------
     async def wait(self, timeout: float) -> SignInInfo:
@@ -159,19 +165,24 @@ class SignInSession:
     def _result(self, timeout: float) -> SignInInfo:
         outcome = self.listener.outcome
         if outcome is None:
-            raise SignInError(f"it did not complete within {timeout:g} s")
+            raise SignInTimeout(f"it did not complete within {timeout:g} s", self.listener.foreign_note())
         if not outcome.ok or self.info is None:
+            if self._expired and not outcome.ok:
+                raise SignInTimeout(outcome.message, self.listener.foreign_note())
             raise SignInError(outcome.message)
         return self.info
 
     def close(self) -> None:
-        """The caller stops waiting. A finished or failed sign-in ends now; one still open keeps listening
-        until its lifetime is over, so the URL the user was given keeps working."""
+        """The caller stopped waiting in time. A finished or failed sign-in ends now; one still open keeps
+        listening until its lifetime is over, so the URL the user was given keeps working (a late sign-in
+        still lands). Blocks for at most the listener's CLOSE_WAIT: call it from a worker thread."""
         if self.listener.done.is_set():
             self._end()
 
     def end(self) -> None:
-        """End now, finished or not (the `login` command on Ctrl-C or time limit)."""
+        """End now, finished or not: the `login` command on Ctrl-C or time limit, a tool call whose sign-in
+        the user declined or whose client cancelled it. Frees the port and the sign-in lock, so `login` works
+        at once. Blocks for at most the listener's CLOSE_WAIT: call it from a worker thread."""
         self.listener.fail("the sign-in was cancelled")
         self._end()
 
@@ -193,6 +204,9 @@ class JoinedSignIn:
     def close(self) -> None:
         return None
 
+    def end(self) -> None:
+        return None  # the sign-in belongs to the call that started it, which may still be waiting for it
+
 
 class AlreadySignedIn:
     """Another process completed a sign-in just before this one would have started: nothing to do."""
@@ -207,6 +221,9 @@ class AlreadySignedIn:
         return self.info
 
     def close(self) -> None:
+        return None
+
+    def end(self) -> None:
         return None
 
 
@@ -239,4 +256,7 @@ class ElsewhereSignIn:
                           "finish it in the browser tab it opened, then call the tool again")
 
     def close(self) -> None:
+        return None
+
+    def end(self) -> None:
         return None

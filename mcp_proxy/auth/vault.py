@@ -137,6 +137,10 @@ class TokenRecord:
     def with_(self, **changes: Any) -> "TokenRecord":
         return replace(self, **changes)
 
+    def secrets(self) -> tuple[str, ...]:
+        """The values that must never appear in a log or an audit record."""
+        return tuple(t for t in (self.access_token, self.refresh_token) if t)
+
 
 @dataclass(frozen=True)
 class TokenInfo:
@@ -235,6 +239,12 @@ class TokenStore:
             identity_name=meta.get("identity_name"), region=meta.get("region"),
             has_refresh_token=bool(meta.get("has_refresh_token")),
         )
+
+
+def refresh_lock(paths: Paths, key: str, timeout: float | None = None) -> FileLock:
+    """The cross-process lock every refresh, sign-in store and sign-out of upstream `key` holds, so that none
+    of them writes over another's result."""
+    return FileLock(paths.locks_dir / f"oauth-{key}.lock", timeout=timeout)
 
 
 def _number(value: Any) -> float | None:

@@ -17,6 +17,7 @@ from typing import Any
 from mcp_proxy.cli import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, CliContext, err
 
 LOGIN_TIMEOUT = 300.0
+LOGOUT_LOCK_WAIT = 60.0  # a refresh holds the lock for at most its own lock wait plus one request
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -171,7 +172,8 @@ def _login_mcp(args: argparse.Namespace, ctx: CliContext, cfg: Any) -> int:
     import anyio
 
     from mcp_proxy.auth.errors import SignInError
-    from mcp_proxy.auth.mcp_oauth import McpSignInNeeded, mcp_oauth_auth
+    from mcp_proxy.auth.mcp_oauth import McpRefreshFailed, McpSignInNeeded, mcp_oauth_auth
+    from mcp_proxy.config import SecretError
 
     countdown = _Countdown()
 
@@ -210,7 +212,8 @@ def _login_mcp(args: argparse.Namespace, ctx: CliContext, cfg: Any) -> int:
         if isinstance(leaf, KeyboardInterrupt):
             raise leaf from None
         countdown.done()
-        reason = str(leaf) if isinstance(leaf, (SignInError, McpSignInNeeded)) else type(leaf).__name__
+        known = (SignInError, McpSignInNeeded, McpRefreshFailed, SecretError)
+        reason = str(leaf) if isinstance(leaf, known) else type(leaf).__name__
         err(f"mcp-access-proxy: sign-in to '{cfg.key}' did not complete: {reason}")
         return EXIT_FAILURE
     countdown.done()
@@ -234,9 +237,22 @@ def _logout(args: argparse.Namespace, ctx: CliContext) -> int:
 
     store = ctx.secret_store()
     if cfg.kind == "mcp":
-        from mcp_proxy.auth.vault import TokenStore
+        from mcp_proxy.auth.vault import TokenStore, refresh_lock
+        from mcp_proxy.config import SecretError
+        from mcp_proxy.fsutil import LockTimeout
 
-        had = TokenStore(cfg.key, store, ctx.paths).forget()
+        try:
+            # The lock a refresh in a running `serve` holds: that refresh finishes first and this removes its
+            # result, instead of the refresh writing the token back after it was removed.
+            with refresh_lock(ctx.paths, cfg.key, timeout=LOGOUT_LOCK_WAIT):
+                had = TokenStore(cfg.key, store, ctx.paths).forget()
+        except LockTimeout:
+            err(f"mcp-access-proxy: another proxy process has been refreshing the '{cfg.key}' token for "
+                f"{LOGOUT_LOCK_WAIT:g} s; nothing was removed. Try again in a moment")
+            return EXIT_FAILURE
+        except SecretError as exc:
+            err(f"mcp-access-proxy: {exc}")
+            return EXIT_FAILURE
         if had:
             from mcp_proxy.cli.audit_note import record
 

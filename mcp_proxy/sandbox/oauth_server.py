@@ -95,6 +95,10 @@ class OAuthServer:
     refresh_delay: float = 0.0
     authorize_delay: float = 0.0  # the user takes this long to click "Allow"
     allow_registration: bool = False
+    # PagerDuty's token shape by default; tests choose plain opaque strings (no recognisable shape) to check
+    # that the proxy redacts the tokens it was issued by value, not only by their look.
+    token_prefixes: tuple[str, str] = ("pdus+_0X", "pdus+_1X")
+    token_bytes: int = 24
 
     def __post_init__(self) -> None:
         self.lock = threading.Lock()
@@ -103,6 +107,7 @@ class OAuthServer:
         self.refresh: dict[str, Grant] = {}
         self.used_refresh: set[str] = set()
         self.all_codes: list[str] = []  # every code issued, for leak checks
+        self.all_verifiers: list[str] = []  # every PKCE verifier presented, for leak checks
         self.issued: Counter[str] = Counter()
         self.log: list[dict[str, Any]] = []
         self.authorize_requests: list[dict[str, str]] = []
@@ -149,8 +154,8 @@ class OAuthServer:
 
     def _issue(self, client: OAuthClient, user_id: str, scopes: tuple[str, ...], issuer: str, kind: str,
                resource: str | None) -> dict[str, Any]:
-        access = "pdus+_0X" + secrets.token_urlsafe(24)
-        refresh = "pdus+_1X" + secrets.token_urlsafe(24)
+        access = self.token_prefixes[0] + secrets.token_urlsafe(self.token_bytes)
+        refresh = self.token_prefixes[1] + secrets.token_urlsafe(self.token_bytes)
         expires_at = self.clock() + self.expires_in
         self.access[access] = Grant(client.client_id, user_id, scopes, expires_at, resource)
         self.refresh[refresh] = Grant(client.client_id, user_id, scopes, expires_at, resource)
@@ -250,6 +255,8 @@ def create_app(server: OAuthServer) -> "Starlette":
                 if fields.get("redirect_uri") != entry["redirect_uri"]:
                     return _error(400, "invalid_grant", REDIRECT_ERROR)
                 verifier = fields.get("code_verifier", "")
+                if verifier:
+                    server.all_verifiers.append(verifier)
                 if not verifier or not secrets.compare_digest(_s256(verifier), entry["challenge"]):
                     return _error(400, "invalid_grant", "PKCE verification failed")
                 body = server._issue(client, entry["user_id"], entry["scopes"], issuer_of(request),

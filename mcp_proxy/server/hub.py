@@ -136,10 +136,14 @@ class Hub:
         """Upstreams with per-user OAuth: record their token events in the audit log, hear of completed
         sign-ins, and start with the identity a previous sign-in confirmed."""
         for key, upstream in self.upstreams.items():
+            storage = getattr(upstream, "oauth_storage", None)
+            if storage is not None:  # an MCP upstream's tokens: redacted like the configured secrets
+                storage.reveal = self.audit.add_secret
             broker = getattr(getattr(upstream, "credentials", None), "broker", None)
             if broker is None:
                 continue
             broker.emit = self.audit.append_nowait
+            broker.reveal = self.audit.add_secret
 
             async def announce(info: Any, key: str = key) -> None:
                 await self.identity_confirmed(getattr(info, "identity_email", None), key)

@@ -55,6 +55,11 @@ class HttpStatusWatch:
 class McpUpstream(Upstream):
     kind = "mcp"
 
+    @property
+    def oauth_storage(self) -> Any:
+        """Where this upstream's OAuth tokens live (`auth = "oauth"`), else None."""
+        return getattr(self._http_auth, "storage", None)
+
     def __init__(self, cfg: UpstreamConfig, store: SecretStore, *, http_auth: Any = None) -> None:
         self.key = cfg.key
         self.cfg = cfg
@@ -109,6 +114,11 @@ class McpUpstream(Upstream):
 
     def auth_advice(self, status: int) -> str:
         if self.cfg.auth == "oauth":
+            # The token was refused and could not be refreshed for a passing reason (server error, rate limit)
+            # or a wrong client secret: the sign-in is kept, so signing in again is not the advice.
+            problem = getattr(self._http_auth, "refresh_problem", None)
+            if problem:
+                return f"the proxy could not renew its sign-in: {problem}"
             return (f"the server needs you to sign in (HTTP {status}); run `mcp-access-proxy login {self.key}` in a "
                     "terminal (the proxy picks the new token up by itself)")
         return (f"the server refused the credentials (HTTP {status}); check the secrets referenced by "

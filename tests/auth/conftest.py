@@ -13,12 +13,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 
 from mcp_proxy.sandbox.asgi_thread import RunningServer, free_port, serve_in_thread
 from mcp_proxy.sandbox.browser import browser_command
 from mcp_proxy.sandbox.oauth_server import OAuthClient, OAuthServer, create_app
 from mcp_proxy.sandbox.pagerduty import create_app as pagerduty_app
+from tests.auth.mcp_oauth_server import start_mcp_server
 from tests.gateway.conftest import PY, ProxyEnv, render_config
 
 CLIENT_ID = "classic-desktop-app"
@@ -57,10 +59,15 @@ class Sandbox:
         return self.upstream(**{**table, **overrides})
 
     def secrets_seen(self) -> set[str]:
-        """Every token and code the server ever issued."""
+        """Every token and code the server ever issued, every PKCE verifier it was shown, and the client secret."""
         with self.oauth.lock:
             return set(self.oauth.access) | set(self.oauth.refresh) | set(self.oauth.used_refresh) | \
-                set(self.oauth.all_codes)
+                set(self.oauth.all_codes) | set(self.oauth.all_verifiers) | {SCOPED_SECRET}
+
+    def states_seen(self) -> set[str]:
+        """Every `state` the proxy sent to the authorize endpoint: part of the URL the user is shown (so it may
+        appear in command output), but never in a file or a log."""
+        return {r["state"] for r in self.oauth.authorize_requests if r.get("state")}
 
 
 @pytest.fixture
@@ -108,17 +115,23 @@ class AuthProxy(ProxyEnv):
         return files
 
     def assert_no_secret_leaked(self, extra_text: str = "") -> None:
+        """No token, code, PKCE verifier or client secret in any file under the proxy home (logs, audit spool,
+        token metadata), the proxy's stderr or `extra_text` (command output); no `state` in files or stderr."""
         secrets = self.sandbox.secrets_seen()
-        assert secrets, "the test issued no tokens"
-        blobs = {str(p): data for p, data in self.home_files().items()}
-        blobs["proxy stderr"] = self.stderr_text().encode()
-        blobs["command output"] = extra_text.encode()
-        for where, data in blobs.items():
+        assert len(secrets) > 1, "the test issued no tokens"
+        assert self.sandbox.oauth.all_verifiers or self.sandbox.oauth.issued["authorization_code"] == 0
+        states = self.sandbox.states_seen()
+        files = {str(p): data for p, data in self.home_files().items()}
+        files["proxy stderr"] = self.stderr_text().encode()
+        for where, data in {**files, "command output": extra_text.encode()}.items():
             for secret in secrets:
-                assert secret.encode() not in data, f"a token or code appears in {where}"
+                assert secret.encode() not in data, f"a token, code, PKCE verifier or client secret appears in {where}"
+        for where, data in files.items():
+            for state in states:
+                assert state.encode() not in data, f"an OAuth state appears in {where}"
 
     def audit_records(self) -> list[dict[str, Any]]:
-        """The audit records the proxy wrote (empty when the audit part keeps them only in memory)."""
+        """The audit records the proxy wrote (its spool is under data/audit/ in the proxy home)."""
         records = []
         audit_dir = self.home / "data" / "audit"
         for path in sorted(audit_dir.rglob("*")) if audit_dir.exists() else []:
@@ -154,4 +167,30 @@ def open_in_stand_in_browser(url: str) -> subprocess.CompletedProcess:
                           timeout=60, env={k: v for k, v in os.environ.items()})
 
 
-__all__ = ["AuthProxy", "Sandbox", "render_config", "url_from", "open_in_stand_in_browser"]
+# -- a remote MCP server behind OAuth (tests/auth/mcp_oauth_server.py) ----------------------------------
+@pytest.fixture
+def mcp_server(sandbox: Sandbox) -> Any:
+    sandbox.oauth.add_client(OAuthClient("mcp-static-client", (sandbox.redirect_uri,)))
+    running, verifier, url = start_mcp_server(sandbox.oauth, sandbox.oauth_http.url)
+    sandbox.extra_servers.append(running)
+    return verifier, url
+
+
+def mcp_table(sandbox: Sandbox, url: str, **extra: Any) -> dict[str, Any]:
+    return {"kind": "mcp", "url": url, "auth": "oauth", "redirect_uri": sandbox.redirect_uri, "connect_timeout": 10,
+            **extra}
+
+
+async def tool_names(client: Any) -> set[str]:
+    with anyio.fail_after(30):
+        return {t.name for t in (await client.list_tools()).tools}
+
+
+async def wait_for_tool(client: Any, name: str, seconds: float = 30) -> None:
+    with anyio.fail_after(seconds):
+        while name not in await tool_names(client):
+            await anyio.sleep(0.3)
+
+
+__all__ = ["AuthProxy", "Sandbox", "mcp_table", "open_in_stand_in_browser", "render_config", "tool_names",
+           "url_from", "wait_for_tool"]

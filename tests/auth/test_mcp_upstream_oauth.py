@@ -9,36 +9,10 @@ from typing import Any
 import anyio
 import pytest
 
-from mcp_proxy.sandbox.oauth_server import OAuthClient
-from tests.auth.conftest import AuthProxy, Sandbox
-from tests.auth.mcp_oauth_server import start_mcp_server
+from tests.auth.conftest import AuthProxy, mcp_table, tool_names, wait_for_tool
 from tests.gateway.conftest import text_of
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def mcp_server(sandbox: Sandbox) -> Any:
-    sandbox.oauth.add_client(OAuthClient("mcp-static-client", (sandbox.redirect_uri,)))
-    running, verifier, url = start_mcp_server(sandbox.oauth, sandbox.oauth_http.url)
-    sandbox.extra_servers.append(running)
-    return verifier, url
-
-
-def mcp_table(sandbox: Sandbox, url: str, **extra: Any) -> dict[str, Any]:
-    return {"kind": "mcp", "url": url, "auth": "oauth", "redirect_uri": sandbox.redirect_uri, "connect_timeout": 10,
-            **extra}
-
-
-async def tool_names(client: Any) -> set[str]:
-    with anyio.fail_after(30):
-        return {t.name for t in (await client.list_tools()).tools}
-
-
-async def wait_for_tool(client: Any, name: str, seconds: float = 30) -> None:
-    with anyio.fail_after(seconds):
-        while name not in await tool_names(client):
-            await anyio.sleep(0.3)
 
 
 async def test_login_then_serve_with_a_static_client(aproxy: AuthProxy, mcp_server: Any) -> None:
@@ -90,3 +64,20 @@ async def test_serve_does_not_open_a_browser_and_says_to_log_in(aproxy: AuthProx
         assert done.returncode == 0, done.stderr
         await wait_for_tool(client, "mon_echo", seconds=60)
     assert "Traceback" not in aproxy.stderr_text()
+
+
+async def test_an_mcp_upstreams_tokens_are_redacted_from_audit_records(aproxy: AuthProxy, mcp_server: Any) -> None:
+    _verifier, url = mcp_server
+    server = aproxy.sandbox.oauth
+    server.token_prefixes, server.token_bytes = ("at.", "rt."), 15  # no shape the redactor would recognise
+    aproxy.write({"mon": mcp_table(aproxy.sandbox, url, client_id="mcp-static-client")})
+    assert aproxy.run("login", "mon").returncode == 0
+    with server.lock:
+        access, refresh = list(server.access)[-1], list(server.refresh)[-1]
+    async with aproxy.client() as client:
+        await wait_for_tool(client, "mon_echo")
+        with anyio.fail_after(30):
+            await client.call_tool("mon_echo", {"text": f"notes: {access} / {refresh}"})
+    (record,) = [r for r in aproxy.audit_records() if r.get("gen_ai.tool.name") == "mon_echo"]
+    text = record["gen_ai.tool.call.arguments"]["text"]
+    assert access not in text and refresh not in text and text.count("[REDACTED]") == 2, text

@@ -37,8 +37,7 @@ async def test_a_token_due_for_refresh_is_refreshed_before_the_call_once(aproxy:
     server = aproxy.sandbox.oauth
     assert server.issued["refresh_token"] == 1 and server.issued["refresh_refused"] == 0
     events = [r["event_name"] for r in aproxy.audit_records()]
-    if events:
-        assert events.count("auth.refreshed") == 1
+    assert events.count("auth.refreshed") == 1, events
     aproxy.assert_no_secret_leaked()
 
 
@@ -97,6 +96,25 @@ async def test_a_revoked_grant_leads_to_a_new_sign_in_not_a_crash(aproxy: AuthPr
     assert server.issued["refresh_refused"] == 1  # refused once, then forgotten: no retry loop
     assert server.issued["authorization_code"] == 2
     events = [r["event_name"] for r in aproxy.audit_records()]
-    if events:
-        assert "auth.refresh_failed" in events and "auth.signed_in" in events
+    assert "auth.refresh_failed" in events and "auth.signed_in" in events, events
+    aproxy.assert_no_secret_leaked()
+
+
+async def test_tokens_obtained_at_run_time_are_redacted_from_audit_records(aproxy: AuthProxy) -> None:
+    aproxy.write_pd()
+    login(aproxy, expires_in=1)
+    server = aproxy.sandbox.oauth
+    server.token_prefixes, server.token_bytes = ("at.", "rt."), 15  # no shape the redactor would recognise
+    async with aproxy.client() as client:
+        await call(client)  # refreshes inside serve: tokens that only this process and the vendor know
+        assert server.issued["refresh_token"] == 1
+        with server.lock:
+            access, refresh = list(server.access)[-1], list(server.refresh)[-1]
+        # A model that somehow got hold of them and passes them on (pasted from a log, say).
+        with anyio.fail_after(60):
+            await client.call_tool("pd_add_incident_note",
+                                   {"id": "PINCIDENT1", "content": f"notes: {access} / {refresh}"})
+    (record,) = [r for r in aproxy.audit_records() if r.get("gen_ai.tool.name") == "pd_add_incident_note"]
+    content = record["gen_ai.tool.call.arguments"]["content"]
+    assert access not in content and refresh not in content and content.count("[REDACTED]") == 2, content
     aproxy.assert_no_secret_leaked()

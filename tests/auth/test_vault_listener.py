@@ -108,8 +108,13 @@ def test_the_listener_reports_denial_and_a_foreign_state() -> None:
     cb = listener(port)
     cb.start()
     try:
-        get(f"http://127.0.0.1:{port}/callback?code=abc&state=someone-else")
-        assert "state mismatch" in cb.outcome.message and cb.outcome.code is None
+        # A foreign state is refused with a page that says so, and does not end the wait: the genuine redirect
+        # may still come (a stale tab, or a local web page pointing the browser at the callback).
+        status, body = get(f"http://127.0.0.1:{port}/callback?code=abc&state=someone-else")
+        assert status == 200 and "state mismatch" in body
+        assert cb.outcome is None and not cb.done.is_set() and "state mismatch" in cb.foreign_note()
+        get(f"http://127.0.0.1:{port}/callback?code=genuine&state=the-state")
+        assert cb.outcome.ok and cb.outcome.code == "genuine"
     finally:
         cb.close()
 

@@ -1,0 +1,125 @@
+"""Where an MCP upstream's OAuth state lives for the SDK's provider (`mcp_oauth.py`): its `TokenStorage`
+in the keychain, with each token's absolute expiry and the endpoints it came from, and the registered or
+configured OAuth client."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import anyio
+from mcp.shared.auth import OAuthClientInformationFull, OAuthToken
+
+from mcp_proxy.auth.vault import TokenRecord, TokenStore
+from mcp_proxy.config import SecretError, SecretStore, UpstreamConfig
+from mcp_proxy.paths import Paths
+
+log = logging.getLogger("mcp_proxy.auth.mcp_oauth")
+
+
+class KeychainTokenStorage:
+    """The SDK's `TokenStorage`, in the keychain: tokens with their absolute expiry, and the registered client."""
+
+    def __init__(self, cfg: UpstreamConfig, store: SecretStore, paths: Paths, *, fresh: bool = False,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.cfg = cfg
+        self.tokens = TokenStore(cfg.key, store, paths)
+        self.client_name = f"oauth-client:{cfg.key}"
+        self.clock = clock
+        self.fresh = fresh  # `login`: ignore the stored token, sign in anew
+        self.record: TokenRecord | None = None
+        self.unreadable = False  # the last read failed (keychain locked): that says nothing about the token
+        self.endpoints: dict[str, str] = {}  # token/authorization endpoint and issuer the token came from
+        self.store = store
+        # `reveal(value)`: the audit log redacts `value` from then on (each token read or stored here).
+        self.reveal: Callable[[str], None] | None = None
+
+    def _reveal(self, record: TokenRecord | None) -> None:
+        if record is not None and self.reveal is not None:
+            for value in record.secrets():
+                self.reveal(value)
+
+    def _load(self) -> TokenRecord | None:
+        try:
+            record = self.tokens.load()
+        except SecretError as exc:
+            log.warning("upstream %s: the stored token cannot be read (%s)", self.cfg.key, exc)
+            self.unreadable = True
+            return None
+        self.unreadable = False
+        return record
+
+    async def get_tokens(self) -> OAuthToken | None:
+        if self.fresh:
+            return None
+        record = await anyio.to_thread.run_sync(self._load)
+        self.record = record
+        if record is None:
+            return None
+        self._reveal(record)
+        self.endpoints = {k: v for k, v in record.extra.items() if k in ("token_endpoint", "authorization_endpoint",
+                                                                          "issuer") and isinstance(v, str)}
+        remaining = None if record.expires_at is None else max(0, int(record.expires_at - self.clock()))
+        return OAuthToken(access_token=record.access_token, refresh_token=record.refresh_token,
+                          expires_in=remaining, scope=" ".join(record.scopes) or None)
+
+    async def set_tokens(self, tokens: OAuthToken) -> None:
+        now = self.clock()
+        previous = self.record
+        record = TokenRecord(
+            access_token=tokens.access_token, refresh_token=tokens.refresh_token,
+            expires_at=now + tokens.expires_in if tokens.expires_in else None, issued_at=now,
+            generation=(previous.generation + 1) if previous else 1,
+            client_id=self.cfg.oauth.client_id if self.cfg.oauth else "",
+            scopes=tuple((tokens.scope or "").split()),
+            requested=tuple(self.cfg.oauth.scopes if self.cfg.oauth else ()),
+            extra=dict(self.endpoints),
+        )
+        self._reveal(record)
+        await anyio.to_thread.run_sync(self.tokens.save, record)
+        self.record = record
+        self.fresh = False
+
+    @property
+    def has_static_client(self) -> bool:
+        return bool(self.cfg.oauth and self.cfg.oauth.client_id)
+
+    async def get_client_info(self) -> OAuthClientInformationFull | None:
+        if self.has_static_client:  # resolved when needed, not at start-up: the secret is in the keychain
+            return await anyio.to_thread.run_sync(static_client, self.cfg, self.store)
+        data = await anyio.to_thread.run_sync(self._get_client_json)
+        try:
+            return OAuthClientInformationFull.model_validate(data) if isinstance(data, dict) else None
+        except ValueError:
+            return None
+
+    def _get_client_json(self) -> Any:
+        try:
+            return self.tokens.vault.get_json(self.client_name)
+        except SecretError:
+            return None
+
+    async def set_client_info(self, client_info: OAuthClientInformationFull) -> None:
+        if self.has_static_client:
+            return
+        data = client_info.model_dump(mode="json", exclude_none=True)
+        await anyio.to_thread.run_sync(self.tokens.vault.put_json, self.client_name, data)
+
+    def forget(self) -> bool:
+        return self.tokens.forget()
+
+
+def static_client(cfg: UpstreamConfig, store: SecretStore) -> OAuthClientInformationFull | None:
+    """The config's client. Raises SecretError (naming the setting and how to set it) when a configured
+    client_secret cannot be read: going on without it would get `invalid_client` from the server."""
+    oauth = cfg.oauth
+    if oauth is None or not oauth.client_id:
+        return None
+    secret = oauth.client_secret.resolve(store) if oauth.client_secret is not None else None
+    return OAuthClientInformationFull(
+        client_id=oauth.client_id, client_secret=secret, redirect_uris=[oauth.redirect_uri],
+        token_endpoint_auth_method="client_secret_post" if secret else "none",
+        grant_types=["authorization_code", "refresh_token"], scope=" ".join(oauth.scopes) or None,
+    )
