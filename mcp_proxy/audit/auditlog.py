@@ -265,7 +265,8 @@ class AuditLog:
 
     # -- closing -------------------------------------------------------------------
     def close(self) -> None:
-        """Write what is pending, fsync, and release the writer lock. Quick: safe in a signal handler."""
+        """Write what is pending, fsync, and release the writer lock. Waits at most ~2 s for a quota check under
+        way (so that its audit.dropped record is written); nothing is written after this returns."""
         if self._closed:
             return
         self._closed = True

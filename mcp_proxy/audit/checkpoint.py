@@ -118,10 +118,9 @@ class ShipState:
             return cls()
 
     def save(self, path: Path, *, durable: bool = True) -> None:
-        try:
-            atomic_write(path, json.dumps(asdict(self), sort_keys=True).encode(), durable=durable)
-        except OSError as exc:
-            log.warning("could not save the audit shipping state (%s)", exc.strerror)
+        """Raises OSError: a caller must not advance the checkpoint or delete what the counters account for
+        when they could not be saved."""
+        atomic_write(path, json.dumps(asdict(self), sort_keys=True).encode(), durable=durable)
 
     def pause_text(self) -> str | None:
         """What `audit status` and `doctor` say while shipping is paused; None when it is not."""

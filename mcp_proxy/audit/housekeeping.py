@@ -54,7 +54,7 @@ def clean(layout: Layout, checkpoint: Checkpoint) -> bool:
         del checkpoint.acked[name]
         changed = True
     for seg in segments:
-        if checkpoint.acked.get(seg.name, -1) >= seg.size and liveness.sealed(seg, segments):
+        if liveness.done(seg, segments, checkpoint.acked.get(seg.name, -1)):
             try:
                 seg.path.unlink()
                 del checkpoint.acked[seg.name]

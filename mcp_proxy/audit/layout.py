@@ -117,3 +117,14 @@ class Liveness:
     def sealed(self, segment: Segment, segments: list[Segment]) -> bool:
         newer = any(s.instance == segment.instance and s.index > segment.index for s in segments)
         return newer or not self.alive(segment.instance)
+
+    def done(self, segment: Segment, segments: list[Segment], acked: int) -> bool:
+        """Whether `segment` may be deleted: sealed, and every byte in it acknowledged. The size is read
+        again *after* the liveness check: a writer may have appended its last record and exited between
+        the directory listing and the check, and those bytes are not acknowledged."""
+        if acked < segment.size or not self.sealed(segment, segments):
+            return False
+        try:
+            return segment.path.stat().st_size <= acked
+        except FileNotFoundError:
+            return False

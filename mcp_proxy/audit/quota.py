@@ -131,7 +131,7 @@ def enforce(layout: Layout, quota: int, checkpoint: Checkpoint, state: ShipState
     for seg in list(segments):
         if total <= target:
             return report
-        if checkpoint.acked.get(seg.name, 0) >= seg.size and liveness.sealed(seg, segments) and delete(seg):
+        if liveness.done(seg, segments, checkpoint.acked.get(seg.name, 0)) and delete(seg):
             report.acked_freed += seg.size
             segments.remove(seg)
     for path in rejected:
@@ -212,10 +212,10 @@ def enforce_if_over(layout: Layout, cfg: "AuditConfig", own: "SegmentWriter | No
         checkpoint = Checkpoint.load(layout.checkpoint, repair=False)
         state = ShipState.load(layout.state)
         report = enforce(layout, cfg.max_disk_bytes, checkpoint, state, own=own)
-        if report.changed:
+        if report.changed:  # the counters first, as everywhere (checkpoint.py)
+            state.save(layout.state)
             if not checkpoint.problem:
                 checkpoint.save(layout.checkpoint)
-            state.save(layout.state)
         return report if report.records else None
     finally:
         lock.release()

@@ -9,14 +9,17 @@ nothing unless the fingerprint changed or this process has not tried since the p
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import logging
+import secrets
 from typing import TYPE_CHECKING, Any, Callable
 
 import anyio
 
 from mcp_proxy.audit.checkpoint import ShipState
 from mcp_proxy.audit.ship_accounting import PushReport
+from mcp_proxy.fsutil import atomic_write
 
 if TYPE_CHECKING:
     from mcp_proxy.audit.encode import Encoder
@@ -82,8 +85,7 @@ class Connection:
         paused = state.paused_key is not None
         if self._sender is not None and not paused:
             return self._sender
-        headers, problem = await self._run(self._resolve_headers)
-        fingerprint = self._fingerprint_of(headers, problem)
+        headers, problem, fingerprint = await self._run(self._resolve_headers)
         if paused and not force and state.paused_fingerprint == fingerprint \
                 and (state.paused_since or 0.0) >= self._started:
             # Paused, nothing changed since, and this process has tried already: no request.
@@ -99,25 +101,48 @@ class Connection:
                 await old.aclose()
         return self._sender
 
-    def _resolve_headers(self) -> tuple[dict[str, str], str | None]:
+    def _resolve_headers(self) -> tuple[dict[str, str], str | None, str]:
+        """In a worker thread (keychains block): the header values, the problem with them if any, and the
+        fingerprint of what would be sent."""
         from mcp_proxy.audit.transport import HeaderProblem, check_headers, resolve_headers
         from mcp_proxy.config import SecretError
 
         try:
-            headers = resolve_headers(self.cfg.headers, self.store)
+            headers, problem = resolve_headers(self.cfg.headers, self.store), None
         except SecretError as exc:
-            return {}, f"audit.headers: {exc}"
-        try:
-            check_headers(self.cfg.headers, headers)
-        except HeaderProblem as exc:
-            return headers, str(exc)
-        return headers, None
+            headers, problem = {}, f"audit.headers: {exc}"
+        else:
+            try:
+                check_headers(self.cfg.headers, headers)
+            except HeaderProblem as exc:
+                problem = str(exc)
+        return headers, problem, self._fingerprint_of(headers, problem)
 
     def _fingerprint_of(self, headers: dict[str, str], problem: str | None) -> str:
-        # A short hash, so that state.json can tell "the same config" without holding any value.
+        # Keyed with a random key kept beside state.json (0600), so that state.json alone (pasted into a
+        # support ticket, say) cannot be used to guess a short header value offline.
         data = json.dumps([self.cfg.collector, self.cfg.protocol, sorted(headers.items()), problem if not headers
                            else None])
-        return hashlib.sha256(data.encode()).hexdigest()[:16]
+        return hmac.new(self._fingerprint_key(), data.encode(), hashlib.sha256).hexdigest()[:16]
+
+    def _fingerprint_key(self) -> bytes:
+        key = getattr(self, "_fp_key", None)
+        if key is not None:
+            return key
+        path = self.layout.root / "fingerprint.key"
+        try:
+            key = path.read_bytes()
+        except OSError:
+            key = b""
+        if len(key) < 32:
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                atomic_write(path, secrets.token_bytes(32), mode=0o600)
+                key = path.read_bytes()  # another process may have written its own just now: use the file's
+            except OSError:  # unwritable: a key for this process still tells changes apart within it
+                key = secrets.token_bytes(32)
+        self._fp_key = key
+        return key
 
     def _make_sender(self, headers: dict[str, str]) -> "Sender":
         """In a worker thread: the first import of httpx takes a quarter of a second."""

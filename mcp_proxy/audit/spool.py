@@ -74,6 +74,7 @@ class SegmentWriter:
         self._alive_lock = FileLock(layout.writer_lock(instance_id))
         self._lock_problem = ""
         self._lock_retry_at = 0.0
+        self._closed = False
         self._flusher = _GroupCommit(self, group_commit_s) if durability == "group" else None
 
     def start(self) -> None:
@@ -122,6 +123,8 @@ class SegmentWriter:
             return False
 
     def _require_lock(self) -> None:
+        if self._closed:  # a late writer (the quota thread outliving close): never reopen a segment
+            raise WriterLockUnavailable("the audit log of this process is closed")
         if self._alive_lock.held:
             return
         if time.monotonic() < self._lock_retry_at or not self._take_lock(0.0):
@@ -224,6 +227,7 @@ class SegmentWriter:
         except OSError as exc:
             log.warning("could not fsync the audit segment at exit (%s)", exc.strerror)
         with self._lock:
+            self._closed = True
             if self._fd is not None:
                 os.close(self._fd)
                 self._fd = None

@@ -209,6 +209,9 @@ class Sender:
                         break
         except httpx.TransportError as exc:  # its text may quote a header: only its type is shown
             return Outcome("retry", None, f"cannot reach the collector at {self.shown_url} ({type(exc).__name__})")
+        except httpx.RequestError as exc:  # an answer that cannot be read (bad gzip...): it may not have arrived
+            return Outcome("retry", None, f"the answer of the collector at {self.shown_url} could not be read "
+                                          f"({type(exc).__name__}); the batch is sent again")
         except Exception as exc:  # noqa: BLE001 - a request httpx refuses to build: the config is wrong
             return Outcome("pause", None, f"could not send to the collector at {self.shown_url} "
                                           f"({type(exc).__name__}); check [audit] collector and headers")

@@ -41,6 +41,7 @@ MAX_MARGIN = 24 * 3600.0
 RETRY_AFTER_FAILURE = 60.0  # seconds before an unreachable token endpoint is tried again
 LOCK_WAIT = 30.0
 SAVE_RETRIES = (0.2, 0.5, 1.0)  # pauses between attempts to store a refreshed token
+STORE_RETRY_INTERVAL = 30.0  # then, while it is kept in memory, a token lookup tries again this often
 
 
 def refresh_margin(issued_at: float, expires_at: float) -> float:
@@ -74,6 +75,7 @@ class TokenBroker(SignInMixin):
         # (the old refresh token is dead at the vendor) and stored as soon as the keychain takes it.
         self._unsaved: TokenRecord | None = None
         self._unsaved_over: str | None = None
+        self._store_retry_at = 0.0
         self._thread_lock = threading.Lock()
         self._session_lock = threading.Lock()
         self._active: SignInSession | None = None
@@ -125,7 +127,8 @@ class TokenBroker(SignInMixin):
     async def access_token(self) -> str:
         """A valid access token, refreshed if due. Raises SignInRequired or AuthUnavailable."""
         record = self._cached
-        if record is None or self._due(record):
+        if record is None or self._due(record) or (self._unsaved is not None
+                                                   and self.clock() >= self._store_retry_at):
             try:
                 record = await anyio.to_thread.run_sync(self._fresh_record)
             finally:
@@ -175,7 +178,9 @@ class TokenBroker(SignInMixin):
         unsaved = self._unsaved
         if unsaved is None:
             return stored
-        if stored is None or stored.refresh_token != self._unsaved_over:
+        if stored is None and self.tokens.refused_was(self._unsaved_over):
+            pass  # another process refused the retired refresh token and removed it: ours is still the live one
+        elif stored is None or stored.refresh_token != self._unsaved_over:
             self._unsaved = self._unsaved_over = None
             return stored
         if not locked:
@@ -195,7 +200,9 @@ class TokenBroker(SignInMixin):
         with self._thread_lock:
             record = self._cached
             if record is not None and not self._due(record):
-                return record
+                if self._unsaved is not None and self.clock() >= self._store_retry_at:
+                    self._store_unsaved()
+                return self._cached or record
             record = self._load()
             if record is None:
                 self._cached = None
@@ -219,6 +226,22 @@ class TokenBroker(SignInMixin):
                 raise AuthUnavailable(f"another proxy process has been refreshing the '{self.key}' token for "
                                       f"{LOCK_WAIT:g} s; try again in a moment", "refresh_busy") from None
 
+    def _store_unsaved(self) -> None:
+        """Try once more to store the refreshed record the keychain refused, without waiting for the lock."""
+        self._store_retry_at = self.clock() + STORE_RETRY_INTERVAL
+        lock = refresh_lock(self.paths, self.key)
+        try:
+            if not lock.acquire(blocking=False):
+                return
+        except OSError:
+            return
+        try:
+            self._cached = self._load(locked=True)
+        except AuthUnavailable:
+            pass
+        finally:
+            lock.release()
+
     def _after_rejection(self, token: str | None) -> bool:
         with self._thread_lock:
             try:
@@ -237,7 +260,8 @@ class TokenBroker(SignInMixin):
                                       f"{LOCK_WAIT:g} s; try again in a moment", "refresh_busy") from None
 
     def _refresh_locked(self, record: TokenRecord, *, forced: bool) -> TokenRecord:
-        """Refresh while holding the cross-process lock; the new record is stored before the lock is released."""
+        """Refresh while holding the cross-process lock; the new record is stored before the lock is released
+        (or, if the keychain refuses it, kept in memory: see _save_refreshed)."""
         fields = {"upstream": self.key, "user.email": record.identity_email}
         if not record.refresh_token:
             if not forced and not self._expired(record):
@@ -253,7 +277,7 @@ class TokenBroker(SignInMixin):
             response = endpoint.refresh(client, record.refresh_token)
         except TokenEndpointError as exc:
             if exc.refused:  # invalid_grant: the grant is dead, only a new sign-in helps
-                self._forget_locked()
+                self._forget_locked(refused=record.refresh_token)
                 self._event("auth.refresh_failed", {**fields, "error.type": exc.error or "refused"})
                 log.warning("%s refused to refresh the %s token (%s); a new sign-in is needed", self.vendor, self.key,
                             exc.error)
@@ -311,15 +335,17 @@ class TokenBroker(SignInMixin):
             if pause is not None:
                 time.sleep(pause)
         self._unsaved, self._unsaved_over = record, replaced
-        log.error("the refreshed %s token could not be stored (%s). This process keeps using it and stores it as "
-                  "soon as the keychain works again; until then other proxy processes cannot refresh, and if this "
-                  "one exits first, `mcp-access-proxy login %s` is needed", self.key, problem, self.key)
+        self._store_retry_at = self.clock() + STORE_RETRY_INTERVAL
+        log.error("the refreshed %s token could not be stored (%s). This process keeps using it and tries to store "
+                  "it again every %.0f s; until then other proxy processes cannot refresh, and if this "
+                  "one exits first, `mcp-access-proxy login %s` is needed", self.key, problem, STORE_RETRY_INTERVAL,
+                  self.key)
 
-    def _forget_locked(self) -> None:
+    def _forget_locked(self, refused: str | None = None) -> None:
         self._cached = None
         self._unsaved = self._unsaved_over = None
         try:
-            self.tokens.forget()
+            self.tokens.forget(refused)
         except SecretError as exc:
             log.warning("could not remove the dead %s token from the keychain (%s)", self.key, exc)
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -227,6 +226,7 @@ class ProxyOAuthProvider(OAuthClientProvider):
         self.refresh_problem = None
         lock = await self._take_lock()
         try:
+            await anyio.to_thread.run_sync(self.storage.store_unsaved)  # under the lock, before comparing
             stored = await self._reload()
             if stored == "gone":  # `logout` (or a refusal elsewhere): never write the token back
                 self.context.clear_tokens()
@@ -248,7 +248,8 @@ class ProxyOAuthProvider(OAuthClientProvider):
             if response.status_code in (400, 401) and error == "invalid_grant":
                 log.warning("upstream %s: the server refused to refresh the token (invalid_grant); a new sign-in is "
                             "needed", self.cfg.key)
-                await anyio.to_thread.run_sync(self.storage.forget)
+                refused = self.context.current_tokens.refresh_token if self.context.current_tokens else None
+                await anyio.to_thread.run_sync(self.storage.forget, refused)
                 self.storage.record = None
                 self.context.clear_tokens()
             elif error in ("invalid_client", "unauthorized_client"):
@@ -268,9 +269,9 @@ class ProxyOAuthProvider(OAuthClientProvider):
         log.warning("upstream %s: %s", self.cfg.key, problem)
         record = self.storage.record
         if record is not None and self.context.current_tokens is not None and record.expires_at is not None:
-            usable_until = record.expires_at - 5
-            if usable_until > time.time():
-                self.context.token_expiry_time = min(usable_until, time.time() + RETRY_AFTER_FAILURE)
+            usable_until, now = record.expires_at - 5, self.storage.clock()
+            if usable_until > now:
+                self.context.token_expiry_time = min(usable_until, now + RETRY_AFTER_FAILURE)
 
     async def _auth_flow(self, request: httpx2.Request) -> AsyncGenerator[httpx2.Request, httpx2.Response]:
         async with self.context.lock:
@@ -322,7 +323,7 @@ async def _oauth_error(response: httpx2.Response) -> str | None:
     """The `error` code of a token endpoint's refusal (RFC 6749 §5.2), if it has a readable one."""
     try:
         body = json.loads(await response.aread())
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return None
     return oauth_error_code(body.get("error")) if isinstance(body, dict) else None
 

@@ -33,6 +33,9 @@ class KeychainTokenStorage:
         self.unreadable = False  # the last read failed (keychain locked): that says nothing about the token
         self.endpoints: dict[str, str] = {}  # token/authorization endpoint and issuer the token came from
         self.store = store
+        # A refreshed record the keychain refused to store, and the refresh token it replaced (see _load).
+        self.unsaved: TokenRecord | None = None
+        self.unsaved_over: str | None = None
         # `reveal(value)`: the audit log redacts `value` from then on (each token read or stored here).
         self.reveal: Callable[[str], None] | None = None
 
@@ -49,12 +52,35 @@ class KeychainTokenStorage:
             self.unreadable = True
             return None
         self.unreadable = False
+        unsaved = self.unsaved
+        if unsaved is not None:
+            # The keychain refused our refreshed record: while it still holds the one ours replaced (or nothing,
+            # because another process was refused that retired token), ours is the live one.
+            over = self.unsaved_over
+            if (record is not None and record.refresh_token == over) or \
+                    (record is None and self.tokens.refused_was(over)):
+                return unsaved
+            self.unsaved = self.unsaved_over = None  # a new sign-in, or `logout`: that wins
         return record
+
+    def store_unsaved(self) -> None:
+        """Store the refreshed record the keychain refused earlier, if it is still the live one. The caller
+        holds the refresh lock."""
+        if self.unsaved is None or self._load() is not self.unsaved:
+            return
+        try:
+            self.tokens.save(self.unsaved)
+        except SecretError:
+            return
+        log.warning("upstream %s: the refreshed token is now stored in the keychain", self.cfg.key)
+        self.unsaved = self.unsaved_over = None
 
     async def get_tokens(self) -> OAuthToken | None:
         if self.fresh:
             return None
         record = await anyio.to_thread.run_sync(self._load)
+        if record is None and self.unreadable:
+            record = self.record  # the keychain is locked: that says nothing about the token this process has
         self.record = record
         if record is None:
             return None
@@ -78,7 +104,16 @@ class KeychainTokenStorage:
             extra=dict(self.endpoints),
         )
         self._reveal(record)
-        await anyio.to_thread.run_sync(self.tokens.save, record)
+        try:
+            await anyio.to_thread.run_sync(self.tokens.save, record)
+        except SecretError as exc:
+            if previous is None or self.fresh:  # a new sign-in (`login`): its caller reports the failure
+                raise
+            # A refresh: the server has retired the old refresh token, so this record is the only live one.
+            # Keep it and store it at the next refresh (store_unsaved), rather than lose the sign-in.
+            self.unsaved, self.unsaved_over = record, previous.refresh_token
+            log.error("upstream %s: the refreshed token could not be stored (%s); this process keeps using it and "
+                      "stores it at its next refresh", self.cfg.key, exc)
         self.record = record
         self.fresh = False
 
@@ -107,8 +142,9 @@ class KeychainTokenStorage:
         data = client_info.model_dump(mode="json", exclude_none=True)
         await anyio.to_thread.run_sync(self.tokens.vault.put_json, self.client_name, data)
 
-    def forget(self) -> bool:
-        return self.tokens.forget()
+    def forget(self, refused: str | None = None) -> bool:
+        self.unsaved = self.unsaved_over = None
+        return self.tokens.forget(refused)
 
 
 def static_client(cfg: UpstreamConfig, store: SecretStore) -> OAuthClientInformationFull | None:

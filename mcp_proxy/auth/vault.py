@@ -167,6 +167,8 @@ class TokenStore:
         self.secret_name = f"oauth:{key}"
         self.vault = SecretVault(store, paths)
         self.meta_path: Path = paths.tokens_dir / f"{key}.json"
+        # The digest of the last refresh token the vendor refused (see forget / refused_was).
+        self.refused_path: Path = paths.tokens_dir / f"{key}.refused"
 
     def load(self) -> TokenRecord | None:
         """The stored record, or None. Raises SecretError when the keychain cannot be used."""
@@ -210,14 +212,29 @@ class TokenStore:
         }
         atomic_write(self.meta_path, json.dumps(meta, indent=1).encode("utf-8"), mode=0o600)
 
-    def forget(self) -> bool:
+    def forget(self, refused: str | None = None) -> bool:
+        """Remove the records. `refused`: the refresh token the vendor just refused, whose digest is kept,
+        so that a process holding an unstored successor of it can tell that the removal was about the
+        retired token, not a logout or a new sign-in (broker.py)."""
         existed = self.vault.delete(self.secret_name)
-        try:
-            self.meta_path.unlink()
-            existed = True
-        except FileNotFoundError:
-            pass
+        for path in (self.meta_path, self.refused_path):
+            try:
+                path.unlink()
+                existed = existed or path == self.meta_path
+            except FileNotFoundError:
+                pass
+        if refused:
+            atomic_write(self.refused_path, _digest(refused).encode("ascii"), mode=0o600)
         return existed
+
+    def refused_was(self, refresh_token: str | None) -> bool:
+        """Whether the last removal was the vendor refusing `refresh_token`."""
+        if not refresh_token:
+            return False
+        try:
+            return self.refused_path.read_text(encoding="ascii").strip() == _digest(refresh_token)
+        except (OSError, ValueError):
+            return False
 
     def _read_meta(self) -> dict[str, Any] | None:
         try:
@@ -245,6 +262,11 @@ def refresh_lock(paths: Paths, key: str, timeout: float | None = None) -> FileLo
     """The cross-process lock every refresh, sign-in store and sign-out of upstream `key` holds, so that none
     of them writes over another's result."""
     return FileLock(paths.locks_dir / f"oauth-{key}.lock", timeout=timeout)
+
+
+def _digest(token: str) -> str:
+    # A refresh token is long and random: its SHA-256 reveals nothing and cannot be reversed.
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
 def _number(value: Any) -> float | None:

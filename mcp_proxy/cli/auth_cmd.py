@@ -262,11 +262,17 @@ def _logout(args: argparse.Namespace, ctx: CliContext) -> int:
         return EXIT_OK
     from mcp_proxy.auth.broker import TokenBroker
 
+    from mcp_proxy.fsutil import LockTimeout
+
     broker = TokenBroker.for_upstream(cfg, ctx.paths, store)
     try:
         result = broker.sign_out(revoke=not args.no_revoke)
     except AuthUnavailable as exc:
         err(f"mcp-access-proxy: {exc}")
+        return EXIT_FAILURE
+    except LockTimeout:
+        err(f"mcp-access-proxy: another proxy process has been refreshing the '{cfg.key}' token for a while; "
+            "nothing was removed. Try again in a moment")
         return EXIT_FAILURE
     if not result["had_token"]:
         print(f"'{cfg.key}': not signed in; nothing to remove.")

@@ -178,6 +178,36 @@ async def test_transport_errors_are_reported_by_type_never_by_their_text(spool, 
     assert outcome.kind == "retry" and "LocalProtocolError" in outcome.detail and KEY not in outcome.detail
 
 
+async def test_an_answer_that_cannot_be_decoded_is_retried_not_paused():
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+    import threading
+
+    from mcp_proxy.audit.transport import Sender
+
+    class BadGzip(BaseHTTPRequestHandler):  # a 200 whose body claims gzip but is not (a broken proxy in between)
+        def do_POST(self):  # noqa: N802
+            self.rfile.read(int(self.headers.get("content-length", 0)))
+            self.send_response(200)
+            self.send_header("Content-Encoding", "gzip")
+            self.send_header("Content-Length", "4")
+            self.end_headers()
+            self.wfile.write(b"junk")
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), BadGzip)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        sender = Sender(f"http://127.0.0.1:{server.server_port}", "otlp-json", {}, use_gzip=False, scrub=lambda t: t)
+        outcome = await sender.send(b"{}")
+        await sender.aclose()
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert outcome.kind == "retry" and "DecodingError" in outcome.detail
+
+
 @pytest.mark.parametrize("status", [401, 404])
 async def test_credential_and_address_failures_pause_until_something_changes(spool, monkeypatch, status):
     from starlette.applications import Starlette
@@ -224,3 +254,24 @@ async def test_credential_and_address_failures_pause_until_something_changes(spo
         await restarted.aclose()
     finally:
         server.stop()
+
+
+async def test_a_record_appended_while_clean_looks_is_not_deleted(spool, monkeypatch):
+    log = spool.open()
+    log.append_nowait("mcp.tool.call", {"outcome": "ok"})
+    layout = Layout(spool.paths)
+    (seg,) = layout.segments()
+    checkpoint = Checkpoint(acked={seg.name: seg.size})  # everything written so far was shipped
+    real_alive = layout_module.Liveness.alive
+    exited: list[bool] = []
+
+    def alive(self, instance):  # the writer appends its last record and exits right when clean() asks
+        if not exited:
+            exited.append(True)
+            log.append_nowait("mcp.session.end", {"outcome": "ok"})
+            log.close()
+        return real_alive(self, instance)
+
+    monkeypatch.setattr(layout_module.Liveness, "alive", alive)
+    housekeeping.clean(layout, checkpoint)
+    assert [r["event_name"] for r in spool_records(spool.paths)] == ["mcp.tool.call", "mcp.session.end"]

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from mcp_proxy.auth import broker as broker_module
-from mcp_proxy.auth.errors import AuthUnavailable
+from mcp_proxy.auth.errors import AuthUnavailable, SignInRequired
 from mcp_proxy.config import SecretError
 from tests.auth.conftest import SCOPED_SECRET, Sandbox
 from tests.auth.test_broker import Clock, make_broker, sign_in
@@ -68,7 +68,7 @@ async def test_a_refreshed_token_the_keychain_refuses_is_kept_and_stored_later(
     assert sandbox.oauth.issued["authorization_code"] == 1  # no new sign-in was ever needed
 
 
-async def test_the_kept_token_is_stored_as_soon_as_the_keychain_works(sandbox: Sandbox, tmp_path: Path) -> None:
+async def test_the_kept_token_is_stored_before_a_forced_refresh(sandbox: Sandbox, tmp_path: Path) -> None:
     clock = Clock(sandbox.oauth.clock())
     sandbox.oauth.clock = clock
     broker = make_broker(sandbox, tmp_path, clock)
@@ -82,6 +82,46 @@ async def test_the_kept_token_is_stored_as_soon_as_the_keychain_works(sandbox: S
     assert await broker.rejected(token)
     assert sandbox.oauth.issued["refresh_refused"] == 0 and sandbox.oauth.issued["refresh_token"] == 2
     assert broker.tokens.load().refresh_token in sandbox.oauth.active_refresh_tokens
+
+
+async def test_the_kept_token_is_stored_by_a_later_lookup_once_the_keychain_works(
+        sandbox: Sandbox, tmp_path: Path) -> None:
+    clock = Clock(sandbox.oauth.clock())
+    sandbox.oauth.clock = clock
+    broker = make_broker(sandbox, tmp_path, clock)
+    sign_in(broker)
+    clock.now += 3000
+    keychain = FlakyKeychain(broker.store, failures=4)
+    kept = await broker.access_token()
+    keychain.failures = 0
+    assert await broker.access_token() == kept  # not yet: the next try is STORE_RETRY_INTERVAL away
+    assert broker.tokens.load().access_token != kept
+    clock.now += broker_module.STORE_RETRY_INTERVAL  # still far from due: no refresh, just the store
+    assert await broker.access_token() == kept
+    assert broker.tokens.load().access_token == kept and broker._unsaved is None
+    assert sandbox.oauth.issued["refresh_token"] == 1
+
+
+async def test_another_process_refused_the_retired_token_and_the_kept_one_survives(
+        sandbox: Sandbox, tmp_path: Path) -> None:
+    clock = Clock(sandbox.oauth.clock())
+    sandbox.oauth.clock = clock
+    first = make_broker(sandbox, tmp_path, clock)
+    sign_in(first)
+    clock.now += 3000
+    keychain = FlakyKeychain(first.store, failures=4)
+    kept = await first.access_token()  # refreshed; the keychain still holds the retired refresh token
+    keychain.failures = 0
+    second = make_broker(sandbox, tmp_path, clock)  # another process, due too, refreshes with the retired one
+    with pytest.raises(SignInRequired):
+        await second.access_token()
+    assert sandbox.oauth.issued["refresh_refused"] == 1 and second.tokens.load() is None
+    # The first process's token is still the live grant: it is stored, not dropped as if after a logout.
+    clock.now += broker_module.STORE_RETRY_INTERVAL
+    assert await first.access_token() == kept
+    assert first.tokens.load().access_token == kept
+    assert await make_broker(sandbox, tmp_path, clock).access_token() == kept
+    assert sandbox.oauth.issued["authorization_code"] == 1
 
 
 async def test_one_refused_write_is_retried(sandbox: Sandbox, tmp_path: Path) -> None:
