@@ -98,6 +98,14 @@ class FileLock:
                 raise LockTimeout(f"{self.path} is held by another process")
             time.sleep(self.poll)
 
+    def try_acquire(self) -> bool:
+        """Take the lock if it is free now. False when another process holds it, and also when the OS
+        refuses locks or the lock file cannot be created: for callers to whom both mean "not now"."""
+        try:
+            return self.acquire(blocking=False)
+        except OSError:
+            return False
+
     def release(self) -> None:
         fd, self._fd = self._fd, None
         if fd is None:

@@ -78,10 +78,7 @@ def _remove_free_lock(path: Path) -> None:
     it is never touched; a writer that opened the file just before we unlinked it finds, once it has the
     lock, that its file is no longer the one at the path and takes a new one (spool.py)."""
     lock = FileLock(path)
-    try:
-        if not lock.acquire(blocking=False):
-            return
-    except OSError:
+    if not lock.try_acquire():
         return
     try:
         path.unlink(missing_ok=True)

@@ -105,10 +105,7 @@ class Liveness:
                 self._alive[instance] = False
             else:
                 lock = FileLock(path)
-                try:
-                    free = lock.acquire(blocking=False)
-                except OSError:
-                    free = False
+                free = lock.try_acquire()
                 if free:
                     lock.release()
                 self._alive[instance] = not free

@@ -201,10 +201,7 @@ def enforce_if_over(layout: Layout, cfg: "AuditConfig", own: "SegmentWriter | No
     if spool_bytes(layout) <= cfg.max_disk_bytes:
         return None
     lock = FileLock(layout.ship_lock)
-    try:
-        if not lock.acquire(blocking=False):
-            return None
-    except OSError:
+    if not lock.try_acquire():
         return None
     try:
         # An unreadable checkpoint is left for the shipper to reset (and report); here it counts as

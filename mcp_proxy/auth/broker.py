@@ -230,10 +230,7 @@ class TokenBroker(SignInMixin):
         """Try once more to store the refreshed record the keychain refused, without waiting for the lock."""
         self._store_retry_at = self.clock() + STORE_RETRY_INTERVAL
         lock = refresh_lock(self.paths, self.key)
-        try:
-            if not lock.acquire(blocking=False):
-                return
-        except OSError:
+        if not lock.try_acquire():
             return
         try:
             self._cached = self._load(locked=True)

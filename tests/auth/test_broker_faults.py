@@ -35,6 +35,15 @@ class FlakyKeychain:
         self.real(name, value)
 
 
+def signed_in(sandbox: Sandbox, tmp_path: Path) -> tuple[Any, Clock]:
+    """A broker signed in at the sandbox, with a clock the test moves (the vendor's and the broker's)."""
+    clock = Clock(sandbox.oauth.clock())
+    sandbox.oauth.clock = clock
+    broker = make_broker(sandbox, tmp_path, clock)
+    sign_in(broker)
+    return broker, clock
+
+
 @pytest.fixture(autouse=True)
 def no_pauses(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(broker_module, "SAVE_RETRIES", (0.0, 0.0, 0.0))
@@ -42,10 +51,7 @@ def no_pauses(monkeypatch: pytest.MonkeyPatch) -> None:
 
 async def test_a_refreshed_token_the_keychain_refuses_is_kept_and_stored_later(
         sandbox: Sandbox, tmp_path: Path) -> None:
-    clock = Clock(sandbox.oauth.clock())
-    sandbox.oauth.clock = clock
-    broker = make_broker(sandbox, tmp_path, clock)
-    sign_in(broker)
+    broker, clock = signed_in(sandbox, tmp_path)
     first = await broker.access_token()
     old_refresh = broker.tokens.load().refresh_token
     clock.now += 3000  # due
@@ -69,10 +75,7 @@ async def test_a_refreshed_token_the_keychain_refuses_is_kept_and_stored_later(
 
 
 async def test_the_kept_token_is_stored_before_a_forced_refresh(sandbox: Sandbox, tmp_path: Path) -> None:
-    clock = Clock(sandbox.oauth.clock())
-    sandbox.oauth.clock = clock
-    broker = make_broker(sandbox, tmp_path, clock)
-    sign_in(broker)
+    broker, clock = signed_in(sandbox, tmp_path)
     clock.now += 3000
     keychain = FlakyKeychain(broker.store, failures=4)
     token = await broker.access_token()
@@ -86,10 +89,7 @@ async def test_the_kept_token_is_stored_before_a_forced_refresh(sandbox: Sandbox
 
 async def test_the_kept_token_is_stored_by_a_later_lookup_once_the_keychain_works(
         sandbox: Sandbox, tmp_path: Path) -> None:
-    clock = Clock(sandbox.oauth.clock())
-    sandbox.oauth.clock = clock
-    broker = make_broker(sandbox, tmp_path, clock)
-    sign_in(broker)
+    broker, clock = signed_in(sandbox, tmp_path)
     clock.now += 3000
     keychain = FlakyKeychain(broker.store, failures=4)
     kept = await broker.access_token()
@@ -104,10 +104,7 @@ async def test_the_kept_token_is_stored_by_a_later_lookup_once_the_keychain_work
 
 async def test_another_process_refused_the_retired_token_and_the_kept_one_survives(
         sandbox: Sandbox, tmp_path: Path) -> None:
-    clock = Clock(sandbox.oauth.clock())
-    sandbox.oauth.clock = clock
-    first = make_broker(sandbox, tmp_path, clock)
-    sign_in(first)
+    first, clock = signed_in(sandbox, tmp_path)
     clock.now += 3000
     keychain = FlakyKeychain(first.store, failures=4)
     kept = await first.access_token()  # refreshed; the keychain still holds the retired refresh token
@@ -125,10 +122,7 @@ async def test_another_process_refused_the_retired_token_and_the_kept_one_surviv
 
 
 async def test_one_refused_write_is_retried(sandbox: Sandbox, tmp_path: Path) -> None:
-    clock = Clock(sandbox.oauth.clock())
-    sandbox.oauth.clock = clock
-    broker = make_broker(sandbox, tmp_path, clock)
-    sign_in(broker)
+    broker, clock = signed_in(sandbox, tmp_path)
     clock.now += 3000
     keychain = FlakyKeychain(broker.store, failures=1)
     token = await broker.access_token()
@@ -137,10 +131,7 @@ async def test_one_refused_write_is_retried(sandbox: Sandbox, tmp_path: Path) ->
 
 
 async def test_a_new_sign_in_elsewhere_wins_over_a_kept_token(sandbox: Sandbox, tmp_path: Path) -> None:
-    clock = Clock(sandbox.oauth.clock())
-    sandbox.oauth.clock = clock
-    broker = make_broker(sandbox, tmp_path, clock)
-    sign_in(broker)
+    broker, clock = signed_in(sandbox, tmp_path)
     clock.now += 3000
     keychain = FlakyKeychain(broker.store, failures=4)
     kept = await broker.access_token()

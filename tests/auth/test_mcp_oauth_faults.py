@@ -54,10 +54,15 @@ def login(aproxy: AuthProxy, **env: str) -> None:
     assert done.returncode == 0, done.stderr
 
 
-async def test_a_new_login_is_not_undone_by_a_running_serve(aproxy: AuthProxy, mcp_server: Any) -> None:
+def signed_in(aproxy: AuthProxy, mcp_server: Any) -> None:
+    """Configured for the OAuth-protected MCP server with its static client, and signed in with `login`."""
     _verifier, url = mcp_server
     aproxy.write({"mon": mcp_table(aproxy.sandbox, url, client_id="mcp-static-client")})
     login(aproxy)
+
+
+async def test_a_new_login_is_not_undone_by_a_running_serve(aproxy: AuthProxy, mcp_server: Any) -> None:
+    signed_in(aproxy, mcp_server)
     async with aproxy.client() as client:
         await wait_for_tool(client, "mon_echo")
         assert text_of(await echo(client, "1")) == "echo: 1"
@@ -74,9 +79,7 @@ async def test_a_new_login_is_not_undone_by_a_running_serve(aproxy: AuthProxy, m
 @pytest.mark.parametrize("status, error", [(503, "temporarily_unavailable"), (429, None)])
 async def test_a_passing_failure_of_the_token_endpoint_keeps_the_sign_in(
         aproxy: AuthProxy, mcp_server: Any, status: int, error: str | None) -> None:
-    _verifier, url = mcp_server
-    aproxy.write({"mon": mcp_table(aproxy.sandbox, url, client_id="mcp-static-client")})
-    login(aproxy)
+    signed_in(aproxy, mcp_server)
     sandbox = aproxy.sandbox
     async with aproxy.client() as client:
         await wait_for_tool(client, "mon_echo")
@@ -144,9 +147,7 @@ async def test_configured_scopes_are_requested_exactly(aproxy: AuthProxy, mcp_se
 
 
 async def test_logout_waits_for_a_refresh_that_holds_the_lock(aproxy: AuthProxy, mcp_server: Any) -> None:
-    _verifier, url = mcp_server
-    aproxy.write({"mon": mcp_table(aproxy.sandbox, url, client_id="mcp-static-client")})
-    login(aproxy)
+    signed_in(aproxy, mcp_server)
     paths = resolve_paths({"MCP_ACCESS_PROXY_HOME": str(aproxy.home)})
     lock = refresh_lock(paths, "mon")
     assert lock.acquire(blocking=False)  # what a refresh in a running serve holds
@@ -164,9 +165,7 @@ async def test_logout_waits_for_a_refresh_that_holds_the_lock(aproxy: AuthProxy,
 
 
 async def test_serve_does_not_write_a_token_back_after_logout(aproxy: AuthProxy, mcp_server: Any) -> None:
-    _verifier, url = mcp_server
-    aproxy.write({"mon": mcp_table(aproxy.sandbox, url, client_id="mcp-static-client")})
-    login(aproxy)
+    signed_in(aproxy, mcp_server)
     async with aproxy.client() as client:
         await wait_for_tool(client, "mon_echo")
         assert text_of(await echo(client, "1")) == "echo: 1"
