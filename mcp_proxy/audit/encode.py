@@ -209,10 +209,6 @@ def encode(protocol: str, items: list[tuple[dict[str, Any], bytes]]) -> bytes:
     return encoder.body([encoder.part(record, raw) for record, raw in items])
 
 
-def otlp_json(items: list[tuple[dict[str, Any], bytes]]) -> bytes:
-    return encode("otlp-json", items)
-
-
 def protobuf_modules() -> tuple[Any, Any]:
     try:
         from google.protobuf import json_format

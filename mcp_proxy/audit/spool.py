@@ -130,10 +130,6 @@ class SegmentWriter:
         if time.monotonic() < self._lock_retry_at or not self._take_lock(0.0):
             raise WriterLockUnavailable(self._lock_problem or "the writer lock is not held")
 
-    @property
-    def segment_index(self) -> int:
-        return self._index
-
     def write(self, head: str, body: str) -> tuple[int, int, int, str]:
         """Append one record; `head` is `"id":"…"`, `body` the rest of the JSON object without braces.
 
