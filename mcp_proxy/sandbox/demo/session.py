@@ -171,9 +171,11 @@ async def _audit(world: World, t: Transcript) -> None:
         "mcp.tool.call", "mcp.tool.denied", "auth.signed_in", "policy.activated")]
     if not wanted <= {r.get("gen_ai.tool.name") for r in rows}:
         raise RuntimeError("the collector did not receive every call's audit record")
-    t.say(f"{len(collector.records)} records arrived as OTLP/HTTP logs (one per call, denial, sign-in and "
-          "policy activation), each with a unique id, the user, the client, the policy revision and a hash "
-          "chain:")
+    others = [r for r in collector.records if r not in rows]
+    kinds = ", ".join(sorted({str(r.get("event_name")) for r in others}))
+    t.say(f"{len(collector.records)} records arrived as OTLP/HTTP logs, each with a unique id, the user, the "
+          "client, the policy revision and a hash chain: one per call, denial, sign-in and policy activation"
+          + (f" (below), and {len(others)} about the proxy itself ({kinds}):" if others else " (below):"))
     for r in rows:
         event = r.get("event_name")
         what = (r.get("gen_ai.tool.name") if event.startswith("mcp.") else
