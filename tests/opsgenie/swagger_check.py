@@ -15,12 +15,12 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-SPEC_PATH = REPO_ROOT.parent / "shared" / "vendor-specs" / "opsgenie.swagger.json"
+from tests.vendor_specs import spec_text
+
+SPEC_NAME = "opsgenie.swagger.json"
 
 
 def _nullable(node: Any) -> Any:
@@ -61,8 +61,8 @@ class SwaggerChecker:
         self._templates.sort(key=lambda t: (-t[0], t[1]))
 
     @classmethod
-    def load(cls, path: Path = SPEC_PATH) -> "SwaggerChecker":
-        return cls(json.loads(path.read_text(encoding="utf-8")))
+    def load(cls) -> "SwaggerChecker":
+        return cls(json.loads(spec_text(SPEC_NAME)))
 
     @cached_property
     def _validator_cls(self):  # noqa: ANN202

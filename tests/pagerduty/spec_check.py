@@ -18,12 +18,12 @@ import json
 import re
 from collections.abc import Callable
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-SPEC_PATH = REPO_ROOT.parent / "shared" / "vendor-specs" / "pagerduty-rest.openapi.json"
+from tests.vendor_specs import spec_text
+
+SPEC_NAME = "pagerduty-rest.openapi.json"
 # Error statuses PagerDuty documents for every endpoint (developer docs, "Errors"); many operations
 # do not list them all (PUT /incidents/{id} omits 400, the status of "already resolved" and of a
 # missing From), so they are checked against the generic error schema.
@@ -112,8 +112,8 @@ class OpenApiChecker:
         self._validators: dict[str, Any] = {}
 
     @classmethod
-    def load(cls, path: Path = SPEC_PATH) -> "OpenApiChecker":
-        return cls(json.loads(path.read_text(encoding="utf-8")))
+    def load(cls) -> "OpenApiChecker":
+        return cls(json.loads(spec_text(SPEC_NAME)))
 
     # -- schema validation ---------------------------------------------------------------
     def resolve(self, node: Any) -> Any:

@@ -14,7 +14,6 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -97,15 +96,13 @@ def whole_module_ran(request: pytest.FixtureRequest) -> bool:
 
 
 @contextmanager
-def served_and_checked(vendor: str, app: Any, spec_path: Path, checker: Any,
-                       check: Callable[[Any, Any], list[str]], path: str = "") -> Iterator["Served"]:
+def served_and_checked(vendor: str, app: Any, checker: Any, check: Callable[[Any, Any], list[str]],
+                       path: str = "") -> Iterator["Served"]:
     """The emulator `app` on 127.0.0.1 for a module; when the module ends, every exchange it saw is checked
     against the vendor's spec."""
     from mcp_proxy.sandbox.asgi_thread import serve_in_thread
 
-    if not spec_path.exists():
-        pytest.skip(f"the {vendor} spec is not at {spec_path}; the spec checks need it")
-    spec = checker.load(spec_path)
+    spec = checker.load()
     server = serve_in_thread(app)
     served = Served(server.url + path, app.state.emulator)
     try:

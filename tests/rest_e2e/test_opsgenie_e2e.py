@@ -16,7 +16,7 @@ from mcp_proxy.connectors.opsgenie import build
 from mcp_proxy.sandbox.opsgenie import create_app, seed
 from tests.gateway.conftest import ProxyEnv, text_of
 from tests.opsgenie.conftest import check_exchanges
-from tests.opsgenie.swagger_check import SPEC_PATH, SwaggerChecker
+from tests.opsgenie.swagger_check import SwaggerChecker
 from tests.rest_e2e.conftest import served_and_checked, Live, Served, assert_secrets_kept, whole_module_ran
 
 pytestmark = pytest.mark.anyio
@@ -28,7 +28,7 @@ CONFIG_KEY = "9d4c3b2a-1f0e-4d5c-8b7a-e2e0configkey01"
 @pytest.fixture(scope="module")
 def served() -> Iterator[Served]:
     app = create_app(integration_keys=[INTEGRATION_KEY], config_keys=[CONFIG_KEY])
-    with served_and_checked("Opsgenie", app, SPEC_PATH, SwaggerChecker, check_exchanges) as served:
+    with served_and_checked("Opsgenie", app, SwaggerChecker, check_exchanges) as served:
         yield served
 
 

@@ -17,7 +17,7 @@ from mcp_proxy.connectors.pagerduty import TOOL_OPERATIONS, build
 from mcp_proxy.sandbox.pagerduty import create_app
 from tests.gateway.conftest import ProxyEnv, text_of
 from tests.pagerduty.conftest import check_exchanges
-from tests.pagerduty.spec_check import SPEC_PATH, OpenApiChecker
+from tests.pagerduty.spec_check import OpenApiChecker
 from tests.rest_e2e.conftest import served_and_checked, Live, Served, assert_secrets_kept, whole_module_ran
 
 pytestmark = pytest.mark.anyio
@@ -33,7 +33,7 @@ def iso(delta: timedelta) -> str:
 @pytest.fixture(scope="module")
 def served() -> Iterator[Served]:
     app = create_app(api_keys={ACCOUNT_KEY: None, USER_KEY: "alice@example.com"})
-    with served_and_checked("PagerDuty", app, SPEC_PATH, OpenApiChecker, check_exchanges) as served:
+    with served_and_checked("PagerDuty", app, OpenApiChecker, check_exchanges) as served:
         yield served
 
 

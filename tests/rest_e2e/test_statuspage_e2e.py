@@ -13,7 +13,7 @@ from mcp_proxy.sandbox.statuspage import ORG, PAGE, PAGE2, create_app
 from tests.gateway.conftest import ProxyEnv, text_of
 from tests.rest_e2e.conftest import served_and_checked, Live, Served, assert_secrets_kept, whole_module_ran
 from tests.statuspage.conftest import check_exchanges
-from tests.statuspage.spec_check import SPEC_PATH, OpenApiChecker
+from tests.statuspage.spec_check import OpenApiChecker
 
 pytestmark = pytest.mark.anyio
 
@@ -23,7 +23,7 @@ KEY = "sp0e2e0key1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8"
 @pytest.fixture(scope="module")
 def served() -> Iterator[Served]:
     app = create_app(api_keys=(KEY,))
-    with served_and_checked("Statuspage", app, SPEC_PATH, OpenApiChecker, check_exchanges, '/v1') as served:
+    with served_and_checked("Statuspage", app, OpenApiChecker, check_exchanges, '/v1') as served:
         yield served
 
 
