@@ -202,7 +202,9 @@ class TokenBroker(SignInMixin):
             if record is not None and not self._due(record):
                 if self._unsaved is not None and self.clock() >= self._store_retry_at:
                     self._store_unsaved()
-                return self._cached or record
+                    if self._cached is None:  # `logout` meanwhile: the kept token is not ours to use any more
+                        raise SignInRequired(self.key, "the token was removed")
+                return self._cached
             record = self._load()
             if record is None:
                 self._cached = None

@@ -102,6 +102,19 @@ async def test_the_kept_token_is_stored_by_a_later_lookup_once_the_keychain_work
     assert sandbox.oauth.issued["refresh_token"] == 1
 
 
+async def test_a_logout_elsewhere_ends_the_use_of_a_kept_token(sandbox: Sandbox, tmp_path: Path) -> None:
+    broker, clock = signed_in(sandbox, tmp_path)
+    clock.now += 3000
+    keychain = FlakyKeychain(broker.store, failures=4)
+    await broker.access_token()  # refreshed, kept in memory
+    keychain.failures = 0
+    make_broker(sandbox, tmp_path, clock).tokens.forget()  # `logout` in a terminal (no refusal involved)
+    clock.now += broker_module.STORE_RETRY_INTERVAL
+    with pytest.raises(SignInRequired):
+        await broker.access_token()
+    assert broker.tokens.load() is None  # the kept token was not written back
+
+
 async def test_another_process_refused_the_retired_token_and_the_kept_one_survives(
         sandbox: Sandbox, tmp_path: Path) -> None:
     first, clock = signed_in(sandbox, tmp_path)
