@@ -129,6 +129,18 @@ def call(log: AuditLog, n: int, event: str = "mcp.tool.call", **fields: Any) -> 
     return [log.append_nowait(event, {**base, "arguments": {"text": f"call {i}"}, **fields}) for i in range(n)]
 
 
+def dead_writer(spool: "Spool", instance: str, n: int, tail: bytes) -> tuple[list[dict[str, Any]], Any]:
+    """A writer that made `n` records, exited, and left `tail` at the end of its one segment (a torn or
+    damaged line). Returns the records and the segment."""
+    log = spool.open(instance=instance)
+    written = call(log, n)
+    log.close()
+    (seg,) = Layout(spool.paths).segments()
+    with open(seg.path, "ab") as fh:
+        fh.write(tail)
+    return written, seg
+
+
 # -- the real proxy over raw JSON-RPC (for kill -9: we need the pid) ------------------------------
 class RawProxy:
     """The proxy process driven with raw JSON-RPC lines on stdin/stdout."""

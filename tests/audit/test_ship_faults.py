@@ -19,7 +19,7 @@ from mcp_proxy.config import SecretRef
 from mcp_proxy.fsutil import FileLock
 from mcp_proxy.sandbox.asgi_thread import serve_in_thread
 
-from .conftest import call, spool_records
+from .conftest import call, dead_writer, spool_records
 
 pytestmark = pytest.mark.anyio
 KEY = "9f86d081884c7d659a2feaa0c55ad015"
@@ -97,12 +97,7 @@ async def test_nothing_is_acknowledged_when_the_set_aside_copy_cannot_be_written
 ])
 async def test_one_bad_record_is_set_aside_and_everything_behind_it_ships(spool, collector, bad, kind):
     c, url = collector
-    log = spool.open(instance="w")
-    before = call(log, 2)
-    log.close()
-    (seg,) = Layout(spool.paths).segments()
-    with open(seg.path, "ab") as fh:
-        fh.write(bad + b"\n")
+    before, seg = dead_writer(spool, "w", 2, bad + b"\n")
     reporter = spool.open(instance="later")
     later = call(reporter, 3)
     protocol = "ndjson" if kind == "unencodable" else "otlp-json"

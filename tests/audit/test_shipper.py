@@ -16,7 +16,7 @@ from mcp_proxy.config import SecretRef
 from mcp_proxy.fsutil import FileLock
 from mcp_proxy.sandbox.asgi_thread import free_port
 
-from .conftest import call, wait_for
+from .conftest import call, dead_writer, wait_for
 
 pytestmark = pytest.mark.anyio
 
@@ -255,12 +255,7 @@ async def test_a_torn_or_missing_checkpoint_resends_with_the_same_ids(spool, col
 
 async def test_a_torn_tail_of_a_dead_writer_is_counted_never_sent(spool, collector):
     c, url = collector
-    log = spool.open(instance="dead")
-    written = call(log, 3)
-    log.close()
-    (seg,) = Layout(spool.paths).segments()
-    with open(seg.path, "ab") as fh:
-        fh.write(b'{"id":"0190-torn","seq":4,"time":"2026-')  # killed mid-append
+    written, seg = dead_writer(spool, "dead", 3, b'{"id":"0190-torn","seq":4,"time":"2026-')  # killed mid-append
     reporter = spool.open(instance="alive")
     shipper, _ = _shipper(spool, url, emit=reporter.append_nowait)
     report = await shipper.push_once()
@@ -302,12 +297,7 @@ async def test_a_partial_line_of_a_live_writer_is_left_until_it_is_complete(spoo
 
 async def test_a_line_that_is_not_a_record_is_set_aside_and_the_rest_delivered(spool, collector):
     c, url = collector
-    log = spool.open(instance="w")
-    first = call(log, 2)
-    log.close()
-    (seg,) = Layout(spool.paths).segments()
-    with open(seg.path, "ab") as fh:
-        fh.write(b"this is not json\n")
+    first, seg = dead_writer(spool, "w", 2, b"this is not json\n")
     reporter = spool.open(instance="r")
     shipper, _ = _shipper(spool, url, emit=reporter.append_nowait)
     await shipper.push_once()
