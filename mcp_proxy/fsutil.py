@@ -16,6 +16,8 @@ import time
 from pathlib import Path
 from types import TracebackType
 
+from mcp_proxy.errors import LockTimeout
+
 
 def atomic_write(path: Path, data: bytes, *, mode: int | None = None, durable: bool = True) -> None:
     """Replace `path` with `data` atomically.
@@ -54,10 +56,6 @@ def fsync_dir(directory: Path) -> None:
         pass
     finally:
         os.close(dir_fd)
-
-
-class LockTimeout(Exception):
-    """Another process held the lock for longer than the wait allowed."""
 
 
 class FileLock:

@@ -25,6 +25,7 @@ from mcp_proxy.config.model import (
     UpstreamConfig,
 )
 from mcp_proxy.config.checker import LOOPBACK_HOSTS, Checker
+from mcp_proxy.errors import ConfigError
 from mcp_proxy.paths import CONFIG_ENV, Paths
 
 UPSTREAM_KEY_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,15}$")
@@ -32,16 +33,6 @@ RESERVED_KEYS = ("proxy",)
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 SECRET_HEADER_RE = re.compile(r"(auth|key|token|secret|cookie|password)", re.I)
 UPTIMEOBSERVER_URL = "https://mcp.uptimeobserver.com/mcp"
-
-
-class ConfigError(Exception):
-    """One or more problems in the config file; str() lists each with its fix."""
-
-    def __init__(self, problems: list[str], path: Path | None = None) -> None:
-        self.problems = problems
-        self.path = path
-        where = f" in {path}" if path else ""
-        super().__init__(f"configuration problem{'s' if len(problems) > 1 else ''}{where}:\n" + "\n".join(f"  - {p}" for p in problems))
 
 
 def find_config_file(paths: Paths, explicit: str | None = None, env: dict[str, str] | None = None) -> Path:

@@ -17,15 +17,13 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from mcp_proxy.errors import SecretError
+
 KEYRING_SERVICE = "mcp-access-proxy"
 _FILE_WARNING = (
     "secrets are stored in a plain file (mode 0600) because [secrets] store = \"file\"; "
     "anyone who can read your account's files can read them"
 )
-
-
-class SecretError(Exception):
-    """A secret could not be resolved. The message never contains the value."""
 
 
 class SecretStore:

@@ -15,21 +15,10 @@ import anyio
 
 import mcp_types as types
 
+from mcp_proxy.errors import ToolFailure, UpstreamUnavailable
+
 # (progress, total, message)
 ProgressRelay = Callable[[float, float | None, str | None], Awaitable[None]]
-
-
-class UpstreamUnavailable(Exception):
-    """The upstream cannot take calls right now; the message says why and what to do."""
-
-
-class ToolFailure(Exception):
-    """The tool ran and failed; `message` is for the model, `error_type` for the audit record."""
-
-    def __init__(self, message: str, error_type: str) -> None:
-        super().__init__(message)
-        self.message = message
-        self.error_type = error_type
 
 
 @dataclass
