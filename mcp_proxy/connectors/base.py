@@ -13,6 +13,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from mcp_proxy.errors import ToolFailure
+
 
 @dataclass(frozen=True)
 class Credential:
@@ -38,18 +40,14 @@ class ToolOutput:
     is_error: bool = False
 
 
-class ConnectorError(Exception):
+class ConnectorError(ToolFailure):
     """A failure the model should see as an `isError` result.
 
     `message` says what happened and what to do; it must never contain a
     secret. `error_type` is a short stable code for the audit record
-    (e.g. "http_401", "rate_limited", "timeout").
+    (e.g. "http_401", "rate_limited", "timeout"). A `ToolFailure`, so the
+    proxy's one error boundary shows its text and records its type.
     """
-
-    def __init__(self, message: str, error_type: str = "vendor_error") -> None:
-        super().__init__(message)
-        self.message = message
-        self.error_type = error_type
 
 
 ToolHandler = Callable[[dict[str, Any]], Awaitable[ToolOutput]]
