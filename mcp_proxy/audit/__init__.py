@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 __all__ = ["AuditContext", "AuditLog", "audit_health", "run_shipper"]
 
 
-async def run_shipper(paths: "Paths", audit_cfg: "AuditConfig", store: "SecretStore", stop_event: "anyio.Event",
+async def run_shipper(paths: Paths, audit_cfg: AuditConfig, store: SecretStore, stop_event: anyio.Event,
                       *, emit: Any = None) -> None:
     """Push the spool to the collector in the background of `serve` until `stop_event` is set."""
     from mcp_proxy.audit.shipper import run_shipper as run
@@ -29,7 +29,7 @@ async def run_shipper(paths: "Paths", audit_cfg: "AuditConfig", store: "SecretSt
     await run(paths, audit_cfg, store, stop_event, emit=emit)
 
 
-def audit_health(paths: "Paths", audit_cfg: "AuditConfig") -> list[tuple[str, str, str]]:
+def audit_health(paths: Paths, audit_cfg: AuditConfig) -> list[tuple[str, str, str]]:
     """`doctor`'s audit lines: (status "ok" | "warn" | "FAIL", name, detail)."""
     from mcp_proxy.audit.status import audit_health as health
 

@@ -30,7 +30,8 @@ import math
 import threading
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
@@ -51,7 +52,7 @@ MAX_NOTES = 50
 
 
 class AuditLog:
-    def __init__(self, layout: Layout, cfg: "AuditConfig", context: AuditContext, *,
+    def __init__(self, layout: Layout, cfg: AuditConfig, context: AuditContext, *,
                  clock: Callable[[], float] = time.time) -> None:
         self.layout = layout
         self.cfg = cfg
@@ -77,9 +78,9 @@ class AuditLog:
         self._closed = False
 
     @classmethod
-    def open(cls, paths: "Paths", cfg: "AuditConfig", context: AuditContext, *,
+    def open(cls, paths: Paths, cfg: AuditConfig, context: AuditContext, *,
              secret_values: Callable[[], list[str]] | None = None,
-             clock: Callable[[], float] = time.time) -> "AuditLog":
+             clock: Callable[[], float] = time.time) -> AuditLog:
         audit = cls(Layout(paths), cfg, context, clock=clock)
         audit.writer.start()
         if secret_values is None:
@@ -179,7 +180,7 @@ class AuditLog:
             return None
         try:
             return rules(f"{upstream}.{tool}")
-        except Exception:  # noqa: BLE001 - fall back to the config's rules and the built-in detection
+        except Exception:  # fall back to the config's rules and the built-in detection
             log.exception("could not read the policy's argument rules for %s.%s", upstream, tool)
             return None
 
@@ -246,7 +247,7 @@ class AuditLog:
                                                f"({MEMORY_BACKLOG} records) overflowed"})
         return True
 
-    def _check_quota(self) -> None:
+    def check_quota(self) -> None:
         """In the quota thread: enforce the quota if over it and nobody else is shipping."""
         try:
             from mcp_proxy.audit.quota import enforce_if_over
@@ -280,7 +281,7 @@ class AuditLog:
 
 
 class _QuotaThread:
-    """Runs AuditLog._check_quota in a daemon thread, started on first use, once per request (requests
+    """Runs AuditLog.check_quota in a daemon thread, started on first use, once per request (requests
     that arrive while a check runs make one more check after it)."""
 
     def __init__(self, audit: AuditLog) -> None:
@@ -310,8 +311,8 @@ class _QuotaThread:
                     return
                 self._pending, self._busy = False, True
             try:
-                self.audit._check_quota()
-            except Exception:  # noqa: BLE001 - the quota thread must survive a bug to keep checking
+                self.audit.check_quota()
+            except Exception:  # the quota thread must survive a bug to keep checking
                 log.exception("the audit disk quota check failed")
             finally:
                 with self._cv:

@@ -15,8 +15,9 @@ line and exits between our read and our question would otherwise make a complete
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any
 
 from mcp_proxy.audit.layout import Layout, Liveness, Segment
 from mcp_proxy.audit.reader import Line, read_chunk
@@ -57,7 +58,7 @@ def _why(exc: Exception) -> str:
     return f"the encoder refused it ({type(exc).__name__}: a field of an unexpected type or value)"
 
 
-def next_batch(layout: Layout, cfg: "AuditConfig", checkpoint: "Checkpoint", encoder: "Encoder",
+def next_batch(layout: Layout, cfg: AuditConfig, checkpoint: Checkpoint, encoder: Encoder,
                skip: Iterable[str] = ()) -> Batch | None:
     """The next batch, or None when everything is acknowledged. `skip`: segment names not to read."""
     segments = layout.segments()

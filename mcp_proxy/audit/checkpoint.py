@@ -29,7 +29,7 @@ class Checkpoint:
     problem: str | None = None  # why the file on disk could not be used (it was reset)
 
     @classmethod
-    def load(cls, path: Path, *, repair: bool = True) -> "Checkpoint":
+    def load(cls, path: Path, *, repair: bool = True) -> Checkpoint:
         """The checkpoint on disk. An unreadable one is moved aside (unless `repair` is off: read-only
         callers such as `audit status`) and an empty one returned, with `problem` saying so."""
         try:
@@ -97,7 +97,7 @@ class ShipState:
     dropping: list[str] = field(default_factory=list)
 
     @classmethod
-    def load(cls, path: Path) -> "ShipState":
+    def load(cls, path: Path) -> ShipState:
         try:
             data = json.loads(path.read_bytes())
         except (OSError, ValueError):

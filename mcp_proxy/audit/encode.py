@@ -88,7 +88,7 @@ def otlp_request(items: list[tuple[dict[str, Any], bytes]], observed_ns: int | N
         groups.setdefault(key, []).append(log_record(record, raw, observed))
     resource_logs = []
     for key, records in groups.items():
-        attrs = dict(zip(RESOURCE_KEYS, key))
+        attrs = dict(zip(RESOURCE_KEYS, key, strict=True))
         attrs["service.name"] = attrs["service.name"] or SERVICE_NAME
         resource_logs.append({
             "resource": {"attributes": [{"key": k, "value": {"stringValue": str(v)}} for k, v in attrs.items()
@@ -125,7 +125,7 @@ def _grouped(parts: list[tuple[tuple, Any]]) -> dict[tuple, list[Any]]:
 
 
 def _resource(key: tuple) -> dict[str, Any]:
-    attrs = dict(zip(RESOURCE_KEYS, key))
+    attrs = dict(zip(RESOURCE_KEYS, key, strict=True))
     attrs["service.name"] = attrs["service.name"] or SERVICE_NAME
     return {"attributes": [{"key": k, "value": {"stringValue": str(v)}} for k, v in attrs.items() if v is not None]}
 

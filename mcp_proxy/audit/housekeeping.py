@@ -7,6 +7,7 @@ record id), so that someone can fix the cause and re-send them by hand.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import random
@@ -33,10 +34,8 @@ def write_aside(layout: Layout, raws: list[bytes], *, kind: str, status: int | N
         atomic_write(lines, b"".join(r + b"\n" for r in raws))
     except OSError:
         for path in (lines, about):
-            try:
+            with contextlib.suppress(OSError):
                 path.unlink(missing_ok=True)
-            except OSError:
-                pass
         raise
     return lines.name
 

@@ -100,7 +100,7 @@ def finish_drops(layout: Layout, checkpoint: Checkpoint, state: ShipState) -> bo
 
 
 def enforce(layout: Layout, quota: int, checkpoint: Checkpoint, state: ShipState, *,
-            own: "SegmentWriter | None" = None) -> DropReport:
+            own: SegmentWriter | None = None) -> DropReport:
     """Free space until the spool fits `quota`. The caller holds the ship lock and saves both files
     (this saves the state itself, fsync'd, before deleting unsent records, so their count survives a
     kill; see ShipState.dropping)."""
@@ -152,7 +152,7 @@ def enforce(layout: Layout, quota: int, checkpoint: Checkpoint, state: ShipState
                 continue
             start = min(checkpoint.acked.get(seg.name, 0), seg.size)
             try:
-                records, _, tail = count_from(seg.path, start)
+                records, _, _ = count_from(seg.path, start)
                 oldest, newest = _time_range(seg.path, start, seg.size)
             except FileNotFoundError:
                 segments.remove(seg)
@@ -195,7 +195,7 @@ def _size(path: Path) -> int:
         return 0
 
 
-def enforce_if_over(layout: Layout, cfg: "AuditConfig", own: "SegmentWriter | None" = None) -> DropReport | None:
+def enforce_if_over(layout: Layout, cfg: AuditConfig, own: SegmentWriter | None = None) -> DropReport | None:
     """For writers: enforce the quota when over it and no other process is shipping (else the shipper
     does it). Returns the report when something was dropped."""
     if spool_bytes(layout) <= cfg.max_disk_bytes:

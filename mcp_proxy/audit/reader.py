@@ -8,9 +8,10 @@ killed mid-append or hit a full disk: counted, reported, never shipped).
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 
 @dataclass

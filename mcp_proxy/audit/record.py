@@ -89,7 +89,7 @@ _second: list[Any] = [None, ""]  # the last second formatted, and its text
 
 def rfc3339(ts: float) -> str:
     seconds = int(ts)
-    micros = int(round((ts - seconds) * 1_000_000))
+    micros = round((ts - seconds) * 1_000_000)
     if micros >= 1_000_000:
         seconds, micros = seconds + 1, micros - 1_000_000
     if _second[0] != seconds:
@@ -99,14 +99,14 @@ def rfc3339(ts: float) -> str:
 
 def unix_nanos(text: str) -> int:
     """`time` of a record (RFC 3339, as rfc3339() writes it, or any offset) as Unix nanoseconds."""
-    from datetime import datetime, timezone
+    from datetime import UTC, datetime
 
     if not isinstance(text, str):
         raise TypeError(f"a record's time is an RFC 3339 string, not {type(text).__name__}")
     dt = datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text)
     if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
-    delta = dt - datetime(1970, 1, 1, tzinfo=timezone.utc)
+        dt = dt.replace(tzinfo=UTC)
+    delta = dt - datetime(1970, 1, 1, tzinfo=UTC)
     return (delta.days * 86400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000
 
 

@@ -46,12 +46,14 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import itertools
 import json
 import math
 import re
 import threading
 from collections import Counter
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 REDACTED = "[REDACTED]"
 MAX_STRING = 4096
@@ -107,7 +109,7 @@ def secret_key(key: str, _cache: dict[str, bool] = {}) -> bool:  # noqa: B006 - 
     hit = _cache.get(key)
     if hit is None:
         words = [w.lower() for w in _WORD_RE.findall(key)]
-        hit = any(w in _SECRET_WORDS for w in words) or any(p in _SECRET_PAIRS for p in zip(words, words[1:]))
+        hit = any(w in _SECRET_WORDS for w in words) or any(p in _SECRET_PAIRS for p in itertools.pairwise(words))
         if len(_cache) > 4096:
             _cache.clear()
         _cache[key] = hit
@@ -120,7 +122,7 @@ def _random_looking(s: str) -> bool:
     if not (any(c.isupper() for c in s) and any(c.islower() for c in s) and any(c.isdigit() for c in s)):
         return False
     n = len(s)
-    switches = sum(_class(a) != _class(b) for a, b in zip(s, s[1:])) / (n - 1)
+    switches = sum(_class(a) != _class(b) for a, b in itertools.pairwise(s)) / (n - 1)
     if switches < SWITCH_MIN:
         return False
     entropy = -sum(c / n * math.log2(c / n) for c in Counter(s).values())
@@ -138,7 +140,8 @@ def value_hash(value: Any) -> str:
 
 def _rule_set(rules: Iterable[str]) -> tuple[frozenset[str], frozenset[str]]:
     """(bare names, dotted paths), lower-cased."""
-    names, paths = set(), set()
+    names: set[str] = set()
+    paths: set[str] = set()
     for r in rules:
         (paths if "." in r else names).add(r.lower())
     return frozenset(names), frozenset(paths)

@@ -8,8 +8,9 @@ keeps are acknowledged, and the state (counters) is saved before the checkpoint 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from mcp_proxy.audit.batch import Batch
 from mcp_proxy.audit.checkpoint import Checkpoint, ShipState
@@ -47,8 +48,8 @@ def _own_event(record: dict[str, Any]) -> bool:
 class Accounting:
     """The part of the Shipper that changes the spool's bookkeeping."""
 
-    layout: "Layout"
-    cfg: "AuditConfig"
+    layout: Layout
+    cfg: AuditConfig
     clock: Callable[[], float]
     rand: Callable[[], float]
     _dirty: bool
@@ -61,7 +62,7 @@ class Accounting:
         state.save(self.layout.state)
         checkpoint.save(self.layout.checkpoint)
 
-    def _accepted(self, batch: Batch, lo: int, hi: int, outcome: "Outcome", checkpoint: Checkpoint,
+    def _accepted(self, batch: Batch, lo: int, hi: int, outcome: Outcome, checkpoint: Checkpoint,
                   state: ShipState, report: PushReport) -> bool:
         lines, records = batch.lines[lo:hi], batch.records[lo:hi]
         rejected = min(outcome.rejected, len(lines)) if outcome.kind == "partial" else 0
@@ -94,7 +95,7 @@ class Accounting:
         self._ack(checkpoint, state, batch.ends(lines))
         return True
 
-    def _refused(self, batch: Batch, lo: int, hi: int, outcome: "Outcome", checkpoint: Checkpoint,
+    def _refused(self, batch: Batch, lo: int, hi: int, outcome: Outcome, checkpoint: Checkpoint,
                  state: ShipState, report: PushReport) -> bool:
         lines, records = batch.lines[lo:hi], batch.records[lo:hi]
         if self._aside(state, report, lines, records, "rejected", outcome.status, outcome.detail) is None:
@@ -163,7 +164,7 @@ class Accounting:
                       "unacknowledged, and are tried again later; free disk space or fix the directory's "
                       "permissions")
             log.error("%s", detail)
-            self._failed(state, report, "error", status, detail, self._backoff(state.consecutive_failures + 1))
+            self._failed(state, report, "error", status, detail, self.backoff(state.consecutive_failures + 1))
             return None
 
     def _failed(self, state: ShipState, report: PushReport, kind: str, status: int | None, detail: str,
@@ -174,6 +175,6 @@ class Accounting:
         state.last_result, state.last_status, state.last_detail = kind, status, detail
         report.result, report.status, report.detail, report.retry_in = kind, status, detail, delay
 
-    def _backoff(self, failures: int) -> float:
+    def backoff(self, failures: int) -> float:
         cap = self.cfg.max_retry_interval
         return min(cap, self.cfg.push_interval * 2 ** min(failures - 1, 20)) * (0.5 + 0.5 * self.rand())

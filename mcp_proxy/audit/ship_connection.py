@@ -13,7 +13,8 @@ import hmac
 import json
 import logging
 import secrets
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
@@ -23,6 +24,7 @@ from mcp_proxy.fsutil import atomic_write
 
 if TYPE_CHECKING:
     from mcp_proxy.audit.encode import Encoder
+    from mcp_proxy.audit.layout import Layout
     from mcp_proxy.audit.transport import Sender
     from mcp_proxy.config import AuditConfig, SecretStore
 
@@ -34,13 +36,14 @@ PAUSE_HINT = "fix [audit] headers/collector, then run `mcp-access-proxy audit pu
 class Connection:
     """The part of the Shipper that holds the encoder and the sender."""
 
-    cfg: "AuditConfig"
-    store: "SecretStore | None"
+    cfg: AuditConfig
+    layout: Layout
+    store: SecretStore | None
     clock: Callable[[], float]
     _started: float
-    _sender: "Sender | None"
+    _sender: Sender | None
     _fingerprint: str | None
-    _encoder: "Encoder | None"
+    _encoder: Encoder | None
     _dirty: bool
 
     def _emit(self, event: str, fields: dict[str, Any]) -> None:
@@ -70,7 +73,7 @@ class Connection:
         state.last_result, state.last_status, state.last_detail = "paused", status, detail
         report.result, report.status, report.detail, report.retry_in = "paused", status, detail, None
 
-    async def _get_encoder(self, state: ShipState, report: PushReport) -> "Encoder | None":
+    async def _get_encoder(self, state: ShipState, report: PushReport) -> Encoder | None:
         if self._encoder is None:
             from mcp_proxy.audit.encode import ProtocolUnavailable, make_encoder
 
@@ -81,7 +84,7 @@ class Connection:
                 return None
         return self._encoder
 
-    async def _get_sender(self, state: ShipState, report: PushReport, force: bool) -> "Sender | None":
+    async def _get_sender(self, state: ShipState, report: PushReport, force: bool) -> Sender | None:
         paused = state.paused_key is not None
         if self._sender is not None and not paused:
             return self._sender
@@ -144,7 +147,7 @@ class Connection:
         self._fp_key = key
         return key
 
-    def _make_sender(self, headers: dict[str, str]) -> "Sender":
+    def _make_sender(self, headers: dict[str, str]) -> Sender:
         """In a worker thread: the first import of httpx takes a quarter of a second."""
         from mcp_proxy.audit.redact import Redactor
         from mcp_proxy.audit.transport import Sender, secret_parts

@@ -39,7 +39,8 @@ from __future__ import annotations
 import logging
 import random
 import time
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
@@ -65,7 +66,7 @@ MAX_BATCHES_PER_CYCLE = 1000
 
 
 class Shipper(Accounting, Connection):
-    def __init__(self, paths: "Paths", cfg: "AuditConfig", store: "SecretStore | None", *,
+    def __init__(self, paths: Paths, cfg: AuditConfig, store: SecretStore | None, *,
                  emit: Callable[[str, dict[str, Any]], Any] | None = None, clock: Callable[[], float] = time.time,
                  rand: Callable[[], float] = random.random) -> None:
         self.layout = Layout(paths)
@@ -75,9 +76,9 @@ class Shipper(Accounting, Connection):
         self.clock = clock
         self.rand = rand
         self._started = clock()
-        self._sender: "Sender | None" = None
+        self._sender: Sender | None = None
         self._fingerprint: str | None = None  # of the collector and header values self._sender uses
-        self._encoder: "Encoder | None" = None
+        self._encoder: Encoder | None = None
         self._events: list[tuple[str, dict[str, Any]]] = []  # recorded on the event loop (see _run)
         self._last_logged: str | None = None
         self._dirty = False  # the state changed in ways not yet saved
@@ -116,7 +117,7 @@ class Shipper(Accounting, Connection):
         except OSError as exc:  # the checkpoint or state could not be written: try again later
             self._failed(state, report, "error", None, f"cannot write the audit shipping files in "
                          f"{self.layout.root} ({exc.strerror or type(exc).__name__}); free disk space or fix "
-                         "the directory's permissions", self._backoff(state.consecutive_failures + 1))
+                         "the directory's permissions", self.backoff(state.consecutive_failures + 1))
         finally:
             with anyio.CancelScope(shield=True):
                 await self._run(self._finish, checkpoint, state)
@@ -169,7 +170,7 @@ class Shipper(Accounting, Connection):
             if not await self._deliver(sender, batch, 0, len(batch.lines), checkpoint, state, report):
                 return
 
-    async def _deliver(self, sender: "Sender", batch: Batch, lo: int, hi: int, checkpoint: Checkpoint,
+    async def _deliver(self, sender: Sender, batch: Batch, lo: int, hi: int, checkpoint: Checkpoint,
                        state: ShipState, report: PushReport) -> bool:
         """Send records lo..hi of `batch`; False stops the cycle."""
         assert self._encoder is not None
@@ -194,7 +195,7 @@ class Shipper(Accounting, Connection):
         if outcome.retry_after is not None:
             delay = outcome.retry_after * (1 + 0.1 * self.rand())
         else:
-            delay = self._backoff(state.consecutive_failures + 1)
+            delay = self.backoff(state.consecutive_failures + 1)
         self._failed(state, report, "retrying", outcome.status, outcome.detail, delay)
         return False
 
@@ -209,7 +210,7 @@ class Shipper(Accounting, Connection):
         for event, fields in events:
             try:
                 self.emit_hook(event, fields)
-            except Exception:  # noqa: BLE001 - reporting must never stop shipping
+            except Exception:  # reporting must never stop shipping
                 log.exception("could not record the %s event", event)
 
     def _log(self, report: PushReport, state: ShipState) -> None:
@@ -235,7 +236,7 @@ class Shipper(Accounting, Connection):
             await sender.aclose()
 
 
-async def run_shipper(paths: "Paths", cfg: "AuditConfig", store: "SecretStore", stop: anyio.Event, *,
+async def run_shipper(paths: Paths, cfg: AuditConfig, store: SecretStore, stop: anyio.Event, *,
                       emit: Callable[[str, dict[str, Any]], Any] | None = None) -> None:
     """The background loop of `serve`. Never raises; never blocks a call (it only awaits I/O and threads)."""
 
@@ -259,7 +260,7 @@ async def run_shipper(paths: "Paths", cfg: "AuditConfig", store: "SecretStore", 
                     tb = tb.tb_next
                 where = f" at {tb.tb_frame.f_code.co_filename.rsplit('/', 1)[-1]}:{tb.tb_lineno}" if tb else ""
                 log.warning("audit push failed (%s%s); trying again later", type(exc).__name__, where)
-                report = PushReport("error", retry_in=shipper._backoff(2))
+                report = PushReport("error", retry_in=shipper.backoff(2))
             if await stopped_after(shipper.delay_after(report)):
                 return
     finally:

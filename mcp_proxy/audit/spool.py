@@ -30,7 +30,7 @@ import logging
 import os
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from mcp_proxy.audit.layout import Layout, safe_instance
 from mcp_proxy.fsutil import FileLock, fsync_dir

@@ -40,7 +40,7 @@ def _record_time(raw: bytes) -> float | None:
         return None
 
 
-def collect(paths: "Paths", cfg: "AuditConfig", *, chain: bool = True) -> dict[str, Any]:
+def collect(paths: Paths, cfg: AuditConfig, *, chain: bool = True) -> dict[str, Any]:
     layout = Layout(paths)
     segments = layout.segments()
     checkpoint = Checkpoint.load(layout.checkpoint, repair=False)
@@ -92,7 +92,7 @@ def kib(n: int) -> str:
     return f"{n / 1024:.1f} KiB" if n < 1024 * 1024 else f"{n / 1024 / 1024:.1f} MiB"
 
 
-def audit_health(paths: "Paths", cfg: "AuditConfig") -> list[tuple[str, str, str]]:
+def audit_health(paths: Paths, cfg: AuditConfig) -> list[tuple[str, str, str]]:
     try:
         s = collect(paths, cfg)
     except OSError as exc:
