@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import logging.handlers
 import os
 import sys
 from pathlib import Path
+from typing import cast
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -14,7 +17,7 @@ FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 class _PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
     """Log files readable by this user only (0600 on POSIX), the first one and every one after a rotation."""
 
-    def _open(self):  # noqa: ANN202 - logging's own signature
+    def _open(self) -> io.TextIOWrapper:  # logging's own signature
         def private(path: str, flags: int) -> int:
             return os.open(path, flags, 0o600)
 
@@ -22,7 +25,7 @@ class _PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
                       opener=private if os.name == "posix" else None)
         if os.name == "posix":
             os.chmod(self.baseFilename, 0o600)  # a file an older version created 0644
-        return stream
+        return cast(io.TextIOWrapper, stream)  # text mode: open() returns a TextIOWrapper
 
 
 def setup_logging(level: str, log_dir: Path | None, *, to_file: bool = True) -> None:
@@ -37,10 +40,9 @@ def setup_logging(level: str, log_dir: Path | None, *, to_file: bool = True) -> 
         try:
             log_dir.mkdir(parents=True, exist_ok=True)
             if os.name == "posix":  # the log names users (emails) and upstreams: for this user only
-                try:
+                # not ours (a shared MCP_ACCESS_PROXY_HOME): the file itself is still 0600
+                with contextlib.suppress(OSError):
                     log_dir.chmod(0o700)
-                except OSError:  # not ours (a shared MCP_ACCESS_PROXY_HOME): the file itself is still 0600
-                    pass
             file_handler = _PrivateRotatingFileHandler(
                 log_dir / "mcp-access-proxy.log", maxBytes=2_000_000, backupCount=3, encoding="utf-8")
             file_handler.setFormatter(logging.Formatter(FORMAT))

@@ -7,6 +7,7 @@ spool, token fallback) lives under it; otherwise the platform's user dirs.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,9 +48,9 @@ class Paths:
         return self.data_dir / "locks"
 
 
-def resolve_paths(env: dict[str, str] | None = None) -> Paths:
-    env = os.environ if env is None else env
-    home = env.get(HOME_ENV)
+def resolve_paths(env: Mapping[str, str] | None = None) -> Paths:
+    environ: Mapping[str, str] = os.environ if env is None else env
+    home = environ.get(HOME_ENV)
     if home:
         root = Path(home).expanduser().absolute()
         return Paths(root, root / "data", root / "cache", root / "logs")

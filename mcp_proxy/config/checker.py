@@ -35,7 +35,8 @@ class Checker:
                 fix = f"did you mean {hint[0]!r}?" if hint else f"allowed keys: {', '.join(sorted(allowed))}"
                 self.add(f"{where}.{key}: unknown key; {fix}")
 
-    def string(self, data: dict, key: str, where: str, default: str | None = None, choices: tuple[str, ...] | None = None) -> str | None:
+    def string(self, data: dict[str, Any], key: str, where: str, default: str | None = None,
+               choices: tuple[str, ...] | None = None) -> str | None:
         value = data.get(key, default)
         if value is None:
             return None
@@ -100,7 +101,8 @@ class Checker:
             )
         return ref
 
-    def mapping(self, data: dict, key: str, where: str, secret_keys: re.Pattern | None, all_secret: bool = False) -> dict[str, str | SecretRef]:
+    def mapping(self, data: dict[str, Any], key: str, where: str, secret_keys: re.Pattern[str] | None,
+                all_secret: bool = False) -> dict[str, str | SecretRef]:
         value = data.get(key, {})
         path = f"{where}.{key}"
         if not isinstance(value, dict):

@@ -9,10 +9,12 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from mcp_proxy.config.checker import LOOPBACK_HOSTS, Checker
 from mcp_proxy.config.model import (
     AUDIT_PROTOCOLS,
     LOG_LEVELS,
@@ -24,7 +26,6 @@ from mcp_proxy.config.model import (
     PolicyConfig,
     UpstreamConfig,
 )
-from mcp_proxy.config.checker import LOOPBACK_HOSTS, Checker
 from mcp_proxy.errors import ConfigError
 from mcp_proxy.paths import CONFIG_ENV, Paths
 
@@ -35,13 +36,13 @@ SECRET_HEADER_RE = re.compile(r"(auth|key|token|secret|cookie|password)", re.I)
 UPTIMEOBSERVER_URL = "https://mcp.uptimeobserver.com/mcp"
 
 
-def find_config_file(paths: Paths, explicit: str | None = None, env: dict[str, str] | None = None) -> Path:
+def find_config_file(paths: Paths, explicit: str | None = None, env: Mapping[str, str] | None = None) -> Path:
     """`--config` wins, then `MCP_ACCESS_PROXY_CONFIG`, then the user config dir."""
-    env = os.environ if env is None else env
+    environ: Mapping[str, str] = os.environ if env is None else env
     if explicit:
         return Path(explicit).expanduser().absolute()
-    if env.get(CONFIG_ENV):
-        return Path(env[CONFIG_ENV]).expanduser().absolute()
+    if environ.get(CONFIG_ENV):
+        return Path(environ[CONFIG_ENV]).expanduser().absolute()
     return paths.default_config_file
 
 
@@ -83,12 +84,15 @@ def _parse_upstream(c: Checker, key: str, data: dict[str, Any]) -> UpstreamConfi
     where = f"upstreams.{key}"
     if not UPSTREAM_KEY_RE.match(key):
         c.add(f"{where}: the key is the tool-name prefix and must be 1-16 characters of a-z, 0-9 or -, "
-              f"starting with a letter or digit (no _: it separates prefix and tool); rename the table, e.g. [upstreams.pd]")
+              f"starting with a letter or digit (no _: it separates prefix and tool); rename the table, "
+              f"e.g. [upstreams.pd]")
     elif key in RESERVED_KEYS:
-        c.add(f"{where}: the prefix {key!r} is reserved for the proxy's own tools; rename the table, e.g. [upstreams.{key}2]")
+        c.add(f"{where}: the prefix {key!r} is reserved for the proxy's own tools; rename the table, "
+              f"e.g. [upstreams.{key}2]")
     kind = data.get("kind")
     if kind not in UPSTREAM_KINDS:
-        c.add(f"{where}.kind: must be one of {', '.join(UPSTREAM_KINDS)}" + (f" (got {kind!r})" if kind else " (missing)"))
+        got = f" (got {kind!r})" if kind else " (missing)"
+        c.add(f"{where}.kind: must be one of {', '.join(UPSTREAM_KINDS)}{got}")
         return None
     allowed = _COMMON_UPSTREAM_KEYS | _KIND_KEYS[kind] | (_REST_EXTRA if kind in REST_KINDS else set())
     c.known(data, where, allowed)
@@ -157,15 +161,16 @@ def _parse_upstream(c: Checker, key: str, data: dict[str, Any]) -> UpstreamConfi
                   f"with `mcp-access-proxy secret set uptimeobserver` and write api_key = \"keyring:uptimeobserver\"")
         return UpstreamConfig(
             **common, url=url, transport="streamable-http", api_key=api_key,
-            api_key_header=c.string(data, "api_key_header", where, "x-api-key", choices=("x-api-key", "bearer")) or "x-api-key",
+            api_key_header=c.string(data, "api_key_header", where, "x-api-key",
+                                    choices=("x-api-key", "bearer")) or "x-api-key",
         )
     if kind == "pagerduty":
         auth = c.string(data, "auth", where, "api_key", choices=("api_key", "oauth")) or "api_key"
         api_key = c.secret(data, "api_key", where)
         if auth == "api_key" and "api_key" not in data:
             c.add(f"{where}.api_key: required when auth = \"api_key\"; create a user or account API key in "
-                  f"PagerDuty, store it with `mcp-access-proxy secret set pagerduty`, write api_key = \"keyring:pagerduty\" "
-                  f"(or set auth = \"oauth\" for per-user sign-in)")
+                  f"PagerDuty, store it with `mcp-access-proxy secret set pagerduty`, "
+                  f"write api_key = \"keyring:pagerduty\" (or set auth = \"oauth\" for per-user sign-in)")
         from_email = c.string(data, "from", where)
         if from_email and not EMAIL_RE.match(from_email):
             c.add(f"{where}.from: {from_email!r} is not an email address")
@@ -203,7 +208,8 @@ def _parse_oauth(c: Checker, data: dict, where: str, scopes_default: tuple[str, 
                  client_id_required: bool = True, region_from_token: bool = False) -> OAuthSettings | None:
     client_id = c.string(data, "client_id", where)
     if not client_id and client_id_required:
-        c.add(f"{where}.client_id: required for auth = \"oauth\"; copy it from the OAuth app you registered with the vendor")
+        c.add(f"{where}.client_id: required for auth = \"oauth\"; "
+              "copy it from the OAuth app you registered with the vendor")
     redirect_uri = c.string(data, "redirect_uri", where, "http://localhost:8976/callback") or ""
     parts = urlsplit(redirect_uri)
     if parts.scheme != "http" or parts.hostname not in LOOPBACK_HOSTS or not parts.port:

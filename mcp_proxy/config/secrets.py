@@ -16,8 +16,12 @@ import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mcp_proxy.errors import SecretError
+
+if TYPE_CHECKING:
+    from types import ModuleType
 
 KEYRING_SERVICE = "mcp-access-proxy"
 _FILE_WARNING = (
@@ -38,7 +42,7 @@ class SecretStore:
         self._warned = not warn  # `warn=False`: the caller made the choice itself (the sandbox), no warning
 
     # -- keyring -----------------------------------------------------------
-    def _keyring(self):  # imported lazily: keyring costs ~100 ms at start-up
+    def _keyring(self) -> tuple[ModuleType, ModuleType]:  # imported lazily: keyring costs ~100 ms at start-up
         import keyring
         import keyring.errors
 
@@ -140,7 +144,7 @@ class SecretRef:
     where: str
 
     @classmethod
-    def parse(cls, raw: str, where: str) -> "SecretRef | None":
+    def parse(cls, raw: str, where: str) -> SecretRef | None:
         for scheme in ("keyring", "env"):
             prefix = scheme + ":"
             if raw.startswith(prefix) and len(raw) > len(prefix):
