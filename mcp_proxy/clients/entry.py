@@ -80,7 +80,8 @@ def looks_like_ours(entry: Any) -> bool:
     if not isinstance(entry, dict):
         return False
     command = entry.get("command")
-    args = entry.get("args") if isinstance(entry.get("args"), list) else []
+    raw_args = entry.get("args")
+    args = raw_args if isinstance(raw_args, list) else []
     if isinstance(command, str) and _stem(command) == LAUNCHER_NAME:
         return True
     strs = [a for a in args if isinstance(a, str)]

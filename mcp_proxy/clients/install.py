@@ -55,7 +55,8 @@ def read_config_text(path: Path) -> tuple[str | None, bool]:
     except FileNotFoundError:
         return None, False
     except IsADirectoryError:
-        raise ClientConfigError(f"{path} is a directory, not a config file; pass --config-file with the file's path") from None
+        raise ClientConfigError(
+            f"{path} is a directory, not a config file; pass --config-file with the file's path") from None
     except OSError as exc:
         raise ClientConfigError(f"cannot read {path}: {exc.strerror}; check its permissions") from None
     try:
@@ -111,10 +112,11 @@ def plan_uninstall(spec: ClientSpec, path: Path, name: str) -> Plan:
         if existing is None:
             return Plan(spec, path, name, "absent", text, text)
         if not looks_like_ours(existing):
-            command = existing.get("command") or existing.get("url") or existing.get("serverUrl") if isinstance(existing, dict) else None
+            command = (existing.get("command") or existing.get("url") or existing.get("serverUrl")
+                       if isinstance(existing, dict) else None)
             raise ClientConfigError(
-                f"the entry \"{name}\" in {path} does not start mcp-access-proxy (it runs {command!r}); left untouched. "
-                f"Pass --name with the name of our entry, or remove that entry by hand if you are sure")
+                f"the entry \"{name}\" in {path} does not start mcp-access-proxy (it runs {command!r}); "
+                f"left untouched. Pass --name with the name of our entry, or remove that entry by hand if you are sure")
         new = jsonedit.remove_entry(text, spec.servers_key, name, spec.jsonc)
     except (jsonedit.JsonSyntaxError, jsonedit.JsonShapeError) as exc:
         raise _malformed(spec, path, exc) from None
@@ -146,7 +148,8 @@ def apply(plan: Plan) -> Path | None:
     current, had_bom = read_config_text(path)
     if current != plan.old_text:
         raise ClientConfigError(f"{path} changed while we were editing it ({plan.spec.display_name} may be running and "
-                                f"rewriting it); nothing was written. Run install again (quit the client first if it repeats)")
+                                f"rewriting it); nothing was written. Run install again "
+                                f"(quit the client first if it repeats)")
     from mcp_proxy.fsutil import atomic_write  # lazily: the server imports this package for client_for_info
 
     data = ((_BOM if had_bom else "") + plan.new_text).encode("utf-8")

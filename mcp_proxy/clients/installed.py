@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from mcp_proxy.clients import jsonedit
 from mcp_proxy.clients.entry import config_arg, looks_like_ours
@@ -47,8 +48,8 @@ class InstalledEntry:
                        f"from the Dock or Start menu get a minimal PATH and may not find it; {reinstall} to write an "
                        f"absolute path")
         if self.proxy_config and not Path(self.proxy_config).expanduser().is_file():
-            out.append(f"{self.client.display_name} entry \"{self.name}\" uses --config {self.proxy_config}, which does "
-                       f"not exist; create it (see client-configs/proxy-config.example.toml) or {reinstall} "
+            out.append(f"{self.client.display_name} entry \"{self.name}\" uses --config {self.proxy_config}, "
+                       f"which does not exist; create it (see client-configs/proxy-config.example.toml) or {reinstall} "
                        f"--proxy-config PATH")
         return out
 
@@ -63,8 +64,10 @@ class ClientConfigStatus:
 
 
 def _entry(spec: ClientSpec, path: Path, scope: str, name: str, value: dict[str, Any]) -> InstalledEntry:
-    command = value.get("command") if isinstance(value.get("command"), str) else ""
-    args = tuple(a for a in value.get("args") or [] if isinstance(a, str)) if isinstance(value.get("args"), list) else ()
+    raw_command = value.get("command")
+    command = raw_command if isinstance(raw_command, str) else ""
+    raw_args = value.get("args")
+    args = tuple(a for a in raw_args if isinstance(a, str)) if isinstance(raw_args, list) else ()
     if command and os.path.isabs(command):
         resolved = command if os.path.isfile(command) else None
     else:

@@ -43,7 +43,7 @@ class Node:
     start: int
     end: int  # exclusive
     value: Any
-    members: list["Member"] = field(default_factory=list)  # objects only, in text order
+    members: list[Member] = field(default_factory=list)  # objects only, in text order
 
 
 @dataclass
@@ -276,11 +276,11 @@ class _Editor:
             body = f"{{{nl}{inner}{json.dumps(key)}: {_render(value, inner, unit, nl)}{nl}{outer}}}"
             return t[:obj.start] + body + t[obj.end:]
         last = obj.members[-1]
-        indent = _line_indent(t, last.key_start)
-        if indent is None:  # members written on one line: stay compact
+        last_indent = _line_indent(t, last.key_start)
+        if last_indent is None:  # members written on one line: stay compact
             piece = f", {json.dumps(key)}: {json.dumps(value, ensure_ascii=False)}"
         else:
-            piece = f",{nl}{indent}{json.dumps(key)}: {_render(value, indent, unit, nl)}"
+            piece = f",{nl}{last_indent}{json.dumps(key)}: {_render(value, last_indent, unit, nl)}"
         return t[:last.value.end] + piece + t[last.value.end:]
 
     def remove_member(self, obj: Node, key: str) -> str:

@@ -10,9 +10,9 @@ from __future__ import annotations
 import os
 import re
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
 
 #: When set, every client's config file is `<dir>/<client key>/<file name>` (tests, sandboxes).
 CLIENT_CONFIG_DIR_ENV = "MCP_ACCESS_PROXY_CLIENT_CONFIG_DIR"
@@ -92,8 +92,8 @@ CLIENTS: dict[str, ClientSpec] = {
             defers_tools=False,
             server_name_cap=None,
             info_patterns=("claudeai", "claudedesktop", "claude"),
-            restart_hint=("Quit Claude Desktop completely (macOS: Claude > Quit or Cmd+Q; Windows: right-click the tray "
-                          "icon > Quit; closing the window is not enough) and start it again."),
+            restart_hint=("Quit Claude Desktop completely (macOS: Claude > Quit or Cmd+Q; Windows: right-click the "
+                          "tray icon > Quit; closing the window is not enough) and start it again."),
             log_hint=("macOS ~/Library/Logs/Claude/, Windows %APPDATA%\\Claude\\logs\\: mcp.log (connections) and "
                       "mcp-server-{name}.log (this proxy's stderr)"),
         ),
@@ -127,10 +127,11 @@ CLIENTS: dict[str, ClientSpec] = {
             name_limit=64,  # model APIs cap tool names at 64; VS Code adds "mcp_<server>_" (microsoft/vscode#243602)
             name_overhead=5,
             defers_tools=False,
-            server_name_cap=13,  # VS Code shortens long server names itself ("mcp_io_github_ups_", microsoft/vscode#318638)
+            # VS Code shortens long server names itself ("mcp_io_github_ups_", microsoft/vscode#318638)
+            server_name_cap=13,
             info_patterns=("visualstudiocode", "vscode", "codeinsiders"),
-            restart_hint=("Run \"MCP: List Servers\" from the Command Palette and start or restart {name} (or reload the "
-                          "window); after a tool change run \"MCP: Reset Cached Tools\"."),
+            restart_hint=("Run \"MCP: List Servers\" from the Command Palette and start or restart {name} "
+                          "(or reload the window); after a tool change run \"MCP: Reset Cached Tools\"."),
             log_hint="\"MCP: List Servers\" > {name} > Show Output",
         ),
         ClientSpec(
