@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 from mcp_proxy import __version__
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from mcp_proxy.config import Config, SecretStore
     from mcp_proxy.paths import Paths
     from mcp_proxy.stdio_guard import WireFds
@@ -42,12 +44,12 @@ EXIT_USAGE = 64
 @dataclass
 class CliContext:
     args: argparse.Namespace
-    wire: "WireFds | None" = None
+    wire: WireFds | None = None
     _paths: Any = field(default=None, repr=False)
     _config: Any = field(default=None, repr=False)
 
     @property
-    def paths(self) -> "Paths":
+    def paths(self) -> Paths:
         if self._paths is None:
             from mcp_proxy.paths import resolve_paths
 
@@ -55,12 +57,12 @@ class CliContext:
         return self._paths
 
     @property
-    def config_path(self):
+    def config_path(self) -> Path:
         from mcp_proxy.config import find_config_file
 
         return find_config_file(self.paths, getattr(self.args, "config", None))
 
-    def config(self) -> "Config":
+    def config(self) -> Config:
         """The validated config; raises ConfigError (exit 2 in `run`)."""
         if self._config is None:
             from mcp_proxy.config import load_config
@@ -81,14 +83,13 @@ class CliContext:
                     return info.identity_email
         return config.user_email
 
-    def secret_store(self) -> "SecretStore":
+    def secret_store(self) -> SecretStore:
         from mcp_proxy.config import SecretStore
 
-        backend = "keyring"
         try:
             backend = self.config().secrets_store
         except Exception:  # noqa: BLE001 - no usable config: default to the keychain
-            pass
+            backend = "keyring"
         return SecretStore(backend, self.paths.data_dir / "secrets.json")
 
 
@@ -118,7 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def run(argv: list[str], wire: "WireFds | None" = None) -> int:
+def run(argv: list[str], wire: WireFds | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -90,9 +91,9 @@ def _check_keychain(report: Report, store: Any, config: Any) -> None:
     if available:
         report.add(OK, "keychain", name)
     else:
-        report.add(FAIL if needed else WARN, "keychain", f"no usable keychain backend ({name}); on headless Linux run a Secret Service "
-                                     "(dbus-run-session + gnome-keyring-daemon --unlock) or set [secrets] store = "
-                                     "\"file\"")
+        report.add(FAIL if needed else WARN, "keychain",
+                   f"no usable keychain backend ({name}); on headless Linux run a Secret Service "
+                   "(dbus-run-session + gnome-keyring-daemon --unlock) or set [secrets] store = \"file\"")
 
 
 def _check_secrets(report: Report, config: Any, store: Any) -> None:
@@ -119,10 +120,8 @@ def _check_upstreams(report: Report, config: Any, ctx: CliContext, store: Any, t
             # What doctor saw is the truth: refresh the tool cache so the policy and budget checks count it.
             from mcp_proxy.catalog.cache import save_tools
 
-            try:
+            with contextlib.suppress(OSError):  # the paths check above already reported an unwritable cache dir
                 save_tools(ctx.paths.tool_cache_dir, key, check.cache_identity, check.tools)
-            except OSError:
-                pass  # the paths check above already reported an unwritable cache dir
 
 
 def _check_tokens(report: Report, config: Any, ctx: CliContext, store: Any) -> None:
@@ -169,10 +168,10 @@ def _check_policy(report: Report, config: Any, ctx: CliContext, store: Any, *, s
     if not config.governed:
         report.add(WARN, "policy", "ungoverned: no [policy] section, so every tool is exposed")
     else:
-        status = policy.status()
-        line = getattr(status, "summary", None)
-        problem = getattr(status, "problem", None)
-        text = line() if callable(line) else str(status)
+        policy_status = policy.status()
+        line = getattr(policy_status, "summary", None)
+        problem = getattr(policy_status, "problem", None)
+        text = line() if callable(line) else str(policy_status)
         report.add(FAIL if problem else OK, "policy", text)
     for key in unknown:
         report.add(WARN, f"tools {key}", "tool list not known yet; start the proxy once or run "

@@ -12,9 +12,15 @@ import re
 import shlex
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from mcp_proxy.cli import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, CliContext, err
 from mcp_proxy.paths import CONFIG_ENV, HOME_ENV
+
+if TYPE_CHECKING:
+    from mcp_proxy.clients.entry import Launcher
+    from mcp_proxy.clients.install import Plan
+    from mcp_proxy.clients.table import ClientSpec
 
 # No dots: Claude builds "mcp__<server>__<tool>" and the Anthropic API accepts only [a-zA-Z0-9_-] in tool names.
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
@@ -105,7 +111,8 @@ def _install(args: argparse.Namespace, ctx: CliContext) -> int:
         entry = _written_entry(plan)
         print(f"  command: {shlex.join([entry['command'], *entry['args']])}")
         if env:
-            print(f"  env:     {', '.join(f'{k}={v}' for k, v in env.items())} (from this shell: GUI apps do not see it)")
+            carried = ", ".join(f"{k}={v}" for k, v in env.items())
+            print(f"  env:     {carried} (from this shell: GUI apps do not see it)")
         if plan.replaced_foreign is not None:
             err(f"warning: the entry \"{args.name}\" previously started something else "
                 f"({_describe(plan.replaced_foreign)}); it was replaced. Pass --name to use another name instead.")
@@ -121,7 +128,7 @@ def _install(args: argparse.Namespace, ctx: CliContext) -> int:
     return EXIT_OK
 
 
-def _nothing_message(plan) -> str:
+def _nothing_message(plan: Plan) -> str:
     spec, name = plan.spec, plan.name
     if plan.action == "unchanged":
         return f"{spec.display_name}'s config {plan.path} already has \"{name}\" with this command; nothing changed."
@@ -130,7 +137,7 @@ def _nothing_message(plan) -> str:
     return f"{spec.display_name}'s config {plan.path} has no \"{name}\" entry; nothing changed."
 
 
-def _written_entry(plan) -> dict:
+def _written_entry(plan: Plan) -> dict[str, Any]:
     from mcp_proxy.clients.jsonedit import read_entries
 
     return read_entries(plan.new_text or "", plan.spec.servers_key, plan.spec.jsonc)[plan.name]
@@ -143,7 +150,7 @@ def _describe(entry: object) -> str:
     return f"a {type(entry).__name__}"
 
 
-def _print_claude_equivalent(args: argparse.Namespace, plan) -> None:
+def _print_claude_equivalent(args: argparse.Namespace, plan: Plan) -> None:
     if args.uninstall:
         cmd = ["claude", "mcp", "remove", "--scope", "user", args.name]
     else:
@@ -153,7 +160,7 @@ def _print_claude_equivalent(args: argparse.Namespace, plan) -> None:
     print(f"  (the same as: {shlex.join(cmd)})")
 
 
-def _warnings(ctx: CliContext, spec, launcher, proxy_config: Path | None, name: str) -> None:
+def _warnings(ctx: CliContext, spec: ClientSpec, launcher: Launcher, proxy_config: Path | None, name: str) -> None:
     if launcher.ephemeral:
         err(f"warning: {launcher.command} is inside uv's cache (a one-shot `uvx` run); it disappears when the cache is "
             f"cleaned. Install for good with `uv tool install <git URL or path>` and run install again, or use the "
@@ -177,7 +184,8 @@ def _warnings(ctx: CliContext, spec, launcher, proxy_config: Path | None, name: 
     if room is not None and room < longest:
         err(f"warning: with the server name \"{name}\", {spec.display_name} accepts tool names of at most {room} "
             f"characters, but the proxy's tool names can be up to {longest}; {spec.display_name} would drop or reject "
-            f"the longest ones. A short name avoids it: run install again with --name ops (and --uninstall the old one)")
+            f"the longest ones. A short name avoids it: run install again with --name ops "
+            f"(and --uninstall the old one)")
 
 
 def _longest_exposed_name() -> int:
@@ -186,7 +194,7 @@ def _longest_exposed_name() -> int:
     return MAX_NAME_LENGTH
 
 
-def _next_steps(spec, name: str) -> None:
+def _next_steps(spec: ClientSpec, name: str) -> None:
     print("Next:")
     print(f"  1. {spec.restart_hint.format(name=name)}")
     print(f"  2. If the tools do not appear, look at the MCP log: {spec.log_hint.format(name=name)}")

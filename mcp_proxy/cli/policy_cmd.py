@@ -170,7 +170,12 @@ def _keys_for_validate(args: argparse.Namespace, ctx: CliContext) -> tuple[list[
 def _validate(args: argparse.Namespace, ctx: CliContext) -> int:
     from mcp_proxy.policy.document import DocumentError, format_time, parse_document, parse_json
     from mcp_proxy.policy.signature import (
-        KeyProblem, SignatureError, decode_unverified, is_jws, load_public_keys, verify_jws,
+        KeyProblem,
+        SignatureError,
+        decode_unverified,
+        is_jws,
+        load_public_keys,
+        verify_jws,
     )
 
     raw = _read(args.file)

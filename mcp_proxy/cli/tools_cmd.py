@@ -5,8 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import TYPE_CHECKING, Any
 
 from mcp_proxy.cli import EXIT_OK, CliContext, err
+
+if TYPE_CHECKING:
+    from mcp_proxy.policy.engine import PolicyEngine
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -17,7 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_tools)
 
 
-def _policy(ctx: CliContext):
+def _policy(ctx: CliContext) -> PolicyEngine:
     from mcp_proxy.server.run import open_policy
 
     policy = open_policy(ctx.config(), ctx.paths, ctx.secret_store(), lambda *_: None)
@@ -38,7 +42,7 @@ def _tools(args: argparse.Namespace, ctx: CliContext) -> int:
     entries, unknown = load_catalog_entries(config, ctx.paths)
     policy = _policy(ctx)
     user = ctx.user()
-    rows = []
+    rows: list[dict[str, Any]] = []
     for e in entries:
         decision = policy.decide(e.facts, user)
         if not args.all and not decision.allowed:
@@ -57,7 +61,8 @@ def _tools(args: argparse.Namespace, ctx: CliContext) -> int:
     width = max([len(r["exposed_name"]) for r in rows] + [12])
     for r in rows:
         mark = "yes" if r["available"] else "no "
-        print(f"{r['exposed_name']:<{width}}  {mark}  {r['reason']:<18} {r['class']:<11} {r['key']}  {r['sha256'][:12]}")
+        print(f"{r['exposed_name']:<{width}}  {mark}  {r['reason']:<18} {r['class']:<11} {r['key']}  "
+              f"{r['sha256'][:12]}")
     if not rows:
         print("no tools" + ("" if args.all else " available to you (try --all)"))
     for key in unknown:
