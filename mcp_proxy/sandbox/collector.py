@@ -263,7 +263,8 @@ def decode_otlp_protobuf(body: bytes) -> list[dict[str, Any]]:
 
 
 def decode_hec(text: str) -> list[dict[str, Any]]:
-    decoder, i, out = json.JSONDecoder(parse_constant=_not_json), 0, []
+    decoder, i = json.JSONDecoder(parse_constant=_not_json), 0
+    out: list[dict[str, Any]] = []
     while True:
         while i < len(text) and text[i].isspace():
             i += 1

@@ -152,8 +152,8 @@ class OAuthServer:
                   "subdomain": self.subdomain, "account_id": self.account_id, "iat": now, "exp": now + 3600}
         return jwt.encode(claims, _ID_TOKEN_KEY, algorithm="HS256")
 
-    def _issue(self, client: OAuthClient, user_id: str, scopes: tuple[str, ...], issuer: str, kind: str,
-               resource: str | None) -> dict[str, Any]:
+    def issue(self, client: OAuthClient, user_id: str, scopes: tuple[str, ...], issuer: str, kind: str,
+              resource: str | None) -> dict[str, Any]:
         access = self.token_prefixes[0] + secrets.token_urlsafe(self.token_bytes)
         refresh = self.token_prefixes[1] + secrets.token_urlsafe(self.token_bytes)
         expires_at = self.clock() + self.expires_in
@@ -176,7 +176,7 @@ def _s256(verifier: str) -> str:
     return base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).decode().rstrip("=")
 
 
-def create_app(server: OAuthServer) -> "Starlette":
+def create_app(server: OAuthServer) -> Starlette:
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -229,19 +229,20 @@ def create_app(server: OAuthServer) -> "Starlette":
                                   "resource": q.get("resource")}
         return back({"code": code, "subdomain": server.subdomain})
 
-    def authenticate(fields: dict[str, str]) -> tuple[OAuthClient | None, Response | None]:
+    def authenticate(fields: dict[str, str]) -> OAuthClient | Response:
+        """The client the request names and proves, or the error to answer with."""
         client = server.clients.get(fields.get("client_id", ""))
         if client is None:
-            return None, _error(401, "invalid_client", "Unknown client")
+            return _error(401, "invalid_client", "Unknown client")
         if client.secret is not None and not secrets.compare_digest(fields.get("client_secret", ""), client.secret):
-            return None, _error(401, "invalid_client", "Client authentication failed")
-        return client, None
+            return _error(401, "invalid_client", "Client authentication failed")
+        return client
 
     async def token(request: Request) -> Response:
         fields = await form(request)
-        client, problem = authenticate(fields)
-        if problem is not None:
-            return problem
+        client = authenticate(fields)
+        if isinstance(client, Response):
+            return client
         grant_type = fields.get("grant_type")
         if grant_type == "authorization_code":
             with server.lock:
@@ -259,8 +260,8 @@ def create_app(server: OAuthServer) -> "Starlette":
                     server.all_verifiers.append(verifier)
                 if not verifier or not secrets.compare_digest(_s256(verifier), entry["challenge"]):
                     return _error(400, "invalid_grant", "PKCE verification failed")
-                body = server._issue(client, entry["user_id"], entry["scopes"], issuer_of(request),
-                                     "authorization_code", entry["resource"])
+                body = server.issue(client, entry["user_id"], entry["scopes"], issuer_of(request),
+                                    "authorization_code", entry["resource"])
             return JSONResponse(body, headers={"Cache-Control": "no-store"})
         if grant_type == "refresh_token":
             if server.refresh_delay:
@@ -274,16 +275,16 @@ def create_app(server: OAuthServer) -> "Starlette":
                               else "The refresh token is invalid or revoked")
                     return _error(400, "invalid_grant", reason)
                 server.used_refresh.add(presented)
-                body = server._issue(client, grant.user_id, grant.scopes, issuer_of(request), "refresh_token",
-                                     fields.get("resource") or grant.resource)
+                body = server.issue(client, grant.user_id, grant.scopes, issuer_of(request), "refresh_token",
+                                    fields.get("resource") or grant.resource)
             return JSONResponse(body, headers={"Cache-Control": "no-store"})
         return _error(400, "unsupported_grant_type", f"grant_type {grant_type!r} is not supported")
 
     async def revoke(request: Request) -> Response:
         fields = await form(request)
-        client, problem = authenticate(fields)
-        if problem is not None:
-            return problem
+        client = authenticate(fields)
+        if isinstance(client, Response):
+            return client
         value = fields.get("token", "")
         with server.lock:
             server.access.pop(value, None)

@@ -12,7 +12,8 @@ records whether an Authorization header was sent, never its value.
 from __future__ import annotations
 
 import hashlib
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 FAULTS = (None, "500", "503", "slow", "garbage", "401", "404")
 

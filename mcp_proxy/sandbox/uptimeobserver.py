@@ -38,7 +38,7 @@ import json
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 SANDBOX_KEY = "uo_sandbox_0123456789abcdef0123456789abcdef"
@@ -82,7 +82,7 @@ TOOLS = [
 
 
 def _iso(at: datetime) -> str:
-    return at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class ToolError(Exception):
@@ -100,7 +100,7 @@ class Emulator:
         self.monitors: dict[str, dict[str, Any]] = {}
         self.incidents: dict[str, dict[str, Any]] = {}
         if seed:
-            self._seed(datetime.now(timezone.utc))
+            self._seed(datetime.now(UTC))
 
     # -- keys ------------------------------------------------------------------
     def issue(self, key: str) -> None:
@@ -162,13 +162,13 @@ class Emulator:
             monitor["status"] = "down"
             iid = f"inc_{len(self.incidents) + 1:04d}"
             self.incidents[iid] = {"id": iid, "monitor_id": monitor_id, "status": "ongoing",
-                                   "started_at": _iso(datetime.now(timezone.utc)), "resolved_at": None,
+                                   "started_at": _iso(datetime.now(UTC)), "resolved_at": None,
                                    "duration_seconds": None, "cause": cause}
             return iid
 
     def monitor_up(self, monitor_id: str) -> None:
         with self._lock:
-            now = datetime.now(timezone.utc)
+            now = datetime.now(UTC)
             for incident in self._ongoing(monitor_id):
                 started = datetime.fromisoformat(incident["started_at"].replace("Z", "+00:00"))
                 incident.update(status="resolved", resolved_at=_iso(now),
@@ -286,6 +286,8 @@ def _server(emulator: Emulator) -> Any:
 class _KeyGate:
     """ASGI wrapper: checks the key on every HTTP request and logs it (without the key)."""
 
+    state: Any  # the inner app's, like the other emulators' app.state.emulator
+
     def __init__(self, app: Any, emulator: Emulator) -> None:
         self.app = app
         self.emulator = emulator
@@ -343,7 +345,7 @@ def create_app(emulator: Emulator | None = None) -> Any:
     inner = _server(emulator).streamable_http_app()
     inner.state.emulator = emulator
     gate = _KeyGate(inner, emulator)
-    gate.state = inner.state  # type: ignore[attr-defined] - like the other emulators' app.state.emulator
+    gate.state = inner.state
     return gate
 
 
@@ -361,7 +363,7 @@ class Sandbox:
     def stop(self) -> None:
         self._server.stop()
 
-    def __enter__(self) -> "Sandbox":
+    def __enter__(self) -> Sandbox:
         return self
 
     def __exit__(self, *exc: object) -> None:

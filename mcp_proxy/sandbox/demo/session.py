@@ -12,8 +12,9 @@ import sys
 import textwrap
 import time
 from collections import Counter
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator, TextIO
+from typing import Any, TextIO
 
 import anyio
 
@@ -179,7 +180,8 @@ async def _audit(world: World, t: Transcript) -> None:
     for r in rows:
         event = r.get("event_name")
         what = (r.get("gen_ai.tool.name") if event.startswith("mcp.") else
-                f"revision {r.get('policy.revision')}" if event == "policy.activated" else f"upstream {r.get('upstream')}")
+                f"revision {r.get('policy.revision')}" if event == "policy.activated" else
+                f"upstream {r.get('upstream')}")
         result = r.get("outcome") or r.get("decision") or ""
         print(f"     {r.get('event_name', ''):<17} {what:<26} {result:<9} {r.get('user.email') or ''}",
               file=t.out, flush=True)

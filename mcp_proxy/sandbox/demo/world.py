@@ -142,8 +142,8 @@ api_key = "keyring:uptimeobserver"
         """Draft the policy from the catalog as an administrator would, decide, sign, serve it.
 
         Returns (the policy URL, the public key the proxy verifies it with)."""
-        from mcp_proxy.config import load_config
         from mcp_proxy.catalog.offline import load_catalog_facts
+        from mcp_proxy.config import load_config
         from mcp_proxy.paths import Paths
         from mcp_proxy.policy.draft import make_draft
         from mcp_proxy.policy.signature import generate_key_pair, load_private_key, sign_jws

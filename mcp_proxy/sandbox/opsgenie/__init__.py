@@ -56,7 +56,7 @@ __all__ = ["Emulator", "create_app"]
 
 def create_app(*, integration_keys: Iterable[str] = ("og-sandbox-integration-key",),
                config_keys: Iterable[str] = ("og-sandbox-config-key",), rate_limit: bool = False,
-               processing_polls: int = 1, seed: bool = True) -> "Starlette":
+               processing_polls: int = 1, seed: bool = True) -> Starlette:
     from mcp_proxy.sandbox.opsgenie.app import build_app
 
     emulator = Emulator(integration_keys=integration_keys, config_keys=config_keys, rate_limit=rate_limit,

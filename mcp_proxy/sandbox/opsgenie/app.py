@@ -48,14 +48,16 @@ def _int(request: Request, name: str, default: int, low: int, high: int) -> int:
     except ValueError:
         value = low - 1
     if not low <= value <= high:
-        raise Problem(422, "Request parameters are not valid.", errors={name: f"{name} must be between {low} and {high}"})
+        raise Problem(422, "Request parameters are not valid.",
+                      errors={name: f"{name} must be between {low} and {high}"})
     return value
 
 
-def _choice(request: Request, name: str, default: str | None, choices: tuple[str, ...]) -> str | None:
+def _choice(request: Request, name: str, default: str, choices: tuple[str, ...]) -> str:
     value = request.query_params.get(name, default)
     if value is not None and value not in choices:
-        raise Problem(422, "Request parameters are not valid.", errors={name: f"{name} must be one of {', '.join(choices)}"})
+        raise Problem(422, "Request parameters are not valid.",
+                      errors={name: f"{name} must be one of {', '.join(choices)}"})
     return value
 
 
@@ -187,7 +189,8 @@ async def schedule_timeline(emu: Emulator, request: Request, body: dict[str, Any
     interval = _int(request, "interval", 1, 1, 52)
     unit = _choice(request, "intervalUnit", "weeks", ("days", "weeks", "months"))
     start = _date(request)
-    end = start + {"days": timedelta(days=1), "weeks": timedelta(weeks=1), "months": timedelta(days=30)}[unit] * interval
+    step = {"days": timedelta(days=1), "weeks": timedelta(weeks=1), "months": timedelta(days=30)}[unit]
+    end = start + step * interval
     data: dict[str, Any] = {"_parent": _meta(schedule), "startDate": iso(start), "endDate": iso(end),
                             "finalTimeline": emu.timeline(schedule, start, end)}
     for which in [e for e in request.query_params.get("expand", "").split(",") if e]:
@@ -208,16 +211,19 @@ def on_calls(nxt: bool) -> Handler:
         names = [name for _, name in people]
         full = [{"id": pid, "name": name, "type": "user"} for pid, name in people]
         if nxt:
-            data = {"_parent": _meta(schedule), **({"nextOnCallParticipants": names, "exactNextOnCallParticipants": names}
-                    if flat else {"nextOnCallRecipients": full, "exactNextOnCallRecipients": full})}
+            data = {"_parent": _meta(schedule),
+                    **({"nextOnCallParticipants": names, "exactNextOnCallParticipants": names}
+                       if flat else {"nextOnCallRecipients": full, "exactNextOnCallRecipients": full})}
         else:
-            data = {"_parent": _meta(schedule), **({"onCallRecipients": names} if flat else {"onCallParticipants": full})}
+            data = {"_parent": _meta(schedule),
+                    **({"onCallRecipients": names} if flat else {"onCallParticipants": full})}
         return 200, {"data": data}, {}
     return handler
 
 
 async def list_teams(emu: Emulator, request: Request, body: dict[str, Any]) -> Result:
-    return 200, {"data": [{k: v for k, v in t.items() if k != "members"} for t in emu.teams], "expandable": ["member"]}, {}
+    teams = [{k: v for k, v in t.items() if k != "members"} for t in emu.teams]
+    return 200, {"data": teams, "expandable": ["member"]}, {}
 
 
 async def get_team(emu: Emulator, request: Request, body: dict[str, Any]) -> Result:
@@ -237,9 +243,11 @@ async def list_users(emu: Emulator, request: Request, body: dict[str, Any]) -> R
     elif query:
         users = [u for u in users if query in u["username"].lower() or query in u["fullName"].lower()]
     users = sorted(users, key=lambda u: u["createdAt" if sort == "insertedAt" else sort], reverse=order == "desc")
-    params = {k: v for k, v in (("query", request.query_params.get("query")), ("sortField", sort), ("order", order)) if v}
+    params = {k: v for k, v in (("query", request.query_params.get("query")), ("sortField", sort), ("order", order))
+              if v}
     links = _links(request, "/v2/users", params, offset, limit, len(users))
-    return 200, {"data": users[offset:offset + limit], "totalCount": len(users), "paging": links}, _paging_headers(links)
+    return (200, {"data": users[offset:offset + limit], "totalCount": len(users), "paging": links},
+            _paging_headers(links))
 
 
 async def get_user(emu: Emulator, request: Request, body: dict[str, Any]) -> Result:
@@ -252,7 +260,8 @@ async def get_user(emu: Emulator, request: Request, body: dict[str, Any]) -> Res
 
 
 # -- the wrapper: auth, throttling, error bodies, logging --------------------------
-def endpoint(emu: Emulator, handler: Handler, *, alert_write: bool = False, domain: str = "Configuration"):
+def endpoint(emu: Emulator, handler: Handler, *, alert_write: bool = False,
+             domain: str = "Configuration") -> Callable[[Request], Awaitable[Response]]:
     async def asgi(request: Request) -> Response:
         started = time.perf_counter()
         rid = str(uuid.uuid4())
@@ -264,7 +273,8 @@ def endpoint(emu: Emulator, handler: Handler, *, alert_write: bool = False, doma
             except ValueError:
                 raise Problem(400, "Could not parse the request body as JSON.") from None
             if emu.take_throttle(request.url.path):
-                raise Problem(429, "You are making too many requests! To avoid errors, we recommend you limit requests.",
+                raise Problem(429,
+                              "You are making too many requests! To avoid errors, we recommend you limit requests.",
                               headers={"X-RateLimit-State": "THROTTLED", "X-RateLimit-Reason": domain,
                                        "X-RateLimit-Period-In-Sec": f"{emu.rate_limit_period:g}"})
             auth = request.headers.get("authorization", "")

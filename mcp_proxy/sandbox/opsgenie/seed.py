@@ -124,4 +124,5 @@ def logs() -> dict[str, list[dict[str, Any]]]:
             ("Notified alice@example.com via sms", "notification", "System"),
             ("Note added by alice@example.com", "alertNote", "alice@example.com")]
     return {ALERT_DB_ID: [{"log": text, "type": kind, "owner": owner,
-                           "createdAt": f"2026-11-22T08:{14 + i * 3}:00.000Z"} for i, (text, kind, owner) in enumerate(rows)]}
+                           "createdAt": f"2026-11-22T08:{14 + i * 3}:00.000Z"}
+                          for i, (text, kind, owner) in enumerate(rows)]}

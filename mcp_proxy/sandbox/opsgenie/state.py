@@ -6,7 +6,7 @@ from __future__ import annotations
 import copy
 import uuid
 from collections.abc import Callable, Iterable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from mcp_proxy.sandbox.opsgenie import seed
@@ -27,11 +27,11 @@ class Problem(Exception):
 
 
 def now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def iso(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 def parse_time(value: str, field: str) -> datetime:
@@ -41,7 +41,7 @@ def parse_time(value: str, field: str) -> datetime:
         raise Problem(422, "Request body is not processable. Please check the errors.",
                       errors={field: f"{field} must be an ISO 8601 date-time"}) from None
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
+        parsed = parsed.replace(tzinfo=UTC)
     return parsed
 
 
@@ -244,7 +244,8 @@ class Emulator:
                 return item["id"]
         return name
 
-    def alert_action(self, action: str, identifier: str, kind: str, body: dict[str, Any]) -> Callable[[], dict[str, Any]]:
+    def alert_action(self, action: str, identifier: str, kind: str,
+                     body: dict[str, Any]) -> Callable[[], dict[str, Any]]:
         """Validate synchronously (422); the effect, or its failure, comes with the request status."""
         errors: dict[str, str] = {}
         for field, limit in (("user", 100), ("source", 100), ("note", 25000)):

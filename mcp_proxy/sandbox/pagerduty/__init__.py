@@ -66,9 +66,9 @@ if TYPE_CHECKING:
 __all__ = ["Emulator", "create_app"]
 
 
-def create_app(*, api_keys: Mapping[str, str | None] = {"pd_sandbox_account_key": None},  # noqa: B006 - read only
+def create_app(*, api_keys: Mapping[str, str | None] = {"pd_sandbox_account_key": None},  # read only
                bearer_validator: Callable[[str], dict | None] | None = None, rate_limit: bool = False,
-               seed: bool = True) -> "Starlette":
+               seed: bool = True) -> Starlette:
     from mcp_proxy.sandbox.pagerduty.app import build_app
 
     return build_app(Emulator(api_keys, seed_data=seed, rate_limit=rate_limit), bearer_validator)

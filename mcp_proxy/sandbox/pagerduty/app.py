@@ -3,6 +3,7 @@ classic pagination, error bodies, and the request/response log."""
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -14,7 +15,16 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from mcp_proxy.sandbox.pagerduty.state import (
-    ACCESS_DENIED, AUTH_FAILED, INVALID_INPUT, MISSING_FROM, RATE_LIMITED, Emulator, Problem, iso, now, parse_time,
+    ACCESS_DENIED,
+    AUTH_FAILED,
+    INVALID_INPUT,
+    MISSING_FROM,
+    RATE_LIMITED,
+    Emulator,
+    Problem,
+    iso,
+    now,
+    parse_time,
 )
 
 Result = tuple[int, dict[str, Any]]
@@ -83,7 +93,8 @@ async def list_incidents(emu: Emulator, request: Request, caller: Caller, body: 
             raise Problem(400, "Invalid Input Provided", INVALID_INPUT, ["The date range may span at most 6 months."])
         items = [i for i in items if since <= parse_time(i["created_at"], "") < until]
     filters = {"statuses": lambda i: i["status"], "urgencies": lambda i: i["urgency"],
-               "service_ids": lambda i: i["service"]["id"], "priority_ids": lambda i: (i.get("priority") or {}).get("id")}
+               "service_ids": lambda i: i["service"]["id"],
+               "priority_ids": lambda i: (i.get("priority") or {}).get("id")}
     for name, get in filters.items():
         wanted = _list(request, name)
         if wanted:
@@ -97,7 +108,7 @@ async def list_incidents(emu: Emulator, request: Request, caller: Caller, body: 
     sorts = [s for s in (q.get("sort_by") or "created_at:asc").split(",") if s]
     for spec in reversed(sorts):
         field, _, direction = spec.partition(":")
-        items.sort(key=lambda i, f=field: _sort_key(i, f), reverse=direction == "desc")
+        items.sort(key=functools.partial(_sort_key, field=field), reverse=direction == "desc")
     return page(request, "incidents", items)
 
 
@@ -210,7 +221,8 @@ async def get_schedule(emu: Emulator, request: Request, caller: Caller, body: An
     q = request.query_params
     since = parse_time(q["since"], "since") if q.get("since") else now()
     until = parse_time(q["until"], "until") if q.get("until") else since + timedelta(days=14)
-    entries, at = [], since
+    entries: list[dict[str, Any]] = []
+    at = since
     while at < until and len(entries) < 200:  # the final schedule, rendered day by day
         end = min(until, at + timedelta(days=1))
         entries.append({"start": iso(at), "end": iso(end),
@@ -242,7 +254,7 @@ async def list_oncalls(emu: Emulator, request: Request, caller: Caller, body: An
         raise Problem(400, "Invalid Input Provided", INVALID_INPUT, ["until may be at most 90 days after since"])
     users, policies, schedules = (set(_list(request, n)) for n in ("user_ids", "escalation_policy_ids",
                                                                    "schedule_ids"))
-    items = []
+    items: list[dict[str, Any]] = []
     for pid, policy in emu.policies.items():
         for level, rule in enumerate(policy["escalation_rules"], 1):
             for target in rule["targets"]:

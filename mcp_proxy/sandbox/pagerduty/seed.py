@@ -6,10 +6,10 @@ Times are relative to the moment the emulator starts (incidents within the last
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-ANCHOR = datetime(2025, 1, 6, 9, 0, tzinfo=timezone.utc)
+ANCHOR = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)
 WEEK = timedelta(days=7)
 
 USERS = [  # id, name, email, role, job title, teams

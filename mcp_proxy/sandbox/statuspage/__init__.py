@@ -61,11 +61,11 @@ from mcp_proxy.sandbox.statuspage.state import Emulator, now
 if TYPE_CHECKING:
     from starlette.applications import Starlette
 
-__all__ = ["Emulator", "ORG", "PAGE", "PAGE2", "create_app"]
+__all__ = ["ORG", "PAGE", "PAGE2", "Emulator", "create_app"]
 
 
 def create_app(*, api_keys: Iterable[str] = ("sp_sandbox_key",), rate_limit: bool = False,
-               seed: bool = True) -> "Starlette":
+               seed: bool = True) -> Starlette:
     from mcp_proxy.sandbox.statuspage.app import build_app
     from mcp_proxy.sandbox.statuspage.seed import seed as seed_data
 

@@ -37,7 +37,7 @@ def api_path(raw: str) -> str:
 def _route(method: str, path: str) -> tuple[Any, dict[str, str]]:
     allowed = False
     # Literal segments win over parameters (/incidents/unresolved is not /incidents/{id}).
-    for m, template, pattern, handler in sorted(_TABLE, key=lambda r: r[1].count("{")):
+    for m, _template, pattern, handler in sorted(_TABLE, key=lambda r: r[1].count("{")):
         match = pattern.match(path)
         if match:
             if m == method:

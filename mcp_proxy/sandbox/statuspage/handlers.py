@@ -8,7 +8,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from mcp_proxy.sandbox.statuspage.state import (
-    COMPONENT_STATUSES, IMPACT_RANK, NOT_FOUND, REALTIME, SCHEDULED, Emulator, Problem, now,
+    COMPONENT_STATUSES,
+    IMPACT_RANK,
+    NOT_FOUND,
+    REALTIME,
+    SCHEDULED,
+    Emulator,
+    Problem,
+    now,
 )
 
 Result = tuple[int, Any]
@@ -173,7 +180,7 @@ def _check_incident_fields(emu: Emulator, pid: str, data: dict[str, Any]) -> dic
     for cid in [*ids, *statuses]:
         if cid not in emu.components[pid]:
             raise Problem(422, f"Component {cid} does not belong to this page")
-    for cid, status in statuses.items():
+    for status in statuses.values():
         if status not in (*COMPONENT_STATUSES, ""):
             raise Problem(422, f"Component status {status!r} is not included in the list")
     return {cid: statuses.get(cid, "") for cid in dict.fromkeys([*ids, *statuses])}
@@ -197,7 +204,8 @@ async def create_incident(emu: Emulator, call: Call) -> Result:
     status = data.get("status") or ("scheduled" if kind == "scheduled" else "investigating")
     allowed = SCHEDULED if kind == "scheduled" else REALTIME
     if status not in allowed:
-        raise Problem(422, f"Status {status!r} is not valid for a {'scheduled maintenance' if kind == 'scheduled' else 'realtime incident'}")
+        what = "scheduled maintenance" if kind == "scheduled" else "realtime incident"
+        raise Problem(422, f"Status {status!r} is not valid for a {what}")
     at = now()
     stamp = emu.iso(at)
     item: dict[str, Any] = {"id": emu.new_id("inc"), "page_id": pid, "name": data["name"].strip(), "status": status,

@@ -15,7 +15,7 @@ PAGE = "acmepage0001"
 PAGE2 = "acmeintpage2"
 
 
-def seed(emu: "Emulator", now: datetime) -> None:
+def seed(emu: Emulator, now: datetime) -> None:
     def ago(**kw: Any) -> datetime:
         return now - timedelta(**kw)
 

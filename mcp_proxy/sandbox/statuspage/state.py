@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from collections import defaultdict, deque
 from collections.abc import Iterable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 REALTIME = ("investigating", "identified", "monitoring", "resolved")
@@ -31,7 +31,7 @@ class Problem(Exception):
 
 
 def now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class Emulator:
@@ -71,7 +71,7 @@ class Emulator:
     # -- helpers ---------------------------------------------------------------------------
     @staticmethod
     def iso(moment: datetime) -> str:
-        return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+        return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
     def new_id(self, prefix: str) -> str:
         self._seq += 1
