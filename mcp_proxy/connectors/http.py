@@ -18,6 +18,7 @@ from typing import Any
 import anyio
 import httpx
 
+from mcp_proxy.config import UpstreamConfig
 from mcp_proxy.connectors.base import ConnectorError, Credential, CredentialProvider
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
@@ -38,6 +39,31 @@ def parse_retry_after(value: str | None) -> float | None:
     except (TypeError, ValueError):
         return None
     return max(0.0, when.timestamp() - time.time())
+
+
+def wait_from_headers(*names: str) -> Callable[[httpx.Response], float | None]:
+    """A `VendorProfile.wait_hint` reading seconds from the first of `names` that holds a number."""
+    def wait_hint(response: httpx.Response) -> float | None:
+        for name in names:
+            value = response.headers.get(name)
+            if value:
+                try:
+                    return max(0.0, float(value))
+                except ValueError:
+                    continue
+        return None
+    return wait_hint
+
+
+def api_key_auth(upstream: str, vendor: str, scheme: str, fix: str) -> Callable[[Credential], dict[str, str]]:
+    """A `VendorProfile.auth_headers` for a vendor that takes only API keys: `Authorization: <scheme> <key>`.
+    Any other credential is refused with `fix`, the vendor's advice on storing a key."""
+    def auth_headers(credential: Credential) -> dict[str, str]:
+        if credential.scheme != "api_key":
+            raise ConnectorError(f"upstreams.{upstream}: {vendor} needs an API key (auth = \"api_key\"); {fix}",
+                                 "no_credentials")
+        return {"Authorization": f"{scheme} {credential.value.strip()}"}
+    return auth_headers
 
 
 @dataclass
@@ -179,6 +205,23 @@ class RestClient:
             return response.json()
         except ValueError:
             raise ConnectorError(
-                f"{self.profile.name} returned a response that is not JSON (HTTP {response.status_code}); try again later",
+                f"{self.profile.name} returned a response that is not JSON (HTTP {response.status_code}); "
+                "try again later",
                 "bad_response",
             ) from None
+
+
+def client_for(profile: VendorProfile, config: UpstreamConfig, base_url: str, credentials: CredentialProvider,
+               transport: httpx.AsyncBaseTransport | None, *, default_rate: float = 0.0) -> RestClient:
+    """The client of one configured upstream. Its budget fits inside the proxy's call timeout: one
+    request may take 60 % of it and one rate-limit wait a third, so a retry still has time to run.
+    `default_rate` (requests per second; 0 = unpaced) applies when the config sets no rate."""
+    rate = config.rate_limit_per_second or default_rate
+    return RestClient(
+        profile, base_url, credentials,
+        timeout=max(1.0, config.call_timeout * 0.6),
+        max_retries=config.max_retries,
+        min_interval=1.0 / rate if rate > 0 else 0.0,
+        max_wait=min(20.0, config.call_timeout / 3),
+        transport=transport,
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from mcp_proxy.connectors.base import ToolOutput
@@ -52,6 +53,23 @@ def list_output(
         lines.append(next_hint)
     lines.append(text_body)
     return ToolOutput(text="\n".join(lines), structured=structured)
+
+
+def settled_list_output(summary: str, key: str, items: list[Any], max_chars: int,
+                        page: Callable[[int], tuple[dict[str, Any], str]]) -> ToolOutput:
+    """`list_output` whose paging data (`extra`, next hint) depends on how many items it keeps:
+    `page(kept)` gives both. A pointer to the next page must account for items trimmed away for
+    size, so that following it never skips what the model was not shown. The pointer's own length
+    barely changes the size, so this settles at once; three rounds bound it anyway."""
+    kept = len(items)
+    for _ in range(3):
+        extra, hint = page(kept)
+        out = list_output(summary, key, items, max_chars, extra=extra, next_hint=hint)
+        shown = len((out.structured or {}).get(key) or [])
+        if shown == kept:
+            break
+        kept = shown
+    return out
 
 
 def object_output(summary: str, data: dict[str, Any], max_chars: int) -> ToolOutput:
