@@ -7,6 +7,7 @@ Only Opsgenie quirks live here; pooling, pacing and retries are `RestClient`'s.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -15,8 +16,9 @@ import anyio
 import httpx
 
 from mcp_proxy.config import UpstreamConfig
-from mcp_proxy.connectors.base import ConnectorError, Credential, CredentialProvider
-from mcp_proxy.connectors.http import RestClient, VendorProfile
+from mcp_proxy.connectors.base import ConnectorError, CredentialProvider
+from mcp_proxy.connectors.errors import ErrorReply, api_key_fix, server_error, unexpected
+from mcp_proxy.connectors.http import RestClient, VendorProfile, api_key_auth, client_for, wait_from_headers
 
 US_BASE_URL = "https://api.opsgenie.com"
 EU_BASE_URL = "https://api.eu.opsgenie.com"
@@ -51,20 +53,13 @@ def base_url_for(config: UpstreamConfig) -> str:
     raise ValueError(f"upstreams.{config.key}.region must be 'us' or 'eu' for Opsgenie, not {config.region!r}")
 
 
-def _error_body(response: httpx.Response) -> dict[str, Any]:
-    try:
-        data = response.json()
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
 def _api_path(response: httpx.Response) -> tuple[str, dict[str, list[str]]]:
     """The request's path from `/v2/` on (base_url may carry a gateway prefix), and its query."""
     url = response.request.url
     path = url.path
     at = path.find("/v2/")
-    return (path[at:] if at >= 0 else path), parse_qs(url.query.decode() if isinstance(url.query, bytes) else url.query)
+    query = url.query.decode() if isinstance(url.query, bytes) else url.query
+    return (path[at:] if at >= 0 else path), parse_qs(query)
 
 
 def is_alert_write(method: str, path: str) -> bool:
@@ -72,7 +67,8 @@ def is_alert_write(method: str, path: str) -> bool:
     if method != "POST":
         return False
     parts = path.strip("/").split("/")
-    return parts == ["v2", "alerts"] or (len(parts) == 4 and parts[:2] == ["v2", "alerts"] and parts[3] in _ALERT_ACTIONS)
+    on_alert = len(parts) == 4 and parts[:2] == ["v2", "alerts"] and parts[3] in _ALERT_ACTIONS
+    return parts == ["v2", "alerts"] or on_alert
 
 
 class RequestNotProcessed(ConnectorError):
@@ -82,28 +78,13 @@ class RequestNotProcessed(ConnectorError):
         super().__init__("Opsgenie has not processed the request yet", "request_not_processed")
 
 
-@dataclass(frozen=True)
-class SecretHint:
-    """How to tell a user to fix the key, without the key."""
-
-    upstream: str
-    ref: str | None  # "keyring:NAME" / "env:NAME" / None
-
-    def fix(self) -> str:
-        where = f"upstreams.{self.upstream}.api_key"
-        if self.ref and self.ref.startswith("env:"):
-            return f"set the environment variable {self.ref[4:]} (referenced by {where}) to a valid Opsgenie API key"
-        if self.ref and self.ref.startswith("keyring:"):
-            return f"store a valid key with `mcp-access-proxy secret set {self.ref[8:]}` (referenced by {where})"
-        return f"store a key with `mcp-access-proxy secret set <name>` and reference it as {where} = \"keyring:<name>\""
-
-
-def make_error_mapper(hint: SecretHint):  # noqa: ANN201 - returns the VendorProfile callback
+def make_error_mapper(fix: str) -> Callable[[httpx.Response], ConnectorError]:
+    """The `VendorProfile.error_from_response` of Opsgenie; `fix` says how to store a valid key."""
     def error_from_response(response: httpx.Response) -> ConnectorError:
-        status = response.status_code
-        body = _error_body(response)
-        vendor = str(body.get("message") or "").strip() or response.reason_phrase or "no message"
-        method = response.request.method
+        reply = ErrorReply.of(response)
+        status, method = reply.status, reply.method
+        body = reply.body if isinstance(reply.body, dict) else {}
+        vendor = str(body.get("message") or "").strip() or reply.reason
         path, query = _api_path(response)
         parts = path.strip("/").split("/")
         if status == 404 and response.headers.get("x-opsgenie-errortype", "").lower() == "requestnotprocessed":
@@ -111,11 +92,12 @@ def make_error_mapper(hint: SecretHint):  # noqa: ANN201 - returns the VendorPro
         if status == 401:
             return ConnectorError(
                 f"Opsgenie did not accept the API key (HTTP 401: {vendor}); the key is wrong, revoked, or its "
-                f"integration is disabled. To fix it, {hint.fix()}, then try again.", "http_401")
+                f"integration is disabled. To fix it, {fix}, then try again.", "http_401")
         if status == 403:
-            if body.get("code") == _INTEGRATION_KEY_REQUIRED or (is_alert_write(method, path) and "integration" in vendor.lower()):
+            if body.get("code") == _INTEGRATION_KEY_REQUIRED or (is_alert_write(method, path)
+                                                                  and "integration" in vendor.lower()):
                 return ConnectorError(f"Opsgenie refused the alert action (HTTP 403: {vendor}): {CONFIG_KEY_REFUSAL}; "
-                                      f"then {hint.fix()}.", "config_key_refused")
+                                      f"then {fix}.", "config_key_refused")
             right = {"GET": "Read", "DELETE": "Delete"}.get(method, "Create and Update")
             return ConnectorError(
                 f"Opsgenie refused this request (HTTP 403: {vendor}): the API key lacks the '{right}' access right "
@@ -148,53 +130,28 @@ def make_error_mapper(hint: SecretHint):  # noqa: ANN201 - returns the VendorPro
             return ConnectorError(f"Opsgenie reported a conflict (HTTP 409: {vendor}); reload the resource and retry.",
                                   "http_409")
         if status >= 500:
-            check = (" If this was an alert write, check with get_alert or list_alerts before repeating it."
-                     if method != "GET" else "")
-            return ConnectorError(f"Opsgenie had a server error (HTTP {status}: {vendor}); try again in a minute."
-                                  f"{check}", f"http_{status}")
-        return ConnectorError(f"Opsgenie answered HTTP {status}: {vendor}", f"http_{status}")
+            return server_error("Opsgenie", f"HTTP {status}: {vendor}", reply,
+                                "If this was an alert write, check with get_alert or list_alerts before repeating it.")
+        return unexpected("Opsgenie", f"HTTP {status}: {vendor}", status)
 
     return error_from_response
 
 
-def rate_limit_wait(response: httpx.Response) -> float | None:
-    """Opsgenie says how long a throttle lasts in `X-RateLimit-Period-In-Sec` (Retry-After is not documented)."""
-    for name in ("retry-after", "x-ratelimit-period-in-sec"):
-        value = response.headers.get(name)
-        if value:
-            try:
-                return max(0.0, float(value))
-            except ValueError:
-                continue
-    return None
+# Opsgenie says how long a throttle lasts in `X-RateLimit-Period-In-Sec` (Retry-After is not documented).
+rate_limit_wait = wait_from_headers("retry-after", "x-ratelimit-period-in-sec")
 
 
 def build_client(config: UpstreamConfig, credentials: CredentialProvider,
                  transport: httpx.AsyncBaseTransport | None) -> RestClient:
-    hint = SecretHint(config.key, str(config.api_key) if config.api_key is not None else None)
-
-    def auth_headers(credential: Credential) -> dict[str, str]:
-        if credential.scheme != "api_key":
-            raise ConnectorError(f"upstreams.{config.key}: Opsgenie needs an API key (auth = \"api_key\"); "
-                                 f"{hint.fix()}", "no_credentials")
-        return {"Authorization": f"GenieKey {credential.value.strip()}"}
-
+    fix = api_key_fix(config.key, str(config.api_key) if config.api_key is not None else None, "Opsgenie")
     profile = VendorProfile(
         name="Opsgenie",
-        auth_headers=auth_headers,
-        error_from_response=make_error_mapper(hint),
+        auth_headers=api_key_auth(config.key, "Opsgenie", "GenieKey", fix),
+        error_from_response=make_error_mapper(fix),
         wait_hint=rate_limit_wait,
         default_headers={"Accept": "application/json"},
     )
-    interval = 1.0 / config.rate_limit_per_second if config.rate_limit_per_second else 0.0
-    return RestClient(
-        profile, base_url_for(config), credentials,
-        timeout=max(1.0, config.call_timeout * 0.6),
-        max_retries=config.max_retries,
-        min_interval=interval,
-        max_wait=min(20.0, config.call_timeout / 3),
-        transport=transport,
-    )
+    return client_for(profile, config, base_url_for(config), credentials, transport)
 
 
 def next_query(paging: Any, name: str = "offset") -> str | None:

@@ -2,25 +2,41 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from mcp_proxy.connectors.base import RestTool, ToolOutput
+from mcp_proxy.connectors.base import ToolOutput
 from mcp_proxy.connectors.opsgenie.alerts import Context
 from mcp_proxy.connectors.opsgenie.client import next_query
 from mcp_proxy.connectors.opsgenie.schemas import (
-    DATE_TIME, NAMED_IDENTIFIER_TYPE, enum, iso_datetime, limit, named_identifier, non_negative, obj, page_limit,
-    paged_output, segment, text,
+    DATE_TIME, NAMED_IDENTIFIER_TYPE, limit, named_identifier, non_negative, page_limit, paged_output, segment,
 )
 from mcp_proxy.connectors.output import list_output, object_output
+from mcp_proxy.connectors.schema import enum, iso_datetime, obj, text
+from mcp_proxy.connectors.tools import Args, BoundHandler, ToolTable
 
 TIMELINES = ["base", "forwarding", "override"]
+EMPTY = obj({})
+WHEN = {**DATE_TIME, "description": "The moment to ask about (ISO 8601 with zone); default now."}
+ON_CALL = obj({"identifier": named_identifier("schedule"), "identifierType": NAMED_IDENTIFIER_TYPE,
+               "flat": {"type": "boolean", "default": False,
+                        "description": "true: only the recipients' names; false: participants with "
+                                       "their types and escalation details."},
+               "date": WHEN}, ("identifier",))
+
+TOOLS: ToolTable[Context] = ToolTable()
 
 
-def _named(args: dict[str, Any], param: str = "identifierType") -> dict[str, Any]:
+def _named(what: str) -> dict[str, Any]:
+    """The input schema of a tool that takes one thing by id or name."""
+    return obj({"identifier": named_identifier(what), "identifierType": NAMED_IDENTIFIER_TYPE}, ("identifier",))
+
+
+def _identifier_type(args: Args, param: str = "identifierType") -> dict[str, Any]:
     return {param: args.get("identifierType") or "id"}
 
 
-def _date(args: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+def _date(args: Args, params: dict[str, Any]) -> dict[str, Any]:
     if args.get("date"):
         params["date"] = iso_datetime(args["date"], "date")
     return params
@@ -47,167 +63,160 @@ def _periods(timeline: dict[str, Any], which: str) -> list[dict[str, Any]]:
     return rows
 
 
-def directory_tools(ctx: Context) -> list[RestTool]:
-    async def get_json(path: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
-        body = await ctx.client.json("GET", path, params=params)
-        return body if isinstance(body, dict) else {}
+async def _get(ctx: Context, path: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+    body = await ctx.client.json("GET", path, params=params)
+    return body if isinstance(body, dict) else {}
 
-    async def list_escalations(args: dict[str, Any]) -> ToolOutput:
-        items = (await get_json("/v2/escalations")).get("data") or []
-        return list_output(f"{len(items)} escalation policies.", "escalations", items, ctx.max_chars)
 
-    async def get_escalation(args: dict[str, Any]) -> ToolOutput:
-        data = (await get_json(f"/v2/escalations/{segment(args.get('identifier'))}", _named(args))).get("data") or {}
-        return object_output(f"Escalation {data.get('name')!r} ({len(data.get('rules') or [])} rules).", data,
-                             ctx.max_chars)
+def _lister(path: str, key: str, noun: str,
+            params: Callable[[Args], dict[str, Any] | None] = lambda args: None) -> BoundHandler[Context]:
+    """A tool that lists everything at `path` (these lists are not paged)."""
+    async def handler(ctx: Context, args: Args) -> ToolOutput:
+        items = (await _get(ctx, path, params(args))).get("data") or []
+        return list_output(f"{len(items)} {noun}.", key, items, ctx.max_chars)
+    return handler
 
-    async def list_schedules(args: dict[str, Any]) -> ToolOutput:
-        params = {"expand": "rotation"} if args.get("expandRotations") else None
-        items = (await get_json("/v2/schedules", params)).get("data") or []
-        return list_output(f"{len(items)} schedules.", "schedules", items, ctx.max_chars)
 
-    async def get_schedule(args: dict[str, Any]) -> ToolOutput:
-        data = (await get_json(f"/v2/schedules/{segment(args.get('identifier'))}", _named(args))).get("data") or {}
-        return object_output(f"Schedule {data.get('name')!r} (time zone {data.get('timezone')}, "
-                             f"{len(data.get('rotations') or [])} rotations).", data, ctx.max_chars)
+def _getter(collection: str, summary: Callable[[dict[str, Any]], str]) -> BoundHandler[Context]:
+    """A tool that gets one item of `collection` by id or name."""
+    async def handler(ctx: Context, args: Args) -> ToolOutput:
+        path = f"/v2/{collection}/{segment(args.get('identifier'))}"
+        data = (await _get(ctx, path, _identifier_type(args))).get("data") or {}
+        return object_output(summary(data), data, ctx.max_chars)
+    return handler
 
-    async def get_schedule_timeline(args: dict[str, Any]) -> ToolOutput:
-        params = _date(args, {**_named(args), "interval": args.get("interval", 1),
-                              "intervalUnit": args.get("intervalUnit", "weeks")})
-        expand = [e for e in args.get("expand") or [] if e in TIMELINES]
-        if expand:
-            params["expand"] = ",".join(expand)
-        data = (await get_json(f"/v2/schedules/{segment(args.get('identifier'))}/timeline", params)).get("data") or {}
-        rows = _periods(data.get("finalTimeline") or {}, "final")
-        for which in expand:
-            rows += _periods(data.get(f"{which}Timeline") or {}, which)
-        parent = data.get("_parent") or {}
-        return list_output(
-            f"Timeline of schedule {parent.get('name')!r} from {data.get('startDate')} to {data.get('endDate')}: "
-            f"{len(rows)} periods (final timeline = who is actually on call).",
-            "periods", rows, ctx.max_chars,
-            extra={"schedule": parent, "startDate": data.get("startDate"), "endDate": data.get("endDate")})
 
-    async def on_call(args: dict[str, Any], suffix: str) -> dict[str, Any]:
-        # The on-call endpoints call the identifier type `scheduleIdentifierType`, not `identifierType`.
-        params = _date(args, _named(args, "scheduleIdentifierType"))
-        if args.get("flat"):
-            params["flat"] = "true"
-        path = f"/v2/schedules/{segment(args.get('identifier'))}/{suffix}"
-        return (await get_json(path, params)).get("data") or {}
+TOOLS.add("list_escalations", "List the Opsgenie escalation policies: who gets notified, in which order, "
+          "after which delays. Returns each policy's id, name, owner team, rules and repeat settings.",
+          EMPTY, _lister("/v2/escalations", "escalations", "escalation policies"), read_only=True,
+          title="List escalations")
+TOOLS.add("get_escalation", "Get one Opsgenie escalation policy with its rules (condition, delay, recipient) "
+          "by id or name.", _named("escalation"),
+          _getter("escalations", lambda d: f"Escalation {d.get('name')!r} ({len(d.get('rules') or [])} rules)."),
+          read_only=True, title="Get escalation")
+TOOLS.add("list_schedules", "List the Opsgenie on-call schedules (id, name, time zone, enabled, owner team). "
+          "Use the id or name with who_is_on_call, next_on_call or get_schedule_timeline.",
+          obj({"expandRotations": {"type": "boolean", "default": False,
+                                   "description": "Include each schedule's rotations."}}),
+          _lister("/v2/schedules", "schedules", "schedules",
+                  lambda args: {"expand": "rotation"} if args.get("expandRotations") else None),
+          read_only=True, title="List schedules")
+TOOLS.add("get_schedule", "Get one Opsgenie schedule with its rotations (participants, type, length, start, "
+          "time restrictions) by id or name.", _named("schedule"),
+          _getter("schedules", lambda d: f"Schedule {d.get('name')!r} (time zone {d.get('timezone')}, "
+                                         f"{len(d.get('rotations') or [])} rotations)."),
+          read_only=True, title="Get schedule")
 
-    async def who_is_on_call(args: dict[str, Any]) -> ToolOutput:
-        data = await on_call(args, "on-calls")
-        names = _names(data.get("onCallParticipants") or data.get("onCallRecipients"))
-        when = f" at {args['date']}" if args.get("date") else " now"
-        name = (data.get("_parent") or {}).get("name", args.get("identifier"))
-        return object_output(f"On call{when} for schedule {name!r}: {', '.join(names) or 'nobody'}.", data,
-                             ctx.max_chars)
 
-    async def next_on_call(args: dict[str, Any]) -> ToolOutput:
-        data = await on_call(args, "next-on-calls")
-        names = _names(data.get("nextOnCallRecipients") or data.get("nextOnCallParticipants"))
-        name = (data.get("_parent") or {}).get("name", args.get("identifier"))
-        return object_output(f"Next on call for schedule {name!r}: {', '.join(names) or 'nobody'}.", data,
-                             ctx.max_chars)
+@TOOLS.tool("get_schedule_timeline", "Show who is on call in an Opsgenie schedule over a time window (default: "
+            "one week from now). Returns periods (rotation, start, end, recipient) of the final timeline, and of "
+            "the base/override/forwarding timelines when asked.",
+            obj({"identifier": named_identifier("schedule"), "identifierType": NAMED_IDENTIFIER_TYPE,
+                 "interval": {"type": "integer", "minimum": 1, "maximum": 12, "default": 1,
+                              "description": "Length of the window, in intervalUnit."},
+                 "intervalUnit": enum("Unit of interval.", ["days", "weeks", "months"], "weeks"),
+                 "date": {**DATE_TIME, "description": "Start of the window (ISO 8601 with zone); default now."},
+                 "expand": {"type": "array", "maxItems": 3, "uniqueItems": True,
+                            "items": {"type": "string", "enum": TIMELINES},
+                            "description": "Also return these timelines."}}, ("identifier",)),
+            read_only=True, title="Get schedule timeline")
+async def get_schedule_timeline(ctx: Context, args: Args) -> ToolOutput:
+    params = _date(args, {**_identifier_type(args), "interval": args.get("interval", 1),
+                          "intervalUnit": args.get("intervalUnit", "weeks")})
+    expand = [e for e in args.get("expand") or [] if e in TIMELINES]
+    if expand:
+        params["expand"] = ",".join(expand)
+    data = (await _get(ctx, f"/v2/schedules/{segment(args.get('identifier'))}/timeline", params)).get("data") or {}
+    rows = _periods(data.get("finalTimeline") or {}, "final")
+    for which in expand:
+        rows += _periods(data.get(f"{which}Timeline") or {}, which)
+    parent = data.get("_parent") or {}
+    return list_output(
+        f"Timeline of schedule {parent.get('name')!r} from {data.get('startDate')} to {data.get('endDate')}: "
+        f"{len(rows)} periods (final timeline = who is actually on call).",
+        "periods", rows, ctx.max_chars,
+        extra={"schedule": parent, "startDate": data.get("startDate"), "endDate": data.get("endDate")})
 
-    async def list_teams(args: dict[str, Any]) -> ToolOutput:
-        items = (await get_json("/v2/teams")).get("data") or []
-        return list_output(f"{len(items)} teams.", "teams", items, ctx.max_chars)
 
-    async def get_team(args: dict[str, Any]) -> ToolOutput:
-        data = (await get_json(f"/v2/teams/{segment(args.get('identifier'))}", _named(args))).get("data") or {}
-        return object_output(f"Team {data.get('name')!r} ({len(data.get('members') or [])} members).", data,
-                             ctx.max_chars)
+async def _on_call(ctx: Context, args: Args, suffix: str) -> dict[str, Any]:
+    # The on-call endpoints call the identifier type `scheduleIdentifierType`, not `identifierType`.
+    params = _date(args, _identifier_type(args, "scheduleIdentifierType"))
+    if args.get("flat"):
+        params["flat"] = "true"
+    path = f"/v2/schedules/{segment(args.get('identifier'))}/{suffix}"
+    return (await _get(ctx, path, params)).get("data") or {}
 
-    async def list_users(args: dict[str, Any]) -> ToolOutput:
-        offset = non_negative(args, "offset")
-        params: dict[str, Any] = {"offset": offset, "limit": page_limit(args, min(ctx.page_size, 100))}
-        for name in ("sortField", "order", "query"):
-            if args.get(name):
-                params[name] = args[name]
-        body = await get_json("/v2/users", params)
-        users = body.get("data") or []
-        total = body.get("totalCount")
-        nxt = next_query(body.get("paging"))
-        api_next = int(nxt) if nxt and nxt.isdigit() else None
-        if api_next is None and isinstance(total, int) and offset + len(users) < total and users:
-            api_next = offset + len(users)
 
-        def hint(pointer: Any) -> str:
-            return (f"More users: call list_users again with offset={pointer}." if pointer is not None
-                    else "This is the last page.")
+@TOOLS.tool("who_is_on_call", "Who is on call now (or at `date`) in an Opsgenie schedule, by schedule id or "
+            "name. Returns the on-call participants (users, and escalations/teams with their members).",
+            ON_CALL, read_only=True, title="Who is on call")
+async def who_is_on_call(ctx: Context, args: Args) -> ToolOutput:
+    data = await _on_call(ctx, args, "on-calls")
+    names = _names(data.get("onCallParticipants") or data.get("onCallRecipients"))
+    when = f" at {args['date']}" if args.get("date") else " now"
+    name = (data.get("_parent") or {}).get("name", args.get("identifier"))
+    return object_output(f"On call{when} for schedule {name!r}: {', '.join(names) or 'nobody'}.", data,
+                         ctx.max_chars)
 
-        return paged_output(f"{len(users)} of {total if total is not None else '?'} users (offset {offset}).",
-                            "users", users, ctx.max_chars, extra={"totalCount": total, "offset": offset},
-                            hint=hint, next_value=lambda kept: api_next if kept == len(users) else offset + kept)
 
-    async def get_user(args: dict[str, Any]) -> ToolOutput:
-        params = {"expand": "contact"} if args.get("includeContacts") else None
-        data = (await get_json(f"/v2/users/{segment(args.get('identifier'))}", params)).get("data") or {}
-        return object_output(f"User {data.get('fullName')!r} <{data.get('username')}>.", data, ctx.max_chars)
+@TOOLS.tool("next_on_call", "Who is on call next in an Opsgenie schedule after now (or after `date`), by "
+            "schedule id or name. Returns the next on-call recipients.", ON_CALL, read_only=True,
+            title="Next on call")
+async def next_on_call(ctx: Context, args: Args) -> ToolOutput:
+    data = await _on_call(ctx, args, "next-on-calls")
+    names = _names(data.get("nextOnCallRecipients") or data.get("nextOnCallParticipants"))
+    name = (data.get("_parent") or {}).get("name", args.get("identifier"))
+    return object_output(f"Next on call for schedule {name!r}: {', '.join(names) or 'nobody'}.", data,
+                         ctx.max_chars)
 
-    def named(what: str) -> dict[str, Any]:
-        return obj({"identifier": named_identifier(what), "identifierType": NAMED_IDENTIFIER_TYPE}, ("identifier",))
 
-    when = {**DATE_TIME, "description": "The moment to ask about (ISO 8601 with zone); default now."}
-    on_call_schema = obj({"identifier": named_identifier("schedule"), "identifierType": NAMED_IDENTIFIER_TYPE,
-                          "flat": {"type": "boolean", "default": False,
-                                   "description": "true: only the recipients' names; false: participants with "
-                                                  "their types and escalation details."},
-                          "date": when}, ("identifier",))
-    empty = obj({})
-    return [
-        RestTool("list_escalations", "List the Opsgenie escalation policies: who gets notified, in which order, "
-                 "after which delays. Returns each policy's id, name, owner team, rules and repeat settings.",
-                 empty, list_escalations, read_only=True, idempotent=True, title="List escalations"),
-        RestTool("get_escalation", "Get one Opsgenie escalation policy with its rules (condition, delay, recipient) "
-                 "by id or name.", named("escalation"), get_escalation, read_only=True, idempotent=True,
-                 title="Get escalation"),
-        RestTool("list_schedules", "List the Opsgenie on-call schedules (id, name, time zone, enabled, owner team). "
-                 "Use the id or name with who_is_on_call, next_on_call or get_schedule_timeline.",
-                 obj({"expandRotations": {"type": "boolean", "default": False,
-                                          "description": "Include each schedule's rotations."}}),
-                 list_schedules, read_only=True, idempotent=True, title="List schedules"),
-        RestTool("get_schedule", "Get one Opsgenie schedule with its rotations (participants, type, length, start, "
-                 "time restrictions) by id or name.", named("schedule"), get_schedule, read_only=True,
-                 idempotent=True, title="Get schedule"),
-        RestTool("get_schedule_timeline", "Show who is on call in an Opsgenie schedule over a time window (default: "
-                 "one week from now). Returns periods (rotation, start, end, recipient) of the final timeline, and of "
-                 "the base/override/forwarding timelines when asked.",
-                 obj({"identifier": named_identifier("schedule"), "identifierType": NAMED_IDENTIFIER_TYPE,
-                      "interval": {"type": "integer", "minimum": 1, "maximum": 12, "default": 1,
-                                   "description": "Length of the window, in intervalUnit."},
-                      "intervalUnit": enum("Unit of interval.", ["days", "weeks", "months"], "weeks"),
-                      "date": {**DATE_TIME, "description": "Start of the window (ISO 8601 with zone); default now."},
-                      "expand": {"type": "array", "maxItems": 3, "uniqueItems": True,
-                                 "items": {"type": "string", "enum": TIMELINES},
-                                 "description": "Also return these timelines."}}, ("identifier",)),
-                 get_schedule_timeline, read_only=True, idempotent=True, title="Get schedule timeline"),
-        RestTool("who_is_on_call", "Who is on call now (or at `date`) in an Opsgenie schedule, by schedule id or "
-                 "name. Returns the on-call participants (users, and escalations/teams with their members).",
-                 on_call_schema, who_is_on_call, read_only=True, idempotent=True, title="Who is on call"),
-        RestTool("next_on_call", "Who is on call next in an Opsgenie schedule after now (or after `date`), by "
-                 "schedule id or name. Returns the next on-call recipients.", on_call_schema, next_on_call,
-                 read_only=True, idempotent=True, title="Next on call"),
-        RestTool("list_teams", "List the Opsgenie teams (id, name, description). Use get_team for members.",
-                 empty, list_teams, read_only=True, idempotent=True, title="List teams"),
-        RestTool("get_team", "Get one Opsgenie team with its members and their roles, by id or name.",
-                 named("team"), get_team, read_only=True, idempotent=True, title="Get team"),
-        RestTool("list_users", "List Opsgenie users (id, username = email, full name, role, time zone), a page at a "
-                 "time. Returns totalCount and next_offset for the next page.",
-                 obj({"query": text("Filter, e.g. `role:admin` or a name fragment.", 1000),
-                      "offset": {"type": "integer", "minimum": 0, "default": 0,
-                                 "description": "Start position; use next_offset from the previous page."},
-                      "limit": limit(min(ctx.page_size, 100), "users"),
-                      "sortField": enum("Sort by.", ["username", "fullName", "insertedAt"]),
-                      "order": enum("Sort order.", ["asc", "desc"], "asc")}),
-                 list_users, read_only=True, idempotent=True, title="List users"),
-        RestTool("get_user", "Get one Opsgenie user by id or username (email): name, role, time zone, locale, tags, "
-                 "and optionally contact methods.",
-                 obj({"identifier": text("The user's id or username (email).", 512, 1),
-                      "includeContacts": {"type": "boolean", "default": False,
-                                          "description": "Include the user's contact methods."}},
-                     ("identifier",)),
-                 get_user, read_only=True, idempotent=True, title="Get user"),
-    ]
+TOOLS.add("list_teams", "List the Opsgenie teams (id, name, description). Use get_team for members.",
+          EMPTY, _lister("/v2/teams", "teams", "teams"), read_only=True, title="List teams")
+TOOLS.add("get_team", "Get one Opsgenie team with its members and their roles, by id or name.", _named("team"),
+          _getter("teams", lambda d: f"Team {d.get('name')!r} ({len(d.get('members') or [])} members)."),
+          read_only=True, title="Get team")
+
+
+@TOOLS.tool("list_users", "List Opsgenie users (id, username = email, full name, role, time zone), a page at a "
+            "time. Returns totalCount and next_offset for the next page.",
+            lambda ctx: obj({"query": text("Filter, e.g. `role:admin` or a name fragment.", 1000),
+                             "offset": {"type": "integer", "minimum": 0, "default": 0,
+                                        "description": "Start position; use next_offset from the previous page."},
+                             "limit": limit(min(ctx.page_size, 100), "users"),
+                             "sortField": enum("Sort by.", ["username", "fullName", "insertedAt"]),
+                             "order": enum("Sort order.", ["asc", "desc"], "asc")}),
+            read_only=True, title="List users")
+async def list_users(ctx: Context, args: Args) -> ToolOutput:
+    offset = non_negative(args, "offset")
+    params: dict[str, Any] = {"offset": offset, "limit": page_limit(args, min(ctx.page_size, 100))}
+    for name in ("sortField", "order", "query"):
+        if args.get(name):
+            params[name] = args[name]
+    body = await _get(ctx, "/v2/users", params)
+    users = body.get("data") or []
+    total = body.get("totalCount")
+    nxt = next_query(body.get("paging"))
+    api_next = int(nxt) if nxt and nxt.isdigit() else None
+    if api_next is None and isinstance(total, int) and offset + len(users) < total and users:
+        api_next = offset + len(users)
+
+    def hint(pointer: Any) -> str:
+        return (f"More users: call list_users again with offset={pointer}." if pointer is not None
+                else "This is the last page.")
+
+    return paged_output(f"{len(users)} of {total if total is not None else '?'} users (offset {offset}).",
+                        "users", users, ctx.max_chars, extra={"totalCount": total, "offset": offset},
+                        hint=hint, next_value=lambda kept: api_next if kept == len(users) else offset + kept)
+
+
+@TOOLS.tool("get_user", "Get one Opsgenie user by id or username (email): name, role, time zone, locale, tags, "
+            "and optionally contact methods.",
+            obj({"identifier": text("The user's id or username (email).", 512, 1),
+                 "includeContacts": {"type": "boolean", "default": False,
+                                     "description": "Include the user's contact methods."}},
+                ("identifier",)),
+            read_only=True, title="Get user")
+async def get_user(ctx: Context, args: Args) -> ToolOutput:
+    params = {"expand": "contact"} if args.get("includeContacts") else None
+    data = (await _get(ctx, f"/v2/users/{segment(args.get('identifier'))}", params)).get("data") or {}
+    return object_output(f"User {data.get('fullName')!r} <{data.get('username')}>.", data, ctx.max_chars)

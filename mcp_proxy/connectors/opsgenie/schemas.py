@@ -2,36 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
 from mcp_proxy.connectors.base import ConnectorError, ToolOutput
-from mcp_proxy.connectors.output import list_output
+from mcp_proxy.connectors.output import settled_list_output
+from mcp_proxy.connectors.schema import enum, text
 
 MAX_LIMIT = 100
-
-
-def obj(properties: dict[str, Any], required: tuple[str, ...] = ()) -> dict[str, Any]:
-    schema: dict[str, Any] = {"type": "object", "properties": properties, "additionalProperties": False}
-    if required:
-        schema["required"] = list(required)
-    return schema
-
-
-def text(description: str, max_length: int, min_length: int = 0) -> dict[str, Any]:
-    schema: dict[str, Any] = {"type": "string", "maxLength": max_length, "description": description}
-    if min_length:
-        schema["minLength"] = min_length
-    return schema
-
-
-def enum(description: str, values: list[str], default: str | None = None) -> dict[str, Any]:
-    schema: dict[str, Any] = {"type": "string", "enum": values, "description": description}
-    if default is not None:
-        schema["default"] = default
-    return schema
 
 
 def limit(default: int, what: str) -> dict[str, Any]:
@@ -61,11 +40,6 @@ def segment(value: Any) -> str:
     return quote(value, safe="")
 
 
-def pick(args: dict[str, Any], *names: str) -> dict[str, Any]:
-    """The given arguments that are present and not None."""
-    return {n: args[n] for n in names if args.get(n) is not None}
-
-
 def page_limit(args: dict[str, Any], default: int) -> int:
     value = args.get("limit", default)
     if not isinstance(value, int) or isinstance(value, bool):
@@ -80,30 +54,10 @@ def non_negative(args: dict[str, Any], name: str) -> int:
     return value
 
 
-def iso_datetime(value: Any, name: str) -> str:
-    """A time-zone-aware ISO 8601 date-time, normalised to UTC (`...Z`) as Opsgenie documents it."""
-    raw = str(value or "").strip()
-    try:
-        parsed = datetime.fromisoformat(raw.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
-        raise ConnectorError(f"{name} must be an ISO 8601 date-time such as 2026-11-22T09:00:00Z, not {raw[:40]!r}",
-                             "bad_argument") from None
-    if parsed.tzinfo is None:
-        raise ConnectorError(f"{name} needs a time zone, e.g. {raw}Z for UTC", "bad_argument")
-    return parsed.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def paged_output(summary: str, key: str, items: list[Any], max_chars: int, *, extra: dict[str, Any],
                  next_value: Callable[[int], Any], hint: Callable[[Any], str]) -> ToolOutput:
-    """`list_output` whose next-page pointer accounts for items trimmed away for size, so that
-    following it never skips what the model was not shown. `next_value(kept)` gives the pointer."""
-    kept = len(items)
-    for _ in range(3):  # the pointer's length barely changes the size: this settles at once
+    """`list_output` whose next-page pointer, `next_value(kept)`, accounts for items trimmed away for size."""
+    def page(kept: int) -> tuple[dict[str, Any], str]:
         pointer = next_value(kept)
-        out = list_output(summary, key, items, max_chars, extra={**extra, "next_offset": pointer},
-                          next_hint=hint(pointer))
-        shown = len((out.structured or {}).get(key) or [])
-        if shown == kept:
-            break
-        kept = shown
-    return out
+        return {**extra, "next_offset": pointer}, hint(pointer)
+    return settled_list_output(summary, key, items, max_chars, page)
