@@ -11,20 +11,18 @@ actor, writes are refused before anything is sent.
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 import httpx
 
 from mcp_proxy.config import UpstreamConfig
-from mcp_proxy.connectors.base import (
-    Connector, ConnectorError, Credential, CredentialProvider, RestTool, ToolHandler, ToolOutput,
-)
+from mcp_proxy.connectors.base import Connector, ConnectorError, CredentialProvider, RestTool, ToolHandler, ToolOutput
+from mcp_proxy.connectors.guard import RememberingCredentials, run_once
+from mcp_proxy.connectors.pagerduty import directory, incidents
 from mcp_proxy.connectors.pagerduty.client import (
     EU_BASE_URL, SCOPES, US_BASE_URL, base_url_for, build_client, valid_email,
 )
-from mcp_proxy.connectors.pagerduty.directory import directory_tools
-from mcp_proxy.connectors.pagerduty.incidents import incident_tools
+from mcp_proxy.connectors.vendor import VendorConnector
 
 __all__ = ["PagerDutyConnector", "TOOL_OPERATIONS", "build", "base_url_for", "current_user", "tool_scopes"]
 
@@ -62,21 +60,9 @@ def tool_scopes(name: str) -> list[str]:
     return sorted({s for op in TOOL_OPERATIONS[name] if (s := SCOPES[op])})
 
 
-class _RememberingCredentials:
-    """Passes credentials through and remembers the values, so that errors can be scrubbed of them."""
-
-    def __init__(self, provider: CredentialProvider) -> None:
-        self._provider = provider
-        self.values: set[str] = set()
-        self.last: Credential | None = None
-
-    async def __call__(self) -> Credential:
-        credential = await self._provider()
-        value = credential.value.strip()
-        if len(value) >= 8:
-            self.values.add(value)
-        self.last = credential
-        return credential
+class _Credentials(RememberingCredentials):
+    """Remembered credentials, plus what a per-user OAuth provider can tell: a new token after a 401,
+    and the region its sign-in belongs to."""
 
     async def rejected(self) -> bool:
         """PagerDuty answered 401: True when the provider (per-user OAuth) has a new token to retry with.
@@ -93,20 +79,18 @@ class _RememberingCredentials:
         return hook() if callable(hook) else None
 
 
-class PagerDutyConnector(Connector):
+class PagerDutyConnector(VendorConnector):
     kind = "pagerduty"
 
     def __init__(self, config: UpstreamConfig, credentials: CredentialProvider, user_email: str | None,
                  transport: httpx.AsyncBaseTransport | None) -> None:
-        self.config = config
-        self.base_url = base_url_for(config)
-        self._credentials = _RememberingCredentials(credentials)
-        self.client, self.hint = build_client(config, self._credentials, transport)
+        # PagerDuty keys and tokens are far longer than 8 characters; shorter values are not scrubbed.
+        remembered = _Credentials(credentials, min_length=8)
+        client, self.hint = build_client(config, remembered, transport)
+        super().__init__(config, remembered, client, max(1, min(100, config.page_size)))
+        self.credentials: _Credentials = remembered
         self.actor = (config.from_email or user_email or "").strip() or None
-        self.max_chars = config.max_result_chars
-        self.page_size = max(1, min(100, config.page_size))
-        tools = incident_tools(self) + directory_tools(self)
-        self._tools = [self._guarded(t) for t in tools]
+        self.offer(incidents.TOOLS.bind(self) + directory.TOOLS.bind(self))
 
     async def write(self, method: str, path: str, body: dict[str, Any]) -> Any:
         """A write as the actor. Refused before sending when PagerDuty would not know who makes it."""
@@ -117,61 +101,36 @@ class PagerDutyConnector(Connector):
                                      f"{self.hint.from_fix()}", "missing_from")
             headers["From"] = self.actor
         else:
-            credential = await self._credentials()
+            credential = await self.credentials()
             # A user's OAuth token names the user; API keys may be account-level, which PagerDuty refuses.
             if credential.scheme != "bearer":
                 raise ConnectorError(f"PagerDuty needs to know which user makes this change: "
                                      f"{self.hint.from_fix()}.", "missing_from")
         return await self.client.json(method, path, json=body, headers=headers)
 
-    def _scrub(self, message: str) -> str:
-        for value in self._credentials.values:
-            message = message.replace(value, "<redacted>")
-        return message
-
     def follow_region(self) -> None:
         """Use the API host of the region the OAuth sign-in reported, unless the config pins one."""
         if self.config.base_url or self.config.auth != "oauth":
             return
-        region = self._credentials.region()
+        region = self.credentials.region()
         if region in ("us", "eu"):
             base = EU_BASE_URL if region == "eu" else US_BASE_URL
             if base != self.base_url:
                 self.base_url = self.client.base_url = base
 
-    async def _run(self, inner: ToolHandler, arguments: dict[str, Any]) -> ToolOutput:
+    async def run(self, inner: ToolHandler, arguments: dict[str, Any]) -> ToolOutput:
         self.follow_region()
         try:
-            return await inner(dict(arguments or {}))
+            return await run_once(inner, arguments)
         except ConnectorError as exc:
             # A 401 means the request was not carried out, so even a write may go once more with a new token.
-            if exc.error_type != "http_401" or not await self._credentials.rejected():
+            if exc.error_type != "http_401" or not await self.credentials.rejected():
                 raise
         self.follow_region()
-        return await inner(dict(arguments or {}))
+        return await run_once(inner, arguments)
 
-    def _guarded(self, tool: RestTool) -> RestTool:
-        inner: ToolHandler = tool.handler
-
-        @functools.wraps(inner)
-        async def handler(arguments: dict[str, Any]) -> ToolOutput:
-            try:
-                output = await self._run(inner, arguments)
-            except ConnectorError as exc:
-                raise ConnectorError(self._scrub(exc.message), exc.error_type) from None
-            output.text = self._scrub(output.text)
-            return output
-
-        extra = {**tool.extra, "scopes": tool_scopes(tool.name)}
-        return RestTool(tool.name, tool.description, tool.input_schema, handler, read_only=tool.read_only,
-                        destructive=tool.destructive, idempotent=tool.idempotent, open_world=tool.open_world,
-                        title=tool.title, extra=extra)
-
-    def tools(self) -> list[RestTool]:
-        return list(self._tools)
-
-    async def aclose(self) -> None:
-        await self.client.aclose()
+    def tool_extra(self, tool: RestTool) -> dict[str, Any]:
+        return {**tool.extra, "scopes": tool_scopes(tool.name)}
 
 
 def build(config: UpstreamConfig, credentials: CredentialProvider, *, user_email: str | None = None,
@@ -189,7 +148,7 @@ async def current_user(connector: Connector) -> dict[str, Any]:
     try:
         body = await connector.client.json("GET", "/users/me")
     except ConnectorError as exc:
-        message = connector._scrub(exc.message)
+        message = connector.scrub(exc.message)
         if exc.error_type == "http_400" and "account" in message.lower():
             message = ("PagerDuty cannot tell which user this is: the API key is an account-level key, which "
                        "belongs to no user. Use a user API key (My Profile → User Settings → API Access) or sign in "

@@ -8,6 +8,7 @@ Pooling, pacing and retries are `RestClient`'s; only PagerDuty quirks live here.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
@@ -16,7 +17,8 @@ import httpx
 
 from mcp_proxy.config import UpstreamConfig
 from mcp_proxy.connectors.base import ConnectorError, Credential, CredentialProvider
-from mcp_proxy.connectors.http import RestClient, VendorProfile
+from mcp_proxy.connectors.errors import ErrorReply, api_key_fix, server_error, unexpected
+from mcp_proxy.connectors.http import RestClient, VendorProfile, client_for, wait_from_headers
 
 US_BASE_URL = "https://api.pagerduty.com"
 EU_BASE_URL = "https://api.eu.pagerduty.com"
@@ -77,7 +79,7 @@ def operation_of(method: str, path: str) -> tuple[str, str] | None:
         tparts = [p for p in template.split("/") if p]
         if m != method.upper() or len(tparts) != len(parts):
             continue
-        if all(t == p or (t.startswith("{") and p != "me") for t, p in zip(tparts, parts)):
+        if all(t == p or (t.startswith("{") and p != "me") for t, p in zip(tparts, parts, strict=True)):
             return m, template
     return None
 
@@ -101,32 +103,23 @@ class AuthHint:
     def fix(self) -> str:
         if self.auth == "oauth":
             return f"sign in again with `mcp-access-proxy login {self.upstream}`"
-        where = f"upstreams.{self.upstream}.api_key"
-        if self.ref and self.ref.startswith("env:"):
-            return f"set the environment variable {self.ref[4:]} (referenced by {where}) to a valid PagerDuty API key"
-        if self.ref and self.ref.startswith("keyring:"):
-            return f"store a valid key with `mcp-access-proxy secret set {self.ref[8:]}` (referenced by {where})"
-        return (f"store a key with `mcp-access-proxy secret set <name>` and reference it as "
-                f"{where} = \"keyring:<name>\"")
+        return api_key_fix(self.upstream, self.ref, "PagerDuty")
 
     def from_fix(self) -> str:
         return (f"set upstreams.{self.upstream}.from (or [user] email) to the email of the PagerDuty user "
                 "writes are made as")
 
 
-def _error(response: httpx.Response) -> tuple[str, int | None, list[str]]:
-    try:
-        data = response.json()
-    except ValueError:
-        data = None
-    err = data.get("error") if isinstance(data, dict) else None
+def _error(reply: ErrorReply) -> tuple[str, int | None, list[str]]:
+    """PagerDuty's error body, `{"error": {"message", "code", "errors"}}`: message, code, details."""
+    err = reply.body.get("error") if isinstance(reply.body, dict) else None
     if not isinstance(err, dict):
-        return (response.reason_phrase or "no message"), None, []
+        return reply.reason, None, []
     errors = err.get("errors")
     if isinstance(errors, dict):  # some endpoints answer {field: [reasons]}
         errors = [f"{k}: {', '.join(map(str, v)) if isinstance(v, list) else v}" for k, v in errors.items()]
     code = err.get("code")
-    return (str(err.get("message") or response.reason_phrase or "no message"),
+    return (str(err.get("message") or reply.reason),
             code if isinstance(code, int) else None, [str(e) for e in errors or []])
 
 
@@ -135,13 +128,14 @@ def _path(response: httpx.Response, base_path: str) -> str:
     return path[len(base_path):] if base_path and path.startswith(base_path) else path
 
 
-def make_error_mapper(hint: AuthHint, base_url: str):  # noqa: ANN201 - the VendorProfile callback
+def make_error_mapper(hint: AuthHint, base_url: str) -> Callable[[httpx.Response], ConnectorError]:
+    """The `VendorProfile.error_from_response` of PagerDuty."""
     base_path = httpx.URL(base_url).path.rstrip("/")
 
     def error_from_response(response: httpx.Response) -> ConnectorError:
-        status = response.status_code
-        message, code, errors = _error(response)
-        method = response.request.method
+        reply = ErrorReply.of(response)
+        status, method = reply.status, reply.method
+        message, code, errors = _error(reply)
         path = _path(response, base_path)
         op = operation_of(method, path)
         parts = [unquote(p) for p in path.split("/") if p]
@@ -165,7 +159,8 @@ def make_error_mapper(hint: AuthHint, base_url: str):  # noqa: ANN201 - the Vend
             scope = SCOPES.get(op) if op else None
             what = f"{method} {op[1] if op else path}"
             if hint.auth == "oauth":
-                need = (f"the OAuth token lacks the scope '{scope}' (or classic '{'read' if method == 'GET' else 'write'}')"
+                classic = "read" if method == "GET" else "write"
+                need = (f"the OAuth token lacks the scope '{scope}' (or classic '{classic}')"
                         if scope else "the signed-in user lacks the permission")
                 fix = (f"add '{scope}' to upstreams.{hint.upstream}.scopes (or ask an admin to grant it) and sign in "
                        f"again with `mcp-access-proxy login {hint.upstream}`" if scope
@@ -193,25 +188,15 @@ def make_error_mapper(hint: AuthHint, base_url: str):  # noqa: ANN201 - the Vend
             return ConnectorError(f"PagerDuty refused this because the account's plan lacks the feature ({vendor}).",
                                   "http_402")
         if status >= 500:
-            check = (" If this was a change to an incident, check it with get_incident before repeating it."
-                     if method != "GET" else "")
-            return ConnectorError(f"PagerDuty had a server error ({vendor}); try again in a minute.{check}",
-                                  f"http_{status}")
-        return ConnectorError(f"PagerDuty answered {vendor}.{detail}", f"http_{status}")
+            return server_error("PagerDuty", vendor, reply,
+                                "If this was a change to an incident, check it with get_incident before repeating it.")
+        return unexpected("PagerDuty", f"{vendor}.{detail}", status)
 
     return error_from_response
 
 
-def rate_limit_wait(response: httpx.Response) -> float | None:
-    """Seconds until the rate-limit window resets (`ratelimit-reset`), else `Retry-After`, else None."""
-    for name in ("ratelimit-reset", "retry-after"):
-        value = response.headers.get(name)
-        if value:
-            try:
-                return max(0.0, float(value))
-            except ValueError:
-                continue
-    return None
+# Seconds until the rate-limit window resets (`ratelimit-reset`), else `Retry-After`, else None.
+rate_limit_wait = wait_from_headers("ratelimit-reset", "retry-after")
 
 
 def auth_headers(credential: Credential) -> dict[str, str]:
@@ -233,16 +218,7 @@ def build_client(config: UpstreamConfig, credentials: CredentialProvider,
         wait_hint=rate_limit_wait,
         default_headers={"Accept": ACCEPT},
     )
-    interval = 1.0 / config.rate_limit_per_second if config.rate_limit_per_second else 0.0
-    client = RestClient(
-        profile, base_url, credentials,
-        timeout=max(1.0, config.call_timeout * 0.6),
-        max_retries=config.max_retries,
-        min_interval=interval,
-        max_wait=min(20.0, config.call_timeout / 3),
-        transport=transport,
-    )
-    return client, hint
+    return client_for(profile, config, base_url, credentials, transport), hint
 
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")

@@ -2,22 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
-from mcp_proxy.connectors.base import ConnectorError, RestTool, ToolOutput
+from mcp_proxy.connectors.base import ConnectorError, ToolOutput
 from mcp_proxy.connectors.http import RestClient
 from mcp_proxy.connectors.output import list_output, object_output
 from mcp_proxy.connectors.pagerduty.client import AlreadyDone
 from mcp_proxy.connectors.pagerduty.schemas import (
-    add_list, date_time, enums, ident, ids, obj, page_args, paged_output, paging, ref, refs, segment, text, window,
+    add_list, date_time, enums, ident, ids, page_args, paged_output, paging, ref, refs, segment, window,
 )
+from mcp_proxy.connectors.schema import obj, text
+from mcp_proxy.connectors.tools import Args, ToolTable
 
 STATUSES = ["triggered", "acknowledged", "resolved"]
 URGENCIES = ["high", "low"]
 SORT_BY = [f"{f}:{d}" for f in ("created_at", "resolved_at", "incident_number", "urgency") for d in ("desc", "asc")]
 INCIDENT_ID = {"type": "string", "pattern": r"^[A-Za-z0-9]{1,64}$",
                "description": "The incident's id (e.g. Q2V3X4Y5Z6ABCD) or its number (e.g. 1234)."}
+ID_ONLY = obj({"id": INCIDENT_ID}, ("id",))
 CONTENT_MAX = 25000
 
 
@@ -27,6 +29,9 @@ class Context(Protocol):
     page_size: int
 
     async def write(self, method: str, path: str, body: dict[str, Any]) -> Any: ...
+
+
+TOOLS: ToolTable[Context] = ToolTable(title_from_name=True)
 
 
 def compact_incident(inc: dict[str, Any]) -> dict[str, Any]:
@@ -51,248 +56,245 @@ def _headline(inc: dict[str, Any]) -> str:
            f"{inc.get('title')}"
 
 
-def incident_tools(ctx: Context) -> list[RestTool]:
-    async def list_incidents(args: dict[str, Any]) -> ToolOutput:
-        limit, offset = page_args(args, ctx.page_size)
-        params: list[tuple[str, Any]] = [("limit", limit), ("offset", offset)]
-        for name in ("statuses", "urgencies", "service_ids", "team_ids", "user_ids", "priority_ids"):
-            add_list(params, name, args.get(name))
-        if args.get("date_range") == "all":
-            if args.get("since") or args.get("until"):
-                raise ConnectorError("use either date_range='all' or since/until, not both", "bad_argument")
-            params.append(("date_range", "all"))
-        window(args, params)
-        if args.get("incident_key"):
-            params.append(("incident_key", args["incident_key"]))
-        # PagerDuty sorts oldest first unless told; a model almost always wants the newest first.
-        params.append(("sort_by", ",".join(args.get("sort_by") or ["created_at:desc"])))
-        if args.get("total"):
-            params.append(("total", "true"))
-        body = await ctx.client.json("GET", "/incidents", params=params)
-        incidents = [compact_incident(i) for i in body.get("incidents") or []]
-        span = "all time" if args.get("date_range") == "all" else (
-            "the given window" if args.get("since") or args.get("until") else "the last 30 days (PagerDuty's default)")
-        return paged_output(f"{len(incidents)} incidents from {span} (offset {offset}); get_incident shows one in "
-                            "full.", "incidents", incidents, ctx.max_chars, tool="list_incidents", offset=offset,
-                            more=bool(body.get("more")), total=body.get("total"))
-
-    async def get_incident(args: dict[str, Any]) -> ToolOutput:
-        body = await ctx.client.json("GET", f"/incidents/{segment(args.get('id'))}")
-        inc = body.get("incident") or {}
-        return object_output(_headline(inc), inc, ctx.max_chars)
-
-    async def update(args: dict[str, Any], fields: dict[str, Any], verb: str) -> ToolOutput:
-        iid = segment(args.get("id"))
-        try:
-            body = await ctx.write("PUT", f"/incidents/{iid}",
-                                   {"incident": {"type": "incident_reference", **fields}})
-        except AlreadyDone as done:
-            return ToolOutput(text=done.message, structured={"id": args.get("id"), "changed": False,
-                                                             "reason": done.error_type})
-        inc = body.get("incident") or {}
-        return ToolOutput(text=f"Done: {verb}. {_headline(inc)}", structured={"changed": True,
-                                                                           "incident": compact_incident(inc)})
-
-    async def acknowledge_incident(args: dict[str, Any]) -> ToolOutput:
-        return await update(args, {"status": "acknowledged"}, "incident acknowledged")
-
-    async def resolve_incident(args: dict[str, Any]) -> ToolOutput:
-        fields: dict[str, Any] = {"status": "resolved"}
-        if args.get("resolution"):
-            fields["resolution"] = args["resolution"]
-        return await update(args, fields, "incident resolved")
-
-    async def reassign_incident(args: dict[str, Any]) -> ToolOutput:
-        users, policy = args.get("user_ids"), args.get("escalation_policy_id")
-        if bool(users) == bool(policy):
-            raise ConnectorError("give either user_ids (assign to these users) or escalation_policy_id (hand the "
-                                 "incident to that policy), not both and not neither", "bad_argument")
-        if users:
-            fields: dict[str, Any] = {"assignments": [
-                {"assignee": {"id": segment(u, "user_ids[]"), "type": "user_reference"}} for u in users]}
-            verb = f"incident reassigned to {len(users)} user(s)"
-        else:
-            fields = {"escalation_policy": {"id": segment(policy, "escalation_policy_id"),
-                                            "type": "escalation_policy_reference"}}
-            verb = f"incident reassigned to escalation policy {policy}"
-        return await update(args, fields, verb)
-
-    async def escalate_incident(args: dict[str, Any]) -> ToolOutput:
-        level = args.get("escalation_level")
-        if not isinstance(level, int) or isinstance(level, bool) or level < 1:
-            raise ConnectorError("escalation_level must be an integer ≥ 1 (a level of the incident's escalation "
-                                 "policy; get_escalation_policy lists them)", "bad_argument")
-        return await update(args, {"escalation_level": level}, f"incident escalated to level {level}")
-
-    async def add_incident_note(args: dict[str, Any]) -> ToolOutput:
-        content = str(args.get("content") or "").strip()
-        if not content:
-            raise ConnectorError("content must not be empty", "bad_argument")
-        iid = segment(args.get("id"))
-        body = await ctx.write("POST", f"/incidents/{iid}/notes", {"note": {"content": content}})
-        note = body.get("note") or {}
-        return ToolOutput(text=f"Note {note.get('id')} added to incident {args.get('id')}.",
-                          structured={"note": note})
-
-    async def list_incident_notes(args: dict[str, Any]) -> ToolOutput:
-        body = await ctx.client.json("GET", f"/incidents/{segment(args.get('id'))}/notes")
-        notes = [{"id": n.get("id"), "created_at": n.get("created_at"), "user": ref(n.get("user")),
-                  "content": n.get("content")} for n in body.get("notes") or []]
-        return list_output(f"{len(notes)} notes on incident {args.get('id')} (PagerDuty returns all at once).",
-                           "notes", notes, ctx.max_chars)
-
-    async def list_incident_alerts(args: dict[str, Any]) -> ToolOutput:
-        limit, offset = page_args(args, ctx.page_size)
-        params: list[tuple[str, Any]] = [("limit", limit), ("offset", offset)]
-        add_list(params, "statuses", args.get("statuses"))
-        body = await ctx.client.json("GET", f"/incidents/{segment(args.get('id'))}/alerts", params=params)
-        alerts = [{k: a.get(k) for k in ("id", "status", "severity", "summary", "alert_key", "created_at",
-                                         "suppressed", "html_url") if a.get(k) is not None}
-                  | {"service": ref(a.get("service")), "details": (a.get("body") or {}).get("details")}
-                  for a in body.get("alerts") or []]
-        return paged_output(f"{len(alerts)} alerts of incident {args.get('id')} (offset {offset}).", "alerts",
-                            alerts, ctx.max_chars, tool="list_incident_alerts", offset=offset,
-                            more=bool(body.get("more")))
-
-    async def list_incident_log_entries(args: dict[str, Any]) -> ToolOutput:
-        limit, offset = page_args(args, ctx.page_size)
-        params: list[tuple[str, Any]] = [("limit", limit), ("offset", offset)]
-        window(args, params)
-        if args.get("is_overview"):
-            params.append(("is_overview", "true"))
-        body = await ctx.client.json("GET", f"/incidents/{segment(args.get('id'))}/log_entries", params=params)
-        entries = [{k: e.get(k) for k in ("id", "type", "created_at", "summary", "note") if e.get(k) is not None}
-                   | {"agent": ref(e.get("agent")), "channel": (e.get("channel") or {}).get("type")}
-                   for e in body.get("log_entries") or []]
-        return paged_output(f"{len(entries)} log entries of incident {args.get('id')}, newest first (offset "
-                            f"{offset}).", "log_entries", entries, ctx.max_chars, tool="list_incident_log_entries",
-                            offset=offset, more=bool(body.get("more")))
-
-    async def create_incident(args: dict[str, Any]) -> ToolOutput:
-        title = str(args.get("title") or "").strip()
-        if not title:
-            raise ConnectorError("title must not be empty", "bad_argument")
-        incident: dict[str, Any] = {"type": "incident", "title": title,
-                                    "service": {"id": segment(args.get("service_id"), "service_id"),
-                                                "type": "service_reference"}}
-        if args.get("urgency"):
-            incident["urgency"] = args["urgency"]
-        if args.get("details"):
-            incident["body"] = {"type": "incident_body", "details": args["details"]}
-        if args.get("incident_key"):
-            incident["incident_key"] = args["incident_key"]
-        if args.get("priority_id"):
-            incident["priority"] = {"id": segment(args["priority_id"], "priority_id"), "type": "priority_reference"}
-        if args.get("escalation_policy_id") and args.get("assignee_user_ids"):
-            raise ConnectorError("give escalation_policy_id or assignee_user_ids, not both", "bad_argument")
-        if args.get("escalation_policy_id"):
-            incident["escalation_policy"] = {"id": segment(args["escalation_policy_id"], "escalation_policy_id"),
-                                             "type": "escalation_policy_reference"}
-        if args.get("assignee_user_ids"):
-            incident["assignments"] = [{"assignee": {"id": segment(u, "assignee_user_ids[]"),
-                                                     "type": "user_reference"}} for u in args["assignee_user_ids"]]
-        body = await ctx.write("POST", "/incidents", {"incident": incident})
-        inc = body.get("incident") or {}
-        return ToolOutput(text=f"Created. {_headline(inc)} {inc.get('html_url') or ''}".rstrip(),
-                          structured={"incident": compact_incident(inc)})
-
-    id_only = obj({"id": INCIDENT_ID}, ("id",))
-    tool = _tool_maker()
-    return [
-        tool("list_incidents", list_incidents, True, obj({
-            "statuses": enums("Only incidents in these states. Leave out for all states.", STATUSES),
-            "urgencies": enums("Only these urgencies.", URGENCIES),
-            "service_ids": ids("service"), "team_ids": ids("team"),
-            "user_ids": ids("user", 20, "Only incidents assigned to these users."), "priority_ids": ids("priority"),
-            "incident_key": text("Only the incident with this de-duplication key.", 255, 1),
-            "since": date_time("Start of the window (created at or after)."),
-            "until": date_time("End of the window. The window may span at most 6 months."),
-            "date_range": {"type": "string", "enum": ["all"],
-                           "description": "'all' searches every incident ever, ignoring since/until."},
-            "sort_by": {"type": "array", "items": {"type": "string", "enum": SORT_BY}, "uniqueItems": True,
-                        "minItems": 1, "maxItems": 2, "description": "Sort order, e.g. ['created_at:desc']."},
-            "total": {"type": "boolean", "default": False,
-                      "description": "Also count all matches (slower); the count is in `total`."},
-            **paging(ctx.page_size, "incidents"),
-        }), "List PagerDuty incidents, newest first, filtered by status, urgency, service, team, assignee, "
-            "priority and time. Without since/until PagerDuty searches the last 30 days; use date_range='all' "
-            "for older ones. Use it to find open incidents (statuses=['triggered','acknowledged']) or an incident's "
-            "id. Returns a compact page (id, number, title, status, urgency, service, assignees) and next_offset "
-            "when more match."),
-        tool("get_incident", get_incident, True, id_only,
-             "Get one PagerDuty incident in full (status, urgency, priority, service, assignments, acknowledgements, "
-             "escalation policy, body, alert counts) by id or number. Use it before changing an incident."),
-        tool("acknowledge_incident", acknowledge_incident, False, id_only,
-             "Acknowledge a triggered PagerDuty incident as the configured user: stops its escalation and "
-             "notifications while someone works on it. Acknowledging again is harmless. Returns the updated "
-             "incident.", idempotent=True),
-        tool("resolve_incident", resolve_incident, False, obj({
-            "id": INCIDENT_ID,
-            "resolution": text("Optional: how it was resolved; added to the incident's resolve log entry.", 10000),
-        }, ("id",)), "Resolve a PagerDuty incident (it closes; its alerts resolve too). Use only when the problem "
-                     "is fixed or the incident is noise. Returns the updated incident; an already resolved "
-                     "incident is reported as unchanged.", destructive=True),
-        tool("reassign_incident", reassign_incident, False, obj({
-            "id": INCIDENT_ID,
-            "user_ids": ids("user", 10, "Assign the incident to these users (replaces the current assignees)."),
-            "escalation_policy_id": ident("escalation policy to hand the incident to"),
-        }, ("id",)), "Reassign a PagerDuty incident to specific users (user_ids) or to an escalation policy "
-                     "(escalation_policy_id) — exactly one of the two. The new assignees are notified; the old ones "
-                     "lose it. list_users and list_escalation_policies give ids.", destructive=True),
-        tool("escalate_incident", escalate_incident, False, obj({
-            "id": INCIDENT_ID,
-            "escalation_level": {"type": "integer", "minimum": 1, "maximum": 20,
-                                 "description": "The level of the incident's escalation policy to escalate to "
-                                                "(1 = first rule)."},
-        }, ("id", "escalation_level")), "Escalate a PagerDuty incident to a level of its escalation policy: the "
-                                        "on-call responders of that level are assigned and notified.",
-             destructive=True),
-        tool("add_incident_note", add_incident_note, False, obj({
-            "id": INCIDENT_ID,
-            "content": text("The note's text (plain text).", CONTENT_MAX, 1),
-        }, ("id", "content")), "Add a note to a PagerDuty incident's timeline, as the configured user, e.g. "
-                               "findings or next steps. Notes cannot be edited or deleted afterwards. Returns the "
-                               "note."),
-        tool("list_incident_notes", list_incident_notes, True, id_only,
-             "List all notes of a PagerDuty incident (author, time, text), oldest first."),
-        tool("list_incident_alerts", list_incident_alerts, True, obj({
-            "id": INCIDENT_ID,
-            "statuses": enums("Only alerts in these states.", ["triggered", "resolved"]),
-            **paging(ctx.page_size, "alerts"),
-        }, ("id",)), "List the alerts grouped into a PagerDuty incident (what monitoring sent: summary, severity, "
-                     "details). Use it to see the raw signals behind an incident."),
-        tool("list_incident_log_entries", list_incident_log_entries, True, obj({
-            "id": INCIDENT_ID,
-            "since": date_time("Only entries at or after this time."),
-            "until": date_time("Only entries before this time."),
-            "is_overview": {"type": "boolean", "default": False,
-                            "description": "Only the important changes (triggers, acknowledgements, "
-                                           "assignments, resolution)."},
-            **paging(ctx.page_size, "log entries"),
-        }, ("id",)), "List a PagerDuty incident's timeline (log entries): triggers, notifications, acknowledgements, "
-                     "reassignments, escalations, notes and resolution, each with who did it and when."),
-        tool("create_incident", create_incident, False, obj({
-            "title": text("A short description of the problem.", 1024, 1),
-            "service_id": ident("service the incident is on"),
-            "urgency": {"type": "string", "enum": URGENCIES, "description": "Urgency; the service's rule applies "
-                                                                            "when left out."},
-            "details": text("Longer description, shown in the incident body.", 25000),
-            "incident_key": text("De-duplication key: another open incident with this key on the service makes "
-                                 "PagerDuty refuse the new one.", 255),
-            "priority_id": ident("priority (list_priorities)"),
-            "escalation_policy_id": ident("escalation policy to use instead of the service's"),
-            "assignee_user_ids": ids("user", 10, "Assign directly to these users (instead of an escalation policy)."),
-        }, ("title", "service_id")), "Create (trigger) a PagerDuty incident on a service; this pages the on-call "
-                                     "responders. Use list_services for the service id. Returns the new incident."),
-    ]
+def _first_page(ctx: Context, args: Args) -> tuple[int, list[tuple[str, Any]]]:
+    """The offset asked for, and the paging parameters of the request."""
+    limit, offset = page_args(args, ctx.page_size)
+    return offset, [("limit", limit), ("offset", offset)]
 
 
-def _tool_maker() -> Callable[..., RestTool]:
-    def tool(name: str, handler: Callable[[dict[str, Any]], Awaitable[ToolOutput]], read_only: bool,
-             schema: dict[str, Any], description: str, *, destructive: bool = False,
-             idempotent: bool | None = None) -> RestTool:
-        return RestTool(name=name, description=description, input_schema=schema, handler=handler,
-                        read_only=read_only, destructive=destructive,
-                        idempotent=read_only if idempotent is None else idempotent,
-                        title=name.replace("_", " ").capitalize())
-    return tool
+@TOOLS.tool("list_incidents", "List PagerDuty incidents, newest first, filtered by status, urgency, service, team, "
+            "assignee, priority and time. Without since/until PagerDuty searches the last 30 days; use "
+            "date_range='all' for older ones. Use it to find open incidents (statuses=['triggered','acknowledged']) "
+            "or an incident's id. Returns a compact page (id, number, title, status, urgency, service, assignees) "
+            "and next_offset when more match.",
+            lambda ctx: obj({
+                "statuses": enums("Only incidents in these states. Leave out for all states.", STATUSES),
+                "urgencies": enums("Only these urgencies.", URGENCIES),
+                "service_ids": ids("service"), "team_ids": ids("team"),
+                "user_ids": ids("user", 20, "Only incidents assigned to these users."),
+                "priority_ids": ids("priority"),
+                "incident_key": text("Only the incident with this de-duplication key.", 255, 1),
+                "since": date_time("Start of the window (created at or after)."),
+                "until": date_time("End of the window. The window may span at most 6 months."),
+                "date_range": {"type": "string", "enum": ["all"],
+                               "description": "'all' searches every incident ever, ignoring since/until."},
+                "sort_by": {"type": "array", "items": {"type": "string", "enum": SORT_BY}, "uniqueItems": True,
+                            "minItems": 1, "maxItems": 2, "description": "Sort order, e.g. ['created_at:desc']."},
+                "total": {"type": "boolean", "default": False,
+                          "description": "Also count all matches (slower); the count is in `total`."},
+                **paging(ctx.page_size, "incidents"),
+            }), read_only=True)
+async def list_incidents(ctx: Context, args: Args) -> ToolOutput:
+    offset, params = _first_page(ctx, args)
+    for name in ("statuses", "urgencies", "service_ids", "team_ids", "user_ids", "priority_ids"):
+        add_list(params, name, args.get(name))
+    if args.get("date_range") == "all":
+        if args.get("since") or args.get("until"):
+            raise ConnectorError("use either date_range='all' or since/until, not both", "bad_argument")
+        params.append(("date_range", "all"))
+    window(args, params)
+    if args.get("incident_key"):
+        params.append(("incident_key", args["incident_key"]))
+    # PagerDuty sorts oldest first unless told; a model almost always wants the newest first.
+    params.append(("sort_by", ",".join(args.get("sort_by") or ["created_at:desc"])))
+    if args.get("total"):
+        params.append(("total", "true"))
+    body = await ctx.client.json("GET", "/incidents", params=params)
+    incidents = [compact_incident(i) for i in body.get("incidents") or []]
+    span = "all time" if args.get("date_range") == "all" else (
+        "the given window" if args.get("since") or args.get("until") else "the last 30 days (PagerDuty's default)")
+    return paged_output(f"{len(incidents)} incidents from {span} (offset {offset}); get_incident shows one in "
+                        "full.", "incidents", incidents, ctx.max_chars, tool="list_incidents", offset=offset,
+                        more=bool(body.get("more")), total=body.get("total"))
+
+
+@TOOLS.tool("get_incident", "Get one PagerDuty incident in full (status, urgency, priority, service, assignments, "
+            "acknowledgements, escalation policy, body, alert counts) by id or number. Use it before changing an "
+            "incident.", ID_ONLY, read_only=True)
+async def get_incident(ctx: Context, args: Args) -> ToolOutput:
+    body = await ctx.client.json("GET", f"/incidents/{segment(args.get('id'))}")
+    inc = body.get("incident") or {}
+    return object_output(_headline(inc), inc, ctx.max_chars)
+
+
+async def _update(ctx: Context, args: Args, fields: dict[str, Any], verb: str) -> ToolOutput:
+    iid = segment(args.get("id"))
+    try:
+        body = await ctx.write("PUT", f"/incidents/{iid}", {"incident": {"type": "incident_reference", **fields}})
+    except AlreadyDone as done:
+        return ToolOutput(text=done.message, structured={"id": args.get("id"), "changed": False,
+                                                         "reason": done.error_type})
+    inc = body.get("incident") or {}
+    return ToolOutput(text=f"Done: {verb}. {_headline(inc)}", structured={"changed": True,
+                                                                       "incident": compact_incident(inc)})
+
+
+@TOOLS.tool("acknowledge_incident", "Acknowledge a triggered PagerDuty incident as the configured user: stops its "
+            "escalation and notifications while someone works on it. Acknowledging again is harmless. Returns the "
+            "updated incident.", ID_ONLY, read_only=False, idempotent=True)
+async def acknowledge_incident(ctx: Context, args: Args) -> ToolOutput:
+    return await _update(ctx, args, {"status": "acknowledged"}, "incident acknowledged")
+
+
+@TOOLS.tool("resolve_incident", "Resolve a PagerDuty incident (it closes; its alerts resolve too). Use only when "
+            "the problem is fixed or the incident is noise. Returns the updated incident; an already resolved "
+            "incident is reported as unchanged.",
+            obj({"id": INCIDENT_ID,
+                 "resolution": text("Optional: how it was resolved; added to the incident's resolve log entry.",
+                                    10000)}, ("id",)),
+            read_only=False, destructive=True)
+async def resolve_incident(ctx: Context, args: Args) -> ToolOutput:
+    fields: dict[str, Any] = {"status": "resolved"}
+    if args.get("resolution"):
+        fields["resolution"] = args["resolution"]
+    return await _update(ctx, args, fields, "incident resolved")
+
+
+@TOOLS.tool("reassign_incident", "Reassign a PagerDuty incident to specific users (user_ids) or to an escalation "
+            "policy (escalation_policy_id) — exactly one of the two. The new assignees are notified; the old ones "
+            "lose it. list_users and list_escalation_policies give ids.",
+            obj({"id": INCIDENT_ID,
+                 "user_ids": ids("user", 10, "Assign the incident to these users (replaces the current assignees)."),
+                 "escalation_policy_id": ident("escalation policy to hand the incident to")}, ("id",)),
+            read_only=False, destructive=True)
+async def reassign_incident(ctx: Context, args: Args) -> ToolOutput:
+    users, policy = args.get("user_ids"), args.get("escalation_policy_id")
+    if bool(users) == bool(policy):
+        raise ConnectorError("give either user_ids (assign to these users) or escalation_policy_id (hand the "
+                             "incident to that policy), not both and not neither", "bad_argument")
+    if users:
+        fields: dict[str, Any] = {"assignments": [
+            {"assignee": {"id": segment(u, "user_ids[]"), "type": "user_reference"}} for u in users]}
+        verb = f"incident reassigned to {len(users)} user(s)"
+    else:
+        fields = {"escalation_policy": {"id": segment(policy, "escalation_policy_id"),
+                                        "type": "escalation_policy_reference"}}
+        verb = f"incident reassigned to escalation policy {policy}"
+    return await _update(ctx, args, fields, verb)
+
+
+@TOOLS.tool("escalate_incident", "Escalate a PagerDuty incident to a level of its escalation policy: the on-call "
+            "responders of that level are assigned and notified.",
+            obj({"id": INCIDENT_ID,
+                 "escalation_level": {"type": "integer", "minimum": 1, "maximum": 20,
+                                      "description": "The level of the incident's escalation policy to escalate to "
+                                                     "(1 = first rule)."}}, ("id", "escalation_level")),
+            read_only=False, destructive=True)
+async def escalate_incident(ctx: Context, args: Args) -> ToolOutput:
+    level = args.get("escalation_level")
+    if not isinstance(level, int) or isinstance(level, bool) or level < 1:
+        raise ConnectorError("escalation_level must be an integer ≥ 1 (a level of the incident's escalation "
+                             "policy; get_escalation_policy lists them)", "bad_argument")
+    return await _update(ctx, args, {"escalation_level": level}, f"incident escalated to level {level}")
+
+
+@TOOLS.tool("add_incident_note", "Add a note to a PagerDuty incident's timeline, as the configured user, e.g. "
+            "findings or next steps. Notes cannot be edited or deleted afterwards. Returns the note.",
+            obj({"id": INCIDENT_ID, "content": text("The note's text (plain text).", CONTENT_MAX, 1)},
+                ("id", "content")),
+            read_only=False)
+async def add_incident_note(ctx: Context, args: Args) -> ToolOutput:
+    content = str(args.get("content") or "").strip()
+    if not content:
+        raise ConnectorError("content must not be empty", "bad_argument")
+    iid = segment(args.get("id"))
+    body = await ctx.write("POST", f"/incidents/{iid}/notes", {"note": {"content": content}})
+    note = body.get("note") or {}
+    return ToolOutput(text=f"Note {note.get('id')} added to incident {args.get('id')}.", structured={"note": note})
+
+
+@TOOLS.tool("list_incident_notes", "List all notes of a PagerDuty incident (author, time, text), oldest first.",
+            ID_ONLY, read_only=True)
+async def list_incident_notes(ctx: Context, args: Args) -> ToolOutput:
+    body = await ctx.client.json("GET", f"/incidents/{segment(args.get('id'))}/notes")
+    notes = [{"id": n.get("id"), "created_at": n.get("created_at"), "user": ref(n.get("user")),
+              "content": n.get("content")} for n in body.get("notes") or []]
+    return list_output(f"{len(notes)} notes on incident {args.get('id')} (PagerDuty returns all at once).",
+                       "notes", notes, ctx.max_chars)
+
+
+@TOOLS.tool("list_incident_alerts", "List the alerts grouped into a PagerDuty incident (what monitoring sent: "
+            "summary, severity, details). Use it to see the raw signals behind an incident.",
+            lambda ctx: obj({"id": INCIDENT_ID,
+                             "statuses": enums("Only alerts in these states.", ["triggered", "resolved"]),
+                             **paging(ctx.page_size, "alerts")}, ("id",)),
+            read_only=True)
+async def list_incident_alerts(ctx: Context, args: Args) -> ToolOutput:
+    offset, params = _first_page(ctx, args)
+    add_list(params, "statuses", args.get("statuses"))
+    body = await ctx.client.json("GET", f"/incidents/{segment(args.get('id'))}/alerts", params=params)
+    alerts = [{k: a.get(k) for k in ("id", "status", "severity", "summary", "alert_key", "created_at",
+                                     "suppressed", "html_url") if a.get(k) is not None}
+              | {"service": ref(a.get("service")), "details": (a.get("body") or {}).get("details")}
+              for a in body.get("alerts") or []]
+    return paged_output(f"{len(alerts)} alerts of incident {args.get('id')} (offset {offset}).", "alerts",
+                        alerts, ctx.max_chars, tool="list_incident_alerts", offset=offset,
+                        more=bool(body.get("more")))
+
+
+@TOOLS.tool("list_incident_log_entries", "List a PagerDuty incident's timeline (log entries): triggers, "
+            "notifications, acknowledgements, reassignments, escalations, notes and resolution, each with who did "
+            "it and when.",
+            lambda ctx: obj({"id": INCIDENT_ID,
+                             "since": date_time("Only entries at or after this time."),
+                             "until": date_time("Only entries before this time."),
+                             "is_overview": {"type": "boolean", "default": False,
+                                             "description": "Only the important changes (triggers, "
+                                                            "acknowledgements, assignments, resolution)."},
+                             **paging(ctx.page_size, "log entries")}, ("id",)),
+            read_only=True)
+async def list_incident_log_entries(ctx: Context, args: Args) -> ToolOutput:
+    offset, params = _first_page(ctx, args)
+    window(args, params)
+    if args.get("is_overview"):
+        params.append(("is_overview", "true"))
+    body = await ctx.client.json("GET", f"/incidents/{segment(args.get('id'))}/log_entries", params=params)
+    entries = [{k: e.get(k) for k in ("id", "type", "created_at", "summary", "note") if e.get(k) is not None}
+               | {"agent": ref(e.get("agent")), "channel": (e.get("channel") or {}).get("type")}
+               for e in body.get("log_entries") or []]
+    return paged_output(f"{len(entries)} log entries of incident {args.get('id')}, newest first (offset "
+                        f"{offset}).", "log_entries", entries, ctx.max_chars, tool="list_incident_log_entries",
+                        offset=offset, more=bool(body.get("more")))
+
+
+@TOOLS.tool("create_incident", "Create (trigger) a PagerDuty incident on a service; this pages the on-call "
+            "responders. Use list_services for the service id. Returns the new incident.",
+            obj({"title": text("A short description of the problem.", 1024, 1),
+                 "service_id": ident("service the incident is on"),
+                 "urgency": {"type": "string", "enum": URGENCIES,
+                             "description": "Urgency; the service's rule applies when left out."},
+                 "details": text("Longer description, shown in the incident body.", 25000),
+                 "incident_key": text("De-duplication key: another open incident with this key on the service "
+                                      "makes PagerDuty refuse the new one.", 255),
+                 "priority_id": ident("priority (list_priorities)"),
+                 "escalation_policy_id": ident("escalation policy to use instead of the service's"),
+                 "assignee_user_ids": ids("user", 10, "Assign directly to these users (instead of an escalation "
+                                                      "policy).")}, ("title", "service_id")),
+            read_only=False)
+async def create_incident(ctx: Context, args: Args) -> ToolOutput:
+    title = str(args.get("title") or "").strip()
+    if not title:
+        raise ConnectorError("title must not be empty", "bad_argument")
+    incident: dict[str, Any] = {"type": "incident", "title": title,
+                                "service": {"id": segment(args.get("service_id"), "service_id"),
+                                            "type": "service_reference"}}
+    if args.get("urgency"):
+        incident["urgency"] = args["urgency"]
+    if args.get("details"):
+        incident["body"] = {"type": "incident_body", "details": args["details"]}
+    if args.get("incident_key"):
+        incident["incident_key"] = args["incident_key"]
+    if args.get("priority_id"):
+        incident["priority"] = {"id": segment(args["priority_id"], "priority_id"), "type": "priority_reference"}
+    if args.get("escalation_policy_id") and args.get("assignee_user_ids"):
+        raise ConnectorError("give escalation_policy_id or assignee_user_ids, not both", "bad_argument")
+    if args.get("escalation_policy_id"):
+        incident["escalation_policy"] = {"id": segment(args["escalation_policy_id"], "escalation_policy_id"),
+                                         "type": "escalation_policy_reference"}
+    if args.get("assignee_user_ids"):
+        incident["assignments"] = [{"assignee": {"id": segment(u, "assignee_user_ids[]"),
+                                                 "type": "user_reference"}} for u in args["assignee_user_ids"]]
+    body = await ctx.write("POST", "/incidents", {"incident": incident})
+    inc = body.get("incident") or {}
+    return ToolOutput(text=f"Created. {_headline(inc)} {inc.get('html_url') or ''}".rstrip(),
+                      structured={"incident": compact_incident(inc)})

@@ -3,31 +3,17 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import quote
 
 from mcp_proxy.connectors.base import ConnectorError, ToolOutput
-from mcp_proxy.connectors.output import list_output
+from mcp_proxy.connectors.output import settled_list_output
+from mcp_proxy.connectors.schema import iso_datetime, text
 
 MAX_LIMIT = 100
 # Classic pagination refuses offset + limit beyond this (PagerDuty docs, "Pagination").
 MAX_WINDOW = 10000
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-
-
-def obj(properties: dict[str, Any], required: tuple[str, ...] = ()) -> dict[str, Any]:
-    schema: dict[str, Any] = {"type": "object", "properties": properties, "additionalProperties": False}
-    if required:
-        schema["required"] = list(required)
-    return schema
-
-
-def text(description: str, max_length: int, min_length: int = 0) -> dict[str, Any]:
-    schema: dict[str, Any] = {"type": "string", "maxLength": max_length, "description": description}
-    if min_length:
-        schema["minLength"] = min_length
-    return schema
 
 
 def ident(what: str) -> dict[str, Any]:
@@ -71,19 +57,6 @@ def segment(value: Any, name: str = "id") -> str:
     return quote(raw, safe="")
 
 
-def iso_datetime(value: Any, name: str) -> str:
-    """A time-zone-aware ISO 8601 date-time, normalised to UTC (`...Z`)."""
-    raw = str(value or "").strip()
-    try:
-        parsed = datetime.fromisoformat(raw.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
-        raise ConnectorError(f"{name} must be an ISO 8601 date-time such as 2026-11-22T09:00:00Z, not {raw[:40]!r}",
-                             "bad_argument") from None
-    if parsed.tzinfo is None:
-        raise ConnectorError(f"{name} needs a time zone, e.g. {raw}Z for UTC", "bad_argument")
-    return parsed.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def window(args: dict[str, Any], params: list[tuple[str, Any]], *, required: bool = False) -> None:
     """Adds `since`/`until` (checked, UTC) to params; both required when `required`."""
     for name in ("since", "until"):
@@ -120,12 +93,9 @@ def page_args(args: dict[str, Any], default: int) -> tuple[int, int]:
 
 def paged_output(summary: str, key: str, items: list[Any], max_chars: int, *, tool: str, offset: int,
                  more: bool, total: Any = None) -> ToolOutput:
-    """A page of a classic-paginated list. The next offset accounts for items trimmed for size, so
-    following it never skips what the model was not shown."""
-    kept = len(items)
-    for _ in range(3):
-        trimmed = kept < len(items)
-        has_next = more or trimmed
+    """A page of a classic-paginated list; its next offset accounts for items trimmed for size."""
+    def page(kept: int) -> tuple[dict[str, Any], str]:
+        has_next = more or kept < len(items)
         pointer = offset + kept if has_next else None
         if pointer is not None and pointer >= MAX_WINDOW:
             hint = (f"More {key} match, but PagerDuty cannot page past {MAX_WINDOW} records: narrow the filters "
@@ -138,12 +108,8 @@ def paged_output(summary: str, key: str, items: list[Any], max_chars: int, *, to
         extra: dict[str, Any] = {"offset": offset, "more": has_next, "next_offset": pointer}
         if total is not None:
             extra["total"] = total
-        out = list_output(summary, key, items, max_chars, extra=extra, next_hint=hint)
-        shown = len((out.structured or {}).get(key) or [])
-        if shown == kept:
-            break
-        kept = shown
-    return out
+        return extra, hint
+    return settled_list_output(summary, key, items, max_chars, page)
 
 
 def ref(value: Any) -> Any:
