@@ -186,3 +186,66 @@ def test_add_secret_redacts_a_run_time_value_from_then_on():
     for i in range(100):
         r.add_secret(f"rotating-token-{i:03d}")
     assert r.scrub("rotating-token-099") == REDACTED and r.scrub("rotating-token-000") == "rotating-token-000"
+
+
+# -- every credential word and word pair the module promises (mcp_proxy/audit/redact.py, rule 2) -------------
+# Written out here, not imported from the module: dropping a word from the module must fail a test.
+CREDENTIAL_WORDS = [
+    "password", "passwd", "passphrase", "passcode", "pass", "pwd", "pw", "pin", "otp", "totp", "secret", "secrets",
+    "token", "apikey", "apitoken", "authorization", "auth", "cookie", "cookies", "credential", "credentials",
+    "privatekey", "bearer", "sessionid", "accesstoken", "refreshtoken", "clientsecret", "xapikey",
+]
+CREDENTIAL_PAIRS = [
+    ("api", "key"), ("private", "key"), ("access", "key"), ("secret", "key"), ("client", "secret"), ("session", "id"),
+    ("set", "cookie"), ("routing", "key"), ("integration", "key"), ("service", "key"), ("signing", "key"),
+    ("genie", "key"), ("access", "token"), ("refresh", "token"), ("api", "token"),
+]
+ORDINARY_KEYS = ["id", "name", "incident_id", "title", "status"]
+PLAIN_VALUE = "hunter2 plain"  # no token shape: only the key's name can get it redacted
+
+
+def word_variants(word: str) -> list[str]:
+    """The spellings of a key holding one credential word: as is, upper case, capitalized, camelCase after and
+    before another word, and with a prefix or suffix word joined by `_` or `-`."""
+    return [word, word.upper(), word.capitalize(), f"x_{word}", f"X-{word.upper()}", f"{word}_value",
+            f"my{word.capitalize()}", f"{word}Value", f"db_{word}_2"]
+
+
+def pair_variants(first: str, second: str) -> list[str]:
+    """The spellings of a key holding a credential word pair: joined with `_` or `-`, camelCase, upper case,
+    header style (`X-Api-Key`, `X-API-Key`), and with a prefix or suffix word."""
+    return [f"{first}_{second}", f"{first}-{second}", f"{first}{second.capitalize()}",
+            f"{first.upper()}_{second.upper()}", f"{first.capitalize()}-{second.capitalize()}",
+            f"X-{first.upper()}-{second.capitalize()}", f"x_{first}_{second}", f"{first}_{second}_value",
+            f"my{first.capitalize()}{second.capitalize()}"]
+
+
+def unredacted(keys: list[str]) -> list[str]:
+    """The keys among `keys` whose value survives Redactor.arguments (each key in its own call)."""
+    kept = []
+    for key in keys:
+        notes: list[str] = []
+        out = Redactor().arguments({key: PLAIN_VALUE, "name": PLAIN_VALUE}, None, notes)
+        assert out["name"] == PLAIN_VALUE, "the value itself must not look like a credential"
+        if out[key] != REDACTED or notes != [f"arguments.{key}:key-name"] or not secret_key(key):
+            kept.append(key)
+    return kept
+
+
+@pytest.mark.parametrize("word", CREDENTIAL_WORDS)
+def test_every_credential_word_is_redacted_in_every_spelling(word):
+    assert unredacted(word_variants(word)) == []
+
+
+@pytest.mark.parametrize("pair", CREDENTIAL_PAIRS, ids="+".join)
+def test_every_credential_word_pair_is_redacted_in_every_spelling(pair):
+    assert unredacted(pair_variants(*pair)) == []
+
+
+def test_ordinary_keys_next_to_credentials_are_kept():
+    args = {key: f"value of {key}" for key in ORDINARY_KEYS} | {"secret": PLAIN_VALUE}
+    notes: list[str] = []
+    out = Redactor().arguments(args, None, notes)
+    assert out == {key: f"value of {key}" for key in ORDINARY_KEYS} | {"secret": REDACTED}
+    assert notes == ["arguments.secret:key-name"]
+    assert not any(secret_key(key) for key in ORDINARY_KEYS)
