@@ -9,19 +9,14 @@ Calls go to `config.page_id` / `config.organization_id` unless a call passes `pa
 
 from __future__ import annotations
 
-import functools
-from typing import Any
-
 import httpx
 
 from mcp_proxy.config import UpstreamConfig
-from mcp_proxy.connectors.base import (
-    Connector, ConnectorError, Credential, CredentialProvider, RestTool, ToolHandler, ToolOutput,
-)
-from mcp_proxy.connectors.statuspage.audience import audience_tools
+from mcp_proxy.connectors.base import Connector, CredentialProvider
+from mcp_proxy.connectors.guard import RememberingCredentials
+from mcp_proxy.connectors.statuspage import audience, incidents, maintenances, status
 from mcp_proxy.connectors.statuspage.client import Scope, base_url_for, build_client
-from mcp_proxy.connectors.statuspage.incidents import incident_tools
-from mcp_proxy.connectors.statuspage.status import status_tools
+from mcp_proxy.connectors.vendor import VendorConnector
 
 __all__ = ["StatuspageConnector", "TOOL_OPERATIONS", "build", "base_url_for"]
 
@@ -55,62 +50,17 @@ TOOL_OPERATIONS: dict[str, tuple[tuple[str, str], ...]] = {
 }
 
 
-class _RememberingCredentials:
-    """Passes credentials through and remembers the values, so that errors can be scrubbed of them."""
-
-    def __init__(self, provider: CredentialProvider) -> None:
-        self._provider = provider
-        self.values: set[str] = set()
-
-    async def __call__(self) -> Credential:
-        credential = await self._provider()
-        value = credential.value.strip()
-        if len(value) >= 6:
-            self.values.add(value)
-        return credential
-
-
-class StatuspageConnector(Connector):
+class StatuspageConnector(VendorConnector):
     kind = "statuspage"
 
     def __init__(self, config: UpstreamConfig, credentials: CredentialProvider,
                  transport: httpx.AsyncBaseTransport | None) -> None:
-        self.config = config
-        self.base_url = base_url_for(config)
-        self._credentials = _RememberingCredentials(credentials)
-        self.client = build_client(config, self._credentials, transport)
+        remembered = RememberingCredentials(credentials)
+        super().__init__(config, remembered, build_client(config, remembered, transport),
+                         max(1, min(100, config.page_size)))
         self.scope = Scope(config.key, config.page_id, config.organization_id)
-        self.max_chars = config.max_result_chars
-        self.page_size = max(1, min(100, config.page_size))
-        tools = status_tools(self) + incident_tools(self) + audience_tools(self)
-        self._tools = [self._guarded(t) for t in tools]
-
-    def _scrub(self, message: str) -> str:
-        for value in self._credentials.values:
-            message = message.replace(value, "<redacted>")
-        return message
-
-    def _guarded(self, tool: RestTool) -> RestTool:
-        inner: ToolHandler = tool.handler
-
-        @functools.wraps(inner)
-        async def handler(arguments: dict[str, Any]) -> ToolOutput:
-            try:
-                output = await inner(dict(arguments or {}))
-            except ConnectorError as exc:
-                raise ConnectorError(self._scrub(exc.message), exc.error_type) from None
-            output.text = self._scrub(output.text)
-            return output
-
-        return RestTool(tool.name, tool.description, tool.input_schema, handler, read_only=tool.read_only,
-                        destructive=tool.destructive, idempotent=tool.idempotent, open_world=tool.open_world,
-                        title=tool.title, extra=tool.extra)
-
-    def tools(self) -> list[RestTool]:
-        return list(self._tools)
-
-    async def aclose(self) -> None:
-        await self.client.aclose()
+        self.offer(status.TOOLS.bind(self) + incidents.TOOLS.bind(self) + maintenances.TOOLS.bind(self)
+                   + audience.TOOLS.bind(self))
 
 
 def build(config: UpstreamConfig, credentials: CredentialProvider, *, user_email: str | None = None,

@@ -8,6 +8,7 @@ Pooling, pacing and retries are `RestClient`'s; only Statuspage quirks live here
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, unquote
@@ -15,8 +16,9 @@ from urllib.parse import quote, unquote
 import httpx
 
 from mcp_proxy.config import UpstreamConfig
-from mcp_proxy.connectors.base import ConnectorError, Credential, CredentialProvider
-from mcp_proxy.connectors.http import RestClient, VendorProfile
+from mcp_proxy.connectors.base import ConnectorError, CredentialProvider
+from mcp_proxy.connectors.errors import ErrorReply, server_error, unexpected
+from mcp_proxy.connectors.http import RestClient, VendorProfile, api_key_auth, client_for
 
 DEFAULT_BASE_URL = "https://api.statuspage.io/v1"
 # Statuspage allows 1 request/s per API key (rolling 60 s window); we pace to that by default.
@@ -97,15 +99,12 @@ def _api_parts(response: httpx.Response) -> list[str]:
     return parts
 
 
-def make_error_mapper(key: str, hint: SecretHint):  # noqa: ANN201 - the VendorProfile callback
+def make_error_mapper(key: str, hint: SecretHint) -> Callable[[httpx.Response], ConnectorError]:
+    """The `VendorProfile.error_from_response` of Statuspage."""
     def error_from_response(response: httpx.Response) -> ConnectorError:
-        status = response.status_code
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        vendor = error_message(body) or response.reason_phrase or "no message"
-        method = response.request.method
+        reply = ErrorReply.of(response)
+        status, method = reply.status, reply.method
+        vendor = error_message(reply.body) or reply.reason
         parts = _api_parts(response)
         top = parts[0] if parts else ""
         page = parts[1] if top == "pages" and len(parts) > 1 else None
@@ -138,11 +137,10 @@ def make_error_mapper(key: str, hint: SecretHint):  # noqa: ANN201 - the VendorP
             return ConnectorError(f"Statuspage reported a conflict (HTTP 409: {vendor}); reload the resource "
                                   "(get_…) and try again.", "http_409")
         if status >= 500:
-            check = (" The change may or may not have been applied: check with the matching get_ or list_ tool "
-                     "before repeating it." if method not in ("GET", "HEAD") else "")
-            return ConnectorError(f"Statuspage had a server error (HTTP {status}: {vendor}); try again in a minute."
-                                  f"{check}", f"http_{status}")
-        return ConnectorError(f"Statuspage answered HTTP {status}: {vendor}", f"http_{status}")
+            return server_error("Statuspage", f"HTTP {status}: {vendor}", reply,
+                                "The change may or may not have been applied: check with the matching get_ or "
+                                "list_ tool before repeating it.")
+        return unexpected("Statuspage", f"HTTP {status}: {vendor}", status)
 
     return error_from_response
 
@@ -165,29 +163,15 @@ def _not_found(key: str, parts: list[str], vendor: str) -> str:
 def build_client(config: UpstreamConfig, credentials: CredentialProvider,
                  transport: httpx.AsyncBaseTransport | None) -> RestClient:
     hint = SecretHint(config.key, str(config.api_key) if config.api_key is not None else None)
-
-    def auth_headers(credential: Credential) -> dict[str, str]:
-        if credential.scheme != "api_key":
-            raise ConnectorError(f"upstreams.{config.key}: Statuspage needs an API key (auth = \"api_key\"); "
-                                 f"{hint.fix()}", "no_credentials")
-        return {"Authorization": f"OAuth {credential.value.strip()}"}
-
     profile = VendorProfile(
         name="Statuspage",
-        auth_headers=auth_headers,
+        auth_headers=api_key_auth(config.key, "Statuspage", "OAuth", hint.fix()),
         error_from_response=make_error_mapper(config.key, hint),
         rate_limit_statuses=RATE_LIMIT_STATUSES,
         default_headers={"Accept": "application/json"},
     )
-    rate = config.rate_limit_per_second or DEFAULT_RATE_PER_SECOND
-    return RestClient(
-        profile, base_url_for(config), credentials,
-        timeout=max(1.0, config.call_timeout * 0.6),
-        max_retries=config.max_retries,
-        min_interval=1.0 / rate if rate > 0 else 0.0,
-        max_wait=min(20.0, config.call_timeout / 3),
-        transport=transport,
-    )
+    return client_for(profile, config, base_url_for(config), credentials, transport,
+                      default_rate=DEFAULT_RATE_PER_SECOND)
 
 
 def segment(value: Any, name: str) -> str:

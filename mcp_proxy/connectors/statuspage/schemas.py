@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from typing import Any
 
 from mcp_proxy.connectors.base import ConnectorError, ToolOutput
-from mcp_proxy.connectors.output import list_output
+from mcp_proxy.connectors.output import settled_list_output
 
 MAX_PAGE_SIZE = 100  # Statuspage's default and cap for most lists since 2023-02-28
 ID_PATTERN = "^[A-Za-z0-9_-]+$"
@@ -16,29 +15,8 @@ MAINTENANCE_STATUSES = ["scheduled", "in_progress", "verifying", "completed"]
 IMPACTS = ["none", "maintenance", "minor", "major", "critical"]
 
 
-def obj(properties: dict[str, Any], required: tuple[str, ...] = ()) -> dict[str, Any]:
-    schema: dict[str, Any] = {"type": "object", "properties": properties, "additionalProperties": False}
-    if required:
-        schema["required"] = list(required)
-    return schema
-
-
 def ident(description: str) -> dict[str, Any]:
     return {"type": "string", "minLength": 1, "maxLength": 64, "pattern": ID_PATTERN, "description": description}
-
-
-def text(description: str, max_length: int, min_length: int = 0) -> dict[str, Any]:
-    schema: dict[str, Any] = {"type": "string", "maxLength": max_length, "description": description}
-    if min_length:
-        schema["minLength"] = min_length
-    return schema
-
-
-def enum(description: str, values: list[str], default: str | None = None) -> dict[str, Any]:
-    schema: dict[str, Any] = {"type": "string", "enum": values, "description": description}
-    if default is not None:
-        schema["default"] = default
-    return schema
 
 
 def flag(description: str, default: bool | None = None) -> dict[str, Any]:
@@ -63,21 +41,18 @@ COMPONENT_MAP = {
                     "{\"cmpapi000001\": \"partial_outage\"}; ids from list_components."),
 }
 
+_FIRST_PAGE = {True: "0-based: the first page is 0", False: "the first is 1"}
+
 
 def page_arg(zero_based: bool = False) -> dict[str, Any]:
     first = 0 if zero_based else 1
     return {"type": "integer", "minimum": first, "maximum": 100000, "default": first,
-            "description": f"Which page of results ({'0-based: the first page is 0' if zero_based else 'the first is 1'})."}
+            "description": f"Which page of results ({_FIRST_PAGE[zero_based]})."}
 
 
 def size_arg(default: int, what: str) -> dict[str, Any]:
     return {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE, "default": min(default, MAX_PAGE_SIZE),
             "description": f"How many {what} per page (1-{MAX_PAGE_SIZE})."}
-
-
-def pick(args: dict[str, Any], *names: str) -> dict[str, Any]:
-    """The given arguments that are present and not None."""
-    return {n: args[n] for n in names if args.get(n) is not None}
 
 
 def integer(args: dict[str, Any], name: str, default: int, low: int, high: int) -> int:
@@ -104,22 +79,6 @@ def required_text(args: dict[str, Any], name: str, max_length: int) -> str:
     if len(value) > max_length:
         raise ConnectorError(f"{name} may have at most {max_length} characters (it has {len(value)})", "bad_argument")
     return value
-
-
-def utc(value: Any, name: str) -> datetime:
-    raw = str(value or "").strip()
-    try:
-        parsed = datetime.fromisoformat(raw.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
-        raise ConnectorError(f"{name} must be an ISO 8601 date-time such as 2026-11-22T09:00:00Z, not {raw[:40]!r}",
-                             "bad_argument") from None
-    if parsed.tzinfo is None:
-        raise ConnectorError(f"{name} needs a time zone, e.g. {raw}Z for UTC", "bad_argument")
-    return parsed.astimezone(timezone.utc)
-
-
-def iso(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def component_map(value: Any) -> dict[str, str]:
@@ -149,13 +108,13 @@ def paged_output(summary: str, key: str, items: list[Any], max_chars: int, *, to
     before the first item left out, so following it never skips anything."""
     full = len(items) >= size
     first = page if zero_based else page - 1  # 0-based page number, to compute item positions
-    kept = len(items)
-    out: ToolOutput | None = None
-    for _ in range(3):  # the pointer barely changes the size: this settles at once
+
+    def pointer(kept: int) -> tuple[dict[str, Any], str]:
+        nxt: dict[str, int] | None
         if kept < len(items):
             start = first * size + kept  # the first item left out, 0-based over the whole list
             smaller = max(1, kept)
-            nxt: dict[str, int] | None = {"page": start // smaller + (0 if zero_based else 1), size_name: smaller}
+            nxt = {"page": start // smaller + (0 if zero_based else 1), size_name: smaller}
             hint = (f"{len(items) - kept} items of this page were left out for size; to see them call {tool} with "
                     f"page={nxt['page']} and {size_name}={smaller} (it may repeat a few items already shown).")
         elif full:
@@ -164,11 +123,6 @@ def paged_output(summary: str, key: str, items: list[Any], max_chars: int, *, to
         else:
             nxt = None
             hint = "This is the last page."
-        extra = {"page": page, size_name: size, "more_may_exist": full or kept < len(items), "next": nxt}
-        out = list_output(summary, key, items, max_chars, extra=extra, next_hint=hint)
-        shown = len((out.structured or {}).get(key) or [])
-        if shown == kept:
-            break
-        kept = shown
-    assert out is not None
-    return out
+        return {"page": page, size_name: size, "more_may_exist": full or kept < len(items), "next": nxt}, hint
+
+    return settled_list_output(summary, key, items, max_chars, pointer)

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any
 
-from mcp_proxy.connectors.base import ConnectorError, RestTool, ToolOutput
-from mcp_proxy.connectors.http import RestClient
+from mcp_proxy.connectors.base import ConnectorError, ToolOutput
 from mcp_proxy.connectors.output import list_output, object_output
-from mcp_proxy.connectors.statuspage.client import Scope, segment
+from mcp_proxy.connectors.schema import enum, obj
+from mcp_proxy.connectors.statuspage.client import segment
+from mcp_proxy.connectors.statuspage.context import Context, get_list, page_and_size
 from mcp_proxy.connectors.statuspage.schemas import (
-    COMPONENT_STATUSES, PAGE_ID, compact, enum, ident, integer, obj, page_arg, paged_output, size_arg,
+    COMPONENT_STATUSES, PAGE_ID, compact, ident, page_arg, paged_output, size_arg,
 )
+from mcp_proxy.connectors.tools import Args, ToolTable
 
 PAGE_FIELDS = ("id", "name", "subdomain", "domain", "url", "page_description", "headline", "time_zone",
                "support_url", "allow_page_subscribers", "allow_incident_subscribers", "allow_email_subscribers",
@@ -18,119 +20,57 @@ PAGE_FIELDS = ("id", "name", "subdomain", "domain", "url", "page_description", "
 COMPONENT_FIELDS = ("id", "name", "status", "description", "group_id", "group", "position", "showcase",
                     "only_show_if_degraded", "start_date", "updated_at")
 GROUP_FIELDS = ("id", "name", "components", "position", "description", "updated_at")
+COMPONENT_ID = ident("The component's id (from list_components).")
+
+TOOLS: ToolTable[Context] = ToolTable()
 
 
-class Context(Protocol):
-    client: RestClient
-    scope: Scope
-    max_chars: int
-    page_size: int
+def _page_props(ctx: Context) -> dict[str, Any]:
+    return {"page": page_arg(), "per_page": size_arg(ctx.page_size, "items")}
 
 
-def _paging(ctx: Context, args: dict[str, Any], size_name: str = "per_page") -> tuple[int, int]:
-    return (integer(args, "page", 1, 1, 100000),
-            integer(args, size_name, min(ctx.page_size, 100), 1, 100))
+@TOOLS.tool("list_pages", "List the status pages the API key can manage: id, name, subdomain and URL. Use it "
+            "first to find a page_id when none is configured or to work on another page.",
+            obj({}), read_only=True, title="List status pages")
+async def list_pages(ctx: Context, args: Args) -> ToolOutput:
+    pages = await ctx.client.json("GET", "/pages") or []
+    items = [compact(p, ("id", "name", "subdomain", "domain", "url", "time_zone")) for p in pages]
+    default = f" The configured default page is {ctx.scope.page_id}." if ctx.scope.page_id else ""
+    return list_output(f"{len(items)} status pages this key can manage.{default} Pass an id as page_id to the "
+                       "other tools.", "pages", items, ctx.max_chars)
 
 
-def status_tools(ctx: Context) -> list[RestTool]:
-    async def list_pages(args: dict[str, Any]) -> ToolOutput:
-        pages = await ctx.client.json("GET", "/pages") or []
-        items = [compact(p, ("id", "name", "subdomain", "domain", "url", "time_zone")) for p in pages]
-        default = f" The configured default page is {ctx.scope.page_id}." if ctx.scope.page_id else ""
-        return list_output(f"{len(items)} status pages this key can manage.{default} Pass an id as page_id to the "
-                           "other tools.", "pages", items, ctx.max_chars)
+@TOOLS.tool("get_page", "Get one status page's profile: name, URL, domain, time zone and which kinds of "
+            "subscriptions it allows.", obj({"page_id": PAGE_ID}), read_only=True, title="Get status page")
+async def get_page(ctx: Context, args: Args) -> ToolOutput:
+    page = await ctx.client.json("GET", f"/pages/{ctx.scope.page(args)}") or {}
+    data = compact(page, PAGE_FIELDS)
+    return object_output(f"Page {data.get('name', '?')} ({data.get('id', '?')}), {data.get('url') or ''}", data,
+                         ctx.max_chars)
 
-    async def get_page(args: dict[str, Any]) -> ToolOutput:
-        page = await ctx.client.json("GET", f"/pages/{ctx.scope.page(args)}") or {}
-        data = compact(page, PAGE_FIELDS)
-        return object_output(f"Page {data.get('name', '?')} ({data.get('id', '?')}), {data.get('url') or ''}", data,
-                             ctx.max_chars)
 
-    async def list_components(args: dict[str, Any]) -> ToolOutput:
-        page, size = _paging(ctx, args)
-        items = await ctx.client.json("GET", f"/pages/{ctx.scope.page(args)}/components",
-                                      params={"page": page, "per_page": size}) or []
-        rows = [compact(c, COMPONENT_FIELDS) for c in items]
-        wanted = args.get("status")
-        if wanted:
-            rows = [r for r in rows if r.get("status") == wanted]
-        broken = [r for r in rows if r.get("status") not in (None, "operational") and not r.get("group")]
-        what = f" with status {wanted}" if wanted else ""
-        summary = (f"{len(rows)} components{what} on page {page} ({len(broken)} not operational). Group rows "
-                   "(group: true) hold other components; get_component shows one.")
-        return paged_output(summary, "components", rows, ctx.max_chars, tool="list_components", page=page,
-                            size=size) if not wanted else _filtered(summary, rows, items, ctx, page, size)
-
-    async def get_component(args: dict[str, Any]) -> ToolOutput:
-        cid = segment(args.get("component_id"), "component_id")
-        item = await ctx.client.json("GET", f"/pages/{ctx.scope.page(args)}/components/{cid}") or {}
-        data = compact(item, COMPONENT_FIELDS)
-        return object_output(f"Component {data.get('name', '?')} ({data.get('id', cid)}): "
-                             f"{data.get('status', 'unknown')}", data, ctx.max_chars)
-
-    async def update_component_status(args: dict[str, Any]) -> ToolOutput:
-        cid = segment(args.get("component_id"), "component_id")
-        status = args.get("status")
-        if status not in COMPONENT_STATUSES:
-            raise ConnectorError(f"status must be one of {', '.join(COMPONENT_STATUSES)}", "bad_argument")
-        item = await ctx.client.json("PATCH", f"/pages/{ctx.scope.page(args)}/components/{cid}",
-                                     json={"component": {"status": status}}) or {}
-        data = compact(item, COMPONENT_FIELDS)
-        return object_output(f"Component {data.get('name', cid)} is now {data.get('status', status)} on the public "
-                             "page.", data, ctx.max_chars)
-
-    async def list_component_groups(args: dict[str, Any]) -> ToolOutput:
-        page, size = _paging(ctx, args)
-        items = await ctx.client.json("GET", f"/pages/{ctx.scope.page(args)}/component-groups",
-                                      params={"page": page, "per_page": size}) or []
-        rows = [compact(g, GROUP_FIELDS) for g in items]
-        return paged_output(f"{len(rows)} component groups on page {page}; components lists each group's "
-                            "component ids (list_components has their names and statuses).", "component_groups",
-                            rows, ctx.max_chars, tool="list_component_groups", page=page, size=size)
-
-    async def get_component_group(args: dict[str, Any]) -> ToolOutput:
-        gid = segment(args.get("group_id"), "group_id")
-        item = await ctx.client.json("GET", f"/pages/{ctx.scope.page(args)}/component-groups/{gid}") or {}
-        data = compact(item, GROUP_FIELDS)
-        count = len(data.get("components") or [])
-        return object_output(f"Component group {data.get('name', '?')} ({data.get('id', gid)}) with {count} "
-                             "components.", data, ctx.max_chars)
-
-    page_props = {"page": page_arg(), "per_page": size_arg(ctx.page_size, "items")}
-    return [
-        RestTool("list_pages", "List the status pages the API key can manage: id, name, subdomain and URL. Use it "
-                 "first to find a page_id when none is configured or to work on another page.",
-                 obj({}), list_pages, read_only=True, idempotent=True, title="List status pages"),
-        RestTool("get_page", "Get one status page's profile: name, URL, domain, time zone and which kinds of "
-                 "subscriptions it allows.", obj({"page_id": PAGE_ID}), get_page, read_only=True, idempotent=True,
-                 title="Get status page"),
-        RestTool("list_components", "List the components (services shown on the status page) with their current "
-                 "status (operational, under_maintenance, degraded_performance, partial_outage, major_outage), group "
-                 "and position. Use it to answer 'what is down' and to find component ids for incidents. Paged: "
-                 "the result says whether another page may exist.",
-                 obj({"page_id": PAGE_ID, **page_props,
-                      "status": enum("Only components with this status (filters the page of results).",
-                                     COMPONENT_STATUSES)}),
-                 list_components, read_only=True, idempotent=True, title="List components"),
-        RestTool("get_component", "Get one component: name, status, description, group and dates.",
-                 obj({"page_id": PAGE_ID, "component_id": ident("The component's id (from list_components).")},
-                     ("component_id",)), get_component, read_only=True, idempotent=True, title="Get component"),
-        RestTool("update_component_status",
-                 "Set a component's status on the public status page (e.g. partial_outage during an outage, "
-                 "operational after recovery). Visible to everyone at once; it does not create an incident or post "
-                 "an update, so to explain an outage use create_incident or update_incident with components. "
-                 "Returns the updated component.",
-                 obj({"page_id": PAGE_ID, "component_id": ident("The component's id (from list_components)."),
-                      "status": enum("The new status.", COMPONENT_STATUSES)}, ("component_id", "status")),
-                 update_component_status, read_only=False, idempotent=True, title="Update component status"),
-        RestTool("list_component_groups", "List the component groups (sections of the status page) with the ids of "
-                 "their components. Paged.", obj({"page_id": PAGE_ID, **page_props}), list_component_groups,
-                 read_only=True, idempotent=True, title="List component groups"),
-        RestTool("get_component_group", "Get one component group: name, position and its component ids.",
-                 obj({"page_id": PAGE_ID, "group_id": ident("The group's id (from list_component_groups).")},
-                     ("group_id",)), get_component_group, read_only=True, idempotent=True,
-                 title="Get component group"),
-    ]
+@TOOLS.tool("list_components", "List the components (services shown on the status page) with their current "
+            "status (operational, under_maintenance, degraded_performance, partial_outage, major_outage), group "
+            "and position. Use it to answer 'what is down' and to find component ids for incidents. Paged: "
+            "the result says whether another page may exist.",
+            lambda ctx: obj({"page_id": PAGE_ID, **_page_props(ctx),
+                             "status": enum("Only components with this status (filters the page of results).",
+                                            COMPONENT_STATUSES)}),
+            read_only=True, title="List components")
+async def list_components(ctx: Context, args: Args) -> ToolOutput:
+    page, size = page_and_size(ctx, args)
+    items = await get_list(ctx, f"/pages/{ctx.scope.page(args)}/components", {"page": page, "per_page": size})
+    rows = [compact(c, COMPONENT_FIELDS) for c in items]
+    wanted = args.get("status")
+    if wanted:
+        rows = [r for r in rows if r.get("status") == wanted]
+    broken = [r for r in rows if r.get("status") not in (None, "operational") and not r.get("group")]
+    what = f" with status {wanted}" if wanted else ""
+    summary = (f"{len(rows)} components{what} on page {page} ({len(broken)} not operational). Group rows "
+               "(group: true) hold other components; get_component shows one.")
+    if wanted:
+        return _filtered(summary, rows, items, ctx, page, size)
+    return paged_output(summary, "components", rows, ctx.max_chars, tool="list_components", page=page, size=size)
 
 
 def _filtered(summary: str, rows: list[Any], raw: list[Any], ctx: Context, page: int, size: int) -> ToolOutput:
@@ -141,3 +81,58 @@ def _filtered(summary: str, rows: list[Any], raw: list[Any], ctx: Context, page:
     return list_output(summary, "components", rows, ctx.max_chars,
                        extra={"page": page, "per_page": size, "more_may_exist": full,
                               "next": {"page": page + 1, "per_page": size} if full else None}, next_hint=hint)
+
+
+@TOOLS.tool("get_component", "Get one component: name, status, description, group and dates.",
+            obj({"page_id": PAGE_ID, "component_id": COMPONENT_ID}, ("component_id",)), read_only=True,
+            title="Get component")
+async def get_component(ctx: Context, args: Args) -> ToolOutput:
+    cid = segment(args.get("component_id"), "component_id")
+    item = await ctx.client.json("GET", f"/pages/{ctx.scope.page(args)}/components/{cid}") or {}
+    data = compact(item, COMPONENT_FIELDS)
+    return object_output(f"Component {data.get('name', '?')} ({data.get('id', cid)}): "
+                         f"{data.get('status', 'unknown')}", data, ctx.max_chars)
+
+
+@TOOLS.tool("update_component_status",
+            "Set a component's status on the public status page (e.g. partial_outage during an outage, "
+            "operational after recovery). Visible to everyone at once; it does not create an incident or post "
+            "an update, so to explain an outage use create_incident or update_incident with components. "
+            "Returns the updated component.",
+            obj({"page_id": PAGE_ID, "component_id": COMPONENT_ID,
+                 "status": enum("The new status.", COMPONENT_STATUSES)}, ("component_id", "status")),
+            read_only=False, idempotent=True, title="Update component status")
+async def update_component_status(ctx: Context, args: Args) -> ToolOutput:
+    cid = segment(args.get("component_id"), "component_id")
+    status = args.get("status")
+    if status not in COMPONENT_STATUSES:
+        raise ConnectorError(f"status must be one of {', '.join(COMPONENT_STATUSES)}", "bad_argument")
+    item = await ctx.client.json("PATCH", f"/pages/{ctx.scope.page(args)}/components/{cid}",
+                                 json={"component": {"status": status}}) or {}
+    data = compact(item, COMPONENT_FIELDS)
+    return object_output(f"Component {data.get('name', cid)} is now {data.get('status', status)} on the public "
+                         "page.", data, ctx.max_chars)
+
+
+@TOOLS.tool("list_component_groups", "List the component groups (sections of the status page) with the ids of "
+            "their components. Paged.", lambda ctx: obj({"page_id": PAGE_ID, **_page_props(ctx)}),
+            read_only=True, title="List component groups")
+async def list_component_groups(ctx: Context, args: Args) -> ToolOutput:
+    page, size = page_and_size(ctx, args)
+    items = await get_list(ctx, f"/pages/{ctx.scope.page(args)}/component-groups", {"page": page, "per_page": size})
+    rows = [compact(g, GROUP_FIELDS) for g in items]
+    return paged_output(f"{len(rows)} component groups on page {page}; components lists each group's "
+                        "component ids (list_components has their names and statuses).", "component_groups",
+                        rows, ctx.max_chars, tool="list_component_groups", page=page, size=size)
+
+
+@TOOLS.tool("get_component_group", "Get one component group: name, position and its component ids.",
+            obj({"page_id": PAGE_ID, "group_id": ident("The group's id (from list_component_groups).")},
+                ("group_id",)), read_only=True, title="Get component group")
+async def get_component_group(ctx: Context, args: Args) -> ToolOutput:
+    gid = segment(args.get("group_id"), "group_id")
+    item = await ctx.client.json("GET", f"/pages/{ctx.scope.page(args)}/component-groups/{gid}") or {}
+    data = compact(item, GROUP_FIELDS)
+    count = len(data.get("components") or [])
+    return object_output(f"Component group {data.get('name', '?')} ({data.get('id', gid)}) with {count} "
+                         "components.", data, ctx.max_chars)
