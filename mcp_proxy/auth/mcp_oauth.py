@@ -34,7 +34,7 @@ from mcp.client.auth.oauth2 import OAuthClientProvider
 from mcp.shared.auth import AuthorizationCodeResult, OAuthClientMetadata, OAuthMetadata
 
 from mcp_proxy.auth.broker import refresh_margin
-from mcp_proxy.auth.errors import SignInError, oauth_error_code
+from mcp_proxy.auth.errors import RefreshFailed, SignInError, SignInRequired, oauth_error_code
 from mcp_proxy.auth.loopback import CallbackListener
 from mcp_proxy.auth.mcp_oauth_storage import KeychainTokenStorage
 from mcp_proxy.auth.vault import refresh_lock
@@ -47,18 +47,6 @@ log = logging.getLogger(__name__)
 INTERACTIVE_WAIT = 300.0
 LOCK_WAIT = 30.0
 RETRY_AFTER_FAILURE = 60.0  # a token due for refresh is used this long after a refresh failed for a passing reason
-
-
-class McpSignInNeeded(Exception):
-    """No usable token, and this process does not run browser sign-ins (serve)."""
-
-    def __init__(self, key: str) -> None:
-        super().__init__(f"not signed in to '{key}': run `mcp-access-proxy login {key}` in a terminal")
-
-
-class McpRefreshFailed(Exception):
-    """The token could not be refreshed for a reason a new sign-in would not fix (server error, rate limit,
-    rejected client credentials). The sign-in stays stored; the text says to try again or what to fix."""
 
 
 class _LoopbackSignIn:
@@ -134,8 +122,8 @@ class ProxyOAuthProvider(OAuthClientProvider):
         super().__init__(cfg.url or "", metadata, storage, self._redirect, self.sign_in.callback)
 
     async def _redirect(self, url: str) -> None:
-        if not self.interactive:
-            raise McpSignInNeeded(self.cfg.key)
+        if not self.interactive:  # `serve`: no browser sign-in for an MCP upstream, `login` does it
+            raise SignInRequired(self.cfg.key, "no usable token is stored")
         await self.sign_in.redirect(url)
 
     # -- stored state the SDK does not keep ---------------------------------------------------
@@ -281,7 +269,7 @@ class ProxyOAuthProvider(OAuthClientProvider):
                 async for step in _relay(self._refresh_once()):
                     step.response = yield step.request
                 if self.refresh_problem is not None and not self.context.is_token_valid():
-                    raise McpRefreshFailed(f"upstream '{self.cfg.key}': {self.refresh_problem}")
+                    raise RefreshFailed(f"upstream '{self.cfg.key}': {self.refresh_problem}")
             if self.interactive:
                 tokens_ok = True
             else:
@@ -295,7 +283,7 @@ class ProxyOAuthProvider(OAuthClientProvider):
             response = yield request
             if response.status_code == 401:
                 self._initialized = False  # read the keychain again next time: `login` may have stored a token
-                raise McpSignInNeeded(self.cfg.key)
+                raise SignInRequired(self.cfg.key, "no token is stored")
             return
         async with self.context.lock:
             if self.context.is_token_valid():
@@ -313,8 +301,8 @@ class ProxyOAuthProvider(OAuthClientProvider):
             if not after or after == before:
                 self._initialized = False
                 if self.refresh_problem is not None and after:
-                    raise McpRefreshFailed(f"upstream '{self.cfg.key}': {self.refresh_problem}")
-                raise McpSignInNeeded(self.cfg.key)
+                    raise RefreshFailed(f"upstream '{self.cfg.key}': {self.refresh_problem}")
+                raise SignInRequired(self.cfg.key, "the server refused the token and it could not be renewed")
             self._add_auth_header(request)
         yield request
 

@@ -171,9 +171,8 @@ def _login(args: argparse.Namespace, ctx: CliContext) -> int:
 def _login_mcp(args: argparse.Namespace, ctx: CliContext, cfg: Any) -> int:
     import anyio
 
-    from mcp_proxy.auth.errors import SignInError
-    from mcp_proxy.auth.mcp_oauth import McpRefreshFailed, McpSignInNeeded, mcp_oauth_auth
-    from mcp_proxy.config import SecretError
+    from mcp_proxy.auth.mcp_oauth import mcp_oauth_auth
+    from mcp_proxy.errors import ProxyError
 
     countdown = _Countdown()
 
@@ -212,8 +211,9 @@ def _login_mcp(args: argparse.Namespace, ctx: CliContext, cfg: Any) -> int:
         if isinstance(leaf, KeyboardInterrupt):
             raise leaf from None
         countdown.done()
-        known = (SignInError, McpSignInNeeded, McpRefreshFailed, SecretError)
-        reason = str(leaf) if isinstance(leaf, known) else type(leaf).__name__
+        # A ProxyError's text is written to be shown (SignInError, SignInRequired, RefreshFailed, SecretError);
+        # anything else may echo a request or a token: its type only.
+        reason = str(leaf) if isinstance(leaf, ProxyError) else type(leaf).__name__
         err(f"mcp-access-proxy: sign-in to '{cfg.key}' did not complete: {reason}")
         return EXIT_FAILURE
     countdown.done()
