@@ -35,6 +35,7 @@ from mcp.shared.auth import AuthorizationCodeResult, OAuthClientMetadata, OAuthM
 
 from mcp_proxy.auth.broker import refresh_margin
 from mcp_proxy.auth.errors import RefreshFailed, SignInError, SignInRequired, oauth_error_code
+from mcp_proxy.auth.events import NO_EVENTS, AuthEvents
 from mcp_proxy.auth.loopback import CallbackListener
 from mcp_proxy.auth.mcp_oauth_storage import KeychainTokenStorage
 from mcp_proxy.auth.vault import refresh_lock
@@ -341,9 +342,11 @@ async def _relay(flow: AsyncGenerator[httpx2.Request, httpx2.Response]) -> Async
 
 def mcp_oauth_auth(cfg: UpstreamConfig, paths: Paths, store: SecretStore,
                    open_url: Callable[[str], Awaitable[Any]], *, interactive: bool = False, fresh: bool = False,
-                   wait: float = INTERACTIVE_WAIT, tick: Callable[[float], None] | None = None) -> httpx2.Auth:
+                   wait: float = INTERACTIVE_WAIT, tick: Callable[[float], None] | None = None,
+                   events: AuthEvents = NO_EVENTS) -> ProxyOAuthProvider:
     """The `httpx2.Auth` for an MCP upstream with OAuth. `serve` uses it non-interactively; `login` with
-    `interactive=True, fresh=True` (a new sign-in even when a token is stored)."""
-    storage = KeychainTokenStorage(cfg, store, paths, fresh=fresh)
+    `interactive=True, fresh=True` (a new sign-in even when a token is stored). The tokens it reads or stores go
+    to `events.reveal`."""
+    storage = KeychainTokenStorage(cfg, store, paths, fresh=fresh, events=events)
     return ProxyOAuthProvider(cfg, paths, storage, interactive=interactive, open_url=open_url, wait=wait, tick=tick)
 

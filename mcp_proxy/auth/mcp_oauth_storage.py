@@ -12,6 +12,7 @@ from typing import Any
 import anyio
 from mcp.shared.auth import OAuthClientInformationFull, OAuthToken
 
+from mcp_proxy.auth.events import NO_EVENTS, AuthEvents
 from mcp_proxy.auth.vault import TokenRecord, TokenStore
 from mcp_proxy.config import SecretError, SecretStore, UpstreamConfig
 from mcp_proxy.paths import Paths
@@ -20,10 +21,11 @@ log = logging.getLogger("mcp_proxy.auth.mcp_oauth")
 
 
 class KeychainTokenStorage:
-    """The SDK's `TokenStorage`, in the keychain: tokens with their absolute expiry, and the registered client."""
+    """The SDK's `TokenStorage`, in the keychain: tokens with their absolute expiry, and the registered client.
+    Each token read or stored here goes to `events.reveal` (the audit log redacts it from then on)."""
 
     def __init__(self, cfg: UpstreamConfig, store: SecretStore, paths: Paths, *, fresh: bool = False,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, events: AuthEvents = NO_EVENTS) -> None:
         self.cfg = cfg
         self.tokens = TokenStore(cfg.key, store, paths)
         self.client_name = f"oauth-client:{cfg.key}"
@@ -36,13 +38,11 @@ class KeychainTokenStorage:
         # A refreshed record the keychain refused to store, and the refresh token it replaced (see _load).
         self.unsaved: TokenRecord | None = None
         self.unsaved_over: str | None = None
-        # `reveal(value)`: the audit log redacts `value` from then on (each token read or stored here).
-        self.reveal: Callable[[str], None] | None = None
+        self._events = events
 
     def _reveal(self, record: TokenRecord | None) -> None:
-        if record is not None and self.reveal is not None:
-            for value in record.secrets():
-                self.reveal(value)
+        if record is not None:
+            self._events.reveal_all(record.secrets())
 
     def _load(self) -> TokenRecord | None:
         try:
