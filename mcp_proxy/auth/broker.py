@@ -19,16 +19,25 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 import anyio
 
 from mcp_proxy.auth import endpoint
-from mcp_proxy.auth.errors import AuthUnavailable, SignInRequired, TokenEndpointError
+from mcp_proxy.auth.broker_signin import (
+    SESSION_LIFETIME,
+    SignIns,
+    log_signed_in,
+    revoke_record,
+    sign_in_info,
+    signed_in_record,
+)
+from mcp_proxy.auth.errors import AuthUnavailable, SignInError, SignInRequired, TokenEndpointError
+from mcp_proxy.auth.events import NO_EVENTS, AuthEvents, PendingEvents
 from mcp_proxy.auth.providers import Provider, granted_scopes, missing_scopes, provider_for
-from mcp_proxy.auth.broker_signin import SignInMixin
-from mcp_proxy.auth.session import SignInInfo, SignInSession
+from mcp_proxy.auth.session import SignInHandle, SignInInfo, SignInTarget
 from mcp_proxy.auth.vault import TokenInfo, TokenRecord, TokenStore, refresh_lock
 from mcp_proxy.config import SecretError, SecretStore, UpstreamConfig
 from mcp_proxy.fsutil import FileLock, LockTimeout
@@ -48,9 +57,11 @@ def refresh_margin(issued_at: float, expires_at: float) -> float:
     return max(MIN_MARGIN, min(MAX_MARGIN, (expires_at - issued_at) / 4))
 
 
-class TokenBroker(SignInMixin):
+class TokenBroker:
+    """`events`: what `serve` hears of this upstream's tokens (audit events, values to redact, sign-ins)."""
+
     def __init__(self, cfg: UpstreamConfig, paths: Paths, store: SecretStore, *,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, events: AuthEvents = NO_EVENTS) -> None:
         if cfg.oauth is None:
             raise ValueError(f"upstreams.{cfg.key} has no OAuth settings")
         self.cfg = cfg
@@ -66,10 +77,7 @@ class TokenBroker(SignInMixin):
         self.revoke_url = oauth.revoke_url or (self.provider.revoke_url if self.provider else None)
         self.scopes = tuple(oauth.scopes)
         self.tokens = TokenStore(cfg.key, store, paths)
-        from urllib.parse import urlsplit
-
         self.port = urlsplit(oauth.redirect_uri).port or 80
-        self._signin_lock_path = paths.locks_dir / f"oauth-callback-{self.port}.lock"
         self._cached: TokenRecord | None = None
         # A refreshed record the keychain refused to store, and the refresh token it replaced: used from memory
         # (the old refresh token is dead at the vendor) and stored as soon as the keychain takes it.
@@ -77,22 +85,19 @@ class TokenBroker(SignInMixin):
         self._unsaved_over: str | None = None
         self._store_retry_at = 0.0
         self._thread_lock = threading.Lock()
-        self._session_lock = threading.Lock()
-        self._active: SignInSession | None = None
         self._retry_at = 0.0
-        self._events: list[tuple[str, dict[str, Any]]] = []  # appended in worker threads, emitted on the loop
-        self._events_lock = threading.Lock()
-        # Set by the hub in `serve`: `emit(event, fields)` appends to the audit log (on the event loop);
-        # `announce(info)` tells it a sign-in completed (audit record, audit user).
-        self.emit: Callable[[str, dict[str, Any]], Any] | None = None
-        self.announce: Callable[[SignInInfo], Awaitable[None]] | None = None
-        # `reveal(value)`: the audit log redacts `value` from then on (each token this broker hands out).
-        self.reveal: Callable[[str], None] | None = None
-        self._revealed: TokenRecord | None = None
+        self._events = events
+        self._pending = PendingEvents(events.emit)  # noted in worker threads, emitted on the loop
+        self._revealed: TokenRecord | None = None  # the last record whose tokens went to `events.reveal`
+        target = SignInTarget(cfg.key, self.vendor, self.authorize_url, self.scopes, self.where("redirect_uri"))
+        self._sign_ins = SignIns(target, self.port, paths.locks_dir / f"oauth-callback-{self.port}.lock",
+                                 prepare=self.sign_in_client, stored=self.stored_sign_in,
+                                 complete=self.complete_sign_in, announce=events.announce)
 
     @classmethod
-    def for_upstream(cls, cfg: UpstreamConfig, paths: Paths, store: SecretStore, **kw: Any) -> "TokenBroker":
-        return cls(cfg, paths, store, **kw)
+    def for_upstream(cls, cfg: UpstreamConfig, paths: Paths, store: SecretStore, *,
+                     clock: Callable[[], float] = time.time, events: AuthEvents = NO_EVENTS) -> TokenBroker:
+        return cls(cfg, paths, store, clock=clock, events=events)
 
     def where(self, key: str) -> str:
         return f"upstreams.{self.key}.{key}"
@@ -132,11 +137,10 @@ class TokenBroker(SignInMixin):
             try:
                 record = await anyio.to_thread.run_sync(self._fresh_record)
             finally:
-                self._flush_events()
-        if record is not self._revealed and self.reveal is not None:
+                self._pending.flush()
+        if record is not self._revealed:
             self._revealed = record
-            for value in record.secrets():
-                self.reveal(value)
+            self._events.reveal_all(record.secrets())
         return record.access_token
 
     async def rejected(self, token: str | None) -> bool:
@@ -145,7 +149,7 @@ class TokenBroker(SignInMixin):
         try:
             return await anyio.to_thread.run_sync(self._after_rejection, token)
         finally:
-            self._flush_events()
+            self._pending.flush()
 
     def _due(self, record: TokenRecord, now: float | None = None) -> bool:
         if record.expires_at is None:
@@ -349,18 +353,7 @@ class TokenBroker(SignInMixin):
             log.warning("could not remove the dead %s token from the keychain (%s)", self.key, exc)
 
     def _event(self, event: str, fields: dict[str, Any]) -> None:
-        with self._events_lock:
-            self._events.append((event, fields))
-
-    def _flush_events(self) -> None:
-        with self._events_lock:
-            events, self._events = self._events, []
-        for event, fields in events:
-            if self.emit is not None:
-                try:
-                    self.emit(event, fields)
-                except Exception as exc:  # noqa: BLE001 - the audit must not break a call
-                    log.warning("could not record %s (%s)", event, type(exc).__name__)
+        self._pending.add(event, fields)
 
     def client_setting(self) -> str:
         """The config keys that make up the OAuth app's credentials, for messages."""
@@ -379,3 +372,87 @@ class TokenBroker(SignInMixin):
             except SecretError as exc:
                 raise AuthUnavailable(str(exc), "client_secret_missing") from None
         return endpoint.Client(self.token_url, oauth.client_id, secret, oauth.redirect_uri)
+
+    # -- sign-in (the browser side is `SignIns`) -----------------------------------------
+    async def begin_sign_in(self, lifetime: float = SESSION_LIFETIME) -> SignInHandle:
+        """Start listening for the browser and return the session (`url`, `wait`, `close`, `finished`); `url` is
+        None when another process runs the sign-in or just completed one. Raises SignInError: keychain unusable,
+        client secret missing, callback port busy."""
+        return await self._sign_ins.begin(lifetime)
+
+    def begin_sign_in_blocking(self, lifetime: float = SESSION_LIFETIME) -> SignInHandle:
+        """For `login`: always a new sign-in, even when a token is stored."""
+        return self._sign_ins.begin_blocking(lifetime)
+
+    def sign_in_running_elsewhere(self) -> bool:
+        return self._sign_ins.running_elsewhere()
+
+    def sign_in_client(self) -> endpoint.Client:
+        """The OAuth app to sign in with, once the keychain is known to take a token: fail now, not after the
+        user signed in. Raises SignInError."""
+        try:
+            self.store.get(self.tokens.secret_name)
+        except SecretError as exc:
+            raise SignInError(f"the proxy has nowhere to keep your token: {exc}") from None
+        try:
+            return self.client()
+        except AuthUnavailable as exc:
+            raise SignInError(f"the OAuth app's client secret is needed to sign in: {exc}") from None
+
+    def stored_sign_in(self) -> SignInInfo | None:
+        """The sign-in another process completed, if its token is stored now and usable."""
+        info = self.token_info()  # the small file first: no keychain round trip while nothing changed
+        if info is None or (info.expires_at is not None and self.clock() >= info.expires_at - 5):
+            return None
+        try:
+            record = self._load()
+        except AuthUnavailable:
+            return None
+        if record is None or self._expired(record):
+            return None
+        with self._thread_lock:
+            self._cached = record
+        return sign_in_info(self.key, record)
+
+    def complete_sign_in(self, response: endpoint.TokenResponse) -> SignInInfo:
+        """Store the tokens of a completed sign-in (listener thread). Raises SignInError."""
+        record = signed_in_record(response, self.cfg, self.provider, self.scopes, self.clock())
+        try:
+            with self._thread_lock, self._locked():
+                try:
+                    previous = self.tokens.load()
+                except SecretError:
+                    previous = None
+                if previous is not None:
+                    record = record.with_(generation=previous.generation + 1)
+                try:
+                    self.tokens.save(record)
+                except SecretError as exc:
+                    raise SignInError(f"signed in, but the token cannot be stored: {exc}") from None
+                self._cached = record
+                self._unsaved = self._unsaved_over = None  # a new sign-in replaces a refresh the keychain refused
+                self._retry_at = 0.0
+        except LockTimeout:
+            raise SignInError("another proxy process holds the token lock; try again in a moment") from None
+        log_signed_in(self.key, self.vendor, record)
+        return sign_in_info(self.key, record)
+
+    # -- sign-out --------------------------------------------------------------------------
+    def sign_out(self, revoke: bool = True) -> dict[str, Any]:
+        """Forget the token, revoking it first where the provider allows. Returns what happened."""
+        result: dict[str, Any] = {"had_token": False, "revoked": None, "detail": None, "identity_email": None}
+        with self._thread_lock, self._locked():
+            try:
+                record = self.tokens.load()
+            except SecretError as exc:
+                raise AuthUnavailable(f"the token for '{self.key}' cannot be read: {exc}",
+                                      "keychain_unavailable") from None
+            if record is not None:
+                result["had_token"] = True
+                result["identity_email"] = record.identity_email
+                if revoke and self.revoke_url:
+                    problems = revoke_record(self.revoke_url, self.client, record)
+                    result["revoked"] = not problems
+                    result["detail"] = "; ".join(dict.fromkeys(problems)) or None
+            self._forget_locked()
+        return result

@@ -4,12 +4,16 @@ log's; the commands pass nothing."""
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from mcp_proxy.auth.session import SignInInfo
+
+log = logging.getLogger("mcp_proxy.auth.broker")
 
 
 @dataclass(frozen=True)
@@ -27,3 +31,29 @@ class AuthEvents:
 
 
 NO_EVENTS = AuthEvents()  # the default: nobody listens
+
+
+class PendingEvents:
+    """Audit events noted in worker threads (a refresh runs in one) and emitted later on the event loop."""
+
+    def __init__(self, emit: Callable[[str, dict[str, Any]], object] | None) -> None:
+        self._emit = emit
+        self._events: list[tuple[str, dict[str, Any]]] = []
+        self._lock = threading.Lock()
+
+    def add(self, event: str, fields: dict[str, Any]) -> None:
+        with self._lock:
+            self._events.append((event, fields))
+
+    def flush(self) -> None:
+        """Emit what was noted (on the event loop). An audit that fails is logged, never raised: it must not
+        break a call."""
+        with self._lock:
+            events, self._events = self._events, []
+        if self._emit is None:
+            return
+        for event, fields in events:
+            try:
+                self._emit(event, fields)
+            except Exception as exc:  # noqa: BLE001 - the audit must not break a call
+                log.warning("could not record %s (%s)", event, type(exc).__name__)

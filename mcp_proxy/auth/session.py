@@ -13,6 +13,7 @@ import logging
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
@@ -24,7 +25,7 @@ from mcp_proxy.auth.errors import SignInError, SignInTimeout, TokenEndpointError
 from mcp_proxy.fsutil import FileLock
 
 if TYPE_CHECKING:
-    from mcp_proxy.auth.broker import TokenBroker
+    from mcp_proxy.auth.broker_signin import SignIns
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,17 @@ class SignInInfo:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class SignInTarget:
+    """Where a browser sign-in to one upstream goes (no secrets)."""
+
+    key: str  # the upstream's key in the config
+    vendor: str  # for messages, e.g. "PagerDuty"
+    authorize_url: str
+    scopes: tuple[str, ...]
+    redirect_setting: str  # the config key of the redirect URI, for messages
+
+
 def authorization_url(base: str, params: dict[str, str]) -> str:
     return f"{base}{'&' if '?' in base else '?'}{urlencode(params)}"
 
@@ -53,13 +65,13 @@ def authorization_url(base: str, params: dict[str, str]) -> str:
 class SignInSession:
     """The sign-in this process runs. `url` is what the user opens."""
 
-    def __init__(self, broker: "TokenBroker", client: Client, lock: FileLock, lifetime: float,
+    def __init__(self, owner: SignIns, client: Client, lock: FileLock, lifetime: float,
                  loop_token: Any = None) -> None:
         from mcp.client.auth.oauth2 import PKCEParameters  # imported here: the SDK's auth module is large
 
         from mcp_proxy.auth.loopback import CallbackListener  # http.server: only when signing in
 
-        self.broker = broker
+        self.owner = owner
         self.client = client
         self.lock = lock
         self.lifetime = lifetime
@@ -68,11 +80,12 @@ class SignInSession:
         state = secrets.token_urlsafe(32)
         params = {"client_id": client.client_id, "redirect_uri": client.redirect_uri, "response_type": "code",
                   "state": state, "code_challenge": self._pkce.code_challenge, "code_challenge_method": "S256"}
-        if broker.scopes:
-            params["scope"] = " ".join(broker.scopes)
-        self.url: str | None = authorization_url(broker.authorize_url, params)
-        self.listener = CallbackListener(client.redirect_uri, state, self._on_code, where=broker.where("redirect_uri"),
-                                         vendor=broker.vendor)
+        target = owner.target
+        if target.scopes:
+            params["scope"] = " ".join(target.scopes)
+        self.url: str | None = authorization_url(target.authorize_url, params)
+        self.listener = CallbackListener(client.redirect_uri, state, self._on_code, where=target.redirect_setting,
+                                         vendor=target.vendor)
         self.info: SignInInfo | None = None
         self._ended = False
         self._expired = False
@@ -94,25 +107,19 @@ class SignInSession:
         self._timer.daemon = True
         self._timer.start()
         log.info("sign-in to %s: listening on %s until the browser returns (at most %.0f s)",
-                 self.broker.key, self.client.redirect_uri, self.lifetime)
+                 self.owner.target.key, self.client.redirect_uri, self.lifetime)
 
     # -- in the listener thread ----------------------------------------------------
     def _on_code(self, code: str, iss: str | None) -> str:
         try:
             response = exchange_code(self.client, code, self._pkce.code_verifier)
         except TokenEndpointError as exc:
-            raise SignInError(f"{self.broker.vendor} did not accept the sign-in ({exc}); start the sign-in "
+            raise SignInError(f"{self.owner.target.vendor} did not accept the sign-in ({exc}); start the sign-in "
                               "again") from None
-        info = self.broker.complete_sign_in(response)
-        if self.broker.announce is not None and self.loop_token is not None:
-            try:
-                anyio.from_thread.run(self.broker.announce, info, token=self.loop_token)
-                info.announced = True
-            except Exception as exc:  # noqa: BLE001 - the loop is gone (shutting down): the token is stored anyway
-                log.debug("could not announce the sign-in (%s)", type(exc).__name__)
+        info = self.owner.finish(response, self.loop_token)
         self.info = info
         who = f" as {info.identity_email}" if info.identity_email else ""
-        text = f"You are signed in to {self.broker.vendor}{who}."
+        text = f"You are signed in to {self.owner.target.vendor}{who}."
         if info.missing_scopes:
             text += (f" The app did not grant {' '.join(info.missing_scopes)}, so tools that need "
                      f"{'it' if len(info.missing_scopes) == 1 else 'them'} will be refused.")
@@ -141,7 +148,7 @@ class SignInSession:
             self.listener.close()  # bounded: it never waits on a connection
         finally:
             self.lock.release()
-            self.broker.session_ended(self)
+            self.owner.ended(self)
 
     # -- for the waiter ----------------------------------------------------------------
     async def wait(self, timeout: float) -> SignInInfo:
@@ -151,7 +158,7 @@ class SignInSession:
                 await anyio.sleep(POLL)
         return self._result(timeout)
 
-    def wait_blocking(self, timeout: float, tick: Any = None) -> SignInInfo:
+    def wait_blocking(self, timeout: float, tick: Callable[[float], None] | None = None) -> SignInInfo:
         """`wait` for synchronous callers; `tick(seconds_left)` is called about once a second."""
         deadline = time.monotonic() + timeout
         while not self.listener.done.wait(min(1.0, max(0.0, deadline - time.monotonic()))):
@@ -234,18 +241,18 @@ class ElsewhereSignIn:
     url = None
     finished = False
 
-    def __init__(self, broker: "TokenBroker", port: int) -> None:
-        self.broker = broker
-        self.port = port
+    def __init__(self, owner: SignIns) -> None:
+        self.owner = owner
+        self.port = owner.port
 
     async def wait(self, timeout: float) -> SignInInfo:
         with anyio.move_on_after(timeout):
             while True:
-                info = await anyio.to_thread.run_sync(self.broker.stored_sign_in)
+                info = await anyio.to_thread.run_sync(self.owner.stored)
                 if info is not None:
                     return info
-                if not await anyio.to_thread.run_sync(self.broker.sign_in_running_elsewhere):
-                    info = await anyio.to_thread.run_sync(self.broker.stored_sign_in)
+                if not await anyio.to_thread.run_sync(self.owner.running_elsewhere):
+                    info = await anyio.to_thread.run_sync(self.owner.stored)
                     if info is not None:
                         return info
                     raise SignInError("the sign-in another proxy process was running did not complete; call the tool "
@@ -260,3 +267,8 @@ class ElsewhereSignIn:
 
     def end(self) -> None:
         return None
+
+
+SignInHandle = SignInSession | JoinedSignIn | AlreadySignedIn | ElsewhereSignIn
+"""What starting a sign-in returns: each has `url` (None: nothing for this caller to open), `finished`,
+`wait(timeout)`, `close()` and `end()`."""

@@ -15,6 +15,7 @@ import pytest
 from mcp_proxy.auth import endpoint
 from mcp_proxy.auth.broker import TokenBroker, refresh_margin
 from mcp_proxy.auth.errors import AuthUnavailable, SignInRequired
+from mcp_proxy.auth.events import NO_EVENTS, AuthEvents
 from mcp_proxy.config import SecretStore
 from mcp_proxy.config.load import parse_config
 from mcp_proxy.connectors.base import ConnectorError
@@ -34,13 +35,15 @@ class Clock:
         return self.now
 
 
-def make_broker(sandbox: Sandbox, home: Path, clock: Any = None, **table: Any) -> TokenBroker:
+def make_broker(sandbox: Sandbox, home: Path, clock: Any = None, *, events: AuthEvents = NO_EVENTS,
+                **table: Any) -> TokenBroker:
     upstream = sandbox.upstream(**table)
     config = parse_config({"user": {"email": "alice@example.com"}, "secrets": {"store": "file"},
                            "upstreams": {"pd": upstream}})
     paths = resolve_paths({"MCP_ACCESS_PROXY_HOME": str(home)})
     store = SecretStore("file", paths.data_dir / "secrets.json")
-    return TokenBroker.for_upstream(config.upstreams["pd"], paths, store, **({"clock": clock} if clock else {}))
+    return TokenBroker.for_upstream(config.upstreams["pd"], paths, store, events=events,
+                                    **({"clock": clock} if clock else {}))
 
 
 def sign_in(broker: TokenBroker) -> Any:
@@ -98,9 +101,9 @@ async def test_brokers_sharing_a_store_refresh_once(sandbox: Sandbox, tmp_path: 
 
 async def test_a_refused_refresh_forgets_the_token_and_asks_for_sign_in(sandbox: Sandbox, tmp_path: Path) -> None:
     clock = Clock(sandbox.oauth.clock())
-    broker = make_broker(sandbox, tmp_path, clock)
     events: list[tuple[str, dict]] = []
-    broker.emit = lambda event, fields: events.append((event, fields))
+    broker = make_broker(sandbox, tmp_path, clock,
+                         events=AuthEvents(emit=lambda event, fields: events.append((event, fields))))
     sign_in(broker)
     sandbox.oauth.revoke_all()
     clock.now += 3500
@@ -201,3 +204,25 @@ async def test_a_sign_in_nobody_finishes_ends_by_itself_and_frees_the_port(sandb
     again = await broker.begin_sign_in(lifetime=30)
     assert again.url != session.url  # a new state and PKCE pair
     again.end()
+
+
+async def test_events_given_at_construction_hear_the_sign_in_and_its_tokens(sandbox: Sandbox, tmp_path: Path) -> None:
+    announced: list[Any] = []
+    revealed: list[str] = []
+
+    async def announce(info: Any) -> None:
+        announced.append(info)
+
+    broker = make_broker(sandbox, tmp_path, events=AuthEvents(reveal=revealed.append, announce=announce))
+    session = await broker.begin_sign_in(lifetime=30)
+    browser = await anyio.to_thread.run_sync(open_in_stand_in_browser, session.url)
+    assert browser.returncode == 0, browser.stderr
+    info = await session.wait(20)
+    session.close()
+    assert info.announced and [i.identity_email for i in announced] == ["alice@example.com"]
+    assert revealed == []  # nothing handed out yet
+    token = await broker.access_token()
+    record = broker.tokens.load()
+    assert token in revealed and record.refresh_token in revealed
+    await broker.access_token()
+    assert len(revealed) == 2  # each record once

@@ -11,6 +11,7 @@ import pytest
 
 from mcp_proxy.auth import broker as broker_module
 from mcp_proxy.auth.errors import AuthUnavailable, SignInRequired
+from mcp_proxy.auth.events import AuthEvents
 from mcp_proxy.config import SecretError
 from tests.auth.conftest import SCOPED_SECRET, Sandbox
 from tests.auth.test_broker import Clock, make_broker, sign_in
@@ -162,9 +163,9 @@ async def test_invalid_client_keeps_the_grant_and_names_the_client_secret(
     clock = Clock(sandbox.oauth.clock())
     sandbox.oauth.clock = clock
     monkeypatch.setenv("PD_CLIENT_SECRET", SCOPED_SECRET)
-    broker = make_broker(sandbox, tmp_path, clock, **sandbox.scoped_upstream())
     events: list[tuple[str, dict]] = []
-    broker.emit = lambda event, fields: events.append((event, fields))
+    record = AuthEvents(emit=lambda event, fields: events.append((event, fields)))
+    broker = make_broker(sandbox, tmp_path, clock, events=record, **sandbox.scoped_upstream())
     sign_in(broker)
     first = await broker.access_token()
     refresh_token = broker.tokens.load().refresh_token
