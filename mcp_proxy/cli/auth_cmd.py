@@ -7,14 +7,16 @@ Progress (the URL to copy, the countdown) goes to stderr; the result to stdout.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import sys
 import threading
-import time
-from typing import Any
+from typing import TYPE_CHECKING
 
 from mcp_proxy.cli import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, CliContext, err
+from mcp_proxy.cli.auth_expiry import describe_expiry
+
+if TYPE_CHECKING:
+    from mcp_proxy.config import UpstreamConfig
 
 LOGIN_TIMEOUT = 300.0
 LOGOUT_LOCK_WAIT = 60.0  # a refresh holds the lock for at most its own lock wait plus one request
@@ -40,7 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 # -- helpers -------------------------------------------------------------------------
-def _oauth_upstream(ctx: CliContext, key: str) -> Any:
+def _oauth_upstream(ctx: CliContext, key: str) -> UpstreamConfig | None:
     config = ctx.config()
     cfg = config.upstreams.get(key)
     if cfg is None:
@@ -63,24 +65,12 @@ def _quiet_logging(args: argparse.Namespace) -> None:
     setup_logging(args.log_level or "warning", None, to_file=False)
 
 
-def _when(epoch: float | None) -> str:
-    if epoch is None:
-        return "no stated expiry"
-    left = epoch - time.time()
-    stamp = dt.datetime.fromtimestamp(epoch, dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    if left <= 0:
-        return f"expired {stamp} (refreshed on next use)"
-    span = (f"{left / 86400:.1f} d" if left >= 86400 else f"{left / 3600:.1f} h" if left >= 5400 else
-            f"{left / 60:.0f} min" if left >= 120 else f"{left:.0f} s")
-    return f"valid until {stamp} ({span})"
-
-
 class _Countdown:
     """Seconds left, on stderr: rewritten in place on a terminal, a line every 15 s otherwise."""
 
     def __init__(self) -> None:
         self.tty = sys.stderr.isatty()
-        self.last = None
+        self.last: int | None = None
 
     def __call__(self, left: float) -> None:
         seconds = int(left)
@@ -157,7 +147,7 @@ def _login(args: argparse.Namespace, ctx: CliContext) -> int:
     print(f"Signed in to '{cfg.key}' ({broker.vendor}) as {who}.")
     if info.region:
         print(f"  region: {info.region}{' (from the sign-in)' if cfg.oauth.region_from_token else ''}")
-    print(f"  access token: {_when(info.expires_at)}; refreshed automatically")
+    print(f"  access token: {describe_expiry(info.expires_at)}; refreshed automatically")
     print(f"  scopes granted: {' '.join(info.scopes) or 'none'}")
     if info.missing_scopes:
         print(f"  MISSING scopes: {' '.join(info.missing_scopes)}; tools that need them will be refused. Ask the "
@@ -168,7 +158,7 @@ def _login(args: argparse.Namespace, ctx: CliContext) -> int:
     return EXIT_OK
 
 
-def _login_mcp(args: argparse.Namespace, ctx: CliContext, cfg: Any) -> int:
+def _login_mcp(args: argparse.Namespace, ctx: CliContext, cfg: UpstreamConfig) -> int:
     import anyio
 
     from mcp_proxy.auth.mcp_oauth import mcp_oauth_auth
@@ -186,10 +176,9 @@ def _login_mcp(args: argparse.Namespace, ctx: CliContext, cfg: Any) -> int:
                           tick=countdown)
 
     async def connect() -> int:
+        import httpx2
         import mcp_types as types
         from mcp import Client
-
-        import httpx2
         from mcp.client.streamable_http import streamable_http_client
 
         async with httpx2.AsyncClient(auth=auth, timeout=httpx2.Timeout(30.0, read=args.timeout + 30)) as http:
@@ -220,10 +209,10 @@ def _login_mcp(args: argparse.Namespace, ctx: CliContext, cfg: Any) -> int:
     from mcp_proxy.cli.audit_note import record
 
     record(ctx, "auth.signed_in", {"upstream": cfg.key, "origin": "login"})
-    info = auth.storage.tokens.info()  # type: ignore[attr-defined]
+    info = auth.storage.tokens.info()
     print(f"Signed in to '{cfg.key}' ({cfg.url}); {count} tools visible.")
     if info is not None:
-        print(f"  access token: {_when(info.expires_at)}; scopes: {' '.join(info.scopes) or 'not stated'}")
+        print(f"  access token: {describe_expiry(info.expires_at)}; scopes: {' '.join(info.scopes) or 'not stated'}")
     return EXIT_OK
 
 
@@ -261,7 +250,6 @@ def _logout(args: argparse.Namespace, ctx: CliContext) -> int:
               f"'{cfg.key}': not signed in; nothing to remove.")
         return EXIT_OK
     from mcp_proxy.auth.broker import TokenBroker
-
     from mcp_proxy.fsutil import LockTimeout
 
     broker = TokenBroker.for_upstream(cfg, ctx.paths, store)

@@ -3,22 +3,25 @@ scopes for per-user sign-in, and for shared keys, whose identity is used."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
+
+from mcp_proxy.cli.auth_expiry import describe_expiry
+from mcp_proxy.errors import ProxyError
+
+if TYPE_CHECKING:
+    from mcp_proxy.auth.vault import TokenInfo
+    from mcp_proxy.config import Config, SecretStore, UpstreamConfig
+    from mcp_proxy.paths import Paths
 
 LIVE_TIMEOUT = 15.0
 
 
-def _expiry(epoch: float | None) -> str:
-    from mcp_proxy.cli.auth_cmd import _when
-
-    return _when(epoch)
-
-
-def _oauth_details(info: Any, cfg: Any) -> list[str]:
-    details = [f"access token: {_expiry(info.expires_at)}" + ("; refreshed automatically" if info.has_refresh_token
-                                                              else "; no refresh token: sign in again when it expires"),
+def _oauth_details(info: TokenInfo, cfg: UpstreamConfig) -> list[str]:
+    renewal = ("; refreshed automatically" if info.has_refresh_token
+               else "; no refresh token: sign in again when it expires")
+    details = [f"access token: {describe_expiry(info.expires_at)}{renewal}",
                f"scopes: {' '.join(info.scopes) or 'none stated'}"]
     if info.missing_scopes:
         details.append(f"MISSING scopes: {' '.join(info.missing_scopes)} (tools that need them are refused; the "
@@ -29,7 +32,8 @@ def _oauth_details(info: Any, cfg: Any) -> list[str]:
     return details
 
 
-async def _pagerduty(cfg: Any, config: Any, paths: Any, store: Any, live: bool) -> dict[str, Any]:
+async def _pagerduty(cfg: UpstreamConfig, config: Config, paths: Paths, store: SecretStore,
+                     live: bool) -> dict[str, Any]:
     row: dict[str, Any] = {"upstream": cfg.key, "kind": cfg.kind, "auth": cfg.auth, "identity": None,
                            "confirmed": False, "details": []}
     broker = None
@@ -62,9 +66,11 @@ async def _pagerduty(cfg: Any, config: Any, paths: Any, store: Any, live: bool) 
     except TimeoutError:
         row["summary"] = f"PagerDuty did not answer within {LIVE_TIMEOUT:g} s"
         user = None
-    except Exception as exc:  # noqa: BLE001 - SignInRequired (refresh refused), AuthUnavailable
-        row["summary"] = str(exc) if type(exc).__name__ in ("SignInRequired", "AuthUnavailable") else \
-            f"the check failed ({type(exc).__name__})"
+    except ProxyError as exc:  # SignInRequired (the refresh was refused), AuthUnavailable: text fit to show
+        row["summary"] = str(exc)
+        user = None
+    except Exception as exc:  # noqa: BLE001 - anything else may echo a request or a token: its type only
+        row["summary"] = f"the check failed ({type(exc).__name__})"
         user = None
     finally:
         await upstream.connector.aclose()
@@ -85,7 +91,7 @@ async def _pagerduty(cfg: Any, config: Any, paths: Any, store: Any, live: bool) 
     return row
 
 
-def _shared_key(cfg: Any, config: Any) -> dict[str, Any]:
+def _shared_key(cfg: UpstreamConfig, config: Config) -> dict[str, Any]:
     ref = str(cfg.api_key) if cfg.api_key is not None else "not set"
     vendor = {"opsgenie": "Opsgenie", "statuspage": "Statuspage", "uptimeobserver": "UptimeObserver"}.get(cfg.kind,
                                                                                                          cfg.kind)
@@ -94,7 +100,7 @@ def _shared_key(cfg: Any, config: Any) -> dict[str, Any]:
             "details": [f"the proxy records calls as {config.user_email or '(no [user] email)'}"]}
 
 
-def _mcp(cfg: Any, paths: Any, store: Any) -> dict[str, Any]:
+def _mcp(cfg: UpstreamConfig, paths: Paths, store: SecretStore) -> dict[str, Any]:
     row: dict[str, Any] = {"upstream": cfg.key, "kind": cfg.kind, "auth": cfg.auth, "identity": None,
                            "confirmed": False, "details": []}
     if cfg.auth == "oauth" and cfg.url:
@@ -105,7 +111,7 @@ def _mcp(cfg: Any, paths: Any, store: Any) -> dict[str, Any]:
             row["summary"] = f"not signed in; run `mcp-access-proxy login {cfg.key}`"
         else:
             row["summary"] = f"signed in to {cfg.url}"
-            row["details"] = [f"access token: {_expiry(info.expires_at)}",
+            row["details"] = [f"access token: {describe_expiry(info.expires_at)}",
                               f"scopes: {' '.join(info.scopes) or 'none stated'}"]
     elif cfg.command:
         row["summary"] = "a local command: it uses its own credentials (from its env)"
@@ -116,11 +122,11 @@ def _mcp(cfg: Any, paths: Any, store: Any) -> dict[str, Any]:
     return row
 
 
-def describe_all(config: Any, paths: Any, store: Any, *, live: bool = True) -> list[dict[str, Any]]:
+def describe_all(config: Config, paths: Paths, store: SecretStore, *, live: bool = True) -> list[dict[str, Any]]:
     async def run() -> list[dict[str, Any]]:
         rows: dict[str, dict[str, Any]] = {}
 
-        async def one(key: str, cfg: Any) -> None:
+        async def one(key: str, cfg: UpstreamConfig) -> None:
             if cfg.kind == "pagerduty":
                 rows[key] = await _pagerduty(cfg, config, paths, store, live)
             elif cfg.kind == "mcp":
