@@ -79,9 +79,8 @@ def _printable(value: Any) -> str:
 
 
 def _token_response(body: dict[str, Any], url: str) -> TokenResponse:
-    from pydantic import ValidationError
-
     from mcp.shared.auth import OAuthToken
+    from pydantic import ValidationError
 
     try:
         token = OAuthToken.model_validate(body)

@@ -100,7 +100,7 @@ def page(title: str, message: str, ok: bool) -> bytes:
     return (f"<!doctype html><html><head><meta charset=utf-8><title>{html.escape(title)}</title></head>"
             f"<body style=\"font-family:system-ui,sans-serif;max-width:40em;margin:4em auto\">"
             f"<h1 style=\"color:{colour}\">{html.escape(title)}</h1><p>{html.escape(message)}</p>"
-            f"<p style=\"color:#57606a\">mcp-access-proxy</p></body></html>").encode("utf-8")
+            f"<p style=\"color:#57606a\">mcp-access-proxy</p></body></html>").encode()
 
 
 class CallbackListener:

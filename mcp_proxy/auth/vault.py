@@ -134,7 +134,7 @@ class TokenRecord:
         return (f"TokenRecord(generation={self.generation}, expires_at={self.expires_at}, "
                 f"identity_email={self.identity_email!r}, scopes={self.scopes!r})")
 
-    def with_(self, **changes: Any) -> "TokenRecord":
+    def with_(self, **changes: Any) -> TokenRecord:
         return replace(self, **changes)
 
     def secrets(self) -> tuple[str, ...]:
