@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from mcp_proxy.policy.definition import ToolFacts
 
@@ -70,14 +71,14 @@ def access_tool_definitions() -> list[dict[str, Any]]:
     ]
 
 
-def _problem_text(engine: "PolicyEngine") -> str:
+def _problem_text(engine: PolicyEngine) -> str:
     return (f"No upstream tool is available right now: {engine.problem}. This is the organisation's policy "
             "failing closed, not an error of the tools. The user can run `mcp-access-proxy policy sync` and "
             "`mcp-access-proxy policy status` in a terminal to see why, or ask the administrator to publish a "
             "valid, current policy. The proxy picks up a new policy automatically.")
 
 
-def _unavailable(engine: "PolicyEngine", facts: list[ToolFacts], user: str | None,
+def _unavailable(engine: PolicyEngine, facts: list[ToolFacts], user: str | None,
                  arguments: dict[str, Any]) -> tuple[str, dict[str, Any], bool]:
     needle = arguments.get("filter")
     if needle is not None and not isinstance(needle, str):
@@ -118,8 +119,8 @@ def _find(facts: list[ToolFacts], name: str) -> ToolFacts | None:
     return next((f for f in facts if lowered in (f.exposed_name.lower(), f.key.lower())), None)
 
 
-def _request(engine: "PolicyEngine", facts: list[ToolFacts], user: str | None, arguments: dict[str, Any],
-             emit: Callable[[str, dict], Any]) -> tuple[str, dict[str, Any], bool]:
+def _request(engine: PolicyEngine, facts: list[ToolFacts], user: str | None, arguments: dict[str, Any],
+             emit: Callable[[str, dict[str, Any]], object]) -> tuple[str, dict[str, Any], bool]:
     tool, reason = arguments.get("tool"), arguments.get("reason")
     if not isinstance(tool, str) or not tool.strip():
         return ("`tool` is required: the name of the tool (from proxy_unavailable_tools) or its key "
@@ -167,8 +168,9 @@ def _request(engine: "PolicyEngine", facts: list[ToolFacts], user: str | None, a
     return head + next_steps, structured, False
 
 
-async def call_access_tool(name: str, arguments: dict[str, Any], *, engine: "PolicyEngine", facts: list[ToolFacts],
-                           user: str | None, emit: Callable[[str, dict], Any]) -> tuple[str, dict[str, Any], bool]:
+async def call_access_tool(name: str, arguments: dict[str, Any], *, engine: PolicyEngine, facts: list[ToolFacts],
+                           user: str | None,
+                           emit: Callable[[str, dict[str, Any]], object]) -> tuple[str, dict[str, Any], bool]:
     """(text, structured content, is_error) for one of ACCESS_TOOL_NAMES."""
     arguments = arguments if isinstance(arguments, dict) else {}
     if name == "proxy_unavailable_tools":

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 SCHEMA_VERSION = 1
@@ -75,7 +75,7 @@ def _p(path: str, key: str) -> str:
     return f"{path}.{key}" if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key) else f"{path}[{json.dumps(key)}]"
 
 
-def parse_time(value: Any) -> datetime | None:
+def parse_time(value: object) -> datetime | None:
     """An RFC 3339 timestamp with a zone (`Z` or an offset), or None."""
     if not isinstance(value, str) or not re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d", value):
         return None
@@ -88,8 +88,8 @@ def parse_time(value: Any) -> datetime | None:
 
 def format_time(value: datetime | float) -> str:
     if isinstance(value, (int, float)):
-        value = datetime.fromtimestamp(value, timezone.utc)
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        value = datetime.fromtimestamp(value, UTC)
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class _Checker:
@@ -105,14 +105,14 @@ class _Checker:
             if k not in allowed:
                 self.add(_p(path, k), f"unknown field; remove it or use one of {', '.join(allowed)}")
 
-    def strings(self, value: Any, path: str, what: str) -> tuple[str, ...]:
+    def strings(self, value: object, path: str, what: str) -> tuple[str, ...]:
         if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
             self.add(path, f"must be a list of {what} (non-empty strings), e.g. [\"...\"]")
             return ()
         return tuple(value)
 
 
-def _parse_tools(c: _Checker, raw: Any) -> dict[str, ToolEntry]:
+def _parse_tools(c: _Checker, raw: object) -> dict[str, ToolEntry]:
     tools: dict[str, ToolEntry] = {}
     if not isinstance(raw, dict):
         c.add("$.tools", 'must be an object keyed by tool key, e.g. {"pd.list_incidents": {"state": "approved"}}')
@@ -148,7 +148,7 @@ def _parse_tools(c: _Checker, raw: Any) -> dict[str, ToolEntry]:
     return tools
 
 
-def _parse_toolsets(c: _Checker, raw: Any) -> dict[str, tuple[str, ...]]:
+def _parse_toolsets(c: _Checker, raw: object) -> dict[str, tuple[str, ...]]:
     if not isinstance(raw, dict):
         c.add("$.toolsets", 'must be an object: toolset name -> list of tool key globs, e.g. {"read": ["pd.list_*"]}')
         return {}
@@ -161,7 +161,7 @@ def _parse_toolsets(c: _Checker, raw: Any) -> dict[str, tuple[str, ...]]:
     return toolsets
 
 
-def _parse_groups(c: _Checker, raw: Any) -> dict[str, tuple[str, ...]]:
+def _parse_groups(c: _Checker, raw: object) -> dict[str, tuple[str, ...]]:
     if not isinstance(raw, dict):
         c.add("$.groups", 'must be an object: group name -> list of member emails, e.g. {"sre": ["a@example.com"]}')
         return {}
@@ -178,7 +178,8 @@ def _parse_groups(c: _Checker, raw: Any) -> dict[str, tuple[str, ...]]:
     return groups
 
 
-def _parse_profiles(c: _Checker, raw: Any, toolsets: dict[str, Any], groups: dict[str, Any]) -> tuple[Profile, ...]:
+def _parse_profiles(c: _Checker, raw: object, toolsets: dict[str, tuple[str, ...]],
+                    groups: dict[str, tuple[str, ...]]) -> tuple[Profile, ...]:
     if not isinstance(raw, list):
         c.add("$.profiles", 'must be a list of {"name", "members", "toolsets"} objects (or [] for no profiles)')
         return ()
@@ -197,7 +198,8 @@ def _parse_profiles(c: _Checker, raw: Any, toolsets: dict[str, Any], groups: dic
         for j, m in enumerate(members):
             if m.startswith("group:"):
                 if m[6:] not in groups:
-                    c.add(f"{path}.members[{j}]", f"no group {json.dumps(m[6:])} in $.groups; define it or fix the name")
+                    c.add(f"{path}.members[{j}]",
+                          f"no group {json.dumps(m[6:])} in $.groups; define it or fix the name")
             elif not _EMAIL_RE.match(m):
                 c.add(f"{path}.members[{j}]", f'{json.dumps(m)} is neither an email nor "group:NAME"')
         sets = c.strings(entry.get("toolsets"), f"{path}.toolsets", "toolset names")
@@ -208,8 +210,8 @@ def _parse_profiles(c: _Checker, raw: Any, toolsets: dict[str, Any], groups: dic
     return tuple(profiles)
 
 
-def parse_document(data: Any) -> PolicyDocument:
-    """A validated document, or DocumentError listing every problem found."""
+def parse_document(data: object) -> PolicyDocument:
+    """A validated document (from any JSON value), or DocumentError listing every problem found."""
     c = _Checker()
     if not isinstance(data, dict):
         raise DocumentError(["$: the policy must be a JSON object with schema, revision, issued_at, expires_at, tools"])
@@ -255,8 +257,9 @@ def parse_document(data: Any) -> PolicyDocument:
     )
 
 
-def parse_json(payload: bytes) -> Any:
-    """The JSON value of a payload, or DocumentError saying where the syntax breaks."""
+def parse_json(payload: bytes) -> object:
+    """The JSON value of a payload, or DocumentError saying where the syntax breaks; parse_document checks
+    its shape."""
     try:
         text = payload.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -8,8 +8,9 @@ hash (and a note of the old one), and toolsets, groups and profiles are kept.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
-from typing import Any, Iterable
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from mcp_proxy.policy.definition import ToolFacts
 from mcp_proxy.policy.document import SCHEMA_VERSION, format_time
@@ -17,7 +18,7 @@ from mcp_proxy.policy.document import SCHEMA_VERSION, format_time
 
 def make_draft(facts: Iterable[ToolFacts], now: float, *, days: float = 30.0, auto_approve: str = "none",
                existing: dict[str, Any] | None = None) -> dict[str, Any]:
-    issued = datetime.fromtimestamp(now, timezone.utc)
+    issued = datetime.fromtimestamp(now, UTC)
     old_tools: dict[str, Any] = dict((existing or {}).get("tools") or {})
     tools: dict[str, Any] = {}
     for f in sorted(facts, key=lambda f: f.key):

@@ -11,8 +11,9 @@ import hashlib
 import logging
 import random
 import time
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 from mcp_proxy.policy import store as lkg
 from mcp_proxy.policy.definition import ToolFacts
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 
     from mcp_proxy.config import PolicyConfig, SecretStore
     from mcp_proxy.paths import Paths
+    from mcp_proxy.policy.signature import VerifyKey
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +54,8 @@ class Active:
 
 
 class PolicyEngine:
-    def __init__(self, config: "PolicyConfig | None", paths: "Paths", *, emit: Callable[[str, dict], Any],
-                 secret_store: "SecretStore | None" = None, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, config: PolicyConfig | None, paths: Paths, *, emit: Callable[[str, dict[str, Any]], object],
+                 secret_store: SecretStore | None = None, clock: Callable[[], float] = time.time) -> None:
         self.config = config
         self.paths = paths
         self._emit_hook = emit
@@ -61,7 +63,7 @@ class PolicyEngine:
         self.clock = clock
         self._active: Active | None = None
         self._problem = "no policy has been synced yet; run `mcp-access-proxy policy sync`"
-        self._keys: list[Any] | None = None
+        self._keys: list[VerifyKey] | None = None
         self._key_warnings: list[str] = []
         self._last_sync: SyncReport | None = None
         self._reported_changes: set[tuple[str, str, str]] = set()
@@ -69,8 +71,8 @@ class PolicyEngine:
         self._expired_noted: str | None = None
         self._known_facts: list[ToolFacts] = []
         self._failures = 0
-        self._lock: Any = None
-        self._first_sync: Any = None  # anyio.Event, made on the event loop: set when run() has tried once
+        self._lock: anyio.Lock | None = None
+        self._first_sync: anyio.Event | None = None  # made on the event loop: set when run() has tried once
         self.access_requests: dict[tuple[str, str], tuple[float, str]] = {}  # proxy_request_access, deduplicated
 
     # -- properties ------------------------------------------------------------
@@ -100,11 +102,11 @@ class PolicyEngine:
     def _emit(self, event: str, fields: dict[str, Any]) -> None:
         try:
             self._emit_hook(event, fields)
-        except Exception:  # noqa: BLE001 - the audit hook must never break policy handling
+        except Exception:  # the audit hook must never break policy handling
             log.exception("could not record the %s event", event)
 
     # -- verification ----------------------------------------------------------
-    def _verify_keys(self) -> list[Any]:
+    def _verify_keys(self) -> list[VerifyKey]:
         if self._keys is None:
             from mcp_proxy.policy.signature import KeyProblem, load_public_key
 
@@ -142,7 +144,8 @@ class PolicyEngine:
         except SignatureError as exc:
             raise Rejected(str(exc)) from None
         except DocumentError as exc:
-            shown = "; ".join(exc.problems[:5]) + (f" (and {len(exc.problems) - 5} more)" if len(exc.problems) > 5 else "")
+            more = f" (and {len(exc.problems) - 5} more)" if len(exc.problems) > 5 else ""
+            shown = "; ".join(exc.problems[:5]) + more
             raise Rejected(f"the document is not a valid policy: {shown}; check it with "
                            "`mcp-access-proxy policy validate FILE`") from None
         return doc, signed, signer, alg
@@ -180,7 +183,8 @@ class PolicyEngine:
         self._expired_noted = None
         self._emit("policy.activated", {
             "policy.revision": doc.revision, "policy.source": self._source_label(), "policy.signer": signer,
-            "policy.signed": signed, "policy.verified": signer is not None, "origin": "cache" if from_cache else "source",
+            "policy.signed": signed, "policy.verified": signer is not None,
+            "origin": "cache" if from_cache else "source",
             "policy.issued_at": format_time(doc.issued_at), "policy.expires_at": format_time(doc.expires_at),
             "policy.previous_revision": current.doc.revision if current else None})
         log.info("policy revision %s active (%s)", doc.revision, "from the cache" if from_cache else "fetched")
@@ -302,7 +306,7 @@ class PolicyEngine:
                 delay = min(poll, NO_POLICY_RETRY * 2 ** (self._failures - 1))
         return delay * random.uniform(0.8, 1.2)
 
-    def _first_sync_event(self) -> "anyio.Event":
+    def _first_sync_event(self) -> anyio.Event:
         import anyio
 
         if self._first_sync is None:
@@ -319,7 +323,7 @@ class PolicyEngine:
         with anyio.move_on_after(timeout):
             await self._first_sync_event().wait()
 
-    async def run(self, on_change: Callable[[], Awaitable[None]], stop: "anyio.Event") -> None:
+    async def run(self, on_change: Callable[[], Awaitable[None]], stop: anyio.Event) -> None:
         """Poll until `stop`; call `on_change` after an activation or when the active policy expires."""
         import anyio
 
@@ -332,7 +336,7 @@ class PolicyEngine:
             if anyio.current_time() >= next_sync:
                 try:
                     report = await self.sync()
-                except Exception:  # noqa: BLE001 - the loop must survive anything one sync does
+                except Exception:  # the loop must survive anything one sync does
                     log.exception("policy sync failed unexpectedly")
                     report = SyncReport("failed", "internal error", self.revision, self.revision)
                 first_sync.set()
@@ -341,7 +345,7 @@ class PolicyEngine:
             if changed:
                 try:
                     await on_change()
-                except Exception:  # noqa: BLE001
+                except Exception:
                     log.exception("the policy change handler failed")
             sleep = max(0.0, next_sync - anyio.current_time())
             active = self._active
@@ -396,13 +400,13 @@ class PolicyEngine:
             return PolicyStatus(governed=False, source=None)
         self._verify_keys() if self.config.public_keys else None
         active, now = self._active, self.clock()
-        base = dict(governed=True, source=self._source_label(), keys_configured=len(self.config.public_keys),
-                    last_sync=self._last_sync, problem=self.problem, warnings=tuple(self._key_warnings))
+        base = PolicyStatus(governed=True, source=self._source_label(), keys_configured=len(self.config.public_keys),
+                            last_sync=self._last_sync, problem=self.problem, warnings=tuple(self._key_warnings))
         if active is None:
-            return PolicyStatus(**base)
+            return base
         doc = active.doc
-        return PolicyStatus(
-            **base, revision=doc.revision, issued_at=format_time(doc.issued_at),
+        return replace(
+            base, revision=doc.revision, issued_at=format_time(doc.issued_at),
             expires_at=format_time(doc.expires_at), age_seconds=max(0.0, now - doc.issued_at.timestamp()),
             expired=doc.expired(now), signed=active.signed, verified_by=active.signer, algorithm=active.alg,
             etag=active.etag, fetched_at=format_time(active.fetched_at) if active.fetched_at else None,

@@ -13,7 +13,15 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+    from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
+
+    # The keys a policy can be signed with: Ed25519 (EdDSA) and EC P-256 (ES256).
+    SigningPublicKey = ed25519.Ed25519PublicKey | ec.EllipticCurvePublicKey
+    SigningPrivateKey = ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey
 
 ALGORITHMS = ("EdDSA", "ES256")
 _COMPACT_RE = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*$")
@@ -31,7 +39,7 @@ class KeyProblem(ValueError):
 class VerifyKey:
     key_id: str  # "sha256:<16 hex>" of the SubjectPublicKeyInfo
     alg: str
-    key: Any  # cryptography public key
+    key: SigningPublicKey
 
 
 @dataclass(frozen=True)
@@ -56,25 +64,30 @@ def is_jws(raw: bytes) -> bool:
         return False
 
 
-def _key_id(public_key: Any) -> str:
+def _key_id(public_key: PublicKeyTypes) -> str:
     from cryptography.hazmat.primitives import serialization
 
     der = public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     return "sha256:" + hashlib.sha256(der).hexdigest()[:16]
 
 
-def _alg_for(public_key: Any) -> str:
+def _alg_for(public_key: PublicKeyTypes) -> str:
+    return _signing_key(public_key)[0]
+
+
+def _signing_key(public_key: PublicKeyTypes) -> tuple[str, SigningPublicKey]:
+    """The JWS algorithm the key is bound to, and the key; KeyProblem for a key that cannot sign policies."""
     from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
     if isinstance(public_key, ed25519.Ed25519PublicKey):
-        return "EdDSA"
+        return "EdDSA", public_key
     if isinstance(public_key, ec.EllipticCurvePublicKey) and public_key.curve.name == "secp256r1":
-        return "ES256"
+        return "ES256", public_key
     raise KeyProblem(f"a {type(public_key).__name__} key cannot sign policies; use an Ed25519 key (EdDSA) "
                     "or an EC P-256 key (ES256), e.g. from `mcp-access-proxy policy keygen`")
 
 
-def _from_jwk(data: dict[str, Any]) -> Any:
+def _from_jwk(data: dict[str, Any]) -> SigningPublicKey:
     from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
     kty, crv = data.get("kty"), data.get("crv")
@@ -93,6 +106,7 @@ def load_public_key(text: str, where: str = "public key") -> VerifyKey:
     from cryptography.hazmat.primitives import serialization
 
     stripped = text.strip()
+    public_key: PublicKeyTypes
     try:
         if stripped.startswith("{"):
             public_key = _from_jwk(json.loads(stripped))
@@ -107,7 +121,8 @@ def load_public_key(text: str, where: str = "public key") -> VerifyKey:
         raise
     except Exception as exc:  # noqa: BLE001 - any parse failure is a bad key
         raise KeyProblem(f"{where} cannot be read ({type(exc).__name__}); paste the whole PEM block or JWK") from None
-    return VerifyKey(_key_id(public_key), _alg_for(public_key), public_key)
+    alg, key = _signing_key(public_key)
+    return VerifyKey(_key_id(key), alg, key)
 
 
 def load_public_keys(texts: tuple[str, ...] | list[str]) -> list[VerifyKey]:
@@ -117,11 +132,11 @@ def load_public_keys(texts: tuple[str, ...] | list[str]) -> list[VerifyKey]:
 def _verify_one(key: VerifyKey, signing_input: bytes, signature: bytes) -> bool:
     from cryptography.exceptions import InvalidSignature
     from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519
     from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
     try:
-        if key.alg == "EdDSA":
+        if isinstance(key.key, ed25519.Ed25519PublicKey):  # alg EdDSA: the key was bound to it when loaded
             key.key.verify(signature, signing_input)
         else:
             if len(signature) != 64:  # JWS ES256 signatures are raw r || s, 32 bytes each
@@ -178,29 +193,32 @@ def verify_jws(raw: bytes, keys: list[VerifyKey]) -> Verified:
                          "document was changed after signing or it was signed by a key not in [policy] public_keys")
 
 
-def load_private_key(pem: bytes) -> Any:
+def load_private_key(pem: bytes) -> SigningPrivateKey:
     from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
     try:
         key = serialization.load_pem_private_key(pem, password=None)
     except Exception as exc:  # noqa: BLE001 - wrong format, encrypted, not a key
         raise KeyProblem(f"the signing key cannot be read ({type(exc).__name__}); give an unencrypted PEM private "
                         "key (Ed25519 or EC P-256), e.g. from `mcp-access-proxy policy keygen`") from None
-    _alg_for(key.public_key())
+    _alg_for(key.public_key())  # KeyProblem for a key of another kind or curve
+    if not isinstance(key, (ed25519.Ed25519PrivateKey, ec.EllipticCurvePrivateKey)):  # not reached: checked above
+        raise KeyProblem(f"a {type(key).__name__} key cannot sign policies")
     return key
 
 
-def sign_jws(payload: bytes, private_key: Any) -> str:
+def sign_jws(payload: bytes, private_key: SigningPrivateKey) -> str:
     """A compact JWS over `payload` with the algorithm the key implies, and its key id as `kid`."""
     from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519
     from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
     public = private_key.public_key()
     alg = _alg_for(public)
     header = {"alg": alg, "kid": _key_id(public), "typ": "mcp-policy+jws"}
     signing_input = f"{b64url_encode(json.dumps(header, separators=(',', ':')).encode())}.{b64url_encode(payload)}"
-    if alg == "EdDSA":
+    if isinstance(private_key, ed25519.Ed25519PrivateKey):  # alg EdDSA
         signature = private_key.sign(signing_input.encode("ascii"))
     else:
         r, s = decode_dss_signature(private_key.sign(signing_input.encode("ascii"), ec.ECDSA(hashes.SHA256())))
@@ -214,7 +232,7 @@ def generate_key_pair(alg: str = "EdDSA") -> tuple[bytes, bytes, str]:
     from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
     if alg == "EdDSA":
-        key: Any = ed25519.Ed25519PrivateKey.generate()
+        key: SigningPrivateKey = ed25519.Ed25519PrivateKey.generate()
     elif alg == "ES256":
         key = ec.generate_private_key(ec.SECP256R1())
     else:

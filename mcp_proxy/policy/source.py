@@ -53,14 +53,14 @@ def safe_url(url: str) -> str:
     return f"{parts.scheme}://{host}{port}{parts.path}"
 
 
-def file_path(source: str, paths: "Paths") -> Path:
+def file_path(source: str, paths: Paths) -> Path:
     """A file source; relative paths are relative to the config directory (clients start us in any cwd)."""
     text = source[len("file://"):] if source.startswith("file://") else source
     path = Path(text).expanduser()
     return path if path.is_absolute() else paths.config_dir / path
 
 
-def describe(source: str, paths: "Paths") -> str:
+def describe(source: str, paths: Paths) -> str:
     return safe_url(source) if is_url(source) else str(file_path(source, paths))
 
 
@@ -77,7 +77,7 @@ def _retry_after(value: str | None) -> float | None:
         return None  # an HTTP date: fall back to our own back-off
 
 
-def _headers(config: "PolicyConfig", store: "SecretStore | None") -> dict[str, str]:
+def _headers(config: PolicyConfig, store: SecretStore | None) -> dict[str, str]:
     from mcp_proxy.config import SecretError, SecretRef, SecretStore
 
     headers: dict[str, str] = {}
@@ -92,7 +92,7 @@ def _headers(config: "PolicyConfig", store: "SecretStore | None") -> dict[str, s
     return headers
 
 
-async def fetch_file(source: str, paths: "Paths", etag: str | None) -> Fetched:
+async def fetch_file(source: str, paths: Paths, etag: str | None) -> Fetched:
     import anyio
 
     path = file_path(source, paths)
@@ -103,12 +103,13 @@ async def fetch_file(source: str, paths: "Paths", etag: str | None) -> Fetched:
     except OSError as exc:
         raise FetchError(f"the policy file {path} cannot be read ({exc.strerror or type(exc).__name__})") from None
     if len(body) > MAX_BYTES:
-        raise FetchError(f"the policy file {path} is larger than {MAX_BYTES // (1024 * 1024)} MiB; is it the right file?")
+        raise FetchError(f"the policy file {path} is larger than {MAX_BYTES // (1024 * 1024)} MiB; "
+                         "is it the right file?")
     tag = content_etag(body)
     return Fetched(None, tag) if tag == etag else Fetched(body, tag)
 
 
-async def fetch_url(config: "PolicyConfig", etag: str | None, store: "SecretStore | None") -> Fetched:
+async def fetch_url(config: PolicyConfig, etag: str | None, store: SecretStore | None) -> Fetched:
     import anyio
     import httpx
 
@@ -118,20 +119,22 @@ async def fetch_url(config: "PolicyConfig", etag: str | None, store: "SecretStor
         headers["If-None-Match"] = etag
     try:
         with anyio.fail_after(config.timeout):  # a whole-request deadline: a trickling server times out too
-            async with httpx.AsyncClient(timeout=config.timeout, follow_redirects=True, max_redirects=5) as client:
-                async with client.stream("GET", config.source, headers=headers) as response:
-                    if response.status_code == 304:
-                        return Fetched(None, etag)
-                    if response.status_code != 200:
-                        raise _status_error(where, response.status_code, response.headers.get("Retry-After"))
-                    chunks, size = [], 0
-                    async for chunk in response.aiter_bytes():
-                        size += len(chunk)
-                        if size > MAX_BYTES:
-                            raise FetchError(f"the policy at {where} is larger than "
-                                             f"{MAX_BYTES // (1024 * 1024)} MiB; is the URL right?")
-                        chunks.append(chunk)
-                    return Fetched(b"".join(chunks), response.headers.get("ETag"))
+            async with (
+                httpx.AsyncClient(timeout=config.timeout, follow_redirects=True, max_redirects=5) as client,
+                client.stream("GET", config.source, headers=headers) as response,
+            ):
+                if response.status_code == 304:
+                    return Fetched(None, etag)
+                if response.status_code != 200:
+                    raise _status_error(where, response.status_code, response.headers.get("Retry-After"))
+                chunks, size = [], 0
+                async for chunk in response.aiter_bytes():
+                    size += len(chunk)
+                    if size > MAX_BYTES:
+                        raise FetchError(f"the policy at {where} is larger than "
+                                         f"{MAX_BYTES // (1024 * 1024)} MiB; is the URL right?")
+                    chunks.append(chunk)
+                return Fetched(b"".join(chunks), response.headers.get("ETag"))
     except FetchError:
         raise
     except (TimeoutError, httpx.TimeoutException):
@@ -155,7 +158,7 @@ def _status_error(where: str, status: int, retry_after: str | None) -> FetchErro
                       retry_after=_retry_after(retry_after) if status in (429, 503) else None)
 
 
-async def fetch(config: "PolicyConfig", paths: "Paths", etag: str | None, store: "SecretStore | None") -> Fetched:
+async def fetch(config: PolicyConfig, paths: Paths, etag: str | None, store: SecretStore | None) -> Fetched:
     if is_url(config.source):
         return await fetch_url(config, etag, store)
     return await fetch_file(config.source, paths, etag)
