@@ -13,6 +13,7 @@ This module imports nothing of the proxy: every part may raise these, so it sits
     ├── SecretError             a secret reference cannot be resolved
     ├── UpstreamError           an upstream could not run a call
     │   ├── UpstreamUnavailable not connected, closed mid-call, not configured any more
+    │   ├── CallTimeout         no answer within the call timeout
     │   └── ToolFailure         the tool ran and failed (a vendor's error, a rate limit, ...)
     ├── AuthError               per-user OAuth
     │   ├── SignInRequired      no usable token: the user has to sign in (REST and MCP upstreams alike)
@@ -64,6 +65,12 @@ class UpstreamUnavailable(UpstreamError):
     """The upstream cannot take calls right now; the text says why and what to do."""
 
     error_type = "upstream_unavailable"
+
+
+class CallTimeout(UpstreamError):
+    """The upstream did not answer a call within its call timeout; the text says a write may have happened."""
+
+    error_type = "timeout"
 
 
 class ToolFailure(UpstreamError):

@@ -46,8 +46,3 @@ def save_tools(cache_dir: Path, upstream_key: str, identity: str, tools: list[di
                          ensure_ascii=False, separators=(",", ":"))
     # Not fsync'd: a cache lost in a power cut is rebuilt from the upstream.
     atomic_write(_file(cache_dir, upstream_key), payload.encode("utf-8"), durable=False)
-
-
-def upstream_identity(cfg: Any) -> str:
-    """What identifies an upstream's tool list: kind and where it is reached."""
-    return json.dumps([cfg.kind, cfg.url, cfg.command, list(cfg.args), cfg.base_url, cfg.region])

@@ -9,11 +9,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from mcp_proxy.catalog.cache import load_tools, save_tools, upstream_identity
+from mcp_proxy.catalog.cache import load_tools, save_tools
 from mcp_proxy.catalog.catalog import Entry, build_entries
 from mcp_proxy.config import Config, SecretStore
 from mcp_proxy.paths import Paths
 from mcp_proxy.policy.definition import ToolFacts
+from mcp_proxy.upstreams.base import connection_identity
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,7 @@ def load_catalog_entries(config: Config, paths: Paths) -> tuple[list[Entry], lis
         if cfg.kind in REST_KINDS:
             raw = _static_tools(cfg, config)
         else:
-            raw = load_tools(paths.tool_cache_dir, key, upstream_identity(cfg))
+            raw = load_tools(paths.tool_cache_dir, key, connection_identity(cfg))
         if raw is None:
             unknown.append(key)
             continue

@@ -1,7 +1,8 @@
 """The MCP server toward the client: the SDK's low-level `Server` with our handlers.
 
 Handlers never raise ordinary exceptions: on handshake-era connections the SDK
-would send the exception text to the client verbatim.
+would send the exception text to the client verbatim. A call cannot raise (the
+pipeline's error boundary); the list handler answers a failure with its own text.
 """
 
 from __future__ import annotations
@@ -11,12 +12,15 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import anyio
 import mcp_types as types
 from mcp.server.lowlevel import NotificationOptions, Server
+from mcp.server.lowlevel.server import ServerRequestContext
+from mcp.shared.exceptions import MCPError
 
 from mcp_proxy import __version__
-from mcp_proxy.server.hub import Hub, error_result
+from mcp_proxy.server.call import CallResult, ToolCall
+from mcp_proxy.server.client import SessionChannel
+from mcp_proxy.server.hub import Hub
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +29,8 @@ INSTRUCTIONS = (
     "missing, call proxy_unavailable_tools to see why, and proxy_request_access to ask for it."
 )
 
+Context = ServerRequestContext[Hub, Any]
+
 
 class CaptureClientSession:
     """Middleware: remember the client's session once it has initialized, to push list_changed later."""
@@ -32,52 +38,33 @@ class CaptureClientSession:
     async def __call__(self, ctx: Any, call_next: Any) -> Any:
         result = await call_next(ctx)
         if ctx.method == "notifications/initialized":
-            await ctx.lifespan_context.client_initialized(ctx.session)
+            await ctx.lifespan_context.link.initialized(ctx.session)
         return result
 
 
-async def run_tool_call(hub: Hub, name: str, arguments: dict[str, Any] | None, *, request_id: Any, ctx: Any,
-                        progress: Any) -> types.CallToolResult | dict[str, Any]:
-    """One tools/call, from the SDK's handler or the fast path (server/fastpath.py); never raises but for
-    cancellation."""
-    try:
-        from mcp_proxy.server.signin import make_sign_in
-
-        return await hub.call_tool(name, arguments, progress=progress, request_id=request_id,
-                                   sign_in=make_sign_in(hub, ctx))
-    except anyio.get_cancelled_exc_class():
-        raise
-    except Exception:  # noqa: BLE001 - see module docstring
-        log.exception("tools/call failed")
-        return error_result("The proxy hit an internal error; try again, and run `mcp-access-proxy doctor` "
-                            "if it persists.")
-
-
-def build_server(hub: Hub) -> Server:
+def build_server(hub: Hub) -> Server[Hub]:
     @asynccontextmanager
-    async def lifespan(_server: Server) -> AsyncIterator[Hub]:
+    async def lifespan(_server: Server[Hub]) -> AsyncIterator[Hub]:
         yield hub
 
-    async def on_list_tools(ctx: Any, params: Any) -> types.ListToolsResult:
+    async def on_list_tools(ctx: Context, params: types.PaginatedRequestParams | None) -> types.ListToolsResult:
         try:
             return await hub.list_tools()
         except Exception:  # noqa: BLE001 - see module docstring
             log.exception("tools/list failed")
-            from mcp.shared.exceptions import MCPError
-
             raise MCPError(code=types.INTERNAL_ERROR,
                            message="The proxy could not build the tool list; check its log and run "
                                    "`mcp-access-proxy doctor`.") from None
 
-    async def on_call_tool(ctx: Any, params: types.CallToolRequestParams) -> types.CallToolResult | dict[str, Any]:
+    async def on_call_tool(ctx: Context, params: types.CallToolRequestParams) -> CallResult:
         progress = None
         if "progress_token" in (ctx.meta or {}):
             async def progress(value: float, total: float | None, message: str | None) -> None:
                 await ctx.session.report_progress(value, total, message)
-        return await run_tool_call(hub, params.name, params.arguments, request_id=ctx.request_id, ctx=ctx,
-                                   progress=progress)
+        return await hub.call(ToolCall(params.name, params.arguments or {}, ctx.request_id,
+                                       SessionChannel(ctx.session, ctx.request_id), progress))
 
-    server = Server(
+    server: Server[Hub] = Server(
         "mcp-access-proxy",
         version=__version__,
         instructions=INSTRUCTIONS,
@@ -91,5 +78,5 @@ def build_server(hub: Hub) -> Server:
     return server
 
 
-def initialization_options(server: Server) -> Any:
+def initialization_options(server: Server[Hub]) -> Any:
     return server.create_initialization_options(NotificationOptions(tools_changed=True))

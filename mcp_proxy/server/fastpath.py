@@ -4,8 +4,8 @@ Every message through the SDK's server is validated into pydantic models on the 
 through its runner and middleware, and validated and serialised again on the way out. For the one
 request a proxy serves thousands of times, that is most of what the proxy adds to a call (and on a
 2-core laptop three Python processes share the CPU). So once the client has completed the handshake,
-a plain `tools/call` line is parsed with `json`, checked by hand, run through the same hub as the SDK
-path (routing, policy, argument validation, audit), and its result written back as one JSON line.
+a plain `tools/call` line is parsed with `json`, checked by hand, run through the same call pipeline as
+the SDK path (server/pipeline.py), and its result written back as one JSON line.
 
 Everything else takes the SDK path: requests before the handshake and on the stateless 2026-07-28 era,
 calls that ask for progress, every other method, and lines that do not parse or do not check out (the
@@ -19,11 +19,13 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import anyio
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
+
+from mcp_proxy.server.call import CallResult, RequestId, ToolCall, error_result
+from mcp_proxy.server.client import ClientLink, SessionChannel
 
 log = logging.getLogger(__name__)
 
@@ -31,42 +33,40 @@ FAST_VERSIONS = frozenset(HANDSHAKE_PROTOCOL_VERSIONS)
 INTERNAL_ERROR = -32603
 
 WriteLine = Callable[[bytes], Awaitable[None]]
+RunCall = Callable[[ToolCall], Awaitable[CallResult]]
 
 
-@dataclass
-class _CallContext:
-    """What the sign-in step needs of a request context (see server/signin.py)."""
-
-    session: Any
-    request_id: Any
+class TaskStarter(Protocol):
+    def start_soon(self, func: Callable[..., Awaitable[Any]], /, *args: Any) -> None: ...
 
 
 def _encode(message: dict[str, Any]) -> bytes:
     return json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
 
 
-def _not_json(constant: str) -> Any:
+def _not_json(constant: str) -> object:
     raise ValueError(f"{constant} is not JSON")  # Python's json reads NaN and Infinity; JSON has neither
 
 
-def _valid_id(value: Any) -> bool:
+def _valid_id(value: object) -> bool:
     return isinstance(value, (int, str)) and not isinstance(value, bool)
 
 
 class ToolCallFastPath:
-    def __init__(self, hub: Any) -> None:
-        self.hub = hub
-        self._inflight: dict[Any, anyio.CancelScope] = {}
-        self._tg: Any = None
+    def __init__(self, link: ClientLink, run: RunCall) -> None:
+        self._link = link
+        self._run_call = run
+        self._inflight: dict[RequestId, anyio.CancelScope] = {}
+        self._tg: TaskStarter | None = None
         self._write: WriteLine | None = None
 
-    def attach(self, task_group: Any, write_line: WriteLine) -> None:
+    def attach(self, task_group: TaskStarter, write_line: WriteLine) -> None:
         """Start taking lines: calls run in `task_group`, answers go out through `write_line`."""
         self._tg = task_group
         self._write = write_line
 
     def _open(self) -> bool:
-        session = self.hub.downstream
+        session = self._link.session
         return self._tg is not None and session is not None and \
             getattr(session, "protocol_version", None) in FAST_VERSIONS
 
@@ -100,6 +100,7 @@ class ToolCallFastPath:
             return False  # a duplicate id: the SDK answers it with its error
         scope = anyio.CancelScope()
         self._inflight[message["id"]] = scope
+        assert self._tg is not None  # _open() checked it
         self._tg.start_soon(self._run, message["id"], params["name"], arguments, scope)
         return True
 
@@ -112,18 +113,18 @@ class ToolCallFastPath:
         scope.cancel()  # the upstream call is cancelled with it, and told so
         return True
 
-    async def _run(self, request_id: Any, name: str, arguments: dict[str, Any] | None,
+    async def _run(self, request_id: RequestId, name: str, arguments: dict[str, Any] | None,
                    scope: anyio.CancelScope) -> None:
-        from mcp_proxy.server.app import run_tool_call
-
-        result: Any = None
+        session = self._link.session
+        assert session is not None  # _open() checked it
+        result: CallResult | None = None
         try:
             with scope:
-                result = await run_tool_call(self.hub, name, arguments, request_id=request_id,
-                                             ctx=_CallContext(self.hub.downstream, request_id), progress=None)
+                result = await self._run_call(ToolCall(name, arguments or {}, request_id,
+                                                       SessionChannel(session, request_id)))
         finally:
             del self._inflight[request_id]
-        if scope.cancelled_caught:
+        if scope.cancelled_caught or result is None:
             return  # a cancelled request gets no answer
         try:
             line = _encode({"jsonrpc": "2.0", "id": request_id, "result": _as_wire(result)})
@@ -138,9 +139,7 @@ class ToolCallFastPath:
             log.debug("the client went away before the answer to %r", request_id)
 
 
-def _as_wire(result: Any) -> dict[str, Any]:
-    from mcp_proxy.server.hub import error_result
-
+def _as_wire(result: CallResult) -> dict[str, Any]:
     if not isinstance(result, dict):
         return result.model_dump(by_alias=True, exclude_none=True, mode="json")
     if _looks_like_result(result):

@@ -13,28 +13,36 @@ import os
 import signal
 import socket
 import uuid
+from collections.abc import Awaitable, Callable
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
+from anyio.abc import TaskGroup
 
 from mcp_proxy import __version__
 from mcp_proxy.config import Config, SecretStore
 from mcp_proxy.paths import Paths
 from mcp_proxy.stdio_guard import WireFds
 
+if TYPE_CHECKING:
+    from mcp_proxy.audit import AuditLog
+    from mcp_proxy.auth.session import SignInInfo
+    from mcp_proxy.policy import PolicyEngine
+
 log = logging.getLogger("mcp_proxy")
 
 SHUTDOWN_BUDGET = 2.0  # seconds the upstreams get to stop after a signal
 
 
-def open_policy(config: Config, paths: Paths, store: SecretStore, emit: Any) -> Any:
+def open_policy(config: Config, paths: Paths, store: SecretStore,
+                emit: Callable[[str, dict[str, Any]], object]) -> PolicyEngine:
     from mcp_proxy.policy import PolicyEngine
 
     return PolicyEngine(config.policy, paths, emit=emit, secret_store=store)
 
 
-def open_audit(config: Config, paths: Paths, store: SecretStore, instance_id: str) -> Any:
+def open_audit(config: Config, paths: Paths, store: SecretStore, instance_id: str) -> AuditLog:
     from mcp_proxy.audit import AuditContext, AuditLog
 
     def secret_values() -> list[str]:
@@ -48,7 +56,7 @@ def open_audit(config: Config, paths: Paths, store: SecretStore, instance_id: st
     return AuditLog.open(paths, config.audit, context, secret_values=secret_values)
 
 
-async def _watch_signals(on_signal: Any) -> None:
+async def _watch_signals(on_signal: Callable[[], Awaitable[None]]) -> None:
     with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
         async for _ in signals:
             await on_signal()
@@ -56,12 +64,15 @@ async def _watch_signals(on_signal: Any) -> None:
 
 
 async def serve_async(config: Config, paths: Paths, wire: WireFds) -> None:
+    from mcp_proxy.auth import AuthEvents
     from mcp_proxy.server.app import build_server, initialization_options
+    from mcp_proxy.server.client import ClientLink
     from mcp_proxy.server.fastpath import ToolCallFastPath
     from mcp_proxy.server.hub import Hub
+    from mcp_proxy.server.identity import Identity, adopt_stored_identities
     from mcp_proxy.server.wire import wire_streams
     from mcp_proxy.upstreams.factory import build_upstreams
-    from mcp_proxy.upstreams.stdio_transport import _live_groups, kill_all_children
+    from mcp_proxy.upstreams.stdio_transport import kill_all_children, live_process_groups
 
     store = SecretStore(config.secrets_store, paths.data_dir / "secrets.json")
     instance_id = uuid.uuid4().hex
@@ -70,8 +81,19 @@ async def serve_async(config: Config, paths: Paths, wire: WireFds) -> None:
     audit.argument_rules = policy.argument_rules  # the policy's per-tool redact/hash fields
     policy.load_cached()
     audit.context.policy_revision = policy.revision
-    upstreams = build_upstreams(config, paths, store)
-    hub = Hub(config, paths, store, upstreams, policy, audit)
+    link = ClientLink(audit.context)
+    identity = Identity(config.user_email, audit.context, audit.append, link.list_changed)
+
+    def auth_events(key: str) -> AuthEvents:
+        # Token events go into the audit log, tokens into its redaction, a completed sign-in to the identity.
+        async def announce(info: SignInInfo) -> None:
+            await identity.confirmed(info.identity_email, key)
+
+        return AuthEvents(emit=audit.append_nowait, reveal=audit.add_secret, announce=announce)
+
+    upstreams = build_upstreams(config, paths, store, auth_events)
+    adopt_stored_identities(identity, upstreams)
+    hub = Hub(config, paths, upstreams, policy, audit, link, identity)
     server = build_server(hub)
     governed = f"policy revision {policy.revision or 'none (nothing is exposed until a valid policy arrives)'}" \
         if config.governed else "UNGOVERNED (no [policy]: every tool is exposed)"
@@ -87,7 +109,7 @@ async def serve_async(config: Config, paths: Paths, wire: WireFds) -> None:
                 log.info("signal received; shutting down")
                 background.cancel_scope.cancel()
                 with anyio.move_on_after(SHUTDOWN_BUDGET):
-                    while _live_groups:
+                    while live_process_groups():
                         await anyio.sleep(0.02)
                 kill_all_children()
                 audit.close()
@@ -98,8 +120,8 @@ async def serve_async(config: Config, paths: Paths, wire: WireFds) -> None:
             for upstream in upstreams.values():
                 background.start_soon(upstream.run, hub.events())
             background.start_soon(policy.run, hub.policy_changed, hub.stop)
-            _start_shipper(background, config, paths, store, hub)
-            async with wire_streams(wire, ToolCallFastPath(hub)) as (read_stream, write_stream):
+            _start_shipper(background, config, paths, store, audit, hub.stop)
+            async with wire_streams(wire, ToolCallFastPath(link, hub.call)) as (read_stream, write_stream):
                 await server.run(read_stream, write_stream, initialization_options(server))
             log.info("the client closed stdin; shutting down")
             hub.stop.set()
@@ -108,13 +130,14 @@ async def serve_async(config: Config, paths: Paths, wire: WireFds) -> None:
     audit.close()
 
 
-def _start_shipper(tg: Any, config: Config, paths: Paths, store: SecretStore, hub: Any) -> None:
+def _start_shipper(tg: TaskGroup, config: Config, paths: Paths, store: SecretStore, audit: AuditLog,
+                   stop: anyio.Event) -> None:
     if not config.audit.collector:
         return
     from mcp_proxy.audit import run_shipper
 
     # The shipper's own events (a batch set aside, records dropped) go into this process's audit log.
-    tg.start_soon(partial(run_shipper, emit=hub.audit.append_nowait), paths, config.audit, store, hub.stop)
+    tg.start_soon(partial(run_shipper, emit=audit.append_nowait), paths, config.audit, store, stop)
 
 
 def serve(config: Config, paths: Paths, wire: WireFds) -> int:

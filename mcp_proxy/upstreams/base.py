@@ -6,19 +6,51 @@ It knows nothing of policy or audit.
 
 from __future__ import annotations
 
+import json
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
-
 import mcp_types as types
 
 from mcp_proxy.errors import ToolFailure, UpstreamUnavailable
 
+if TYPE_CHECKING:
+    from mcp_proxy.auth.session import SignInInfo
+    from mcp_proxy.config import UpstreamConfig
+
+__all__ = ["PendingSignIn", "ProgressRelay", "SignInBroker", "ToolFailure", "Upstream", "UpstreamEvents",
+           "UpstreamStatus", "UpstreamUnavailable", "connection_identity"]
+
 # (progress, total, message)
 ProgressRelay = Callable[[float, float | None, str | None], Awaitable[None]]
+
+
+class PendingSignIn(Protocol):
+    """A sign-in under way: its page (None when another process is signing in), and how to wait or stop."""
+
+    @property
+    def url(self) -> str | None: ...
+
+    @property
+    def finished(self) -> bool: ...
+
+    async def wait(self, timeout: float) -> SignInInfo: ...
+
+    def close(self) -> None: ...
+
+    def end(self) -> None: ...
+
+
+class SignInBroker(Protocol):
+    """What a call's sign-in needs of an upstream with per-user OAuth (auth.TokenBroker)."""
+
+    @property
+    def identity_email(self) -> str | None: ...
+
+    async def begin_sign_in(self, *, lifetime: float) -> PendingSignIn: ...
 
 
 @dataclass
@@ -41,6 +73,7 @@ class UpstreamStatus:
 class Upstream(ABC):
     key: str
     kind: str
+    cfg: UpstreamConfig
     status: UpstreamStatus
 
     @abstractmethod
@@ -51,10 +84,24 @@ class Upstream(ABC):
     async def call_tool(
         self, name: str, arguments: dict[str, Any], *, progress: ProgressRelay | None, timeout: float
     ) -> types.CallToolResult | dict[str, Any]:
-        """Run one tool. Raises UpstreamUnavailable, TimeoutError, ToolFailure; tool failures are isError results.
+        """Run one tool. Raises UpstreamUnavailable, TimeoutError, ToolFailure, SignInRequired; a tool's own
+        failures are isError results.
 
         A dict is a wire-format result passed through unchanged (the server validates it on the way out)."""
+
+    def static_tools(self) -> list[dict[str, Any]] | None:
+        """A tool list known without connecting (built-in connectors), else None."""
+        return None
+
+    def sign_in_broker(self) -> SignInBroker | None:
+        """The broker that signs the user in when a call raises SignInRequired; None: sign in with `login`."""
+        return None
 
     def cache_identity(self) -> str | None:
         """The identity under which this upstream's tool list is cached on disk; None = never cached."""
         return None
+
+
+def connection_identity(cfg: UpstreamConfig) -> str:
+    """What identifies an upstream's tool list: its kind and where it is reached (the tool cache's key)."""
+    return json.dumps([cfg.kind, cfg.url, cfg.command, list(cfg.args), cfg.base_url, cfg.region])

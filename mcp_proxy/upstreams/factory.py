@@ -1,39 +1,19 @@
-"""Building the configured upstreams."""
+"""Building the configured upstreams, each composed with what it needs at construction."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 from mcp_proxy.config import Config, SecretStore, UpstreamConfig
-from mcp_proxy.connectors.base import Credential, CredentialProvider
 from mcp_proxy.paths import Paths
 from mcp_proxy.upstreams.base import Upstream
 
+if TYPE_CHECKING:
+    from mcp_proxy.auth import AuthEvents
 
-def _oauth_credentials(cfg: UpstreamConfig, paths: Paths, store: SecretStore) -> CredentialProvider:
-    from mcp_proxy.auth import AuthUnavailable, TokenBroker
-    from mcp_proxy.connectors.base import ConnectorError
-
-    broker = TokenBroker.for_upstream(cfg, paths, store)
-
-    async def provide() -> Credential:
-        # SignInRequired passes through: the hub starts a sign-in on it. Anything else is a tool failure.
-        try:
-            return Credential("bearer", await broker.access_token())
-        except AuthUnavailable as exc:
-            raise ConnectorError(f"{exc}.", exc.error_type) from None
-
-    async def rejected(token: str | None) -> bool:
-        """The vendor refused `token` (HTTP 401): True when a new one is ready to retry with."""
-        try:
-            return await broker.rejected(token)
-        except AuthUnavailable as exc:
-            raise ConnectorError(f"{exc}.", exc.error_type) from None
-
-    provide.broker = broker  # type: ignore[attr-defined] - the server starts sign-in through it
-    provide.rejected = rejected  # type: ignore[attr-defined]
-    provide.region = lambda: broker.region  # type: ignore[attr-defined] - the region the sign-in reported
-    return provide
+# The audit events of one upstream's sign-ins and tokens (serve passes them; commands run without).
+AuthEventsFor = Callable[[str], "AuthEvents"]
 
 
 def build_upstream(
@@ -43,7 +23,9 @@ def build_upstream(
     store: SecretStore,
     *,
     open_url: Callable[[str], Awaitable[None]] | None = None,
+    auth_events: AuthEventsFor | None = None,
 ) -> Upstream:
+    events = auth_events(cfg.key) if auth_events is not None else None
     if cfg.kind == "uptimeobserver":
         from mcp_proxy.upstreams.uptimeobserver import UptimeObserverUpstream
 
@@ -53,27 +35,29 @@ def build_upstream(
 
         http_auth = None
         if cfg.auth == "oauth" and cfg.url:
-            from mcp_proxy.auth import mcp_oauth_auth
+            from mcp_proxy.auth import AuthEvents, mcp_oauth_auth
 
-            http_auth = mcp_oauth_auth(cfg, paths, store, open_url or _open_browser)
+            http_auth = mcp_oauth_auth(cfg, paths, store, open_url or _open_browser, events=events or AuthEvents())
         return McpUpstream(cfg, store, http_auth=http_auth)
-    from mcp_proxy.upstreams.rest import RestUpstream, api_key_credentials, load_connector
+    from mcp_proxy.upstreams.rest import OAuthCredentials, RestUpstream, api_key_credentials, load_connector
 
     if cfg.auth == "oauth":
-        credentials = _oauth_credentials(cfg, paths, store)
-    else:
-        credentials = api_key_credentials(cfg, store)
-    upstream = RestUpstream(cfg, load_connector(cfg, credentials, config.user_email))
-    upstream.credentials = credentials  # type: ignore[attr-defined]
-    return upstream
+        from mcp_proxy.auth import AuthEvents, TokenBroker
+
+        oauth = OAuthCredentials(TokenBroker.for_upstream(cfg, paths, store, events=events or AuthEvents()))
+        return RestUpstream(cfg, load_connector(cfg, oauth, config.user_email), broker=oauth.broker)
+    return RestUpstream(cfg, load_connector(cfg, api_key_credentials(cfg, store), config.user_email))
 
 
 async def _open_browser(url: str) -> None:
-    import anyio
     import webbrowser
+
+    import anyio
 
     await anyio.to_thread.run_sync(webbrowser.open, url)
 
 
-def build_upstreams(config: Config, paths: Paths, store: SecretStore) -> dict[str, Upstream]:
-    return {key: build_upstream(cfg, config, paths, store) for key, cfg in config.upstreams.items() if cfg.enabled}
+def build_upstreams(config: Config, paths: Paths, store: SecretStore,
+                    auth_events: AuthEventsFor | None = None) -> dict[str, Upstream]:
+    return {key: build_upstream(cfg, config, paths, store, auth_events=auth_events)
+            for key, cfg in config.upstreams.items() if cfg.enabled}

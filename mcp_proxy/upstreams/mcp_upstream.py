@@ -23,7 +23,14 @@ from mcp.shared.exceptions import MCPError
 
 from mcp_proxy import __version__
 from mcp_proxy.config import SecretError, SecretRef, SecretStore, UpstreamConfig
-from mcp_proxy.upstreams.base import ProgressRelay, Upstream, UpstreamEvents, UpstreamStatus, UpstreamUnavailable
+from mcp_proxy.upstreams.base import (
+    ProgressRelay,
+    Upstream,
+    UpstreamEvents,
+    UpstreamStatus,
+    UpstreamUnavailable,
+    connection_identity,
+)
 from mcp_proxy.upstreams.raw import is_closed, raw_request, supports_raw
 
 log = logging.getLogger(__name__)
@@ -76,9 +83,7 @@ class McpUpstream(Upstream):
         self._credentials_refused = False
 
     def cache_identity(self) -> str:
-        from mcp_proxy.catalog.cache import upstream_identity
-
-        return upstream_identity(self.cfg)
+        return connection_identity(self.cfg)
 
     # -- connection ----------------------------------------------------------
     def _resolve(self, values: dict[str, str | SecretRef]) -> dict[str, str]:

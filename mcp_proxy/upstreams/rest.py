@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import importlib
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import mcp_types as types
 
 from mcp_proxy.config import SecretStore, UpstreamConfig
 from mcp_proxy.connectors.base import Connector, ConnectorError, Credential, CredentialProvider, RestTool
-from mcp_proxy.upstreams.base import ProgressRelay, ToolFailure, Upstream, UpstreamEvents, UpstreamStatus
+from mcp_proxy.errors import AuthUnavailable
+from mcp_proxy.upstreams.base import ProgressRelay, SignInBroker, ToolFailure, Upstream, UpstreamEvents, UpstreamStatus
+
+if TYPE_CHECKING:
+    from mcp_proxy.auth import TokenBroker
 
 log = logging.getLogger(__name__)
 
@@ -43,17 +47,49 @@ def api_key_credentials(cfg: UpstreamConfig, store: SecretStore) -> CredentialPr
     return provide
 
 
+class OAuthCredentials:
+    """The signed-in user's token for a connector (a CredentialProvider), and what else the connector may ask
+    of the sign-in: whether a refused token can be replaced, and the region the account lives in."""
+
+    def __init__(self, broker: TokenBroker) -> None:
+        self.broker = broker
+
+    async def __call__(self) -> Credential:
+        # SignInRequired passes through: the call pipeline starts a sign-in on it.
+        try:
+            return Credential("bearer", await self.broker.access_token())
+        except AuthUnavailable as exc:
+            raise ConnectorError(f"{exc}.", exc.error_type) from None
+
+    async def rejected(self, token: str | None) -> bool:
+        """The vendor refused `token` (HTTP 401): True when a new one is ready to retry with."""
+        try:
+            return await self.broker.rejected(token)
+        except AuthUnavailable as exc:
+            raise ConnectorError(f"{exc}.", exc.error_type) from None
+
+    def region(self) -> str | None:
+        return self.broker.region
+
+
 class RestUpstream(Upstream):
-    def __init__(self, cfg: UpstreamConfig, connector: Connector) -> None:
+    def __init__(self, cfg: UpstreamConfig, connector: Connector, *, broker: SignInBroker | None = None) -> None:
         self.key = cfg.key
         self.kind = cfg.kind
         self.cfg = cfg
         self.connector = connector
         self.status = UpstreamStatus()
+        self._broker = broker
         self._tools = {t.name: t for t in connector.tools()}
 
     def tool_dicts(self) -> list[dict[str, Any]]:
         return [tool_dict(t) for t in self.connector.tools()]
+
+    def static_tools(self) -> list[dict[str, Any]]:
+        return self.tool_dicts()
+
+    def sign_in_broker(self) -> SignInBroker | None:
+        return self._broker
 
     async def run(self, events: UpstreamEvents) -> None:
         self.status.state = "connected"
@@ -72,7 +108,7 @@ class RestUpstream(Upstream):
         try:
             with anyio.fail_after(timeout):
                 output = await self.connector.call(name, arguments)
-        except ConnectorError as exc:
+        except ConnectorError as exc:  # until every connector error is a ToolFailure itself
             raise ToolFailure(exc.message, exc.error_type) from None
         return types.CallToolResult(
             content=[types.TextContent(type="text", text=output.text)],

@@ -33,6 +33,11 @@ TERM_GRACE = 1.0
 _live_groups: set[int] = set()
 
 
+def live_process_groups() -> frozenset[int]:
+    """The process groups of stdio upstreams still running."""
+    return frozenset(_live_groups)
+
+
 def kill_all_children() -> None:
     """SIGKILL every child process group still registered (emergency exit path)."""
     for pgid in list(_live_groups):

@@ -11,7 +11,7 @@ from types import SimpleNamespace
 import pytest
 
 from mcp_proxy.server.fastpath import ToolCallFastPath
-from tests.gateway.conftest import stdio_upstream
+from tests._support.proxy import stdio_upstream
 from tests.gateway.test_process import _init, _spawn, converse
 
 INITIALIZED = json.dumps({"jsonrpc": "2.0", "method": "notifications/initialized"})
@@ -85,9 +85,13 @@ def test_cancelling_a_call_reaches_the_upstream_and_gets_no_answer(proxy, tmp_pa
     assert by_id[4]["result"]["content"][0]["text"] == "still here"
 
 
-class _Hub:
+class _Link:
     def __init__(self, version: str | None) -> None:
-        self.downstream = None if version is None else SimpleNamespace(protocol_version=version)
+        self.session = None if version is None else SimpleNamespace(protocol_version=version)
+
+
+async def _never_run(call: object) -> object:  # pragma: no cover - the task group here starts nothing
+    raise AssertionError
 
 
 class _TaskGroup:
@@ -118,7 +122,7 @@ class _TaskGroup:
 ])
 @pytest.mark.anyio
 async def test_what_the_fast_path_takes(version, line, taken):
-    fast = ToolCallFastPath(_Hub(version))
+    fast = ToolCallFastPath(_Link(version), _never_run)
     tg = _TaskGroup()
 
     async def write(_data: bytes) -> None:  # pragma: no cover - nothing runs here
@@ -131,7 +135,7 @@ async def test_what_the_fast_path_takes(version, line, taken):
 
 @pytest.mark.anyio
 async def test_a_duplicate_id_in_flight_is_left_to_the_sdk_and_cancel_finds_its_call():
-    fast = ToolCallFastPath(_Hub("2025-11-25"))
+    fast = ToolCallFastPath(_Link("2025-11-25"), _never_run)
     tg = _TaskGroup()
 
     async def write(_data: bytes) -> None:  # pragma: no cover

@@ -16,13 +16,17 @@ from __future__ import annotations
 import logging
 import os
 import uuid
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Protocol
 
 import anyio
 import mcp_types as types
 
-from mcp_proxy.auth.errors import SignInTimeout
-from mcp_proxy.server.hub import Hub, error_result
+from mcp_proxy.errors import ProxyError, SignInError, SignInRequired, SignInTimeout
+from mcp_proxy.server.call import CallResult, Next, ToolCall, error_result
+
+if TYPE_CHECKING:
+    from mcp_proxy.upstreams.base import PendingSignIn, Upstream
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +36,7 @@ RELEASE_WAIT = 10.0  # at most this long to stop a listener, off the event loop
 LIFETIME_AFTER_WAIT = 180.0  # the listener outlives the wait by this much: a late sign-in still lands
 
 
-def sign_in_wait(env: Any = None) -> float:
+def sign_in_wait(env: Mapping[str, str] | None = None) -> float:
     """SIGN_IN_WAIT, or the number of seconds in MCP_ACCESS_PROXY_SIGN_IN_WAIT (1 to 3600)."""
     raw = (os.environ if env is None else env).get(WAIT_ENV)
     if not raw:
@@ -45,13 +49,6 @@ def sign_in_wait(env: Any = None) -> float:
     return min(max(value, 1.0), 3600.0)
 
 
-def _supports_url_elicitation(session: Any) -> bool:
-    caps = getattr(session, "client_capabilities", None)
-    elicitation = getattr(caps, "elicitation", None) if caps is not None else None
-    return elicitation is not None and getattr(elicitation, "url", None) is not None and \
-        getattr(session, "can_send_request", False)
-
-
 async def _open_browser(url: str) -> bool:
     import webbrowser  # honours BROWSER
 
@@ -62,24 +59,36 @@ async def _open_browser(url: str) -> bool:
         return False
 
 
-async def _release(session: Any, end: bool) -> None:
+async def _release(session: PendingSignIn, end: bool) -> None:
     """`session.end()` (declined, cancelled) or `session.close()` (done, or out of time) in a worker thread,
     bounded, and shielded so that a cancelled call still frees the port."""
     with anyio.CancelScope(shield=True), anyio.move_on_after(RELEASE_WAIT):
         await anyio.to_thread.run_sync(session.end if end else session.close, abandon_on_cancel=True)
 
 
-def make_sign_in(hub: Hub, ctx: Any) -> Any:
-    async def sign_in(upstream: Any, exc: Exception) -> types.CallToolResult | None:
-        broker = getattr(getattr(upstream, "credentials", None), "broker", None)
+class IdentityConfirmed(Protocol):
+    async def __call__(self, email: str | None, upstream: str, /) -> None: ...
+
+
+class SignInFlow:
+    """Signs the user in for a call that needs it: asks the client to open the sign-in page (URL
+    elicitation) or opens the browser, and waits, bounded. Returns None once signed in, else the result
+    that tells the model what happened and what to do."""
+
+    def __init__(self, identity_confirmed: IdentityConfirmed) -> None:
+        self._identity_confirmed = identity_confirmed
+
+    async def __call__(self, call: ToolCall, upstream: Upstream, exc: SignInRequired) -> types.CallToolResult | None:
+        broker = upstream.sign_in_broker()
         login = f"mcp-access-proxy login {upstream.key}"
         if broker is None:
             return error_result(f"{exc} Run `{login}` in a terminal, then call the tool again.")
+        client = call.client
         total = sign_in_wait()
         deadline = anyio.current_time() + total
         try:
             session = await broker.begin_sign_in(lifetime=total + LIFETIME_AFTER_WAIT)
-        except Exception as start_error:  # noqa: BLE001 - SignInError: port busy, keychain, client secret
+        except SignInError as start_error:  # port busy, keychain, client secret
             return error_result(f"Sign-in to '{upstream.key}' could not start: {start_error}. Alternatively run "
                                 f"`{login}` in a terminal.")
         elicitation_id = None
@@ -91,11 +100,11 @@ def make_sign_in(hub: Hub, ctx: Any) -> Any:
                        "The call continues when you have signed in.")
             if session.url is None:
                 log.info("another proxy process is signing in to %s; waiting for it", upstream.key)
-            elif _supports_url_elicitation(ctx.session):
+            elif client is not None and client.can_elicit_url:
                 elicitation_id = uuid.uuid4().hex
                 answer = None
                 with anyio.move_on_after(total) as asking:  # a client that never answers must not hold the call
-                    answer = await ctx.session.elicit_url(message, session.url, elicitation_id, ctx.request_id)
+                    answer = await client.elicit_url(message, session.url, elicitation_id)
                 if asking.cancelled_caught:
                     return error_result(f"Sign-in to '{upstream.key}' did not complete within {total:g} s: the "
                                         f"client did not answer the request to open the sign-in page.{late} Or "
@@ -107,7 +116,7 @@ def make_sign_in(hub: Hub, ctx: Any) -> Any:
             else:
                 log.info("opening the browser to sign in to %s", upstream.key)
                 # A browser that cannot open says so; one that opened and came back already is fine.
-                if not await _open_browser(session.url) and not getattr(session, "finished", False):
+                if not await _open_browser(session.url) and not session.finished:
                     return error_result(
                         f"Sign-in to '{upstream.key}' is needed, but no browser could be opened here. Ask the user "
                         f"to open {session.url} within a few minutes (or to run `{login}` in a terminal), then "
@@ -116,23 +125,42 @@ def make_sign_in(hub: Hub, ctx: Any) -> Any:
         except anyio.get_cancelled_exc_class():
             end_now = True
             raise
-        except Exception as wait_error:  # noqa: BLE001 - timeout, denied consent, a refused code exchange…
-            if isinstance(wait_error, SignInTimeout):
-                note = wait_error.note
-                return error_result(f"Sign-in to '{upstream.key}' did not complete within {total:g} s (the time a "
-                                    f"tool call waits for a sign-in){note}.{late} Or run `{login}` in a terminal.")
+        except SignInTimeout as wait_error:
+            return error_result(f"Sign-in to '{upstream.key}' did not complete within {total:g} s (the time a "
+                                f"tool call waits for a sign-in){wait_error.note}.{late} Or run `{login}` in a "
+                                "terminal.")
+        except ProxyError as wait_error:  # denied consent, a refused code exchange, ...
             reason = str(wait_error) or "it did not complete"
             return error_result(f"Sign-in to '{upstream.key}' did not complete: {reason}. Run `{login}` in a "
                                 "terminal, or call the tool again to start a new sign-in.")
         finally:
             await _release(session, end_now)
-        if elicitation_id is not None:
-            try:
-                await ctx.session.send_elicit_complete(elicitation_id, ctx.request_id)
-            except Exception as exc:  # noqa: BLE001 - only a courtesy to the client
-                log.debug("could not send elicitation/complete (%s)", type(exc).__name__)
-        if not getattr(info, "announced", False):
-            await hub.identity_confirmed(getattr(info, "identity_email", None) or broker.identity_email, upstream.key)
+        if elicitation_id is not None and client is not None:
+            await client.elicit_complete(elicitation_id)
+        if not info.announced:
+            await self._identity_confirmed(info.identity_email or broker.identity_email, upstream.key)
         return None
 
-    return sign_in
+
+class SignIn:
+    """A call refused for want of a sign-in (REST connector or MCP upstream alike) signs the user in and
+    runs once more. Signed in yet refused again at once: said so, never looped."""
+
+    def __init__(self, flow: SignInFlow) -> None:
+        self._flow = flow
+
+    async def __call__(self, call: ToolCall, call_next: Next) -> CallResult:
+        try:
+            return await call_next(call)
+        except SignInRequired as exc:
+            if call.upstream is None:
+                raise
+            problem = await self._flow(call, call.upstream, exc)
+        if problem is not None:
+            call.outcome, call.error_type = "error", "sign_in_required"
+            return problem
+        try:
+            return await call_next(call)
+        except SignInRequired as again:
+            return call.fail("sign_in_required", f"{again} The vendor refused the new sign-in right away; check "
+                             "the account's access to this tool, then call it again.")

@@ -1,0 +1,59 @@
+"""The audit stage: one record for every call, whatever its outcome."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Protocol
+
+import anyio
+
+from mcp_proxy.server.call import CallResult, Next, ToolCall
+from mcp_proxy.server.failures import failure_of
+
+
+class AuditAppend(Protocol):
+    async def __call__(self, event_name: str, fields: dict[str, Any], /) -> object: ...
+
+
+class AuditCall:
+    """Writes `mcp.tool.denied` for a call a stage refused, else `mcp.tool.call` with its outcome. It sits
+    outside every stage that can refuse, fail or be cancelled, so all of them end on record; the write is
+    shielded so a cancelled call is recorded too."""
+
+    def __init__(self, append: AuditAppend) -> None:
+        self._append = append
+
+    async def __call__(self, call: ToolCall, call_next: Next) -> CallResult:
+        call.audit_fields.update({
+            "mcp.method.name": "tools/call", "gen_ai.tool.name": call.name,
+            "jsonrpc.request.id": None if call.request_id is None else str(call.request_id),
+            "arguments": call.arguments,
+        })
+        result: CallResult | None = None
+        try:
+            result = await call_next(call)
+            return result
+        except anyio.get_cancelled_exc_class():
+            call.outcome, call.error_type = "error", "cancelled"
+            raise
+        except Exception as exc:
+            failure = failure_of(exc)
+            call.outcome, call.error_type = failure.outcome, failure.error_type
+            raise
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self._record(call, result)
+
+    async def _record(self, call: ToolCall, result: CallResult | None) -> None:
+        fields = call.audit_fields
+        if call.denial is not None:
+            fields.update({"decision": "deny", "reason": call.denial.reason,
+                           "policy.decision.code": call.denial.code})
+            event = "mcp.tool.denied"
+        else:
+            outcome, error_type = call.judge(result) if result is not None else (call.outcome, call.error_type)
+            fields["outcome"] = outcome or "error"
+            fields["error.type"] = error_type
+            event = "mcp.tool.call"
+        fields["duration_ms"] = round((time.perf_counter() - call.started) * 1000, 3)
+        await self._append(event, fields)
