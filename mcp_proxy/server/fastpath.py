@@ -141,7 +141,9 @@ class ToolCallFastPath:
 
 def _as_wire(result: CallResult) -> dict[str, Any]:
     if not isinstance(result, dict):
-        return result.model_dump(by_alias=True, exclude_none=True, mode="json")
+        # The fast path serves only handshake-era clients, whose results carry no resultType (the SDK path
+        # leaves it out too, and the two paths answer alike).
+        return result.model_dump(by_alias=True, exclude_none=True, exclude={"result_type"}, mode="json")
     if _looks_like_result(result):
         return result
     return _as_wire(error_result("The upstream returned a result that is not valid MCP; the proxy cannot pass it "
