@@ -7,6 +7,7 @@ tell a user to store a valid API key. None of it ever includes a credential.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,6 +57,18 @@ def server_error(vendor: str, what: str, reply: ErrorReply, write_check: str) ->
 def unexpected(vendor: str, what: str, status: int) -> ConnectorError:
     """A status the vendor's mapper has no advice for: at least say what the vendor answered."""
     return ConnectorError(f"{vendor} answered {what}", f"http_{status}")
+
+
+def by_status(vendor: str, reply: ErrorReply, what: str, advice: Mapping[int, str], write_check: str, *,
+              detail: str = "", other: str | None = None) -> ConnectorError:
+    """The last step of a vendor's mapper, once its special cases are done: the vendor's fixed advice
+    for the status (a template with `{what}` and `{detail}`), else the shared server-error text, else
+    the fallback naming `other` (default `what`)."""
+    if reply.status in advice:
+        return ConnectorError(advice[reply.status].format(what=what, detail=detail), f"http_{reply.status}")
+    if reply.status >= 500:
+        return server_error(vendor, what, reply, write_check)
+    return unexpected(vendor, what if other is None else other, reply.status)
 
 
 def api_key_fix(upstream: str, ref: str | None, vendor: str) -> str:

@@ -41,6 +41,18 @@ def parse_retry_after(value: str | None) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
+def regional_base_url(config: UpstreamConfig, vendor: str, us: str, eu: str) -> str:
+    """`base_url` when configured, else the documented API host of the configured region (default us)."""
+    if config.base_url:
+        return config.base_url.rstrip("/")
+    region = (config.region or "us").lower()
+    if region == "eu":
+        return eu
+    if region == "us":
+        return us
+    raise ValueError(f"upstreams.{config.key}.region must be 'us' or 'eu' for {vendor}, not {config.region!r}")
+
+
 def wait_from_headers(*names: str) -> Callable[[httpx.Response], float | None]:
     """A `VendorProfile.wait_hint` reading seconds from the first of `names` that holds a number."""
     def wait_hint(response: httpx.Response) -> float | None:

@@ -8,7 +8,15 @@ from mcp_proxy.connectors.base import ConnectorError, ToolOutput
 from mcp_proxy.connectors.http import RestClient
 from mcp_proxy.connectors.opsgenie.client import AsyncWrites, next_query
 from mcp_proxy.connectors.opsgenie.schemas import (
-    ALERT_IDENTIFIER, ALERT_IDENTIFIER_TYPE, DATE_TIME, NOTE, limit, non_negative, page_limit, paged_output, segment,
+    ALERT_IDENTIFIER,
+    ALERT_IDENTIFIER_TYPE,
+    DATE_TIME,
+    NOTE,
+    limit,
+    non_negative,
+    page_limit,
+    paged_output,
+    segment,
 )
 from mcp_proxy.connectors.opsgenie.writes import action_body, recipients, with_actor, write_result
 from mcp_proxy.connectors.output import object_output

@@ -17,8 +17,15 @@ import httpx
 
 from mcp_proxy.config import UpstreamConfig
 from mcp_proxy.connectors.base import ConnectorError, CredentialProvider
-from mcp_proxy.connectors.errors import ErrorReply, api_key_fix, server_error, unexpected
-from mcp_proxy.connectors.http import RestClient, VendorProfile, api_key_auth, client_for, wait_from_headers
+from mcp_proxy.connectors.errors import ErrorReply, api_key_fix, by_status
+from mcp_proxy.connectors.http import (
+    RestClient,
+    VendorProfile,
+    api_key_auth,
+    client_for,
+    regional_base_url,
+    wait_from_headers,
+)
 
 US_BASE_URL = "https://api.opsgenie.com"
 EU_BASE_URL = "https://api.eu.opsgenie.com"
@@ -41,16 +48,18 @@ _RESOURCE_WORDS = {
 }
 
 
+# What to do about the statuses whose advice depends on nothing but the status.
+_ADVICE = {
+    400: "Opsgenie could not read the request ({what}); check the arguments.",
+    402: "Opsgenie refused this request because of the account's plan ({what}); this feature is not available on "
+         "the current subscription.",
+    409: "Opsgenie reported a conflict ({what}); reload the resource and retry.",
+}
+
+
 def base_url_for(config: UpstreamConfig) -> str:
     """`base_url` when configured, else the documented host of the region."""
-    if config.base_url:
-        return config.base_url.rstrip("/")
-    region = (config.region or "us").lower()
-    if region == "eu":
-        return EU_BASE_URL
-    if region == "us":
-        return US_BASE_URL
-    raise ValueError(f"upstreams.{config.key}.region must be 'us' or 'eu' for Opsgenie, not {config.region!r}")
+    return regional_base_url(config, "Opsgenie", US_BASE_URL, EU_BASE_URL)
 
 
 def _api_path(response: httpx.Response) -> tuple[str, dict[str, list[str]]]:
@@ -120,19 +129,8 @@ def make_error_mapper(fix: str) -> Callable[[httpx.Response], ConnectorError]:
                 detail = " Field errors: " + "; ".join(f"{k}: {v}" for k, v in errors.items()) + "."
             return ConnectorError(f"Opsgenie rejected the request (HTTP 422: {vendor}).{detail} "
                                   "Correct the arguments and try again.", "http_422")
-        if status == 400:
-            return ConnectorError(f"Opsgenie could not read the request (HTTP 400: {vendor}); check the arguments.",
-                                  "http_400")
-        if status == 402:
-            return ConnectorError(f"Opsgenie refused this request because of the account's plan (HTTP 402: {vendor}); "
-                                  "this feature is not available on the current subscription.", "http_402")
-        if status == 409:
-            return ConnectorError(f"Opsgenie reported a conflict (HTTP 409: {vendor}); reload the resource and retry.",
-                                  "http_409")
-        if status >= 500:
-            return server_error("Opsgenie", f"HTTP {status}: {vendor}", reply,
-                                "If this was an alert write, check with get_alert or list_alerts before repeating it.")
-        return unexpected("Opsgenie", f"HTTP {status}: {vendor}", status)
+        return by_status("Opsgenie", reply, f"HTTP {status}: {vendor}", _ADVICE,
+                         "If this was an alert write, check with get_alert or list_alerts before repeating it.")
 
     return error_from_response
 

@@ -9,7 +9,14 @@ from mcp_proxy.connectors.base import ToolOutput
 from mcp_proxy.connectors.opsgenie.alerts import Context
 from mcp_proxy.connectors.opsgenie.client import next_query
 from mcp_proxy.connectors.opsgenie.schemas import (
-    DATE_TIME, NAMED_IDENTIFIER_TYPE, limit, named_identifier, non_negative, page_limit, paged_output, segment,
+    DATE_TIME,
+    NAMED_IDENTIFIER_TYPE,
+    limit,
+    named_identifier,
+    non_negative,
+    page_limit,
+    paged_output,
+    segment,
 )
 from mcp_proxy.connectors.output import list_output, object_output
 from mcp_proxy.connectors.schema import enum, iso_datetime, obj, text

@@ -20,7 +20,12 @@ from mcp_proxy.connectors.base import Connector, ConnectorError, CredentialProvi
 from mcp_proxy.connectors.guard import RememberingCredentials, run_once
 from mcp_proxy.connectors.pagerduty import directory, incidents
 from mcp_proxy.connectors.pagerduty.client import (
-    EU_BASE_URL, SCOPES, US_BASE_URL, base_url_for, build_client, valid_email,
+    EU_BASE_URL,
+    SCOPES,
+    US_BASE_URL,
+    base_url_for,
+    build_client,
+    valid_email,
 )
 from mcp_proxy.connectors.vendor import VendorConnector
 

@@ -17,8 +17,8 @@ import httpx
 
 from mcp_proxy.config import UpstreamConfig
 from mcp_proxy.connectors.base import ConnectorError, Credential, CredentialProvider
-from mcp_proxy.connectors.errors import ErrorReply, api_key_fix, server_error, unexpected
-from mcp_proxy.connectors.http import RestClient, VendorProfile, client_for, wait_from_headers
+from mcp_proxy.connectors.errors import ErrorReply, api_key_fix, by_status
+from mcp_proxy.connectors.http import RestClient, VendorProfile, client_for, regional_base_url, wait_from_headers
 
 US_BASE_URL = "https://api.pagerduty.com"
 EU_BASE_URL = "https://api.eu.pagerduty.com"
@@ -60,16 +60,17 @@ MISSING_FROM = 2016
 MALFORMED_FROM = 1028
 
 
+# What to do about the statuses whose advice depends on nothing but the status.
+_ADVICE = {
+    400: "PagerDuty rejected the request ({what}).{detail} Correct the arguments; repeating it unchanged will fail "
+         "again.",
+    402: "PagerDuty refused this because the account's plan lacks the feature ({what}).",
+}
+
+
 def base_url_for(config: UpstreamConfig) -> str:
     """`base_url` when configured, else the documented API host of the region."""
-    if config.base_url:
-        return config.base_url.rstrip("/")
-    region = (config.region or "us").lower()
-    if region == "eu":
-        return EU_BASE_URL
-    if region == "us":
-        return US_BASE_URL
-    raise ValueError(f"upstreams.{config.key}.region must be 'us' or 'eu' for PagerDuty, not {config.region!r}")
+    return regional_base_url(config, "PagerDuty", US_BASE_URL, EU_BASE_URL)
 
 
 def operation_of(method: str, path: str) -> tuple[str, str] | None:
@@ -181,16 +182,9 @@ def make_error_mapper(hint: AuthHint, base_url: str) -> Callable[[httpx.Response
             sub = f" (while calling {method} {op[1]})" if op and len(parts) > 2 else ""
             return ConnectorError(f"PagerDuty found no {noun} with id '{ident}'{sub} ({vendor}).{detail} "
                                   f"Check the id.{how}", "http_404")
-        if status == 400:
-            return ConnectorError(f"PagerDuty rejected the request ({vendor}).{detail} Correct the arguments; "
-                                  "repeating it unchanged will fail again.", "http_400")
-        if status == 402:
-            return ConnectorError(f"PagerDuty refused this because the account's plan lacks the feature ({vendor}).",
-                                  "http_402")
-        if status >= 500:
-            return server_error("PagerDuty", vendor, reply,
-                                "If this was a change to an incident, check it with get_incident before repeating it.")
-        return unexpected("PagerDuty", f"{vendor}.{detail}", status)
+        return by_status("PagerDuty", reply, vendor, _ADVICE,
+                         "If this was a change to an incident, check it with get_incident before repeating it.",
+                         detail=detail, other=f"{vendor}.{detail}")
 
     return error_from_response
 

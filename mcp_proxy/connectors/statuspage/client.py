@@ -17,7 +17,7 @@ import httpx
 
 from mcp_proxy.config import UpstreamConfig
 from mcp_proxy.connectors.base import ConnectorError, CredentialProvider
-from mcp_proxy.connectors.errors import ErrorReply, server_error, unexpected
+from mcp_proxy.connectors.errors import ErrorReply, by_status
 from mcp_proxy.connectors.http import RestClient, VendorProfile, api_key_auth, client_for
 
 DEFAULT_BASE_URL = "https://api.statuspage.io/v1"
@@ -47,6 +47,10 @@ _FIXES = {
                     "plus phone_number (SMS); component_ids, when given, must be at least one id from "
                     "list_components; an address that is already subscribed cannot be added again"),
 }
+
+
+# What to do about the statuses whose advice depends on nothing but the status.
+_ADVICE = {409: "Statuspage reported a conflict ({what}); reload the resource (get_…) and try again."}
 
 
 def base_url_for(config: UpstreamConfig) -> str:
@@ -133,14 +137,9 @@ def make_error_mapper(key: str, hint: SecretHint) -> Callable[[httpx.Response], 
             return ConnectorError(
                 f"Statuspage does not accept data for this metric (HTTP 405: {vendor}): data can be added only to "
                 "metrics of a custom ('Self') metric provider; list_metrics shows each metric's provider.", "http_405")
-        if status == 409:
-            return ConnectorError(f"Statuspage reported a conflict (HTTP 409: {vendor}); reload the resource "
-                                  "(get_…) and try again.", "http_409")
-        if status >= 500:
-            return server_error("Statuspage", f"HTTP {status}: {vendor}", reply,
-                                "The change may or may not have been applied: check with the matching get_ or "
-                                "list_ tool before repeating it.")
-        return unexpected("Statuspage", f"HTTP {status}: {vendor}", status)
+        return by_status("Statuspage", reply, f"HTTP {status}: {vendor}", _ADVICE,
+                         "The change may or may not have been applied: check with the matching get_ or list_ tool "
+                         "before repeating it.")
 
     return error_from_response
 
