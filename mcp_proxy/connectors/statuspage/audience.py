@@ -13,7 +13,15 @@ from mcp_proxy.connectors.schema import enum, obj, pick, text
 from mcp_proxy.connectors.statuspage.client import segment
 from mcp_proxy.connectors.statuspage.context import Context, get_list, page_and_size
 from mcp_proxy.connectors.statuspage.schemas import (
-    ID_PATTERN, ORGANIZATION_ID, PAGE_ID, compact, flag, ident, page_arg, paged_output, size_arg,
+    ID_PATTERN,
+    ORGANIZATION_ID,
+    PAGE_ID,
+    compact,
+    flag,
+    ident,
+    page_arg,
+    paged_output,
+    size_arg,
 )
 from mcp_proxy.connectors.tools import Args, ToolTable
 

@@ -8,6 +8,7 @@ create-update endpoint). Every write that can notify subscribers takes a require
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from mcp_proxy.connectors.base import ConnectorError, ToolOutput
@@ -16,8 +17,20 @@ from mcp_proxy.connectors.schema import enum, obj, pick, text
 from mcp_proxy.connectors.statuspage.client import segment
 from mcp_proxy.connectors.statuspage.context import Context, get_list, page_and_size
 from mcp_proxy.connectors.statuspage.schemas import (
-    COMPONENT_MAP, DELIVER_NOTIFICATIONS, IMPACTS, INCIDENT_STATUSES, PAGE_ID, compact, component_map, ident,
-    page_arg, paged_output, required_flag, required_text, size_arg,
+    COMPONENT_MAP,
+    DELIVER_NOTIFICATIONS,
+    IMPACTS,
+    INCIDENT_STATUSES,
+    PAGE_ID,
+    compact,
+    component_map,
+    ident,
+    optional_text,
+    page_arg,
+    paged_output,
+    required_flag,
+    required_text,
+    size_arg,
 )
 from mcp_proxy.connectors.tools import Args, ToolTable
 
@@ -78,6 +91,40 @@ def paging(ctx: Context) -> dict[str, Any]:
     return {"page": page_arg(), "per_page": size_arg(ctx.page_size, "incidents")}
 
 
+async def incident_list(ctx: Context, args: Args, suffix: str, key: str, tool: str,
+                        summary: Callable[[int, int], str]) -> ToolOutput:
+    """One page of incidents/{suffix} as rows; `summary(count, page)` heads the result."""
+    page, size = page_and_size(ctx, args)
+    items = await get_list(ctx, f"{incidents_path(ctx, args)}/{suffix}", {"page": page, "per_page": size})
+    rows = [incident_row(i) for i in items]
+    return paged_output(summary(len(rows), page), key, rows, ctx.max_chars, tool=tool, page=page, size=size)
+
+
+async def save(ctx: Context, args: Args, method: str, iid: str | None, body: dict[str, Any], *, verb: str,
+               notify: bool, components: bool = True) -> ToolOutput:
+    """Creates (iid None) or changes an incident or maintenance; `components` takes the tool's
+    {component_id: status} argument into the body."""
+    path = incidents_path(ctx, args) + (f"/{iid}" if iid else "")
+    incident = await ctx.client.json(method, path,
+                                     json={"incident": _with_components(body, args) if components else body}) or {}
+    return written(verb, incident, notify, ctx.max_chars)
+
+
+async def _write_incident(ctx: Context, args: Args, iid: str | None, body: dict[str, Any],
+                          optional: tuple[str, int], *, verb: str, notify: bool) -> ToolOutput:
+    """What creating and updating an incident share: one optional text field (name, max length), the
+    impact override, then saving (a new incident when `iid` is None)."""
+    optional_text(body, args, *optional)
+    body.update(pick(args, "impact_override"))
+    return await save(ctx, args, "POST" if iid is None else "PATCH", iid, body, verb=verb, notify=notify)
+
+
+def _check_status(status: Any, advice: str) -> str:
+    if status not in INCIDENT_STATUSES:
+        raise ConnectorError(f"status must be one of {', '.join(INCIDENT_STATUSES)} ({advice})", "bad_argument")
+    return str(status)
+
+
 def _with_components(body: dict[str, Any], args: Args) -> dict[str, Any]:
     comps = component_map(args.get("components"))
     if comps:
@@ -110,11 +157,8 @@ async def list_incidents(ctx: Context, args: Args) -> ToolOutput:
             "identified or monitoring): what the status page currently reports as ongoing. Paged.",
             lambda ctx: obj({"page_id": PAGE_ID, **paging(ctx)}), read_only=True, title="List unresolved incidents")
 async def list_unresolved_incidents(ctx: Context, args: Args) -> ToolOutput:
-    page, size = page_and_size(ctx, args)
-    items = await get_list(ctx, f"{incidents_path(ctx, args)}/unresolved", {"page": page, "per_page": size})
-    rows = [incident_row(i) for i in items]
-    return paged_output(f"{len(rows)} unresolved incidents (page {page}).", "incidents", rows, ctx.max_chars,
-                        tool="list_unresolved_incidents", page=page, size=size)
+    return await incident_list(ctx, args, "unresolved", "incidents", "list_unresolved_incidents",
+                               lambda count, page: f"{count} unresolved incidents (page {page}).")
 
 
 @TOOLS.tool("get_incident", "Get one incident or maintenance with every update (newest first), its components, "
@@ -143,15 +187,8 @@ async def create_incident(ctx: Context, args: Args) -> ToolOutput:
     notify = required_flag(args)
     body: dict[str, Any] = {"name": required_text(args, "name", 255),
                             "status": args.get("status") or "investigating", "deliver_notifications": notify}
-    if body["status"] not in INCIDENT_STATUSES:
-        raise ConnectorError(f"status must be one of {', '.join(INCIDENT_STATUSES)} (for planned work use "
-                             "create_maintenance)", "bad_argument")
-    if args.get("body"):
-        body["body"] = required_text(args, "body", 25000)
-    body.update(pick(args, "impact_override"))
-    incident = await ctx.client.json("POST", incidents_path(ctx, args),
-                                     json={"incident": _with_components(body, args)}) or {}
-    return written("Created incident", incident, notify, ctx.max_chars)
+    _check_status(body["status"], "for planned work use create_maintenance")
+    return await _write_incident(ctx, args, None, body, ("body", 25000), verb="Created incident", notify=notify)
 
 
 @TOOLS.tool("update_incident", "Post a new update to an incident: its status (pass the current one to keep it) "
@@ -167,18 +204,11 @@ async def create_incident(ctx: Context, args: Args) -> ToolOutput:
 async def update_incident(ctx: Context, args: Args) -> ToolOutput:
     iid = segment(args.get("incident_id"), "incident_id")
     notify = required_flag(args)
-    status = args.get("status")
-    if status not in INCIDENT_STATUSES:
-        raise ConnectorError(f"status must be one of {', '.join(INCIDENT_STATUSES)} (pass the current status to "
-                             "keep it; maintenances use update_maintenance)", "bad_argument")
+    status = _check_status(args.get("status"), "pass the current status to keep it; maintenances use "
+                           "update_maintenance")
     body: dict[str, Any] = {"status": status, "body": required_text(args, "body", 25000),
                             "deliver_notifications": notify}
-    if args.get("name"):
-        body["name"] = required_text(args, "name", 255)
-    body.update(pick(args, "impact_override"))
-    incident = await ctx.client.json("PATCH", f"{incidents_path(ctx, args)}/{iid}",
-                                     json={"incident": _with_components(body, args)}) or {}
-    return written("Posted an update", incident, notify, ctx.max_chars)
+    return await _write_incident(ctx, args, iid, body, ("name", 255), verb="Posted an update", notify=notify)
 
 
 @TOOLS.tool("resolve_incident", "Resolve an incident with a closing update; optionally set its components back "
@@ -195,6 +225,4 @@ async def resolve_incident(ctx: Context, args: Args) -> ToolOutput:
     message = str(args.get("body") or "").strip() or "This incident has been resolved."
     body = {"status": "resolved", "body": required_text({"body": message}, "body", 25000),
             "deliver_notifications": notify}
-    incident = await ctx.client.json("PATCH", f"{incidents_path(ctx, args)}/{iid}",
-                                     json={"incident": _with_components(body, args)}) or {}
-    return written("Resolved", incident, notify, ctx.max_chars)
+    return await save(ctx, args, "PATCH", iid, body, verb="Resolved", notify=notify)

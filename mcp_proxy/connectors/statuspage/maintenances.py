@@ -7,11 +7,19 @@ from typing import Any
 from mcp_proxy.connectors.base import ConnectorError, ToolOutput
 from mcp_proxy.connectors.schema import enum, iso, obj, text, utc
 from mcp_proxy.connectors.statuspage.client import segment
-from mcp_proxy.connectors.statuspage.context import Context, get_list, page_and_size
-from mcp_proxy.connectors.statuspage.incidents import incident_row, incidents_path, paging, written
+from mcp_proxy.connectors.statuspage.context import Context
+from mcp_proxy.connectors.statuspage.incidents import incident_list, paging, save
 from mcp_proxy.connectors.statuspage.schemas import (
-    DATE_TIME, DELIVER_NOTIFICATIONS, ID_PATTERN, MAINTENANCE_STATUSES, PAGE_ID, flag, ident, paged_output,
-    required_flag, required_text,
+    DATE_TIME,
+    DELIVER_NOTIFICATIONS,
+    ID_PATTERN,
+    MAINTENANCE_STATUSES,
+    PAGE_ID,
+    flag,
+    ident,
+    optional_text,
+    required_flag,
+    required_text,
 )
 from mcp_proxy.connectors.tools import Args, ToolTable
 
@@ -32,11 +40,8 @@ async def list_maintenances(ctx: Context, args: Args) -> ToolOutput:
     path = _LISTS.get(which)
     if path is None:
         raise ConnectorError("which must be upcoming, active or scheduled", "bad_argument")
-    page, size = page_and_size(ctx, args)
-    items = await get_list(ctx, f"{incidents_path(ctx, args)}/{path}", {"page": page, "per_page": size})
-    rows = [incident_row(i) for i in items]
-    return paged_output(f"{len(rows)} {which} maintenances (page {page}).", "maintenances", rows, ctx.max_chars,
-                        tool="list_maintenances", page=page, size=size)
+    return await incident_list(ctx, args, path, "maintenances", "list_maintenances",
+                               lambda count, page: f"{count} {which} maintenances (page {page}).")
 
 
 @TOOLS.tool("create_maintenance", "Schedule a maintenance window on the status page. By default it starts and "
@@ -81,13 +86,11 @@ async def create_maintenance(ctx: Context, args: Args) -> ToolOutput:
                                                                              True),
                             "auto_transition_to_operational_state": args.get("set_components_operational_after",
                                                                              True)}
-    if args.get("body"):
-        body["body"] = required_text(args, "body", 25000)
+    optional_text(body, args, "body", 25000)
     ids = [segment(c, "component_ids item") for c in args.get("component_ids") or []]
     if ids:
         body["component_ids"] = ids
-    incident = await ctx.client.json("POST", incidents_path(ctx, args), json={"incident": body}) or {}
-    return written("Scheduled maintenance", incident, notify, ctx.max_chars)
+    return await save(ctx, args, "POST", None, body, verb="Scheduled maintenance", notify=notify, components=False)
 
 
 @TOOLS.tool("update_maintenance", "Change a scheduled maintenance: post an update (status scheduled, "
@@ -115,13 +118,11 @@ async def update_maintenance(ctx: Context, args: Args) -> ToolOutput:
         body["body"] = required_text(args, "body", 25000)
     if status:
         body["status"] = status
-    if args.get("name"):
-        body["name"] = required_text(args, "name", 255)
+    optional_text(body, args, "name", 255)
     for name in ("scheduled_for", "scheduled_until"):
         if args.get(name):
             body[name] = iso(utc(args[name], name))
     if len(body) == 1:
         raise ConnectorError("nothing to change: pass status and body (a new update), name, scheduled_for or "
                              "scheduled_until", "bad_argument")
-    incident = await ctx.client.json("PATCH", f"{incidents_path(ctx, args)}/{iid}", json={"incident": body}) or {}
-    return written("Updated maintenance", incident, notify, ctx.max_chars)
+    return await save(ctx, args, "PATCH", iid, body, verb="Updated maintenance", notify=notify, components=False)

@@ -81,6 +81,12 @@ def required_text(args: dict[str, Any], name: str, max_length: int) -> str:
     return value
 
 
+def optional_text(body: dict[str, Any], args: dict[str, Any], name: str, max_length: int) -> None:
+    """Puts `name` into `body` when the tool was given it (checked as `required_text` does)."""
+    if args.get(name):
+        body[name] = required_text(args, name, max_length)
+
+
 def component_map(value: Any) -> dict[str, str]:
     if value is None:
         return {}

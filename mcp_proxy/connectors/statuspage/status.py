@@ -10,7 +10,13 @@ from mcp_proxy.connectors.schema import enum, obj
 from mcp_proxy.connectors.statuspage.client import segment
 from mcp_proxy.connectors.statuspage.context import Context, get_list, page_and_size
 from mcp_proxy.connectors.statuspage.schemas import (
-    COMPONENT_STATUSES, PAGE_ID, compact, ident, page_arg, paged_output, size_arg,
+    COMPONENT_STATUSES,
+    PAGE_ID,
+    compact,
+    ident,
+    page_arg,
+    paged_output,
+    size_arg,
 )
 from mcp_proxy.connectors.tools import Args, ToolTable
 
