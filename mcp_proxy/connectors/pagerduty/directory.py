@@ -8,8 +8,16 @@ from typing import Any, Protocol
 from mcp_proxy.connectors.base import ToolOutput
 from mcp_proxy.connectors.http import RestClient
 from mcp_proxy.connectors.output import list_output, object_output
-from mcp_proxy.connectors.pagerduty.schemas import (
-    QUERY, add_list, date_time, ident, ids, page_args, paged_output, paging, ref, refs, segment, window,
+from mcp_proxy.connectors.pagerduty.params import add_list, page_args, paged_output, segment, window
+from mcp_proxy.connectors.pagerduty.schemas import QUERY, date_time, ident, ids, paging
+from mcp_proxy.connectors.pagerduty.views import (
+    compact_oncall,
+    compact_policy,
+    compact_schedule,
+    compact_service,
+    compact_user,
+    fields,
+    ref,
 )
 from mcp_proxy.connectors.schema import obj
 from mcp_proxy.connectors.tools import Args, BoundHandler, ToolTable
@@ -28,40 +36,6 @@ TOOLS: ToolTable[Context] = ToolTable(title_from_name=True)
 
 def text_query(what: str) -> dict[str, Any]:
     return {**QUERY, "description": f"Only those whose {what} contains this text (case-insensitive)."}
-
-
-def _fields(item: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
-    return {k: item.get(k) for k in names if item.get(k) is not None}
-
-
-def compact_user(u: dict[str, Any]) -> dict[str, Any]:
-    return _fields(u, ("id", "name", "email", "role", "job_title", "time_zone", "html_url")) \
-        | ({"teams": refs(u["teams"])} if u.get("teams") else {})
-
-
-def compact_service(s: dict[str, Any]) -> dict[str, Any]:
-    return _fields(s, ("id", "name", "description", "status", "last_incident_timestamp", "html_url")) \
-        | {"escalation_policy": ref(s.get("escalation_policy")), "teams": refs(s.get("teams"))}
-
-
-def compact_policy(p: dict[str, Any]) -> dict[str, Any]:
-    rules = [{"level": i + 1, "delay_minutes": r.get("escalation_delay_in_minutes"),
-              "targets": [{"type": t.get("type"), **(ref(t) or {})} for t in r.get("targets") or []]}
-             for i, r in enumerate(p.get("escalation_rules") or [])]
-    return _fields(p, ("id", "name", "description", "num_loops", "html_url")) | {
-        "levels": rules, "services": refs(p.get("services")), "teams": refs(p.get("teams"))}
-
-
-def compact_schedule(s: dict[str, Any]) -> dict[str, Any]:
-    return _fields(s, ("id", "name", "description", "time_zone", "html_url")) \
-        | {"users": refs(s.get("users")), "escalation_policies": refs(s.get("escalation_policies")),
-           "teams": refs(s.get("teams"))}
-
-
-def compact_oncall(o: dict[str, Any]) -> dict[str, Any]:
-    return {"user": ref(o.get("user")), "schedule": ref(o.get("schedule")),
-            "escalation_policy": ref(o.get("escalation_policy")), "escalation_level": o.get("escalation_level"),
-            "start": o.get("start"), "end": o.get("end")}
 
 
 def query_and(*arrays: str) -> Callable[[Args, Params], None]:
@@ -200,12 +174,12 @@ TOOLS.add("get_escalation_policy", "Get one PagerDuty escalation policy in full:
           read_only=True)
 TOOLS.add("list_teams", "List PagerDuty teams (id, name). Use a team id to filter incidents, services or users.",
           lambda ctx: obj({"query": QUERY, **paging(ctx.page_size, "teams")}),
-          lister("/teams", "teams", "list_teams", lambda t: _fields(t, ("id", "name", "description", "html_url")),
+          lister("/teams", "teams", "list_teams", lambda t: fields(t, ("id", "name", "description", "html_url")),
                  query_and(), "teams"),
           read_only=True)
 TOOLS.add("list_priorities", "List the account's incident priorities (e.g. P1-P5), highest first. Use a priority "
           "id to filter incidents or set one on create_incident.",
           lambda ctx: obj({**paging(ctx.page_size, "priorities")}),
           lister("/priorities", "priorities", "list_priorities",
-                 lambda p: _fields(p, ("id", "name", "description")), query_and(), "priorities"),
+                 lambda p: fields(p, ("id", "name", "description")), query_and(), "priorities"),
           read_only=True)

@@ -8,9 +8,9 @@ from mcp_proxy.connectors.base import ConnectorError, ToolOutput
 from mcp_proxy.connectors.http import RestClient
 from mcp_proxy.connectors.output import list_output, object_output
 from mcp_proxy.connectors.pagerduty.client import AlreadyDone
-from mcp_proxy.connectors.pagerduty.schemas import (
-    add_list, date_time, enums, ident, ids, page_args, paged_output, paging, ref, refs, segment, window,
-)
+from mcp_proxy.connectors.pagerduty.params import add_list, page_args, paged_output, segment, window
+from mcp_proxy.connectors.pagerduty.schemas import date_time, enums, ident, ids, paging
+from mcp_proxy.connectors.pagerduty.views import compact_incident, ref
 from mcp_proxy.connectors.schema import obj, text
 from mcp_proxy.connectors.tools import Args, ToolTable
 
@@ -32,23 +32,6 @@ class Context(Protocol):
 
 
 TOOLS: ToolTable[Context] = ToolTable(title_from_name=True)
-
-
-def compact_incident(inc: dict[str, Any]) -> dict[str, Any]:
-    """What a list shows per incident; get_incident has everything."""
-    out = {k: inc.get(k) for k in ("id", "incident_number", "title", "status", "urgency", "created_at",
-                                   "updated_at", "last_status_change_at", "resolved_at", "incident_key", "html_url")
-           if inc.get(k) is not None}
-    out["service"] = ref(inc.get("service"))
-    if inc.get("priority"):
-        out["priority"] = ref(inc["priority"])
-    out["escalation_policy"] = ref(inc.get("escalation_policy"))
-    out["assignees"] = [ref(a.get("assignee")) for a in inc.get("assignments") or []]
-    if inc.get("acknowledgements"):
-        out["acknowledged_by"] = [ref(a.get("acknowledger")) for a in inc["acknowledgements"]]
-    if inc.get("teams"):
-        out["teams"] = refs(inc["teams"])
-    return out
 
 
 def _headline(inc: dict[str, Any]) -> str:
