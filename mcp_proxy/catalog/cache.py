@@ -33,7 +33,9 @@ def load_tools(cache_dir: Path, upstream_key: str, identity: str) -> list[dict[s
         data = json.loads(_file(cache_dir, upstream_key).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    if not isinstance(data, dict) or data.get("format") != CACHE_FORMAT or data.get("fingerprint") != fingerprint(identity):
+    if not isinstance(data, dict) or data.get("format") != CACHE_FORMAT:
+        return None
+    if data.get("fingerprint") != fingerprint(identity):
         return None
     tools = data.get("tools")
     if not isinstance(tools, list) or not all(isinstance(t, dict) for t in tools):

@@ -11,7 +11,7 @@ from typing import Any
 
 from mcp_proxy.catalog.cache import load_tools, save_tools
 from mcp_proxy.catalog.catalog import Entry, build_entries
-from mcp_proxy.config import Config, SecretStore
+from mcp_proxy.config import Config, SecretStore, UpstreamConfig
 from mcp_proxy.paths import Paths
 from mcp_proxy.policy.definition import ToolFacts
 from mcp_proxy.upstreams.base import connection_identity
@@ -19,11 +19,11 @@ from mcp_proxy.upstreams.base import connection_identity
 log = logging.getLogger(__name__)
 
 
-def _static_tools(cfg: Any, config: Config) -> list[dict[str, Any]]:
-    from mcp_proxy.connectors.base import ConnectorError
+def _static_tools(cfg: UpstreamConfig, config: Config) -> list[dict[str, Any]]:
+    from mcp_proxy.connectors.base import ConnectorError, Credential
     from mcp_proxy.upstreams.rest import load_connector, tool_dict
 
-    async def no_credentials():  # listing tools needs no credentials
+    async def no_credentials() -> Credential:  # listing tools needs no credentials
         raise ConnectorError("not available offline", "offline")
 
     return [tool_dict(t) for t in load_connector(cfg, no_credentials, config.user_email).tools()]
@@ -38,10 +38,9 @@ def load_catalog_entries(config: Config, paths: Paths) -> tuple[list[Entry], lis
     for key, cfg in sorted(config.upstreams.items()):
         if not cfg.enabled:
             continue
-        if cfg.kind in REST_KINDS:
-            raw = _static_tools(cfg, config)
-        else:
-            raw = load_tools(paths.tool_cache_dir, key, connection_identity(cfg))
+        raw: list[dict[str, Any]] | None = (
+            _static_tools(cfg, config) if cfg.kind in REST_KINDS
+            else load_tools(paths.tool_cache_dir, key, connection_identity(cfg)))
         if raw is None:
             unknown.append(key)
             continue

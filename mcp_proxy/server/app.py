@@ -10,15 +10,16 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 import mcp_types as types
+from mcp.server.context import CallNext, HandlerResult
 from mcp.server.lowlevel import NotificationOptions, Server
 from mcp.server.lowlevel.server import ServerRequestContext
+from mcp.server.models import InitializationOptions
 from mcp.shared.exceptions import MCPError
 
 from mcp_proxy import __version__
-from mcp_proxy.server.call import CallResult, ToolCall
+from mcp_proxy.server.call import CallResult, RequestId, ToolCall
 from mcp_proxy.server.client import SessionChannel
 from mcp_proxy.server.hub import Hub
 
@@ -29,13 +30,13 @@ INSTRUCTIONS = (
     "missing, call proxy_unavailable_tools to see why, and proxy_request_access to ask for it."
 )
 
-Context = ServerRequestContext[Hub, Any]
+Context = ServerRequestContext[Hub, RequestId]
 
 
 class CaptureClientSession:
     """Middleware: remember the client's session once it has initialized, to push list_changed later."""
 
-    async def __call__(self, ctx: Any, call_next: Any) -> Any:
+    async def __call__(self, ctx: Context, call_next: CallNext) -> HandlerResult:
         result = await call_next(ctx)
         if ctx.method == "notifications/initialized":
             await ctx.lifespan_context.link.initialized(ctx.session)
@@ -50,7 +51,7 @@ def build_server(hub: Hub) -> Server[Hub]:
     async def on_list_tools(ctx: Context, params: types.PaginatedRequestParams | None) -> types.ListToolsResult:
         try:
             return await hub.list_tools()
-        except Exception:  # noqa: BLE001 - see module docstring
+        except Exception:
             log.exception("tools/list failed")
             raise MCPError(code=types.INTERNAL_ERROR,
                            message="The proxy could not build the tool list; check its log and run "
@@ -59,8 +60,8 @@ def build_server(hub: Hub) -> Server[Hub]:
     async def on_call_tool(ctx: Context, params: types.CallToolRequestParams) -> CallResult:
         progress = None
         if "progress_token" in (ctx.meta or {}):
-            async def progress(value: float, total: float | None, message: str | None) -> None:
-                await ctx.session.report_progress(value, total, message)
+            async def progress(progress: float, total: float | None, message: str | None) -> None:
+                await ctx.session.report_progress(progress, total, message)
         return await hub.call(ToolCall(params.name, params.arguments or {}, ctx.request_id,
                                        SessionChannel(ctx.session, ctx.request_id), progress))
 
@@ -70,7 +71,9 @@ def build_server(hub: Hub) -> Server[Hub]:
         instructions=INSTRUCTIONS,
         lifespan=lifespan,
         on_list_tools=on_list_tools,
-        on_call_tool=on_call_tool,
+        # The SDK's runner serialises a dict result as it is (HandlerResult), but the handler's declared type
+        # names only models: an upstream's result is passed on as a dict so that no model is built per call.
+        on_call_tool=on_call_tool,  # type: ignore[arg-type]
     )
     # Replace the default OpenTelemetry middleware: it records exception text on spans, and without an
     # OTel SDK installed it only costs time on every message.
@@ -78,5 +81,5 @@ def build_server(hub: Hub) -> Server[Hub]:
     return server
 
 
-def initialization_options(server: Server[Hub]) -> Any:
+def initialization_options(server: Server[Hub]) -> InitializationOptions:
     return server.create_initialization_options(NotificationOptions(tools_changed=True))

@@ -19,9 +19,11 @@ if TYPE_CHECKING:
     from mcp_proxy.catalog.catalog import Entry
     from mcp_proxy.upstreams.base import ProgressRelay, Upstream
 
+# A JSON object as it comes off the wire (arguments, an upstream's result, an audit record's fields).
+JsonObject = dict[str, Any]
 # What a call returns: an SDK model the proxy built, or an upstream's wire-format result passed through as it
 # came (the entry point validates its shape once, on the way out).
-CallResult = types.CallToolResult | dict[str, Any]
+CallResult = types.CallToolResult | JsonObject
 RequestId = int | str
 
 
@@ -45,7 +47,7 @@ class Denial:
 @dataclass(eq=False)
 class ToolCall:
     name: str  # the exposed name the client asked for
-    arguments: dict[str, Any]
+    arguments: JsonObject
     request_id: RequestId | None = None
     client: ClientChannel | None = None
     progress: ProgressRelay | None = None
@@ -54,7 +56,7 @@ class ToolCall:
     # Learned by the stages:
     entry: Entry | None = None
     upstream: Upstream | None = None
-    audit_fields: dict[str, Any] = field(default_factory=dict)
+    audit_fields: JsonObject = field(default_factory=dict)
     denial: Denial | None = None
     outcome: str | None = None  # ok | tool_error | error; None: judged from the result
     error_type: str | None = None

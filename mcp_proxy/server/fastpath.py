@@ -19,12 +19,13 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import TypeGuard
 
 import anyio
+from anyio.abc import TaskGroup
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 
-from mcp_proxy.server.call import CallResult, RequestId, ToolCall, error_result
+from mcp_proxy.server.call import CallResult, JsonObject, RequestId, ToolCall, error_result
 from mcp_proxy.server.client import ClientLink, SessionChannel
 
 log = logging.getLogger(__name__)
@@ -36,11 +37,7 @@ WriteLine = Callable[[bytes], Awaitable[None]]
 RunCall = Callable[[ToolCall], Awaitable[CallResult]]
 
 
-class TaskStarter(Protocol):
-    def start_soon(self, func: Callable[..., Awaitable[Any]], /, *args: Any) -> None: ...
-
-
-def _encode(message: dict[str, Any]) -> bytes:
+def _encode(message: JsonObject) -> bytes:
     return json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
 
 
@@ -48,7 +45,7 @@ def _not_json(constant: str) -> object:
     raise ValueError(f"{constant} is not JSON")  # Python's json reads NaN and Infinity; JSON has neither
 
 
-def _valid_id(value: object) -> bool:
+def _valid_id(value: object) -> TypeGuard[RequestId]:
     return isinstance(value, (int, str)) and not isinstance(value, bool)
 
 
@@ -57,10 +54,10 @@ class ToolCallFastPath:
         self._link = link
         self._run_call = run
         self._inflight: dict[RequestId, anyio.CancelScope] = {}
-        self._tg: TaskStarter | None = None
+        self._tg: TaskGroup | None = None
         self._write: WriteLine | None = None
 
-    def attach(self, task_group: TaskStarter, write_line: WriteLine) -> None:
+    def attach(self, task_group: TaskGroup, write_line: WriteLine) -> None:
         """Start taking lines: calls run in `task_group`, answers go out through `write_line`."""
         self._tg = task_group
         self._write = write_line
@@ -104,7 +101,7 @@ class ToolCallFastPath:
         self._tg.start_soon(self._run, message["id"], params["name"], arguments, scope)
         return True
 
-    def _cancel(self, message: dict[str, Any]) -> bool:
+    def _cancel(self, message: JsonObject) -> bool:
         params = message.get("params")
         request_id = params.get("requestId") if isinstance(params, dict) else None
         scope = self._inflight.get(request_id) if _valid_id(request_id) else None
@@ -113,7 +110,7 @@ class ToolCallFastPath:
         scope.cancel()  # the upstream call is cancelled with it, and told so
         return True
 
-    async def _run(self, request_id: RequestId, name: str, arguments: dict[str, Any] | None,
+    async def _run(self, request_id: RequestId, name: str, arguments: JsonObject | None,
                    scope: anyio.CancelScope) -> None:
         session = self._link.session
         assert session is not None  # _open() checked it
@@ -128,7 +125,7 @@ class ToolCallFastPath:
             return  # a cancelled request gets no answer
         try:
             line = _encode({"jsonrpc": "2.0", "id": request_id, "result": _as_wire(result)})
-        except Exception:  # noqa: BLE001 - like every handler error: logged, never sent as text
+        except Exception:
             log.exception("could not encode the result of %s", name)
             line = _encode({"jsonrpc": "2.0", "id": request_id, "error": {
                 "code": INTERNAL_ERROR, "message": "The proxy could not encode this result; check its log."}})
@@ -139,7 +136,7 @@ class ToolCallFastPath:
             log.debug("the client went away before the answer to %r", request_id)
 
 
-def _as_wire(result: CallResult) -> dict[str, Any]:
+def _as_wire(result: CallResult) -> JsonObject:
     if not isinstance(result, dict):
         # The fast path serves only handshake-era clients, whose results carry no resultType (the SDK path
         # leaves it out too, and the two paths answer alike).
@@ -150,7 +147,7 @@ def _as_wire(result: CallResult) -> dict[str, Any]:
                                  "on. Report this to the server's maintainers."))
 
 
-def _looks_like_result(result: dict[str, Any]) -> bool:
+def _looks_like_result(result: JsonObject) -> bool:
     """The shape the SDK's validation would insist on, checked cheaply: content items are typed objects."""
     content = result.get("content")
     return isinstance(content, list) and all(isinstance(c, dict) and isinstance(c.get("type"), str)

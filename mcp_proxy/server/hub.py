@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import anyio
 import mcp_types as types
 
 from mcp_proxy.catalog.cache import load_tools, save_tools
 from mcp_proxy.catalog.catalog import Catalog, Entry
-from mcp_proxy.server.call import CallResult, ToolCall
+from mcp_proxy.server.call import CallResult, JsonObject, ToolCall
 from mcp_proxy.server.client import ClientLink
 from mcp_proxy.server.identity import Identity
 from mcp_proxy.server.pipeline import Pipeline, call_stages
@@ -72,7 +72,7 @@ class Hub:
             if cached is not None:
                 self.catalog.set_tools(key, cached)
 
-    async def tools_changed(self, key: str, tools: list[dict[str, Any]]) -> None:
+    async def tools_changed(self, key: str, tools: list[JsonObject]) -> None:
         if not self.catalog.set_tools(key, tools):
             return
         upstream = self.upstreams.get(key)

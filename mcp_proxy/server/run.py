@@ -15,7 +15,7 @@ import socket
 import uuid
 from collections.abc import Awaitable, Callable
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import anyio
 from anyio.abc import TaskGroup
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from mcp_proxy.audit import AuditLog
     from mcp_proxy.auth.session import SignInInfo
     from mcp_proxy.policy import PolicyEngine
+    from mcp_proxy.server.call import JsonObject
 
 log = logging.getLogger("mcp_proxy")
 
@@ -36,7 +37,7 @@ SHUTDOWN_BUDGET = 2.0  # seconds the upstreams get to stop after a signal
 
 
 def open_policy(config: Config, paths: Paths, store: SecretStore,
-                emit: Callable[[str, dict[str, Any]], object]) -> PolicyEngine:
+                emit: Callable[[str, JsonObject], object]) -> PolicyEngine:
     from mcp_proxy.policy import PolicyEngine
 
     return PolicyEngine(config.policy, paths, emit=emit, secret_store=store)

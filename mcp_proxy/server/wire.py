@@ -16,13 +16,20 @@ import os
 import stat
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
-from typing import Any
+from typing import TYPE_CHECKING
 
 import anyio
 import mcp_types as types
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 from mcp.shared.message import SessionMessage
 
 from mcp_proxy.stdio_guard import WireFds
+
+if TYPE_CHECKING:
+    from mcp_proxy.server.fastpath import ToolCallFastPath
+
+# What the SDK's server reads (messages, or the error a line caused) and writes.
+Streams = tuple[MemoryObjectReceiveStream[SessionMessage | Exception], MemoryObjectSendStream[SessionMessage]]
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +42,7 @@ def _is_pipe_or_socket(fd: int) -> bool:
 
 
 @asynccontextmanager
-async def wire_streams(wire: WireFds, fast_path: Any = None) -> AsyncIterator[tuple[Any, Any]]:
+async def wire_streams(wire: WireFds, fast_path: ToolCallFastPath | None = None) -> AsyncIterator[Streams]:
     """(read stream, write stream) for the SDK's server. With `fast_path` (server/fastpath.py), the lines it
     takes are answered there, on the same pipe, and never reach the SDK."""
     if not (_is_pipe_or_socket(wire.read_fd) and _is_pipe_or_socket(wire.write_fd)):

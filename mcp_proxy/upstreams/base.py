@@ -24,8 +24,10 @@ if TYPE_CHECKING:
 __all__ = ["PendingSignIn", "ProgressRelay", "SignInBroker", "ToolFailure", "Upstream", "UpstreamEvents",
            "UpstreamStatus", "UpstreamUnavailable", "connection_identity"]
 
-# (progress, total, message)
-ProgressRelay = Callable[[float, float | None, str | None], Awaitable[None]]
+class ProgressRelay(Protocol):
+    """Passes an upstream's progress on to the client that asked for it."""
+
+    async def __call__(self, progress: float, total: float | None, message: str | None) -> None: ...
 
 
 class PendingSignIn(Protocol):

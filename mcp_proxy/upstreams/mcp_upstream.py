@@ -19,6 +19,7 @@ import anyio
 import mcp_types as types
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters
+from mcp.shared.dispatcher import CallOptions
 from mcp.shared.exceptions import MCPError
 
 from mcp_proxy import __version__
@@ -137,19 +138,20 @@ class McpUpstream(Upstream):
             return stdio_transport(StdioServerParameters(
                 command=cfg.command, args=list(cfg.args), env=self._resolve(cfg.env) or None, cwd=cfg.cwd
             ))
+        assert cfg.url is not None, "the config requires a command or a url"
         headers = self._resolve(cfg.headers)
         hooks = {"response": [self._http_watch.on_response]}
+        import httpx2
+
         if cfg.transport == "sse":
             from mcp.client.sse import sse_client
 
-            def factory(headers=None, timeout=None, auth=None):  # noqa: ANN001 - the SDK's factory shape
-                import httpx2
-
+            def factory(headers: dict[str, str] | None = None, timeout: httpx2.Timeout | None = None,
+                        auth: httpx2.Auth | None = None) -> httpx2.AsyncClient:
                 return httpx2.AsyncClient(headers=headers, timeout=timeout, auth=auth, event_hooks=hooks)
 
             return sse_client(cfg.url, headers=headers, timeout=cfg.connect_timeout,
                               httpx_client_factory=factory, auth=self._http_auth)
-        import httpx2
         from mcp.client.streamable_http import streamable_http_client
 
         http = httpx2.AsyncClient(
@@ -286,7 +288,7 @@ class McpUpstream(Upstream):
         self, name: str, arguments: dict[str, Any], *, progress: ProgressRelay | None, timeout: float
     ) -> types.CallToolResult | dict[str, Any]:
         client = await self._wait_connected(timeout)
-        opts: dict[str, Any] = {"timeout": timeout}
+        opts: CallOptions = {"timeout": timeout}
         if progress is not None:
             opts["on_progress"] = progress
         refusals = self._http_watch.auth_refusals

@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from mcp.client.session import ClientSession
+from mcp.shared.dispatcher import CallOptions
 
 
 def supports_raw(session: ClientSession) -> bool:
@@ -23,9 +24,9 @@ def supports_raw(session: ClientSession) -> bool:
 
 
 async def raw_request(
-    session: ClientSession, method: str, params: dict[str, Any] | None, opts: dict[str, Any] | None = None
+    session: ClientSession, method: str, params: dict[str, Any] | None, opts: CallOptions | None = None
 ) -> dict[str, Any]:
-    opts = dict(opts or {})
+    opts = CallOptions(**(opts or {}))
     data: dict[str, Any] = {"method": method}
     if params is not None:
         data["params"] = params

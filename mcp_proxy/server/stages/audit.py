@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import time
-from typing import Any, Protocol
+from typing import Protocol
 
 import anyio
 
-from mcp_proxy.server.call import CallResult, Next, ToolCall
+from mcp_proxy.server.call import CallResult, JsonObject, Next, ToolCall
 from mcp_proxy.server.failures import failure_of
 
 
 class AuditAppend(Protocol):
-    async def __call__(self, event_name: str, fields: dict[str, Any], /) -> object: ...
+    async def __call__(self, event_name: str, fields: JsonObject, /) -> object: ...
 
 
 class AuditCall:

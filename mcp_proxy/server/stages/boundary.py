@@ -17,7 +17,7 @@ class ErrorBoundary:
     async def __call__(self, call: ToolCall, call_next: Next) -> CallResult:
         try:
             return await call_next(call)
-        except Exception as exc:  # noqa: BLE001 - this is the boundary: nothing else may catch broadly
+        except Exception as exc:
             failure = failure_of(exc)
             if not failure.expected:
                 log.error("unexpected %s while calling %s", type(exc).__name__, call.name,

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import mcp_types as types
 
-from mcp_proxy.server.call import CallResult, Next, ToolCall
+from mcp_proxy.server.call import CallResult, JsonObject, Next, ToolCall
 
 if TYPE_CHECKING:
     from mcp_proxy.policy.definition import ToolFacts
@@ -18,7 +18,7 @@ class AccessTools:
     """The proxy's access tools, with what they read: the policy, the catalog's facts, the audit log."""
 
     def __init__(self, engine: PolicyEngine, facts: Callable[[], list[ToolFacts]],
-                 emit: Callable[[str, dict[str, Any]], object]) -> None:
+                 emit: Callable[[str, JsonObject], object]) -> None:
         from mcp_proxy.policy.access_tools import ACCESS_TOOL_NAMES
 
         self.names = frozenset(ACCESS_TOOL_NAMES)
@@ -31,7 +31,7 @@ class AccessTools:
 
         return [types.Tool.model_validate(d) for d in access_tool_definitions()]
 
-    async def call(self, name: str, arguments: dict[str, Any], user: str | None) -> types.CallToolResult:
+    async def call(self, name: str, arguments: JsonObject, user: str | None) -> types.CallToolResult:
         from mcp_proxy.policy.access_tools import call_access_tool
 
         text, structured, is_error = await call_access_tool(
