@@ -26,6 +26,7 @@ from typing import Any
 
 from mcp_proxy import __version__
 from mcp_proxy.audit.record import SERVICE_NAME, SEVERITY, describe, severity, unix_nanos
+from mcp_proxy.errors import AuditError
 
 RESOURCE_KEYS = ("service.name", "service.version", "service.instance.id", "host.name")
 _NOT_ATTRIBUTES = frozenset({"id", "time", "event_name", *RESOURCE_KEYS})
@@ -35,7 +36,7 @@ CONTENT_TYPES = {"otlp-json": "application/json", "otlp-protobuf": "application/
 INT64 = (-(2 ** 63), 2 ** 63 - 1)
 
 
-class ProtocolUnavailable(Exception):
+class ProtocolUnavailable(AuditError):
     """The configured protocol needs an optional package that is not installed."""
 
 
@@ -59,7 +60,7 @@ def any_value(value: Any) -> dict[str, Any]:
     return {"stringValue": str(value)}
 
 
-class Unencodable(Exception):
+class Unencodable(AuditError):
     """One record cannot be encoded for the configured protocol."""
 
 

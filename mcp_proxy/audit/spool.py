@@ -33,6 +33,7 @@ import time
 from collections.abc import Callable
 
 from mcp_proxy.audit.layout import Layout, safe_instance
+from mcp_proxy.errors import AuditError
 from mcp_proxy.fsutil import FileLock, fsync_dir
 
 log = logging.getLogger(__name__)
@@ -42,7 +43,7 @@ LOCK_WAIT = 2.0  # seconds `start` waits for this writer's own lock
 LOCK_RETRY_AFTER_ERROR = 30.0  # after the OS refused the lock (ENOLCK...), seconds before trying again
 
 
-class WriterLockUnavailable(OSError):
+class WriterLockUnavailable(AuditError, OSError):
     """This process does not hold its writer lock, so it must not write its segment."""
 
     def __init__(self, reason: str) -> None:

@@ -42,6 +42,7 @@ import anyio
 
 from mcp_proxy import __version__
 from mcp_proxy.audit.encode import CONTENT_TYPES, endpoint
+from mcp_proxy.errors import AuditError
 
 RETRYABLE = frozenset({429, 502, 503, 504})
 PAUSE = frozenset({401, 403, 404, 405, 407})
@@ -53,7 +54,7 @@ _TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # an HTTP header name (RF
 _BAD_VALUE = re.compile(r"[^\t\x20-\x7e]")  # a header value: visible ASCII, spaces and tabs only
 
 
-class HeaderProblem(Exception):
+class HeaderProblem(AuditError):
     """A configured header cannot be sent; the message names the header and its secret reference."""
 
 

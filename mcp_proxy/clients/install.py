@@ -16,11 +16,12 @@ from typing import Any
 from mcp_proxy.clients import jsonedit
 from mcp_proxy.clients.entry import looks_like_ours
 from mcp_proxy.clients.table import ClientSpec
+from mcp_proxy.errors import ProxyError
 
 _BOM = "\ufeff"
 
 
-class ClientConfigError(Exception):
+class ClientConfigError(ProxyError):
     """A client's config file we must not touch; the message names the file, where, and the fix."""
 
 

@@ -15,8 +15,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from mcp_proxy.errors import ProxyError
 
-class JsonSyntaxError(ValueError):
+
+class JsonSyntaxError(ProxyError, ValueError):
     """The text is not valid JSON (or JSONC); `line`/`column` are 1-based."""
 
     def __init__(self, text: str, pos: int, problem: str) -> None:
@@ -27,7 +29,7 @@ class JsonSyntaxError(ValueError):
         super().__init__(f"line {self.line}, column {self.column}: {problem}")
 
 
-class JsonShapeError(ValueError):
+class JsonShapeError(ProxyError, ValueError):
     """Valid JSON whose structure we cannot safely edit (wrong types, duplicate keys)."""
 
     def __init__(self, text: str, pos: int, problem: str) -> None:

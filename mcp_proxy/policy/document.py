@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from mcp_proxy.errors import PolicyError
+
 SCHEMA_VERSION = 1
 STATES = ("pending", "approved", "disabled")
 CLASSES = ("read", "write", "destructive")
@@ -27,7 +29,7 @@ _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.:-]+$")
 
 
-class DocumentError(Exception):
+class DocumentError(PolicyError):
     """The document is not a valid schema-1 policy; `problems` are "path: what is wrong; fix" lines."""
 
     def __init__(self, problems: list[str]) -> None:

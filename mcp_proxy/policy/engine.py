@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from mcp_proxy.errors import PolicyError
 from mcp_proxy.policy import store as lkg
 from mcp_proxy.policy.definition import ToolFacts
 from mcp_proxy.policy.document import DocumentError, PolicyDocument, format_time, parse_document, parse_json
@@ -36,7 +37,7 @@ UNGOVERNED = Decision(True, "ungoverned", "ungoverned",
                       "ungoverned: no [policy] is configured, so every tool is available")
 
 
-class Rejected(Exception):
+class Rejected(PolicyError):
     """A document that must not be activated; the message says why."""
 
 

@@ -15,6 +15,8 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from mcp_proxy.errors import PolicyError
+
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric import ec, ed25519
     from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
@@ -27,11 +29,11 @@ ALGORITHMS = ("EdDSA", "ES256")
 _COMPACT_RE = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*$")
 
 
-class SignatureError(Exception):
+class SignatureError(PolicyError):
     """The document's signature is missing, malformed or not made by a configured key."""
 
 
-class KeyProblem(ValueError):
+class KeyProblem(PolicyError, ValueError):
     """A configured or given key cannot be used (the message says which and why)."""
 
 

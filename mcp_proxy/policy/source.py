@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from mcp_proxy.errors import PolicyError
+
 if TYPE_CHECKING:
     from mcp_proxy.config import PolicyConfig, SecretStore
     from mcp_proxy.paths import Paths
@@ -33,7 +35,7 @@ class Fetched:
         return self.body is None
 
 
-class FetchError(Exception):
+class FetchError(PolicyError):
     """The document could not be fetched; the message says why and what to do."""
 
     def __init__(self, message: str, retry_after: float | None = None) -> None:

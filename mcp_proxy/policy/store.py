@@ -14,6 +14,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from mcp_proxy.errors import PolicyError
 from mcp_proxy.fsutil import atomic_write
 
 log = logging.getLogger(__name__)
@@ -30,7 +31,7 @@ class Cached:
     fetched_at: float
 
 
-class CacheError(Exception):
+class CacheError(PolicyError):
     """The cache file exists but cannot be used; the message says why and what to do."""
 
 

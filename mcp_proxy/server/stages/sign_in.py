@@ -82,7 +82,7 @@ class SignInFlow:
         broker = upstream.sign_in_broker()
         login = f"mcp-access-proxy login {upstream.key}"
         if broker is None:
-            return error_result(f"{exc} Run `{login}` in a terminal, then call the tool again.")
+            return error_result(f"{exc} Then call the tool again.")  # the text names the login command
         client = call.client
         total = sign_in_wait()
         deadline = anyio.current_time() + total
