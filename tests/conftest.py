@@ -1,8 +1,11 @@
-"""Shared test fixtures. Area-specific fixtures live in each tests/<area>/conftest.py."""
+"""Shared test fixtures. Area-specific fixtures live in each tests/<area>/conftest.py; helpers the tests share
+live in tests/_support/."""
 
 from __future__ import annotations
 
 import pytest
+
+from tests._support.proxy import ProxyEnv
 
 
 @pytest.fixture
@@ -22,7 +25,5 @@ def proxy_home(tmp_path, monkeypatch):
 
 @pytest.fixture
 def proxy(tmp_path):
-    """A config, home and client for the real `mcp-access-proxy` process (tests/gateway/conftest.py: ProxyEnv)."""
-    from tests.gateway.conftest import ProxyEnv
-
+    """A config, home and client for the real `mcp-access-proxy` process (tests/_support/proxy.py: ProxyEnv)."""
     return ProxyEnv(tmp_path)

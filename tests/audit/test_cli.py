@@ -14,8 +14,8 @@ from mcp_proxy.audit.layout import Layout
 from mcp_proxy.cli import run
 from mcp_proxy.config import AuditConfig
 from mcp_proxy.fsutil import FileLock
-
-from .conftest import PY, audit_toml, call, fake_upstream, home_paths
+from tests._support.audit import audit_toml, call, fake_upstream, home_paths
+from tests._support.proxy import PY
 
 pytestmark = pytest.mark.anyio
 

@@ -12,8 +12,17 @@ from mcp_proxy.audit.layout import Layout
 from mcp_proxy.audit.shipper import Shipper
 from mcp_proxy.audit.verify import verify
 from mcp_proxy.config import AuditConfig
-
-from .conftest import PY, RawProxy, audit_toml, call, fake_upstream, home_paths, spool_records, wait_for, wait_sync
+from tests._support.audit import (
+    RawProxy,
+    audit_toml,
+    call,
+    fake_upstream,
+    home_paths,
+    spool_records,
+    wait_for,
+    wait_sync,
+)
+from tests._support.proxy import PY
 
 pytestmark = pytest.mark.anyio
 

@@ -13,8 +13,7 @@ from mcp_proxy.audit.housekeeping import clean
 from mcp_proxy.audit.layout import Layout, Liveness
 from mcp_proxy.audit.shipper import Shipper
 from mcp_proxy.fsutil import FileLock
-
-from .conftest import call
+from tests._support.audit import call
 
 pytestmark = pytest.mark.anyio
 

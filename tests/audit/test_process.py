@@ -14,9 +14,8 @@ import pytest
 from mcp_proxy.audit.layout import Layout
 from mcp_proxy.audit.redact import value_hash
 from mcp_proxy.audit.verify import verify
-from tests.gateway.conftest import text_of
-
-from .conftest import PY, audit_toml, fake_upstream, home_paths, spool_bytes, spool_records, wait_for
+from tests._support.audit import audit_toml, fake_upstream, home_paths, spool_bytes, spool_records, wait_for
+from tests._support.proxy import PY, text_of
 
 pytestmark = pytest.mark.anyio
 

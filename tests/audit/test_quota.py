@@ -9,8 +9,7 @@ from mcp_proxy.audit.layout import Layout
 from mcp_proxy.audit.quota import LOW_WATER, enforce, spool_bytes
 from mcp_proxy.audit.shipper import Shipper
 from mcp_proxy.fsutil import FileLock
-
-from .conftest import call
+from tests._support.audit import call
 
 pytestmark = pytest.mark.anyio
 

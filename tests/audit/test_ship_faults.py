@@ -18,8 +18,7 @@ from mcp_proxy.audit.status import audit_health, collect
 from mcp_proxy.config import SecretRef
 from mcp_proxy.fsutil import FileLock
 from mcp_proxy.sandbox.asgi_thread import serve_in_thread
-
-from .conftest import call, dead_writer, spool_records
+from tests._support.audit import call, dead_writer, spool_records
 
 pytestmark = pytest.mark.anyio
 KEY = "9f86d081884c7d659a2feaa0c55ad015"

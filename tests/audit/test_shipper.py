@@ -15,8 +15,7 @@ from mcp_proxy.audit.shipper import Shipper, run_shipper
 from mcp_proxy.config import SecretRef
 from mcp_proxy.fsutil import FileLock
 from mcp_proxy.sandbox.asgi_thread import free_port
-
-from .conftest import call, dead_writer, wait_for
+from tests._support.audit import call, dead_writer, wait_for
 
 pytestmark = pytest.mark.anyio
 

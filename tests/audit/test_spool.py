@@ -15,8 +15,7 @@ import pytest
 from mcp_proxy.audit import spool as spool_module
 from mcp_proxy.audit.layout import Layout
 from mcp_proxy.audit.verify import verify
-
-from .conftest import call, wait_sync
+from tests._support.audit import call, wait_sync
 
 pytestmark = pytest.mark.anyio
 

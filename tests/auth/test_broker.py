@@ -20,7 +20,7 @@ from mcp_proxy.config import SecretStore
 from mcp_proxy.config.load import parse_config
 from mcp_proxy.connectors.base import ConnectorError
 from mcp_proxy.paths import resolve_paths
-from tests.auth.conftest import CLIENT_ID, Sandbox, open_in_stand_in_browser
+from tests._support.auth import CLIENT_ID, Sandbox, open_in_stand_in_browser
 
 pytestmark = pytest.mark.anyio
 

@@ -13,7 +13,7 @@ from mcp_proxy.auth import broker as broker_module
 from mcp_proxy.auth.errors import AuthUnavailable, SignInRequired
 from mcp_proxy.auth.events import AuthEvents
 from mcp_proxy.config import SecretError
-from tests.auth.conftest import SCOPED_SECRET, Sandbox
+from tests._support.auth import SCOPED_SECRET, Sandbox
 from tests.auth.test_broker import Clock, make_broker, sign_in
 
 pytestmark = pytest.mark.anyio

@@ -9,7 +9,8 @@ import time
 
 import pytest
 
-from tests.auth.conftest import PY, SCOPED_SECRET, AuthProxy, open_in_stand_in_browser, url_from
+from tests._support.auth import SCOPED_SECRET, AuthProxy, open_in_stand_in_browser, url_from
+from tests._support.proxy import PY
 
 
 def test_login_signs_in_through_the_browser_and_reports_who(aproxy: AuthProxy) -> None:

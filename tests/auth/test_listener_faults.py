@@ -18,7 +18,7 @@ import pytest
 from mcp_proxy.auth.errors import SignInError
 from mcp_proxy.auth.loopback import CallbackListener
 from mcp_proxy.sandbox.asgi_thread import free_port
-from tests.auth.conftest import Sandbox
+from tests._support.auth import Sandbox
 from tests.auth.test_broker import make_broker
 
 STATE = "S" * 43
@@ -143,7 +143,7 @@ def test_a_session_with_an_idle_connection_still_ends_and_frees_the_sign_in_lock
 
 
 def test_closing_a_finished_session_does_not_wait_on_an_idle_connection(sandbox: Sandbox, tmp_path: Path) -> None:
-    from tests.auth.conftest import open_in_stand_in_browser
+    from tests._support.auth import open_in_stand_in_browser
 
     broker = make_broker(sandbox, tmp_path)
     session = broker.begin_sign_in_blocking(lifetime=30)

@@ -20,8 +20,8 @@ from mcp_proxy.config import SecretStore
 from mcp_proxy.paths import resolve_paths
 from mcp_proxy.sandbox.asgi_thread import serve_in_thread
 from mcp_proxy.sandbox.oauth_server import OAuthClient, create_app
-from tests.auth.conftest import PY, AuthProxy, mcp_table, wait_for_tool
-from tests.gateway.conftest import text_of
+from tests._support.auth import AuthProxy, mcp_table, wait_for_tool
+from tests._support.proxy import PY, text_of
 
 pytestmark = pytest.mark.anyio
 

@@ -9,8 +9,8 @@ from typing import Any
 import anyio
 import pytest
 
-from tests.auth.conftest import AuthProxy, mcp_table, tool_names, wait_for_tool
-from tests.gateway.conftest import text_of
+from tests._support.auth import AuthProxy, mcp_table, tool_names, wait_for_tool
+from tests._support.proxy import text_of
 
 pytestmark = pytest.mark.anyio
 

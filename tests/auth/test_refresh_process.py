@@ -8,8 +8,8 @@ from typing import Any
 import anyio
 import pytest
 
-from tests.auth.conftest import AuthProxy
-from tests.gateway.conftest import text_of
+from tests._support.auth import AuthProxy
+from tests._support.proxy import text_of
 
 pytestmark = pytest.mark.anyio
 

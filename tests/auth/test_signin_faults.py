@@ -13,8 +13,8 @@ import anyio
 import mcp_types as types
 import pytest
 
-from tests.auth.conftest import AuthProxy, open_in_stand_in_browser
-from tests.gateway.conftest import text_of
+from tests._support.auth import AuthProxy, open_in_stand_in_browser
+from tests._support.proxy import text_of
 
 pytestmark = pytest.mark.anyio
 

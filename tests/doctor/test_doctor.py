@@ -16,7 +16,7 @@ import pytest
 
 from mcp_proxy.sandbox.asgi_thread import free_port, serve_in_thread
 from mcp_proxy.sandbox.statuspage import ORG, PAGE, create_app
-from tests.gateway.conftest import render_config, stdio_upstream
+from tests._support.proxy import render_config, stdio_upstream
 
 SP_KEY = "sp_doctor_key_0123456789abcdef"
 

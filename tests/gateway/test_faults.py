@@ -5,7 +5,7 @@ from __future__ import annotations
 import anyio
 import pytest
 
-from tests.gateway.conftest import stdio_upstream, text_of
+from tests._support.proxy import stdio_upstream, text_of
 
 pytestmark = pytest.mark.anyio
 

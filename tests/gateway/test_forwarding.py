@@ -6,7 +6,7 @@ import anyio
 import mcp_types as types
 import pytest
 
-from tests.gateway.conftest import free_port_http_upstream, stdio_upstream, text_of
+from tests._support.proxy import free_port_http_upstream, stdio_upstream, text_of
 
 pytestmark = pytest.mark.anyio
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.gateway.conftest import PY, stdio_upstream
+from tests._support.proxy import PY, stdio_upstream
 
 
 def _init(version: str, rid: int = 1) -> str:

@@ -1,83 +1,22 @@
 """Fixtures: the Opsgenie emulator over real HTTP, connectors pointed at it, and a spec check
-of every exchange the emulator saw (run when each test ends)."""
+of every exchange the emulator saw (run when each test ends).
+Their helpers live in tests/_support/opsgenie.py."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Callable
+from contextlib import ExitStack
 from typing import Any
 
 import pytest
 
-from mcp_proxy.config import UpstreamConfig
-from mcp_proxy.config.secrets import SecretRef
-from mcp_proxy.connectors.base import Connector, Credential
-from mcp_proxy.connectors.opsgenie import build
-from mcp_proxy.sandbox.asgi_thread import serve_in_thread
-from mcp_proxy.sandbox.opsgenie import Emulator, create_app
+from tests._support.opsgenie import Sandbox, serve
 from tests.opsgenie.swagger_check import SwaggerChecker
-
-INTEGRATION_KEY = "0f5e1c9a-2b7d-4e8f-9a3c-integration01"
-CONFIG_KEY = "7c2d9e4b-1a6f-4b3e-8d5c-configuration1"
-USER = "alice@example.com"
 
 
 @pytest.fixture(scope="session")
 def spec() -> SwaggerChecker:
     return SwaggerChecker.load()
-
-
-def upstream_config(base_url: str | None, **overrides: Any) -> UpstreamConfig:
-    values: dict[str, Any] = dict(key="og", kind="opsgenie", base_url=base_url, call_timeout=4.0, max_retries=3,
-                                  api_key=SecretRef("keyring", "opsgenie", "upstreams.og.api_key"))
-    values.update(overrides)
-    return UpstreamConfig(**values)
-
-
-def key_provider(key: str):  # noqa: ANN201
-    async def provide() -> Credential:
-        return Credential("api_key", key)
-    return provide
-
-
-@dataclass
-class Sandbox:
-    url: str
-    emulator: Emulator
-    connectors: list[Connector] = field(default_factory=list)
-
-    def connector(self, key: str = INTEGRATION_KEY, *, user_email: str | None = USER, **cfg: Any) -> Connector:
-        connector = build(upstream_config(cfg.pop("base_url", self.url), **cfg), key_provider(key),
-                          user_email=user_email, transport=cfg.pop("transport", None))
-        self.connectors.append(connector)
-        return connector
-
-    def requests(self, method: str | None = None, path_part: str = "") -> list[dict[str, Any]]:
-        return [e for e in self.emulator.log if (method is None or e["method"] == method) and path_part in e["path"]]
-
-
-def check_exchanges(checker: SwaggerChecker, emulator: Emulator) -> list[str]:
-    problems: list[str] = []
-    for entry in emulator.log:
-        body = json.loads(entry["body"]) if entry["body"] else None
-        problems += checker.check_request(entry["method"], entry["path"], entry["query"], body)
-        problems += checker.check_response(entry["method"], entry["path"], entry["status"], entry["response"])
-    return problems
-
-
-@contextmanager
-def _serve(spec: SwaggerChecker, **options: Any) -> Iterator[Sandbox]:
-    app = create_app(integration_keys=[INTEGRATION_KEY], config_keys=[CONFIG_KEY], **options)
-    server = serve_in_thread(app)
-    sandbox = Sandbox(server.url, app.state.emulator)
-    try:
-        yield sandbox
-    finally:
-        server.stop()
-    problems = check_exchanges(spec, sandbox.emulator)
-    assert not problems, "exchanges that do not match the Opsgenie spec:\n" + "\n".join(problems)
 
 
 @pytest.fixture
@@ -88,7 +27,7 @@ async def og_factory(spec: SwaggerChecker) -> AsyncIterator[Callable[..., Sandbo
         sandboxes: list[Sandbox] = []
 
         def start(**options: Any) -> Sandbox:
-            sandboxes.append(stack.enter_context(_serve(spec, **options)))
+            sandboxes.append(stack.enter_context(serve(spec, **options)))
             return sandboxes[-1]
 
         try:

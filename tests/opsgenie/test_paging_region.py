@@ -7,7 +7,7 @@ import pytest
 
 from mcp_proxy.connectors.opsgenie import base_url_for
 from mcp_proxy.sandbox.opsgenie import seed
-from tests.opsgenie.conftest import upstream_config
+from tests._support.opsgenie import upstream_config
 
 pytestmark = pytest.mark.anyio
 

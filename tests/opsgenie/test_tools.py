@@ -14,7 +14,7 @@ import pytest
 
 from mcp_proxy.connectors.base import ConnectorError
 from mcp_proxy.sandbox.opsgenie import seed
-from tests.opsgenie.conftest import USER
+from tests._support.opsgenie import USER
 
 pytestmark = pytest.mark.anyio
 

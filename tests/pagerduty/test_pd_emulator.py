@@ -7,7 +7,7 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from tests.pagerduty.conftest import ACCOUNT_KEY, USER_KEY, Sandbox
+from tests._support.pagerduty import ACCOUNT_KEY, USER_KEY, Sandbox
 
 pytestmark = pytest.mark.anyio
 V2 = "application/vnd.pagerduty+json;version=2"

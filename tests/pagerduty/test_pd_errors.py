@@ -8,7 +8,7 @@ from mcp_proxy.config.secrets import SecretRef
 from mcp_proxy.connectors.base import ConnectorError
 from mcp_proxy.connectors.pagerduty import current_user
 from mcp_proxy.connectors.pagerduty.client import rate_limit_wait
-from tests.pagerduty.conftest import ACCOUNT_KEY, TOKENS, USER_KEY, Sandbox
+from tests._support.pagerduty import ACCOUNT_KEY, TOKENS, USER_KEY, Sandbox
 
 pytestmark = pytest.mark.anyio
 READ_ONLY_TOKEN = "pdus+_0XAliceReadOnly000002"

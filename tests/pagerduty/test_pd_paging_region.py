@@ -7,7 +7,7 @@ import pytest
 
 from mcp_proxy.config import UpstreamConfig
 from mcp_proxy.connectors.pagerduty import build, base_url_for
-from tests.pagerduty.conftest import ACCOUNT_KEY, Sandbox, provider
+from tests._support.pagerduty import ACCOUNT_KEY, Sandbox, provider
 
 pytestmark = pytest.mark.anyio
 

@@ -12,7 +12,7 @@ import pytest
 
 from mcp_proxy.config import UpstreamConfig
 from mcp_proxy.connectors.pagerduty import TOOL_OPERATIONS, build, current_user
-from tests.pagerduty.conftest import BOB_KEY, USER, USER_KEY, Sandbox
+from tests._support.pagerduty import BOB_KEY, USER, USER_KEY, Sandbox
 
 pytestmark = pytest.mark.anyio
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 
 from mcp_proxy.policy.access_tools import ACCESS_TOOL_NAMES, access_tool_definitions, call_access_tool
-
-from .conftest import NOW, approved, make_doc, tool
+from tests._support.policy_docs import NOW, approved, make_doc, tool
 
 pytestmark = pytest.mark.anyio
 

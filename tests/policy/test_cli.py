@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 
 from mcp_proxy.cli import run
-
-from .conftest import approved, make_doc, tool
+from tests._support.policy_docs import approved, make_doc, tool
 
 LIST = tool("pd.list_incidents", read_only=True)
 CREATE = tool("pd.create_incident")

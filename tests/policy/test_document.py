@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 
 from mcp_proxy.policy.document import DocumentError, parse_document, parse_json
-
-from .conftest import make_doc
+from tests._support.policy_docs import make_doc
 
 
 def problems(doc) -> list[str]:

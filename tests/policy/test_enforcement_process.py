@@ -16,7 +16,7 @@ import mcp_types as types
 import pytest
 
 from mcp_proxy.policy import definition_hash
-from tests.gateway.conftest import stdio_upstream, text_of
+from tests._support.proxy import stdio_upstream, text_of
 from tests.gateway.fake_upstream import ECHO
 
 pytestmark = pytest.mark.anyio

@@ -6,8 +6,7 @@ import pytest
 
 from mcp_proxy.policy.document import parse_document
 from mcp_proxy.policy.evaluate import evaluate, toolset_rank
-
-from .conftest import NOW, approved, make_doc, tool
+from tests._support.policy_docs import NOW, approved, make_doc, tool
 
 LIST = tool("pd.list_incidents", read_only=True)
 CREATE = tool("pd.create_incident")

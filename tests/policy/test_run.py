@@ -7,7 +7,7 @@ import json
 import anyio
 import pytest
 
-from .conftest import NOW, approved, make_doc, tool
+from tests._support.policy_docs import NOW, approved, make_doc, tool
 
 pytestmark = pytest.mark.anyio
 

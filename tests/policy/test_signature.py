@@ -11,8 +11,7 @@ import pytest
 from mcp_proxy.policy.signature import (
     KeyProblem, SignatureError, b64url_encode, load_public_key, load_public_keys, verify_jws,
 )
-
-from .conftest import make_doc
+from tests._support.policy_docs import make_doc
 
 PAYLOAD = json.dumps(make_doc()).encode()
 

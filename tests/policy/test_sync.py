@@ -7,8 +7,7 @@ import json
 import pytest
 
 from mcp_proxy.policy import store
-
-from .conftest import NOW, approved, make_doc, tool
+from tests._support.policy_docs import NOW, approved, make_doc, tool
 
 pytestmark = pytest.mark.anyio
 

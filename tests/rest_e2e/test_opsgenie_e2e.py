@@ -14,10 +14,10 @@ import pytest
 from mcp_proxy.config import UpstreamConfig
 from mcp_proxy.connectors.opsgenie import build
 from mcp_proxy.sandbox.opsgenie import create_app, seed
-from tests.gateway.conftest import ProxyEnv, text_of
-from tests.opsgenie.conftest import check_exchanges
+from tests._support.opsgenie import check_exchanges
+from tests._support.proxy import ProxyEnv, text_of
+from tests._support.rest import Live, Served, assert_secrets_kept, served_and_checked, whole_module_ran
 from tests.opsgenie.swagger_check import SwaggerChecker
-from tests.rest_e2e.conftest import served_and_checked, Live, Served, assert_secrets_kept, whole_module_ran
 
 pytestmark = pytest.mark.anyio
 

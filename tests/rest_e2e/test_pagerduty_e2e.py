@@ -15,10 +15,10 @@ import pytest
 from mcp_proxy.config import UpstreamConfig
 from mcp_proxy.connectors.pagerduty import TOOL_OPERATIONS, build
 from mcp_proxy.sandbox.pagerduty import create_app
-from tests.gateway.conftest import ProxyEnv, text_of
-from tests.pagerduty.conftest import check_exchanges
+from tests._support.pagerduty import check_exchanges
+from tests._support.proxy import ProxyEnv, text_of
+from tests._support.rest import Live, Served, assert_secrets_kept, served_and_checked, whole_module_ran
 from tests.pagerduty.spec_check import OpenApiChecker
-from tests.rest_e2e.conftest import served_and_checked, Live, Served, assert_secrets_kept, whole_module_ran
 
 pytestmark = pytest.mark.anyio
 

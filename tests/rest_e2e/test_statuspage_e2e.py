@@ -10,9 +10,9 @@ import pytest
 from mcp_proxy.config import UpstreamConfig
 from mcp_proxy.connectors.statuspage import TOOL_OPERATIONS, build
 from mcp_proxy.sandbox.statuspage import ORG, PAGE, PAGE2, create_app
-from tests.gateway.conftest import ProxyEnv, text_of
-from tests.rest_e2e.conftest import served_and_checked, Live, Served, assert_secrets_kept, whole_module_ran
-from tests.statuspage.conftest import check_exchanges
+from tests._support.proxy import ProxyEnv, text_of
+from tests._support.rest import Live, Served, assert_secrets_kept, served_and_checked, whole_module_ran
+from tests._support.statuspage import check_exchanges
 from tests.statuspage.spec_check import OpenApiChecker
 
 pytestmark = pytest.mark.anyio

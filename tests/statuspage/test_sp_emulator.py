@@ -7,7 +7,7 @@ import pytest
 
 from mcp_proxy.sandbox.asgi_thread import serve_in_thread
 from mcp_proxy.sandbox.statuspage import PAGE, create_app
-from tests.statuspage.conftest import KEY, Sandbox
+from tests._support.statuspage import KEY, Sandbox
 
 pytestmark = pytest.mark.anyio
 AUTH = {"Authorization": f"OAuth {KEY}"}

@@ -9,7 +9,7 @@ from mcp_proxy.config.secrets import SecretRef
 from mcp_proxy.connectors.base import ConnectorError
 from mcp_proxy.sandbox.asgi_thread import free_port
 from mcp_proxy.sandbox.statuspage import PAGE
-from tests.statuspage.conftest import KEY, Sandbox
+from tests._support.statuspage import KEY, Sandbox
 
 pytestmark = pytest.mark.anyio
 

@@ -10,7 +10,7 @@ import pytest
 from mcp_proxy.connectors.base import ConnectorError
 from mcp_proxy.sandbox.statuspage import ORG, PAGE
 from mcp_proxy.sandbox.statuspage.handlers import _component_rows
-from tests.statuspage.conftest import Sandbox
+from tests._support.statuspage import Sandbox
 
 pytestmark = pytest.mark.anyio
 

@@ -12,7 +12,7 @@ import pytest
 
 from mcp_proxy.connectors.statuspage import TOOL_OPERATIONS
 from mcp_proxy.sandbox.statuspage import ORG, PAGE, PAGE2
-from tests.statuspage.conftest import Sandbox
+from tests._support.statuspage import Sandbox
 
 pytestmark = pytest.mark.anyio
 
@@ -270,7 +270,7 @@ async def test_json_suffix_and_gateway_prefix_base_url(sp: Sandbox) -> None:
     """A base_url with a path prefix keeps it; the emulator accepts the documented `.json` form."""
     import httpx
 
-    from tests.statuspage.conftest import KEY
+    from tests._support.statuspage import KEY
 
     async with httpx.AsyncClient() as client:
         r = await client.get(f"{sp.url}/pages/{PAGE}/incidents/unresolved.json",

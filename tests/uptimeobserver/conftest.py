@@ -1,22 +1,16 @@
-"""Fixtures: the UptimeObserver MCP emulator on a loopback port, and proxy configs pointing at it."""
+"""Fixtures: the UptimeObserver MCP emulator on a loopback port, and the real proxy process. Their helpers
+(keys, proxy configs pointing at the emulator) live in tests/_support/uptimeobserver.py."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from mcp_proxy.sandbox import uptimeobserver
-from tests.gateway.conftest import ProxyEnv
-
-KEY = "uo_live_7f3a9c2e5b8d1f4a6c0e9b2d5f8a1c3e"
-OTHER_KEY = "uo_live_0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e"
-JWT = ("eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJhbGljZUBleGFtcGxlLmNvbSIsImlhdCI6MTcwMDAwMDAwMH0"
-       ".Zm9vYmFyYmF6cXV4cXV1eHF1dXhxdXV4cXV1eHF1dXg")
-NO_PREFIX = "7f3a9c2e5b8d1f4a6c0e9b2d5f8a1c3e"
-TOOLS = {"list_monitors", "get_monitor", "list_incidents", "get_status_summary", "pause_monitor", "resume_monitor"}
+from tests._support.proxy import ProxyEnv
+from tests._support.uptimeobserver import KEY, OTHER_KEY
 
 
 @pytest.fixture
@@ -31,12 +25,3 @@ def uo() -> Iterator[uptimeobserver.Sandbox]:
 @pytest.fixture
 def proxy(tmp_path: Path) -> ProxyEnv:
     return ProxyEnv(tmp_path)
-
-
-def uo_upstream(sandbox: uptimeobserver.Sandbox, **extra: Any) -> dict[str, Any]:
-    return {"kind": "uptimeobserver", "url": sandbox.url, "api_key": "env:UO_TEST_KEY", "connect_timeout": 10,
-            **extra}
-
-
-def files_containing(root: Path, secret: str) -> list[str]:
-    return [str(p) for p in root.rglob("*") if p.is_file() and secret.encode() in p.read_bytes()]

@@ -7,7 +7,7 @@ import pytest
 from mcp_proxy.config import ConfigError, SecretStore, parse_config
 from mcp_proxy.config.load import UPTIMEOBSERVER_URL
 from mcp_proxy.upstreams.uptimeobserver import UptimeObserverUpstream
-from tests.uptimeobserver.conftest import KEY
+from tests._support.uptimeobserver import KEY
 
 
 def parse(**table) -> object:

@@ -10,7 +10,7 @@ import pytest
 from mcp.shared.exceptions import MCPError
 
 from mcp_proxy.sandbox.uptimeobserver import REFUSALS, Emulator
-from tests.uptimeobserver.conftest import JWT, KEY, NO_PREFIX, OTHER_KEY, TOOLS
+from tests._support.uptimeobserver import JWT, KEY, NO_PREFIX, OTHER_KEY, TOOLS
 
 pytestmark = pytest.mark.anyio
 

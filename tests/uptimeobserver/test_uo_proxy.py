@@ -16,8 +16,8 @@ import pytest
 from mcp_proxy.config import SecretStore, load_config
 from mcp_proxy.paths import resolve_paths
 from mcp_proxy.upstreams.health import check_upstreams
-from tests.gateway.conftest import PY, text_of
-from tests.uptimeobserver.conftest import JWT, KEY, NO_PREFIX, TOOLS, files_containing, uo_upstream
+from tests._support.proxy import PY, text_of
+from tests._support.uptimeobserver import JWT, KEY, NO_PREFIX, TOOLS, files_containing, uo_upstream
 
 pytestmark = pytest.mark.anyio
 
@@ -135,7 +135,7 @@ async def test_a_revoked_key_becomes_the_vendors_advice(proxy, uo, monkeypatch) 
 
 async def test_a_new_key_works_after_the_old_one_was_revoked(proxy, uo) -> None:
     """Rotation: the key was revoked, the user stores a new one and restarts the client."""
-    from tests.uptimeobserver.conftest import OTHER_KEY
+    from tests._support.uptimeobserver import OTHER_KEY
 
     proxy.write({"uo": uo_upstream(uo)})
     uo.revoke(KEY)

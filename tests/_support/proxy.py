@@ -1,4 +1,5 @@
-"""Fixtures for driving the real `mcp-access-proxy` process over stdio."""
+"""Driving the real `mcp-access-proxy` process over stdio: configs, its environment and an MCP client, and the
+fake upstream (tests/gateway/fake_upstream.py) over stdio or Streamable HTTP."""
 
 from __future__ import annotations
 
@@ -8,8 +9,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-
-FAKE = str(Path(__file__).with_name("fake_upstream.py"))
+FAKE = str(Path(__file__).parent.parent / "gateway" / "fake_upstream.py")
 PY = sys.executable
 
 
