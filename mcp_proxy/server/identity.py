@@ -9,6 +9,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING
 
+from mcp_proxy.errors import ProxyError
 from mcp_proxy.server.stages.audit import AuditAppend
 
 if TYPE_CHECKING:
@@ -55,7 +56,7 @@ def adopt_stored_identities(identity: Identity, upstreams: Mapping[str, Upstream
             continue
         try:
             email = broker.identity_email
-        except Exception as exc:  # noqa: BLE001 - a damaged token record must not stop start-up
+        except (ProxyError, OSError, ValueError) as exc:  # a damaged token record must not stop start-up
             log.debug("no stored identity for %s (%s)", key, type(exc).__name__)
             continue
         if email and identity.adopt(email, key):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from mcp_proxy.config import Config, SecretRef, SecretStore
+from mcp_proxy.errors import ProxyError
 
 
 def _refs(config: Config) -> list[SecretRef]:
@@ -24,6 +25,6 @@ def known_secret_values(config: Config, store: SecretStore) -> list[str]:
     for ref in _refs(config):
         try:
             values.append(ref.resolve(store))
-        except Exception:  # noqa: BLE001 - an unresolvable secret cannot leak either
+        except ProxyError:  # an unresolvable secret cannot leak either
             continue
     return values

@@ -8,8 +8,9 @@ from typing import Any
 import anyio
 
 from mcp_proxy.config import Config, SecretStore
+from mcp_proxy.errors import ProxyError
 from mcp_proxy.paths import Paths
-from mcp_proxy.upstreams.base import ToolFailure, UpstreamEvents, UpstreamUnavailable
+from mcp_proxy.upstreams.base import ToolFailure, UpstreamEvents
 
 
 @dataclass
@@ -39,10 +40,8 @@ async def _check_rest(upstream: Any, timeout: float) -> tuple[bool, str]:
         return False, exc.message
     except TimeoutError:
         return False, f"no answer within {timeout:g} s"
-    except UpstreamUnavailable as exc:
+    except ProxyError as exc:  # upstream unavailable, sign-in required, a secret not stored
         return False, str(exc)
-    except Exception as exc:  # noqa: BLE001 - e.g. sign-in required
-        return False, str(exc) or type(exc).__name__
     if getattr(result, "is_error", False):
         return False, " ".join(getattr(c, "text", "") for c in result.content)[:300]
     return True, f"reachable and authenticated ({tool.name} answered)"
