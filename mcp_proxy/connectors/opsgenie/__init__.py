@@ -16,7 +16,7 @@ from mcp_proxy.connectors.opsgenie import alerts, directory
 from mcp_proxy.connectors.opsgenie.client import AsyncWrites, base_url_for, build_client
 from mcp_proxy.connectors.vendor import VendorConnector
 
-__all__ = ["OpsgenieConnector", "build", "base_url_for", "poll_budget"]
+__all__ = ["OpsgenieConnector", "base_url_for", "build", "poll_budget"]
 
 
 def poll_budget(call_timeout: float) -> float:

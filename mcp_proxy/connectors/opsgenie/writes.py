@@ -27,7 +27,7 @@ def recipients(values: Any, name: str) -> list[dict[str, Any]]:
         if not isinstance(value, dict) or not any(value.get(k) for k in ("id", "name", "username")):
             raise ConnectorError(f"{name}[{i}] needs `type` and one of id, name or username", "bad_argument")
         kind = value.get("type")
-        keys = _RECIPIENT_KEYS.get(kind, ("id", "name"))
+        keys = _RECIPIENT_KEYS.get(str(kind), ("id", "name"))
         wrong = [k for k in ("name", "username") if value.get(k) and k not in keys]
         if wrong:
             # Sent anyway, Opsgenie would not find the recipient by a field it does not know for this type.
@@ -86,7 +86,7 @@ def write_result(verb: str, outcome: WriteOutcome) -> ToolOutput:
         hint = (" Check the alert identifier and identifierType with list_alerts or get_alert."
                 if "not exist" in str(status).lower() else " Check the arguments and the alert's current state.")
         raise ConnectorError(f"Opsgenie could not {verb}: {status} (requestId {rid}).{hint}", "action_failed")
-    result = {"requestId": rid, "processed": True, **{k: data[k] for k in
+    result: dict[str, Any] = {"requestId": rid, "processed": True, **{k: data[k] for k in
               ("isSuccess", "action", "status", "alertId", "alias", "processedAt") if k in data}}
     who = f"alert {data.get('alertId')}" if data.get("alertId") else "the alert"
     alias = f" (alias {data['alias']})" if data.get("alias") else ""

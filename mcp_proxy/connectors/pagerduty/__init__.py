@@ -29,7 +29,7 @@ from mcp_proxy.connectors.pagerduty.client import (
 )
 from mcp_proxy.connectors.vendor import VendorConnector
 
-__all__ = ["PagerDutyConnector", "TOOL_OPERATIONS", "build", "base_url_for", "current_user", "tool_scopes"]
+__all__ = ["TOOL_OPERATIONS", "PagerDutyConnector", "base_url_for", "build", "current_user", "tool_scopes"]
 
 # The operations each tool calls (method, spec path template): its scopes and read/write class follow.
 TOOL_OPERATIONS: dict[str, tuple[tuple[str, str], ...]] = {

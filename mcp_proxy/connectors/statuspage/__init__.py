@@ -18,7 +18,7 @@ from mcp_proxy.connectors.statuspage import audience, incidents, maintenances, s
 from mcp_proxy.connectors.statuspage.client import Scope, base_url_for, build_client
 from mcp_proxy.connectors.vendor import VendorConnector
 
-__all__ = ["StatuspageConnector", "TOOL_OPERATIONS", "build", "base_url_for"]
+__all__ = ["TOOL_OPERATIONS", "StatuspageConnector", "base_url_for", "build"]
 
 P = "/pages/{page_id}"
 # The operations each tool calls (method, spec path template): its read/write class follows.
