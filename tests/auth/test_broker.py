@@ -152,7 +152,7 @@ async def test_region_comes_from_the_id_token_unless_the_config_pins_it(
 
     # The connector follows the region on its next call.
     from mcp_proxy.connectors.pagerduty import build
-    from mcp_proxy.upstreams.factory import _oauth_credentials
+    from mcp_proxy.upstreams.rest import OAuthCredentials
 
     hosts: list[str] = []
 
@@ -161,7 +161,7 @@ async def test_region_comes_from_the_id_token_unless_the_config_pins_it(
         assert request.headers["authorization"].startswith("Bearer pdus+_0")
         return httpx.Response(200, json={"user": {"id": "PALICE1", "email": "alice@example.com", "name": "Alice"}})
 
-    credentials = _oauth_credentials(broker.cfg, broker.paths, broker.store)
+    credentials = OAuthCredentials(TokenBroker.for_upstream(broker.cfg, broker.paths, broker.store))
     connector = build(broker.cfg, credentials, transport=httpx.MockTransport(answer))
     assert connector.base_url == "https://api.pagerduty.com"  # the config's default, before any call
     await connector.call("get_current_user", {})
