@@ -27,6 +27,7 @@ from __future__ import annotations
 import os
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -122,34 +123,40 @@ def severity(record: dict[str, Any]) -> str:
     return "INFO"
 
 
+def _describe_call(record: dict[str, Any], who: str, tool: str) -> str:
+    outcome = record.get("outcome", "?")
+    err = f" ({record['error.type']})" if record.get("error.type") and record["error.type"] != outcome else ""
+    return f"{who} called {tool}: {outcome}{err} in {record.get('duration_ms', '?')} ms"
+
+
+#: event name -> (record, user, tool) -> its line; `auth.*` and the other `audit.*` events follow a pattern.
+_DESCRIBE: dict[str, Callable[[dict[str, Any], str, str], str]] = {
+    "mcp.tool.call": _describe_call,
+    "mcp.tool.denied": lambda r, who, tool: (
+        f"{who} was denied {tool} ({r.get('policy.decision.code', '?')}): {r.get('reason', '')}"),
+    "tools.discovered": lambda r, _who, _tool: f"upstream {r.get('upstream')} lists {r.get('tool_count')} tools",
+    "policy.activated": lambda r, _who, _tool: (
+        f"policy revision {r.get('policy.revision')} active (from the {r.get('origin', '?')})"),
+    "policy.rejected": lambda r, _who, _tool: f"policy refused: {r.get('reason', '')}",
+    "policy.expired": lambda r, _who, _tool: (
+        f"policy revision {r.get('policy.revision')} expired: nothing is exposed"),
+    "tool.definition_changed": lambda _r, _who, tool: f"the definition of {tool} changed since review: pending again",
+    "access.requested": lambda r, who, tool: f"{who} requests access to {tool}: {r.get('reason', '')}",
+    "audit.dropped": lambda r, _who, _tool: (
+        f"disk quota: dropped {r.get('audit.dropped.records')} unsent records "
+        f"({r.get('audit.dropped.bytes')} bytes)"),
+}
+
+
 def describe(record: dict[str, Any]) -> str:
     """One human-readable line about a record (the OTLP body, `audit tail`)."""
     event = record.get("event_name", "?")
     who = record.get("user.email") or "unknown user"
     tool = record.get("gen_ai.tool.name") or record.get("tool.key") or ""
-    if event == "mcp.tool.call":
-        outcome = record.get("outcome", "?")
-        err = f" ({record['error.type']})" if record.get("error.type") and record["error.type"] != outcome else ""
-        return f"{who} called {tool}: {outcome}{err} in {record.get('duration_ms', '?')} ms"
-    if event == "mcp.tool.denied":
-        return f"{who} was denied {tool} ({record.get('policy.decision.code', '?')}): {record.get('reason', '')}"
-    if event == "tools.discovered":
-        return f"upstream {record.get('upstream')} lists {record.get('tool_count')} tools"
-    if event == "policy.activated":
-        return f"policy revision {record.get('policy.revision')} active (from the {record.get('origin', '?')})"
-    if event == "policy.rejected":
-        return f"policy refused: {record.get('reason', '')}"
-    if event == "policy.expired":
-        return f"policy revision {record.get('policy.revision')} expired: nothing is exposed"
-    if event == "tool.definition_changed":
-        return f"the definition of {tool} changed since review: pending again"
-    if event == "access.requested":
-        return f"{who} requests access to {tool}: {record.get('reason', '')}"
+    if event in _DESCRIBE:
+        return _DESCRIBE[event](record, who, tool)
     if event.startswith("auth."):
         return f"{event.split('.', 1)[1].replace('_', ' ')} at {record.get('upstream')} as {who}"
-    if event == "audit.dropped":
-        return (f"disk quota: dropped {record.get('audit.dropped.records')} unsent records "
-                f"({record.get('audit.dropped.bytes')} bytes)")
     if event.startswith("audit."):
         return f"{event}: {record.get('audit.reason') or record.get('reason') or ''}".rstrip(": ")
     return event
