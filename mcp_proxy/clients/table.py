@@ -19,7 +19,7 @@ CLIENT_CONFIG_DIR_ENV = "MCP_ACCESS_PROXY_CLIENT_CONFIG_DIR"
 DEFAULT_SERVER_NAME = "mcp-access-proxy"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ClientSpec:
     """One desktop client.
 
@@ -34,19 +34,19 @@ class ClientSpec:
 
     key: str
     display_name: str
-    servers_key: str  # "mcpServers", or "servers" for VS Code
-    entry_type: str | None  # VS Code needs "type": "stdio" in each entry
     file_name: str
-    jsonc: bool  # the client reads JSON with comments / trailing commas
-    tool_limit: int | None
-    tool_warn: int | None
-    name_limit: int | None
-    name_overhead: int
-    defers_tools: bool  # the client loads tool definitions on demand (tool count matters less)
-    server_name_cap: int | None  # the client shortens longer server names in the prefix to this many
     info_patterns: tuple[str, ...]  # normalised substrings of MCP clientInfo.name
     restart_hint: str
     log_hint: str
+    servers_key: str = "mcpServers"  # or "servers" for VS Code
+    entry_type: str | None = None  # VS Code needs "type": "stdio" in each entry
+    jsonc: bool = False  # the client reads JSON with comments / trailing commas
+    tool_limit: int | None = None
+    tool_warn: int | None = None
+    name_limit: int | None = None
+    name_overhead: int = 0
+    defers_tools: bool = False  # the client loads tool definitions on demand (tool count matters less)
+    server_name_cap: int | None = None  # the client shortens longer server names in the prefix to this many
 
     def config_path(self, platform: str | None = None, env: Mapping[str, str] | None = None) -> Path:
         """The user-level config file of this client on this machine."""
@@ -81,16 +81,9 @@ CLIENTS: dict[str, ClientSpec] = {
         ClientSpec(
             key="claude-desktop",
             display_name="Claude Desktop",
-            servers_key="mcpServers",
-            entry_type=None,
             file_name="claude_desktop_config.json",
             jsonc=False,  # parsed with JSON.parse: a comment breaks every server
-            tool_limit=None,
-            tool_warn=None,
             name_limit=64,  # combined server + tool name (sparfenyuk/mcp-proxy#45)
-            name_overhead=0,
-            defers_tools=False,
-            server_name_cap=None,
             info_patterns=("claudeai", "claudedesktop", "claude"),
             restart_hint=("Quit Claude Desktop completely (macOS: Claude > Quit or Cmd+Q; Windows: right-click the "
                           "tray icon > Quit; closing the window is not enough) and start it again."),
@@ -100,16 +93,11 @@ CLIENTS: dict[str, ClientSpec] = {
         ClientSpec(
             key="cursor",
             display_name="Cursor",
-            servers_key="mcpServers",
-            entry_type=None,
             file_name="mcp.json",
             jsonc=True,
             tool_limit=80,  # warns above 80 (Snowflake-Labs/mcp#77)
             tool_warn=40,  # older versions sent only the first 40 tools
             name_limit=60,  # server name + tool name; longer tools are filtered out (composio#2788)
-            name_overhead=0,
-            defers_tools=False,
-            server_name_cap=None,
             info_patterns=("cursor",),
             restart_hint=("Restart Cursor, or open Cursor Settings > MCP and switch the server off and on; "
                           "Cursor may need a manual refresh to see changed tools."),
@@ -123,10 +111,8 @@ CLIENTS: dict[str, ClientSpec] = {
             file_name="mcp.json",
             jsonc=True,
             tool_limit=128,  # per chat request
-            tool_warn=None,
             name_limit=64,  # model APIs cap tool names at 64; VS Code adds "mcp_<server>_" (microsoft/vscode#243602)
             name_overhead=5,
-            defers_tools=False,
             # VS Code shortens long server names itself ("mcp_io_github_ups_", microsoft/vscode#318638)
             server_name_cap=13,
             info_patterns=("visualstudiocode", "vscode", "codeinsiders"),
@@ -137,16 +123,10 @@ CLIENTS: dict[str, ClientSpec] = {
         ClientSpec(
             key="claude-code",
             display_name="Claude Code",
-            servers_key="mcpServers",
-            entry_type=None,
             file_name=".claude.json",
-            jsonc=False,
-            tool_limit=None,
-            tool_warn=None,
             name_limit=64,  # the full "mcp__<server>__<tool>" (anthropics/claude-code#19882)
             name_overhead=7,
             defers_tools=True,  # tool search loads definitions on demand
-            server_name_cap=None,
             info_patterns=("claudecode",),
             restart_hint=("Start a new `claude` session (running sessions keep their servers); `/mcp` shows the "
                           "server's status. Claude Code rewrites ~/.claude.json while it runs: if the entry is gone "
@@ -156,16 +136,10 @@ CLIENTS: dict[str, ClientSpec] = {
         ClientSpec(
             key="windsurf",
             display_name="Windsurf",
-            servers_key="mcpServers",
-            entry_type=None,
             file_name="mcp_config.json",
             jsonc=True,
             tool_limit=100,  # total over all servers
-            tool_warn=None,
             name_limit=None,  # none documented
-            name_overhead=0,
-            defers_tools=False,
-            server_name_cap=None,
             info_patterns=("windsurf", "codeium", "cascade"),
             restart_hint=("In Windsurf open Settings > Cascade > MCP servers and press Refresh (or restart Windsurf); "
                           "tools can be toggled one by one there."),
