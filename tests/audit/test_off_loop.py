@@ -8,7 +8,8 @@ import builtins
 import gzip
 import os
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -82,7 +83,7 @@ async def test_group_commit_appends_never_fsync_or_scan_on_the_callers_thread(sp
     watch.wrap(os, "fsync")
     watch.wrap(os, "scandir", watch.under_root)
     watch.wrap(os, "listdir", watch.under_root)
-    for i in range(1500):  # ~1.6 MB: many rotations and several quota checks
+    for _ in range(1500):  # ~1.6 MB: many rotations and several quota checks
         await log.append("mcp.tool.call", {"outcome": "ok", "arguments": {"text": "x" * 1000}})
     # Before close(): closing at shutdown fsyncs what is left, on whichever thread closes.
     on_loop, calls = list(watch.on_loop), dict(watch.calls)

@@ -6,7 +6,7 @@ import json
 import secrets
 import subprocess
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import anyio
 import pytest
@@ -25,7 +25,7 @@ def _iso(dt: datetime) -> str:
 
 
 def _policy(tmp_path, **tools) -> str:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     doc = {"schema": 1, "revision": "rev-42", "issued_at": _iso(now - timedelta(hours=1)),
            "expires_at": _iso(now + timedelta(days=1)), "defaults": {"auto_approve": "read_only"}, "tools": tools}
     path = tmp_path / "policy.json"

@@ -173,13 +173,13 @@ async def test_transport_errors_are_reported_by_type_never_by_their_text(spool, 
 
 
 async def test_an_answer_that_cannot_be_decoded_is_retried_not_paused():
-    from http.server import BaseHTTPRequestHandler, HTTPServer
     import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
 
     from mcp_proxy.audit.transport import Sender
 
     class BadGzip(BaseHTTPRequestHandler):  # a 200 whose body claims gzip but is not (a broken proxy in between)
-        def do_POST(self):  # noqa: N802
+        def do_POST(self):
             self.rfile.read(int(self.headers.get("content-length", 0)))
             self.send_response(200)
             self.send_header("Content-Encoding", "gzip")

@@ -73,7 +73,7 @@ async def test_chain_links_every_line_and_continues_across_rotation(spool):
     lines = _lines(spool)
     records = [json.loads(line) for line in lines]
     assert len({r["id"] for r in records}) == 60
-    for prev, line, rec in zip(lines, lines[1:], records[1:]):
+    for prev, rec in zip(lines, records[1:], strict=False):
         assert rec["prev_hash"] == hashlib.sha256(prev).hexdigest()
     assert [r["seq"] for r in records if r["audit.segment"] == 2][0] == 1
     report = verify(Layout(spool.paths))

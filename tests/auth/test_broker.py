@@ -192,14 +192,14 @@ async def test_a_sign_in_nobody_finishes_ends_by_itself_and_frees_the_port(sandb
     session = await broker.begin_sign_in(lifetime=1.5)
     joined = await broker.begin_sign_in()  # a second call in the same process waits for the same sign-in
     assert isinstance(joined, JoinedSignIn) and joined.url == session.url
-    with pytest.raises(SignInError, match="did not complete within 0.3 s"):
+    with pytest.raises(SignInError, match=r"did not complete within 0\.3 s"):
         await session.wait(0.3)
     session.close()  # the caller gave up; the listener keeps the URL alive until its lifetime ends
     assert broker.sign_in_running_elsewhere()
     with anyio.fail_after(15):  # lifetime over: listener closed, lock released
         while broker.sign_in_running_elsewhere():
             await anyio.sleep(0.1)
-    with pytest.raises(SignInError, match="not completed within 1.5 s"):
+    with pytest.raises(SignInError, match=r"not completed within 1\.5 s"):
         await joined.wait(0.1)
     again = await broker.begin_sign_in(lifetime=30)
     assert again.url != session.url  # a new state and PKCE pair

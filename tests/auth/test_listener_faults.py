@@ -39,7 +39,7 @@ def started(port: int) -> CallbackListener:
     return cb
 
 
-def finishes_within(target, seconds: float) -> bool:  # noqa: ANN001
+def finishes_within(target, seconds: float) -> bool:
     """Run `target` in a thread; True when it returned within `seconds` (it may hang: the fault under test)."""
     thread = threading.Thread(target=target, daemon=True)
     thread.start()

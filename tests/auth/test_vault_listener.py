@@ -69,7 +69,7 @@ def get(url: str) -> tuple[int, str]:
         return exc.code, exc.read().decode()
 
 
-def listener(port: int, on_code=None) -> CallbackListener:  # noqa: ANN001
+def listener(port: int, on_code=None) -> CallbackListener:
     return CallbackListener(f"http://localhost:{port}/callback", "the-state", on_code,
                             where="upstreams.pd.redirect_uri", vendor="PagerDuty")
 

@@ -39,7 +39,8 @@ def build(args: argparse.Namespace) -> Server:
             tool("slow", "Sleep, then answer.", {"type": "object", "properties": {"seconds": {"type": "number"}}}),
             tool("crash", "Exit the server process mid-call.", {"type": "object"}),
             tool("progress", "Report progress.", {"type": "object", "properties": {"steps": {"type": "integer"}}}),
-            tool("ask", "Ask the user via elicitation.", {"type": "object", "properties": {"question": {"type": "string"}}}),
+            tool("ask", "Ask the user via elicitation.",
+                 {"type": "object", "properties": {"question": {"type": "string"}}}),
             tool("grow", "Add a tool and announce list_changed.", {"type": "object"}),
         ]
         items += [tool(f"bulk_{i:04d}", f"Bulk tool {i}.", ECHO, read_only=True) for i in range(args.tools)]
@@ -164,7 +165,8 @@ def main() -> None:
 
             async def handle_sse(request):
                 async with sse.connect_sse(request.scope, request.receive, request._send) as (r, w):
-                    await server.run(r, w, server.create_initialization_options(NotificationOptions(tools_changed=True)))
+                    options = server.create_initialization_options(NotificationOptions(tools_changed=True))
+                    await server.run(r, w, options)
                 return Response()
 
             app = Starlette(routes=[Route("/sse", endpoint=handle_sse, methods=["GET"]),

@@ -42,7 +42,8 @@ def test_calls_answer_alike_on_every_handshake_version(proxy, version):
     assert echo["content"] == [{"type": "text", "text": "hi"}] and not echo.get("isError")
     assert echo["structuredContent"] == {"text": "hi", "server": "fake"}
     assert by_id[3]["error"]["code"] == -32602  # not an object: the SDK's validation answers
-    assert by_id[4]["result"]["isError"] is True and "no tool named 'one_nope'" in by_id[4]["result"]["content"][0]["text"]
+    unknown = by_id[4]["result"]
+    assert unknown["isError"] is True and "no tool named 'one_nope'" in unknown["content"][0]["text"]
     assert by_id[5]["error"]["code"] == -32602  # no name
     progress = [m for m in replies if m.get("method") == "notifications/progress"]
     assert by_id[6]["result"]["content"][0]["text"] == "done" and len(progress) == 2

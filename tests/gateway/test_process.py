@@ -170,7 +170,7 @@ def test_two_proxies_on_one_home_at_once(proxy):
 
     with concurrent.futures.ThreadPoolExecutor(2) as pool:
         results = list(pool.map(lambda p: converse(p, msgs, {1, 2}), procs))
-    for p, replies in zip(procs, results):
+    for p, replies in zip(procs, results, strict=True):
         assert p.returncode == 0
         by_id = {m["id"]: m for m in replies if "id" in m}
         assert by_id[2]["result"]["content"][0]["text"] == "twin"

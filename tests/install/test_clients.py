@@ -9,7 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from mcp_proxy.clients import CLIENT_CONFIG_DIR_ENV, CLIENTS, client_for_info, find_installed_entries, scan_client_configs
+from mcp_proxy.clients import (
+    CLIENT_CONFIG_DIR_ENV,
+    CLIENTS,
+    client_for_info,
+    find_installed_entries,
+    scan_client_configs,
+)
 
 
 @pytest.mark.parametrize(

@@ -61,11 +61,11 @@ class SwaggerChecker:
         self._templates.sort(key=lambda t: (-t[0], t[1]))
 
     @classmethod
-    def load(cls) -> "SwaggerChecker":
+    def load(cls) -> SwaggerChecker:
         return cls(json.loads(spec_text(SPEC_NAME)))
 
     @cached_property
-    def _validator_cls(self):  # noqa: ANN202
+    def _validator_cls(self):
         import jsonschema
 
         checker = jsonschema.FormatChecker(formats=())
@@ -82,7 +82,8 @@ class SwaggerChecker:
     def _errors(self, schema: dict[str, Any], value: Any, allowed_extra: frozenset[str] = frozenset()) -> list[str]:
         root = {"allOf": [_nullable(schema)], "definitions": self.definitions}
         validator = self._validator_cls(root, format_checker=self._format_checker)
-        found = [f"{'/'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}" for e in validator.iter_errors(value)]
+        found = [f"{'/'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}"
+                 for e in validator.iter_errors(value)]
         return found + [f"{at or '<root>'}: undeclared property {key!r}"
                         for at, key in self._undeclared(schema, value, "") if f"{at}/{key}" not in allowed_extra]
 
@@ -94,7 +95,7 @@ class SwaggerChecker:
                 op = item[method.lower()]
                 params = [self._param(p) for p in item.get("parameters", []) + op.get("parameters", [])]
                 return Operation(method.upper(), template, op, params), {
-                    n: unquote(v) for n, v in zip(names, match.groups())}
+                    n: unquote(v) for n, v in zip(names, match.groups(), strict=True)}
         raise AssertionError(f"{method} {path}: no such operation in the Opsgenie spec")
 
     def _param(self, p: dict[str, Any]) -> dict[str, Any]:
@@ -190,7 +191,7 @@ class SwaggerChecker:
             open_ = open_ and more_open
         disc = schema.get("discriminator")
         if follow and disc and isinstance(value.get(disc), str):
-            for name, sub in self.definitions.items():
+            for sub in self.definitions.values():
                 if sub.get("x-discriminator-value") == value[disc]:
                     props.update(self._props(sub, value, follow=False)[0])
         return props, open_

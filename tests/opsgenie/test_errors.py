@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from mcp_proxy.config.secrets import SecretRef
 from mcp_proxy.connectors.base import ConnectorError
 from mcp_proxy.connectors.opsgenie.client import CONFIG_KEY_REFUSAL
-from mcp_proxy.config.secrets import SecretRef
 from mcp_proxy.sandbox.opsgenie import seed
 from tests._support.opsgenie import CONFIG_KEY, INTEGRATION_KEY
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import jsonschema
 import pytest
@@ -120,8 +120,8 @@ async def test_alert_actions_change_the_alert_and_name_the_user(og):
     await con.call("snooze_alert", {**ident, "minutes": 30})
     assert alert["snoozed"]
     until = datetime.fromisoformat(alert["snoozedUntil"].replace("Z", "+00:00"))
-    assert timedelta(minutes=25) < until - datetime.now(timezone.utc) <= timedelta(minutes=31)
-    end = (datetime.now(timezone.utc) + timedelta(hours=2)).replace(microsecond=0)
+    assert timedelta(minutes=25) < until - datetime.now(UTC) <= timedelta(minutes=31)
+    end = (datetime.now(UTC) + timedelta(hours=2)).replace(microsecond=0)
     await con.call("snooze_alert", {**ident, "endTime": end.isoformat()})
     assert alert["snoozedUntil"].startswith(end.strftime("%Y-%m-%dT%H:%M:%S"))
     await con.call("escalate_alert", {**ident, "escalation": {"name": "SRE_escalation"}})

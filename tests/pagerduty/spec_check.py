@@ -112,7 +112,7 @@ class OpenApiChecker:
         self._validators: dict[str, Any] = {}
 
     @classmethod
-    def load(cls) -> "OpenApiChecker":
+    def load(cls) -> OpenApiChecker:
         return cls(json.loads(spec_text(SPEC_NAME)))
 
     # -- schema validation ---------------------------------------------------------------

@@ -13,7 +13,7 @@ pytestmark = pytest.mark.anyio
 V2 = "application/vnd.pagerduty+json;version=2"
 
 
-async def _get(pd: Sandbox, path: str, auth: str, accept: str = V2, **kw) -> httpx.Response:  # noqa: ANN003
+async def _get(pd: Sandbox, path: str, auth: str, accept: str = V2, **kw) -> httpx.Response:
     async with httpx.AsyncClient(base_url=pd.url) as client:
         return await client.request(kw.pop("method", "GET"), path, headers={"Authorization": auth, "Accept": accept,
                                                                             **kw.pop("headers", {})}, **kw)

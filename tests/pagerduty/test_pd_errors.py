@@ -15,7 +15,7 @@ READ_ONLY_TOKEN = "pdus+_0XAliceReadOnly000002"
 APP_TOKEN = "pdus+_0XAppTokenNoUser00004"
 
 
-async def _error(connector, name: str, args: dict) -> ConnectorError:  # noqa: ANN001
+async def _error(connector, name: str, args: dict) -> ConnectorError:
     with pytest.raises(ConnectorError) as caught:
         await connector.call(name, args)
     return caught.value
@@ -123,7 +123,7 @@ async def test_429_write_is_retried_once_accepted_and_never_twice(pd: Sandbox) -
     assert [n["content"] for n in pd.emulator.notes["Q0CHECKOUT1001"]].count("once") == 1
 
 
-async def test_persistent_429_gives_up_with_advice(pd_factory) -> None:  # noqa: ANN001
+async def test_persistent_429_gives_up_with_advice(pd_factory) -> None:
     pd = pd_factory(rate_limit=True)
     err = await _error(pd.connector(max_retries=2), "acknowledge_incident", {"id": "1001"})
     assert err.error_type == "rate_limited" and "rate limiting" in err.message

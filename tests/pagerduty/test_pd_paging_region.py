@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from mcp_proxy.config import UpstreamConfig
-from mcp_proxy.connectors.pagerduty import build, base_url_for
+from mcp_proxy.connectors.pagerduty import base_url_for, build
 from tests._support.pagerduty import ACCOUNT_KEY, Sandbox, provider
 
 pytestmark = pytest.mark.anyio
@@ -88,7 +88,7 @@ async def test_region_picks_the_host(region: str, host: str) -> None:
 def test_base_url_overrides_region_and_bad_region_is_named() -> None:
     assert base_url_for(UpstreamConfig(key="pd", kind="pagerduty", region="eu",
                                        base_url="https://gw.example.com/pd/")) == "https://gw.example.com/pd"
-    with pytest.raises(ValueError, match="upstreams.pd.region must be 'us' or 'eu'"):
+    with pytest.raises(ValueError, match=r"upstreams\.pd\.region must be 'us' or 'eu'"):
         base_url_for(UpstreamConfig(key="pd", kind="pagerduty", region="ap"))
 
 

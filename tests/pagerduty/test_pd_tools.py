@@ -4,7 +4,7 @@ are checked against the spec when each test ends (conftest)."""
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qsl
 
 import jsonschema
@@ -26,7 +26,7 @@ EXPECTED_TOOLS = [
 
 
 def _iso(delta: timedelta) -> str:
-    return (datetime.now(timezone.utc) + delta).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return (datetime.now(UTC) + delta).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 async def _noop_credentials():  # pragma: no cover - never called

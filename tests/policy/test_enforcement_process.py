@@ -3,13 +3,12 @@ and what changes mid-session (a sync that removes a tool, expiry, a changed upst
 
 from __future__ import annotations
 
+import base64
 import json
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-
-import base64
 
 import anyio
 import mcp_types as types
@@ -26,7 +25,7 @@ ACCESS_TOOLS = {"proxy_unavailable_tools", "proxy_request_access"}
 
 
 def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def policy_doc(revision: str, tools: dict[str, Any], *, issued_delta: float = -3600, expires_in: float = 86400,

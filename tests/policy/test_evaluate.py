@@ -64,7 +64,8 @@ def test_profiles_groups_and_toolsets():
         toolsets={"read": ["*.list_*"], "write": ["pd.create_*"], "nothing-approved": ["og.close_*"]},
         groups={"sre": ["Alice@Example.com", "bob@example.com"]},
         profiles=[{"name": "sre", "members": ["group:sre"], "toolsets": ["read"]},
-                  {"name": "lead", "members": ["carol@example.com"], "toolsets": ["read", "write", "nothing-approved"]}])
+                  {"name": "lead", "members": ["carol@example.com"],
+                   "toolsets": ["read", "write", "nothing-approved"]}])
     assert decide(doc, LIST, "alice@example.com").allowed  # via the group, email case-insensitive
     assert decide(doc, OG_LIST, "bob@example.com").allowed
     d = decide(doc, CREATE, "alice@example.com")

@@ -9,7 +9,12 @@ import json
 import pytest
 
 from mcp_proxy.policy.signature import (
-    KeyProblem, SignatureError, b64url_encode, load_public_key, load_public_keys, verify_jws,
+    KeyProblem,
+    SignatureError,
+    b64url_encode,
+    load_public_key,
+    load_public_keys,
+    verify_jws,
 )
 from tests._support.policy_docs import make_doc
 

@@ -44,7 +44,7 @@ async def live(served: Served, tmp_path_factory: pytest.TempPathFactory) -> Asyn
 
 
 @pytest.fixture
-def emu(served: Served):  # noqa: ANN201
+def emu(served: Served):
     return served.emulator
 
 
@@ -84,7 +84,7 @@ async def test_alert_reads(live: Live) -> None:
     assert logs.structured_content["next_offset"]
 
 
-async def test_create_alert_returns_the_processed_outcome(live: Live, emu) -> None:  # noqa: ANN001
+async def test_create_alert_returns_the_processed_outcome(live: Live, emu) -> None:
     created = await live.call("og_create_alert", {
         "message": "Checkout latency above 2 s", "alias": "e2e-checkout-latency", "priority": "P2",
         "tags": ["checkout"], "responders": [{"type": "team", "name": "SRE"}]})
@@ -97,7 +97,7 @@ async def test_create_alert_returns_the_processed_outcome(live: Live, emu) -> No
     assert emu.alerts[out["alertId"]]["responders"] == [{"type": "team", "id": seed.SRE_TEAM_ID}]
 
 
-async def test_alert_actions_change_the_alert(live: Live, emu) -> None:  # noqa: ANN001
+async def test_alert_actions_change_the_alert(live: Live, emu) -> None:
     ident = {"identifier": "103", "identifierType": "tiny"}
     alert = emu.alerts[seed.ALERT_CERT_ID]
     open_before = (await live.call("og_count_alerts", {"query": "status:open"})).structured_content["count"]
@@ -157,7 +157,7 @@ async def test_teams_and_users(live: Live) -> None:
     assert user.structured_content["userContacts"][0]["to"] == "erin@example.com"
 
 
-async def test_paging_to_the_end_and_the_trimming_note(live: Live, emu) -> None:  # noqa: ANN001
+async def test_paging_to_the_end_and_the_trimming_note(live: Live, emu) -> None:
     users, offset, pages = [], None, 0
     while pages < 10:
         page = await live.call("ogcfg_list_users", {} if offset is None else {"offset": offset})
@@ -177,7 +177,7 @@ async def test_paging_to_the_end_and_the_trimming_note(live: Live, emu) -> None:
     assert first.structured_content["next_offset"] == len(shown)
 
 
-async def test_concurrent_writes_each_get_their_own_outcome(live: Live, emu) -> None:  # noqa: ANN001
+async def test_concurrent_writes_each_get_their_own_outcome(live: Live, emu) -> None:
     results: dict[int, dict] = {}
 
     async def create(i: int) -> None:
@@ -192,7 +192,7 @@ async def test_concurrent_writes_each_get_their_own_outcome(live: Live, emu) -> 
         assert emu.alerts[r["alertId"]]["alias"] == f"e2e-concurrent-{i}"
 
 
-async def test_schema_invalid_calls_are_refused_by_the_proxy(live: Live, emu) -> None:  # noqa: ANN001
+async def test_schema_invalid_calls_are_refused_by_the_proxy(live: Live, emu) -> None:
     mark = len(emu.log)
     assert "'identifier' is required" in await live.error("og_get_alert", {})
     assert "argument 'priority'" in await live.error("og_create_alert", {"message": "x", "priority": "P9"})
@@ -200,7 +200,7 @@ async def test_schema_invalid_calls_are_refused_by_the_proxy(live: Live, emu) ->
     assert len(emu.log) == mark
 
 
-async def test_a_recipient_named_by_a_field_its_type_lacks_is_refused_before_sending(live: Live, emu) -> None:  # noqa: ANN001
+async def test_a_recipient_named_by_a_field_its_type_lacks_is_refused_before_sending(live: Live, emu) -> None:
     """Opsgenie finds a user by username and a team by name; sent as {"type": "user", "name": ...} the alert
     would go out without that responder (the spec's UserRecipient has no `name`)."""
     mark = len(emu.log)
@@ -215,7 +215,7 @@ async def test_a_recipient_named_by_a_field_its_type_lacks_is_refused_before_sen
     assert emu.alerts[right.structured_content["alertId"]]["responders"] == [{"type": "user", "id": seed.BOB_ID}]
 
 
-async def test_vendor_errors_are_tool_errors_with_the_fix(live: Live, emu) -> None:  # noqa: ANN001
+async def test_vendor_errors_are_tool_errors_with_the_fix(live: Live, emu) -> None:
     text = await live.error("og_get_alert", {"identifier": "no-such-alert", "identifierType": "alias"})
     assert "HTTP 404" in text and "no-such-alert" in text and "list_alerts" in text
     # The API-key-management key reads, but its alert writes are refused: the fix is an integration key.
@@ -232,7 +232,7 @@ async def test_vendor_errors_are_tool_errors_with_the_fix(live: Live, emu) -> No
     assert "HTTP 401" in text and "environment variable OG_KEY" in text and INTEGRATION_KEY not in text
 
 
-async def test_rate_limited_reads_are_retried(live: Live, emu) -> None:  # noqa: ANN001
+async def test_rate_limited_reads_are_retried(live: Live, emu) -> None:
     mark = len(emu.log)
     emu.throttle(times=2, period=0.01)
     users = await live.call("og_list_users")

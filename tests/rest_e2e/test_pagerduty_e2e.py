@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -27,7 +27,7 @@ USER_KEY = "u+E2eAliceKey012345"  # alice@example.com's own key
 
 
 def iso(delta: timedelta) -> str:
-    return (datetime.now(timezone.utc) + delta).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return (datetime.now(UTC) + delta).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +49,7 @@ async def live(served: Served, tmp_path_factory: pytest.TempPathFactory) -> Asyn
 
 
 @pytest.fixture
-def emu(served: Served):  # noqa: ANN201
+def emu(served: Served):
     return served.emulator
 
 
@@ -82,7 +82,7 @@ async def test_incident_reads(live: Live) -> None:
     assert "trigger_log_entry" in {e["type"] for e in log.structured_content["log_entries"]}
 
 
-async def test_incident_writes_act_as_the_configured_user(live: Live, emu) -> None:  # noqa: ANN001
+async def test_incident_writes_act_as_the_configured_user(live: Live, emu) -> None:
     ack = await live.call("pd_acknowledge_incident", {"id": "1005"})
     assert ack.structured_content["changed"] is True
     assert (await live.call("pd_get_incident", {"id": "1005"})).structured_content["status"] == "acknowledged"
@@ -105,7 +105,7 @@ async def test_incident_writes_act_as_the_configured_user(live: Live, emu) -> No
     assert emu.incidents["Q0BACKUP01005"]["status"] == "resolved"
 
 
-async def test_create_incident(live: Live, emu) -> None:  # noqa: ANN001
+async def test_create_incident(live: Live, emu) -> None:
     created = await live.call("pd_create_incident", {"title": "Search latency high", "service_id": "PSVC003",
                                                      "urgency": "high", "incident_key": "e2e-search-latency",
                                                      "priority_id": "PPRIO02"})
@@ -156,7 +156,7 @@ async def test_policies_teams_and_priorities(live: Live) -> None:
     assert priorities.structured_content["next_offset"] == 3
 
 
-async def test_schema_invalid_calls_are_refused_by_the_proxy(live: Live, emu) -> None:  # noqa: ANN001
+async def test_schema_invalid_calls_are_refused_by_the_proxy(live: Live, emu) -> None:
     mark = len(emu.log)
     assert "'id' is required" in await live.error("pd_get_incident", {})
     assert "argument 'statuses.0'" in await live.error("pd_list_incidents", {"statuses": ["sleeping"]})
@@ -166,7 +166,7 @@ async def test_schema_invalid_calls_are_refused_by_the_proxy(live: Live, emu) ->
     assert len(emu.log) == mark
 
 
-async def test_vendor_errors_are_tool_errors_with_the_fix(live: Live, emu) -> None:  # noqa: ANN001
+async def test_vendor_errors_are_tool_errors_with_the_fix(live: Live, emu) -> None:
     text = await live.error("pd_get_current_user")  # an account-level key has no user
     assert "HTTP 400" in text and "user-level" in text.lower()
     text = await live.error("pd_get_incident", {"id": "Q0NOSUCHTHING"})
@@ -179,7 +179,7 @@ async def test_vendor_errors_are_tool_errors_with_the_fix(live: Live, emu) -> No
     assert "HTTP 401" in text and "environment variable PD_KEY" in text and ACCOUNT_KEY not in text
 
 
-async def test_rate_limited_reads_are_retried(live: Live, emu) -> None:  # noqa: ANN001
+async def test_rate_limited_reads_are_retried(live: Live, emu) -> None:
     mark = len(emu.log)
     emu.throttled = 2
     teams = await live.call("pd_list_teams")

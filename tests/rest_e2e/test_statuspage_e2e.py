@@ -38,11 +38,11 @@ async def live(served: Served, tmp_path_factory: pytest.TempPathFactory) -> Asyn
 
 
 @pytest.fixture
-def emu(served: Served):  # noqa: ANN201
+def emu(served: Served):
     return served.emulator
 
 
-def statuses_since(emu, mark: int) -> list[int]:  # noqa: ANN001
+def statuses_since(emu, mark: int) -> list[int]:
     return [e["status"] for e in emu.log[mark:]]
 
 
@@ -69,7 +69,7 @@ async def test_pages(live: Live) -> None:
     assert (await live.call("sp_get_page")).structured_content["id"] == PAGE
 
 
-async def test_components_and_groups(live: Live, emu) -> None:  # noqa: ANN001
+async def test_components_and_groups(live: Live, emu) -> None:
     degraded = await live.call("sp_list_components", {"status": "degraded_performance"})
     assert [c["id"] for c in degraded.structured_content["components"]] == ["cmpdb0000001"]
     paged = await live.call("sp_list_components", {"page": 1, "per_page": 2})
@@ -100,7 +100,7 @@ async def test_incident_reads(live: Live) -> None:
     assert [m["id"] for m in active.structured_content["maintenances"]] == ["mntcdn000001"]
 
 
-async def test_incident_lifecycle_without_notifications(live: Live, emu) -> None:  # noqa: ANN001
+async def test_incident_lifecycle_without_notifications(live: Live, emu) -> None:
     sent = len(emu.outbox)
     created = await live.call("sp_create_incident", {
         "name": "Search is slow", "body": "Searches take 10 s.", "components": {"cmpweb000001": "degraded_performance"},
@@ -136,7 +136,7 @@ async def test_maintenance_create_and_update(live: Live) -> None:
     assert read.structured_content["scheduled_until"].startswith("2031-05-02T00:30:00")
 
 
-async def test_metrics(live: Live, emu) -> None:  # noqa: ANN001
+async def test_metrics(live: Live, emu) -> None:
     metrics = await live.call("sp_list_metrics")
     assert [m["id"] for m in metrics.structured_content["metrics"]] == ["metapilat001", "meterrrate01", "metddcpu0001"]
     stamp = int(time.time()) - 300
@@ -146,7 +146,7 @@ async def test_metrics(live: Live, emu) -> None:  # noqa: ANN001
     assert emu.metric_data["meterrrate01"][stamp - stamp % 30] == 0.25
 
 
-async def test_subscribers(live: Live, emu) -> None:  # noqa: ANN001
+async def test_subscribers(live: Live, emu) -> None:
     before = await live.call("sp_count_subscribers")
     assert before.structured_content["total"] == 5
     added = await live.call("sp_add_subscriber", {"email": "frank@example.com", "skip_confirmation_notification": True})
@@ -166,7 +166,7 @@ async def test_users(live: Live) -> None:
     assert [u["email"] for u in users.structured_content["users"]] == ["alice@example.com", "bob@example.com"]
 
 
-async def test_schema_invalid_calls_are_refused_by_the_proxy(live: Live, emu) -> None:  # noqa: ANN001
+async def test_schema_invalid_calls_are_refused_by_the_proxy(live: Live, emu) -> None:
     mark = len(emu.log)
     text = await live.error("sp_update_component_status", {"component_id": "cmpapi000001", "status": "sideways"})
     assert "argument 'status'" in text and "Fix the arguments" in text
@@ -177,7 +177,7 @@ async def test_schema_invalid_calls_are_refused_by_the_proxy(live: Live, emu) ->
     assert len(emu.log) == mark  # nothing reached the vendor
 
 
-async def test_vendor_errors_are_tool_errors_with_the_fix(live: Live, emu) -> None:  # noqa: ANN001
+async def test_vendor_errors_are_tool_errors_with_the_fix(live: Live, emu) -> None:
     text = await live.error("sp_get_component", {"component_id": "cmpnope00001"})
     assert "no component 'cmpnope00001'" in text and "list_components" in text
     text = await live.error("sp_resolve_incident", {"incident_id": "mntdbupg0001", "deliver_notifications": False})
@@ -191,7 +191,7 @@ async def test_vendor_errors_are_tool_errors_with_the_fix(live: Live, emu) -> No
     assert [e["status"] for e in emu.log[-3:]] == [404, 422, 401]
 
 
-async def test_rate_limited_reads_are_retried(live: Live, emu) -> None:  # noqa: ANN001
+async def test_rate_limited_reads_are_retried(live: Live, emu) -> None:
     mark = len(emu.log)
     emu.fail_next(420, "Rate limit exceeded", headers={"Retry-After": "0"})
     emu.fail_next(429, "Rate limit exceeded", headers={"Retry-After": "0"})

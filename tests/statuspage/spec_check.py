@@ -94,7 +94,7 @@ class OpenApiChecker:
         self._validators: dict[str, Any] = {}
 
     @classmethod
-    def load(cls) -> "OpenApiChecker":
+    def load(cls) -> OpenApiChecker:
         import yaml
 
         return cls(yaml.safe_load(spec_text(SPEC_NAME)))

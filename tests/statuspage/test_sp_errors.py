@@ -14,7 +14,7 @@ from tests._support.statuspage import KEY, Sandbox
 pytestmark = pytest.mark.anyio
 
 
-async def fails(connector, tool: str, args: dict) -> ConnectorError:  # noqa: ANN001
+async def fails(connector, tool: str, args: dict) -> ConnectorError:
     with pytest.raises(ConnectorError) as caught:
         await connector.call(tool, args)
     assert KEY not in caught.value.message

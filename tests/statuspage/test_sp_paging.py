@@ -3,6 +3,7 @@ page + limit) walked to the end by following the results' `next`, and trimming f
 
 from __future__ import annotations
 
+from datetime import UTC
 from typing import Any
 
 import pytest
@@ -15,7 +16,7 @@ from tests._support.statuspage import Sandbox
 pytestmark = pytest.mark.anyio
 
 
-async def walk(connector, tool: str, key: str, args: dict[str, Any], size_name: str) -> tuple[list[str], list[dict]]:  # noqa: ANN001
+async def walk(connector, tool: str, key: str, args: dict[str, Any], size_name: str) -> tuple[list[str], list[dict]]:
     """Follow `next` until it is None; returns the ids seen (in order) and each structured result."""
     seen: list[str] = []
     results = []
@@ -106,7 +107,7 @@ async def test_a_large_object_is_cut_with_a_note(sp: Sandbox) -> None:
     assert len(out.structured["incident_updates"]) == 3  # the structured copy stays whole
 
 
-def _t(i: int):  # noqa: ANN202
-    from datetime import datetime, timedelta, timezone
+def _t(i: int):
+    from datetime import datetime, timedelta
 
-    return datetime(2026, 1, 1, tzinfo=timezone.utc) + timedelta(hours=i)
+    return datetime(2026, 1, 1, tzinfo=UTC) + timedelta(hours=i)

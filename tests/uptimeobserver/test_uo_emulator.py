@@ -25,9 +25,9 @@ async def session(url: str, headers: dict[str, str]):
     from mcp import Client
     from mcp.client.streamable_http import streamable_http_client
 
-    async with httpx2.AsyncClient(headers=headers) as http:
-        async with Client(streamable_http_client(url, http_client=http), mode="legacy", cache=None) as client:
-            yield client
+    async with (httpx2.AsyncClient(headers=headers) as http,
+                Client(streamable_http_client(url, http_client=http), mode="legacy", cache=None) as client):
+        yield client
 
 
 @pytest.mark.parametrize(("headers", "reason"), [
