@@ -9,27 +9,23 @@ import time
 from typing import Any
 
 from mcp_proxy.cli import EXIT_FAILURE, EXIT_OK, CliContext, err
+from mcp_proxy.cli._args import add_action, add_group
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("audit", help="the local audit log: status, tail, push")
-    cmds = p.add_subparsers(dest="audit_command", metavar="ACTION", required=True)
+    cmds = add_group(sub, "audit", "the local audit log: status, tail, push")
+    add_action(cmds, "status", "backlog, last push and its result, oldest unsent record, chain check", _status,
+               json=True)
 
-    s = cmds.add_parser("status", help="backlog, last push and its result, oldest unsent record, chain check")
-    s.add_argument("--json", action="store_true", help="machine-readable output")
-    s.set_defaults(func=_status)
-
-    s = cmds.add_parser("tail", help="the newest records, one line each (every process's)")
+    s = add_action(cmds, "tail", "the newest records, one line each (every process's)", _tail)
     s.add_argument("-n", type=int, default=20, metavar="N", help="how many records (default 20)")
     s.add_argument("-f", "--follow", action="store_true", help="keep printing new records until Ctrl-C")
     s.add_argument("--json", action="store_true", help="print the records as stored (JSON lines)")
     s.add_argument("--interval", type=float, default=0.5, help=argparse.SUPPRESS)
-    s.set_defaults(func=_tail)
 
-    s = cmds.add_parser("push", help="ship the spool to the collector now")
+    s = add_action(cmds, "push", "ship the spool to the collector now", _push)
     s.add_argument("--wait", type=float, default=10.0, metavar="SECONDS",
                    help="how long to wait for another process's push to finish (default 10)")
-    s.set_defaults(func=_push)
 
 
 # -- status --------------------------------------------------------------------

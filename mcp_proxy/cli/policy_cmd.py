@@ -10,51 +10,41 @@ from pathlib import Path
 from typing import Any
 
 from mcp_proxy.cli import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, CliContext, err
+from mcp_proxy.cli._args import add_action, add_group
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("policy", help="the approval policy: status, sync, validate, sign, explain, draft, keygen")
-    cmds = p.add_subparsers(dest="policy_command", metavar="ACTION", required=True)
+    cmds = add_group(sub, "policy", "the approval policy: status, sync, validate, sign, explain, draft, keygen")
+    add_action(cmds, "status", "source, revision, age, expiry and signature of the active policy", _status,
+               json=True)
+    add_action(cmds, "sync", "fetch the policy once and report what changed for you", _sync, json=True)
 
-    s = cmds.add_parser("status", help="source, revision, age, expiry and signature of the active policy")
-    s.add_argument("--json", action="store_true", help="machine-readable output")
-    s.set_defaults(func=_status)
-
-    s = cmds.add_parser("sync", help="fetch the policy once and report what changed for you")
-    s.add_argument("--json", action="store_true", help="machine-readable output")
-    s.set_defaults(func=_sync)
-
-    s = cmds.add_parser("validate", help="check a policy document (JSON or JWS) and say exactly what is wrong")
+    s = add_action(cmds, "validate", "check a policy document (JSON or JWS) and say exactly what is wrong", _validate)
     s.add_argument("file", metavar="FILE")
     s.add_argument("--public-key", metavar="PEM", action="append", default=[],
                    help="verify the signature with this public key file (default: [policy] public_keys, if any)")
-    s.set_defaults(func=_validate)
 
-    s = cmds.add_parser("sign", help="sign a policy document: writes a JWS (EdDSA or ES256, from the key type)")
+    s = add_action(cmds, "sign", "sign a policy document: writes a JWS (EdDSA or ES256, from the key type)", _sign)
     s.add_argument("file", metavar="FILE")
     s.add_argument("--key", metavar="KEY", required=True, help="private key PEM (Ed25519 or EC P-256)")
     s.add_argument("--out", metavar="PATH", help="write the JWS here (default: stdout)")
-    s.set_defaults(func=_sign)
 
-    s = cmds.add_parser("explain", help="walk through the decision for one tool and user")
+    s = add_action(cmds, "explain", "walk through the decision for one tool and user", _explain)
     s.add_argument("tool", metavar="TOOL", help="exposed name (pd_list_incidents) or key (pd.list_incidents)")
     s.add_argument("--user", metavar="EMAIL", help="decide for this user (default: [user] email)")
-    s.set_defaults(func=_explain)
 
-    s = cmds.add_parser("draft", help="a policy listing every discovered tool as pending, with hash and class")
+    s = add_action(cmds, "draft", "a policy listing every discovered tool as pending, with hash and class", _draft)
     s.add_argument("--out", metavar="PATH", help="write it here (default: stdout)")
     s.add_argument("--from", dest="existing", metavar="FILE",
                    help="start from this policy: keep reviewed states whose hash still matches, toolsets, profiles")
     s.add_argument("--days", type=float, default=30.0, help="expires_at this many days from now (default 30)")
     s.add_argument("--auto-approve", choices=("none", "read_only"), default="none",
                    help="defaults.auto_approve of the draft (default none)")
-    s.set_defaults(func=_draft)
 
-    s = cmds.add_parser("keygen", help="make a signing key pair for the administrator")
+    s = add_action(cmds, "keygen", "make a signing key pair for the administrator", _keygen)
     s.add_argument("--out", metavar="PREFIX", required=True, help="writes PREFIX.pem (private) and PREFIX.pub.pem")
     s.add_argument("--alg", choices=("EdDSA", "ES256"), default="EdDSA", help="EdDSA (Ed25519, default) or ES256")
     s.add_argument("--force", action="store_true", help="overwrite existing files")
-    s.set_defaults(func=_keygen)
 
 
 # -- helpers -------------------------------------------------------------------

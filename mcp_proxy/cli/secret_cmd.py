@@ -7,17 +7,15 @@ import getpass
 import sys
 
 from mcp_proxy.cli import EXIT_FAILURE, EXIT_OK, CliContext, err
+from mcp_proxy.cli._args import add_action, add_group
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("secret", help="store or delete a credential in the OS keychain")
-    s = p.add_subparsers(dest="secret_command", metavar="ACTION", required=True)
-    set_p = s.add_parser("set", help="store a secret (value read from stdin, or a hidden prompt on a terminal)")
-    set_p.add_argument("name", help="the NAME in keyring:NAME")
-    set_p.set_defaults(func=_set)
-    del_p = s.add_parser("delete", help="delete a stored secret")
-    del_p.add_argument("name")
-    del_p.set_defaults(func=_delete)
+    cmds = add_group(sub, "secret", "store or delete a credential in the OS keychain")
+    s = add_action(cmds, "set", "store a secret (value read from stdin, or a hidden prompt on a terminal)", _set)
+    s.add_argument("name", help="the NAME in keyring:NAME")
+    s = add_action(cmds, "delete", "delete a stored secret", _delete)
+    s.add_argument("name")
 
 
 def _set(args: argparse.Namespace, ctx: CliContext) -> int:
