@@ -3,8 +3,9 @@
 Every failure the proxy raises on purpose is a `ProxyError`. Its text is written for the person or the
 model that will read it: it says what happened and what to do, and it never carries a secret (a token,
 a key, a code, a client secret, a header value). That is the rule that lets one boundary, the call
-pipeline's error stage (`server/stages.py`), show a `ProxyError`'s text to the model and nothing of any
-other exception. `error_type` is the short, stable code an audit record carries for it.
+pipeline's error boundary (`server/stages/boundary.py`, with `server/failures.py`), show a `ProxyError`'s
+text to the model and nothing of any other exception. `error_type` is the short, stable code an audit
+record carries for it.
 
 This module imports nothing of the proxy: every part may raise these, so it sits below all of them.
 

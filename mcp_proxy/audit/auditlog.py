@@ -1,7 +1,7 @@
 """AuditLog: the object the server appends records to.
 
-    audit = AuditLog.open(paths, config.audit, context, secret_values=fn)
-    audit.argument_rules = policy.argument_rules     # (redact, hash) field names per tool key
+    audit = AuditLog.open(paths, config.audit, context, secret_values=fn,
+                          argument_rules=rules)      # (redact, hash) field names per tool key
     await audit.append("mcp.tool.call", fields)      # durable (per the setting) when it returns
     audit.append_nowait("policy.activated", fields)  # the same from synchronous code
     audit.add_secret(access_token)                   # redact a value obtained at run time from now on
@@ -51,14 +51,18 @@ MEMORY_BACKLOG = 10000
 MAX_NOTES = 50
 
 
+# The policy's (redact, hash) argument field names for a tool key: the policy's per-tool audit rules.
+ArgumentRules = Callable[[str], tuple[tuple[str, ...], tuple[str, ...]]]
+
+
 class AuditLog:
     def __init__(self, layout: Layout, cfg: AuditConfig, context: AuditContext, *,
-                 clock: Callable[[], float] = time.time) -> None:
+                 argument_rules: ArgumentRules | None = None, clock: Callable[[], float] = time.time) -> None:
         self.layout = layout
         self.cfg = cfg
         self.context = context
         self.clock = clock
-        self.argument_rules: Callable[[str], tuple[tuple[str, ...], tuple[str, ...]]] | None = None
+        self.argument_rules = argument_rules
         self.redactor = Redactor(cfg.redact_fields, cfg.hash_fields)
         # A segment is at most a quarter of the quota, so the quota can always drop whole old segments.
         max_bytes = max(4096, min(cfg.segment_max_bytes, cfg.max_disk_bytes // 4))
@@ -79,9 +83,9 @@ class AuditLog:
 
     @classmethod
     def open(cls, paths: Paths, cfg: AuditConfig, context: AuditContext, *,
-             secret_values: Callable[[], list[str]] | None = None,
+             secret_values: Callable[[], list[str]] | None = None, argument_rules: ArgumentRules | None = None,
              clock: Callable[[], float] = time.time) -> AuditLog:
-        audit = cls(Layout(paths), cfg, context, clock=clock)
+        audit = cls(Layout(paths), cfg, context, argument_rules=argument_rules, clock=clock)
         audit.writer.start()
         if secret_values is None:
             audit._settle([])

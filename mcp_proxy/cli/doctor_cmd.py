@@ -84,9 +84,9 @@ def _check_keychain(report: Report, store: Any, config: Any) -> None:
                                          "prefer the OS keychain where one works")
         return
     available, name = store.keyring_available()
-    from mcp_proxy.server.secrets_in_use import _refs
+    from mcp_proxy.server.secrets_in_use import secret_refs
 
-    needed = any(r.scheme == "keyring" for r in _refs(config)) or any(
+    needed = any(r.scheme == "keyring" for r in secret_refs(config)) or any(
         u.auth == "oauth" for u in config.upstreams.values())
     if available:
         report.add(OK, "keychain", name)
@@ -98,9 +98,9 @@ def _check_keychain(report: Report, store: Any, config: Any) -> None:
 
 def _check_secrets(report: Report, config: Any, store: Any) -> None:
     from mcp_proxy.config import SecretError
-    from mcp_proxy.server.secrets_in_use import _refs
+    from mcp_proxy.server.secrets_in_use import secret_refs
 
-    for ref in _refs(config):
+    for ref in secret_refs(config):
         try:
             ref.resolve(store)
             report.add(OK, f"secret {ref.where}", f"{ref} resolves")

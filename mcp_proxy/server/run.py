@@ -27,6 +27,7 @@ from mcp_proxy.stdio_guard import WireFds
 
 if TYPE_CHECKING:
     from mcp_proxy.audit import AuditLog
+    from mcp_proxy.audit.auditlog import ArgumentRules
     from mcp_proxy.auth.session import SignInInfo
     from mcp_proxy.policy import PolicyEngine
     from mcp_proxy.server.call import JsonObject
@@ -43,7 +44,8 @@ def open_policy(config: Config, paths: Paths, store: SecretStore,
     return PolicyEngine(config.policy, paths, emit=emit, secret_store=store)
 
 
-def open_audit(config: Config, paths: Paths, store: SecretStore, instance_id: str) -> AuditLog:
+def open_audit(config: Config, paths: Paths, store: SecretStore, instance_id: str,
+               argument_rules: ArgumentRules | None = None) -> AuditLog:
     from mcp_proxy.audit import AuditContext, AuditLog
 
     def secret_values() -> list[str]:
@@ -54,7 +56,7 @@ def open_audit(config: Config, paths: Paths, store: SecretStore, instance_id: st
 
     context = AuditContext(proxy_version=__version__, instance_id=instance_id, host=socket.gethostname(),
                            user=config.user_email, governed=config.governed)
-    return AuditLog.open(paths, config.audit, context, secret_values=secret_values)
+    return AuditLog.open(paths, config.audit, context, secret_values=secret_values, argument_rules=argument_rules)
 
 
 async def _watch_signals(on_signal: Callable[[], Awaitable[None]]) -> None:
@@ -77,9 +79,15 @@ async def serve_async(config: Config, paths: Paths, wire: WireFds) -> None:
 
     store = SecretStore(config.secrets_store, paths.data_dir / "secrets.json")
     instance_id = uuid.uuid4().hex
-    audit = open_audit(config, paths, store, instance_id)
+    policy: PolicyEngine | None = None
+
+    def argument_rules(key: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        # The policy's per-tool redact/hash fields. The policy records its own events in the audit log, so it
+        # is opened second; nothing is appended before it exists.
+        return policy.argument_rules(key) if policy is not None else ((), ())
+
+    audit = open_audit(config, paths, store, instance_id, argument_rules)
     policy = open_policy(config, paths, store, audit.append_nowait)
-    audit.argument_rules = policy.argument_rules  # the policy's per-tool redact/hash fields
     policy.load_cached()
     audit.context.policy_revision = policy.revision
     link = ClientLink(audit.context)

@@ -6,7 +6,7 @@ from mcp_proxy.config import Config, SecretRef, SecretStore
 from mcp_proxy.errors import ProxyError
 
 
-def _refs(config: Config) -> list[SecretRef]:
+def secret_refs(config: Config) -> list[SecretRef]:
     refs: list[SecretRef] = []
     for cfg in config.upstreams.values():
         refs += [v for v in (*cfg.env.values(), *cfg.headers.values()) if isinstance(v, SecretRef)]
@@ -22,7 +22,7 @@ def _refs(config: Config) -> list[SecretRef]:
 
 def known_secret_values(config: Config, store: SecretStore) -> list[str]:
     values = []
-    for ref in _refs(config):
+    for ref in secret_refs(config):
         try:
             values.append(ref.resolve(store))
         except ProxyError:  # an unresolvable secret cannot leak either
