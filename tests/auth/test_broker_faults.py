@@ -14,7 +14,7 @@ from mcp_proxy.auth.errors import AuthUnavailable, SignInRequired
 from mcp_proxy.auth.events import AuthEvents
 from mcp_proxy.config import SecretError
 from tests._support.auth import SCOPED_SECRET, Sandbox
-from tests.auth.test_broker import Clock, make_broker, sign_in
+from tests._support.broker import Clock, make_broker, sign_in
 
 pytestmark = pytest.mark.anyio
 

@@ -19,7 +19,7 @@ from mcp_proxy.auth.errors import SignInError
 from mcp_proxy.auth.loopback import CallbackListener
 from mcp_proxy.sandbox.asgi_thread import free_port
 from tests._support.auth import Sandbox
-from tests.auth.test_broker import make_broker
+from tests._support.broker import make_broker
 
 STATE = "S" * 43
 

@@ -12,7 +12,9 @@ import pytest
 
 from mcp_proxy.server.fastpath import ToolCallFastPath
 from tests._support.proxy import stdio_upstream
-from tests.gateway.test_process import _init, _spawn, converse
+from tests._support.wire import converse
+from tests._support.wire import initialize_line as _init
+from tests._support.wire import spawn as _spawn
 
 INITIALIZED = json.dumps({"jsonrpc": "2.0", "method": "notifications/initialized"})
 

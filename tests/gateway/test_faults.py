@@ -101,7 +101,7 @@ async def test_every_page_of_an_upstream_tool_list_is_read(proxy):
 
 
 async def test_a_live_list_that_differs_from_the_cache_updates_the_client(proxy):
-    from tests.policy.test_enforcement_process import ListChanged
+    from tests._support.policy_process import ListChanged
 
     proxy.write({"one": stdio_upstream(env={"FAKE_TOOLS": "1"})})
     async with proxy.client() as client:

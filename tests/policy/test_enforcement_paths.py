@@ -11,9 +11,10 @@ import threading
 import pytest
 
 from tests._support.audit import home_paths, spool_records
+from tests._support.policy_process import ECHO_HASH, policy_config, policy_doc
 from tests._support.proxy import stdio_upstream
-from tests.gateway.test_process import _init, _spawn
-from tests.policy.test_enforcement_process import ECHO_HASH, policy_config, policy_doc
+from tests._support.wire import initialize_line as _init
+from tests._support.wire import spawn as _spawn
 
 INITIALIZED = json.dumps({"jsonrpc": "2.0", "method": "notifications/initialized"})
 

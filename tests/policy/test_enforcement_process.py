@@ -5,57 +5,16 @@ from __future__ import annotations
 
 import base64
 import json
-import time
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-import anyio
-import mcp_types as types
 import pytest
 
 from mcp_proxy.policy import definition_hash
+from tests._support.policy_process import ACCESS_TOOLS, ECHO_HASH, ListChanged, policy_config, policy_doc
 from tests._support.proxy import stdio_upstream, text_of
 from tests.gateway.fake_upstream import ECHO
 
 pytestmark = pytest.mark.anyio
-
-ECHO_HASH = definition_hash("echo", "Echo the text back.", ECHO)
-ACCESS_TOOLS = {"proxy_unavailable_tools", "proxy_request_access"}
-
-
-def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def policy_doc(revision: str, tools: dict[str, Any], *, issued_delta: float = -3600, expires_in: float = 86400,
-               **fields: Any) -> dict[str, Any]:
-    now = time.time()
-    return {"schema": 1, "revision": revision, "issued_at": _iso(now + issued_delta),
-            "expires_at": _iso(now + expires_in), "defaults": {"auto_approve": "none"}, "tools": tools, **fields}
-
-
-def policy_config(path: Path, poll_interval: float = 300.0) -> str:
-    return f'[policy]\nsource = "{path}"\npoll_interval = {poll_interval}\n'
-
-
-class ListChanged:
-    """Counts list_changed notifications from the proxy and lets a test wait for the next one."""
-
-    def __init__(self) -> None:
-        self.count = 0
-        self._event = anyio.Event()
-
-    async def __call__(self, message: Any) -> None:
-        if isinstance(message, types.ToolListChangedNotification):
-            self.count += 1
-            self._event.set()
-            self._event = anyio.Event()
-
-    async def wait(self, timeout: float = 15.0) -> None:
-        with anyio.fail_after(timeout):
-            await self._event.wait()
-
 
 async def _names(client: Any) -> set[str]:
     return {t.name for t in (await client.list_tools()).tools}
