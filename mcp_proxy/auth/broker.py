@@ -39,7 +39,7 @@ from mcp_proxy.auth.events import NO_EVENTS, AuthEvents, PendingEvents
 from mcp_proxy.auth.providers import Provider, granted_scopes, missing_scopes, provider_for
 from mcp_proxy.auth.session import SignInHandle, SignInInfo, SignInTarget
 from mcp_proxy.auth.vault import TokenInfo, TokenRecord, TokenStore, refresh_lock
-from mcp_proxy.config import SecretError, SecretStore, UpstreamConfig
+from mcp_proxy.config import OAuthSettings, SecretError, SecretStore, UpstreamConfig
 from mcp_proxy.fsutil import FileLock, LockTimeout
 from mcp_proxy.paths import Paths
 
@@ -65,13 +65,14 @@ class TokenBroker:
         if cfg.oauth is None:
             raise ValueError(f"upstreams.{cfg.key} has no OAuth settings")
         self.cfg = cfg
+        self.oauth: OAuthSettings = cfg.oauth  # the OAuth app: a broker exists only for an upstream that has one
         self.key = cfg.key
         self.paths = paths
         self.store = store
         self.clock = clock
         self.provider: Provider | None = provider_for(cfg.kind)
         self.vendor = self.provider.name if self.provider else cfg.key
-        oauth = cfg.oauth
+        oauth = self.oauth
         self.authorize_url = oauth.authorize_url or (self.provider.authorize_url if self.provider else "")
         self.token_url = oauth.token_url or (self.provider.token_url if self.provider else "")
         self.revoke_url = oauth.revoke_url or (self.provider.revoke_url if self.provider else None)
@@ -105,7 +106,7 @@ class TokenBroker:
     # -- what is known without the keychain ----------------------------------------------
     def token_info(self) -> TokenInfo | None:
         info = self.tokens.info()
-        if info is None or (info.client_id and info.client_id != self.cfg.oauth.client_id):
+        if info is None or (info.client_id and info.client_id != self.oauth.client_id):
             return None
         return info
 
@@ -120,7 +121,7 @@ class TokenBroker:
     @property
     def region(self) -> str | None:
         """The region the signed-in account lives in, when the config leaves it to the sign-in."""
-        if not self.cfg.oauth.region_from_token:
+        if not self.oauth.region_from_token:
             return None
         record = self._cached
         if record is not None:
@@ -169,7 +170,7 @@ class TokenBroker:
                 return self._unsaved
             raise AuthUnavailable(f"the token for '{self.key}' cannot be read: {exc}", "keychain_unavailable") from None
         record = self._reconcile(record, locked)
-        if record is not None and record.client_id and record.client_id != self.cfg.oauth.client_id:
+        if record is not None and record.client_id and record.client_id != self.oauth.client_id:
             log.info("the stored token of %s belongs to another OAuth app (client_id changed); sign-in needed",
                      self.key)
             return None
@@ -206,9 +207,10 @@ class TokenBroker:
             if record is not None and not self._due(record):
                 if self._unsaved is not None and self.clock() >= self._store_retry_at:
                     self._store_unsaved()
-                    if self._cached is None:  # `logout` meanwhile: the kept token is not ours to use any more
+                    record = self._cached
+                    if record is None:  # `logout` meanwhile: the kept token is not ours to use any more
                         raise SignInRequired(self.key, "the token was removed")
-                return self._cached
+                return record
             record = self._load()
             if record is None:
                 self._cached = None
@@ -218,10 +220,11 @@ class TokenBroker:
                 return record
             try:
                 with self._locked():
-                    record = self._load(locked=True)  # another process may have refreshed while we waited
-                    if record is None:
+                    reloaded = self._load(locked=True)  # another process may have refreshed while we waited
+                    if reloaded is None:
                         self._cached = None
                         raise SignInRequired(self.key, "the token was removed")
+                    record = reloaded
                     if not self._due(record):
                         self._cached = record
                         return record
@@ -357,14 +360,14 @@ class TokenBroker:
 
     def client_setting(self) -> str:
         """The config keys that make up the OAuth app's credentials, for messages."""
-        oauth = self.cfg.oauth
+        oauth = self.oauth
         if oauth.client_secret is not None:
             return f"{self.where('client_secret')} (the secret {oauth.client_secret}) and {self.where('client_id')}"
         return f"{self.where('client_id')} (and {self.where('client_secret')}, if the app is a confidential one)"
 
     def client(self) -> endpoint.Client:
         """The OAuth app, with its secret (scoped apps) from the keychain. Raises AuthUnavailable."""
-        oauth = self.cfg.oauth
+        oauth = self.oauth
         secret = None
         if oauth.client_secret is not None:
             try:
@@ -416,7 +419,7 @@ class TokenBroker:
 
     def complete_sign_in(self, response: endpoint.TokenResponse) -> SignInInfo:
         """Store the tokens of a completed sign-in (listener thread). Raises SignInError."""
-        record = signed_in_record(response, self.cfg, self.provider, self.scopes, self.clock())
+        record = signed_in_record(response, self.cfg, self.oauth, self.provider, self.scopes, self.clock())
         try:
             with self._thread_lock, self._locked():
                 try:

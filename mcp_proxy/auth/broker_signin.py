@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import Any
 
 import anyio
+from anyio.lowlevel import EventLoopToken
 
 from mcp_proxy.auth import endpoint
 from mcp_proxy.auth.errors import AuthUnavailable
@@ -24,7 +26,7 @@ from mcp_proxy.auth.session import (
     SignInTarget,
 )
 from mcp_proxy.auth.vault import TokenRecord
-from mcp_proxy.config import UpstreamConfig
+from mcp_proxy.config import OAuthSettings, UpstreamConfig
 from mcp_proxy.fsutil import FileLock
 
 log = logging.getLogger("mcp_proxy.auth.broker")
@@ -41,7 +43,7 @@ class SignIns:
     def __init__(self, target: SignInTarget, port: int, lock_path: Path, *,
                  prepare: Callable[[], endpoint.Client], stored: Callable[[], SignInInfo | None],
                  complete: Callable[[endpoint.TokenResponse], SignInInfo],
-                 announce: Callable[[SignInInfo], Awaitable[None]] | None = None) -> None:
+                 announce: Callable[[SignInInfo], Coroutine[Any, Any, None]] | None = None) -> None:
         self.target = target
         self.port = port
         self._lock_path = lock_path  # the callback port's cross-process sign-in lock
@@ -54,6 +56,7 @@ class SignIns:
 
     async def begin(self, lifetime: float = SESSION_LIFETIME) -> SignInHandle:
         """See `TokenBroker.begin_sign_in`."""
+        token: EventLoopToken | None
         try:
             token = anyio.lowlevel.current_token()
         except RuntimeError:
@@ -64,7 +67,7 @@ class SignIns:
         """For `login`: always a new sign-in, even when a token is stored."""
         return self._begin(lifetime, None, True)
 
-    def _begin(self, lifetime: float, loop_token: object, force: bool) -> SignInHandle:
+    def _begin(self, lifetime: float, loop_token: EventLoopToken | None, force: bool) -> SignInHandle:
         with self._session_lock:
             if self._active is not None and self._active.running:
                 return JoinedSignIn(self._active)
@@ -102,7 +105,7 @@ class SignIns:
     def stored(self) -> SignInInfo | None:
         return self._stored()
 
-    def finish(self, response: endpoint.TokenResponse, loop_token: object) -> SignInInfo:
+    def finish(self, response: endpoint.TokenResponse, loop_token: EventLoopToken | None) -> SignInInfo:
         """Store a completed sign-in and tell `serve` (listener thread). Raises SignInError."""
         info = self._complete(response)
         if self._announce is not None and loop_token is not None:
@@ -120,31 +123,31 @@ def sign_in_info(key: str, record: TokenRecord) -> SignInInfo:
                       record.region, record.expires_at, extra=dict(record.extra))
 
 
-def _api_root(cfg: UpstreamConfig, provider: Provider | None, region: str | None) -> str | None:
+def _api_root(cfg: UpstreamConfig, oauth: OAuthSettings, provider: Provider | None, region: str | None) -> str | None:
     if cfg.base_url:
         return cfg.base_url
     if provider is None:
         return None
-    chosen = region if cfg.oauth.region_from_token and region else cfg.region
+    chosen = region if oauth.region_from_token and region else cfg.region
     return provider.api_by_region.get(chosen or "")
 
 
-def signed_in_record(response: endpoint.TokenResponse, cfg: UpstreamConfig, provider: Provider | None,
-                     scopes: tuple[str, ...], now: float) -> TokenRecord:
+def signed_in_record(response: endpoint.TokenResponse, cfg: UpstreamConfig, oauth: OAuthSettings,
+                     provider: Provider | None, scopes: tuple[str, ...], now: float) -> TokenRecord:
     """The record of a completed sign-in, with who signed in (asked of the vendor) and where. Numbered 1: the
-    caller renumbers it after the record it replaces."""
+    caller renumbers it after the record it replaces. `oauth`: the upstream's OAuth app (its `cfg.oauth`)."""
     claims = endpoint.id_token_claims(response.id_token)
     region = region_from_audience(provider, claims)
     granted = granted_scopes(provider, response.scope, scopes)
     email = name = None
-    root = _api_root(cfg, provider, region)
+    root = _api_root(cfg, oauth, provider, region)
     if provider is not None and root:
         email, name = endpoint.fetch_identity(provider, root, response.access_token)
     extra = {k: claims[k] for k in ("subdomain", "account_id", "user_id") if isinstance(claims.get(k), str)}
     return TokenRecord(
         access_token=response.access_token, refresh_token=response.refresh_token,
         expires_at=now + response.expires_in if response.expires_in else None, issued_at=now, generation=1,
-        client_id=cfg.oauth.client_id, scopes=granted, requested=scopes,
+        client_id=oauth.client_id, scopes=granted, requested=scopes,
         missing_scopes=missing_scopes(provider, scopes, granted), identity_email=email, identity_name=name,
         region=region, extra=extra,
     )

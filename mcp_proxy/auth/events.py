@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +22,8 @@ class AuthEvents:
 
     emit: Callable[[str, dict[str, Any]], object] | None = None  # append an audit event (called on the event loop)
     reveal: Callable[[str], None] | None = None  # the audit log redacts this value from now on
-    announce: Callable[[SignInInfo], Awaitable[None]] | None = None  # a sign-in completed (identity confirmed)
+    # a sign-in completed (identity confirmed): a coroutine function, run on the loop from the listener thread
+    announce: Callable[[SignInInfo], Coroutine[Any, Any, None]] | None = None
 
     def reveal_all(self, values: tuple[str, ...]) -> None:
         if self.reveal is not None:

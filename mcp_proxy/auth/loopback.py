@@ -237,7 +237,7 @@ class _Handler(BaseHTTPRequestHandler):
     sys_version = ""
     timeout = READ_TIMEOUT  # per socket operation: an idle or trickling connection is dropped
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:  # the name http.server calls
         listener: CallbackListener = self.server.listener  # type: ignore[attr-defined]
         status, body = listener.handle(self.path)
         self.send_response(status)

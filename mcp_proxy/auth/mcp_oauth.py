@@ -39,7 +39,7 @@ from mcp_proxy.auth.events import NO_EVENTS, AuthEvents
 from mcp_proxy.auth.loopback import CallbackListener
 from mcp_proxy.auth.mcp_oauth_storage import KeychainTokenStorage
 from mcp_proxy.auth.vault import refresh_lock
-from mcp_proxy.config import SecretStore, UpstreamConfig
+from mcp_proxy.config import OAuthSettings, SecretStore, UpstreamConfig
 from mcp_proxy.fsutil import FileLock
 from mcp_proxy.paths import Paths
 
@@ -53,9 +53,11 @@ RETRY_AFTER_FAILURE = 60.0  # a token due for refresh is used this long after a 
 class _LoopbackSignIn:
     """The SDK's redirect and callback handlers, on our one-shot listener and the port's sign-in lock."""
 
-    def __init__(self, cfg: UpstreamConfig, paths: Paths, open_url: Callable[[str], Awaitable[Any]],
-                 wait: float, tick: Callable[[float], None] | None = None) -> None:
+    def __init__(self, cfg: UpstreamConfig, oauth: OAuthSettings, paths: Paths,
+                 open_url: Callable[[str], Awaitable[Any]], wait: float,
+                 tick: Callable[[float], None] | None = None) -> None:
         self.cfg = cfg
+        self.oauth = oauth  # the upstream's `cfg.oauth`
         self.paths = paths
         self.open_url = open_url
         self.wait = wait
@@ -64,7 +66,7 @@ class _LoopbackSignIn:
         self.lock: FileLock | None = None
 
     async def redirect(self, url: str) -> None:
-        oauth = self.cfg.oauth
+        oauth = self.oauth
         state = (parse_qs(urlsplit(url).query).get("state") or [""])[0]
         port = urlsplit(oauth.redirect_uri).port or 80
         lock = FileLock(self.paths.locks_dir / f"oauth-callback-{port}.lock")
@@ -109,17 +111,22 @@ class ProxyOAuthProvider(OAuthClientProvider):
     def __init__(self, cfg: UpstreamConfig, paths: Paths, storage: KeychainTokenStorage, *, interactive: bool,
                  open_url: Callable[[str], Awaitable[Any]], wait: float = INTERACTIVE_WAIT,
                  tick: Callable[[float], None] | None = None) -> None:
-        oauth = cfg.oauth
+        if cfg.oauth is None:
+            raise ValueError(f"upstreams.{cfg.key} has no OAuth settings")
+        oauth: OAuthSettings = cfg.oauth
         self.cfg = cfg
+        self.oauth = oauth  # the OAuth settings: this provider exists only for an upstream that has them
         self.storage = storage
         self.interactive = interactive
         self.paths = paths
         self.refresh_problem: str | None = None  # why the last refresh failed, when the token was kept
-        self.sign_in = _LoopbackSignIn(cfg, paths, open_url, wait, tick)
-        metadata = OAuthClientMetadata(
-            redirect_uris=[oauth.redirect_uri], client_name="mcp-access-proxy", token_endpoint_auth_method="none",
-            scope=" ".join(oauth.scopes) or None,
-        )
+        self.sign_in = _LoopbackSignIn(cfg, oauth, paths, open_url, wait, tick)
+        # Validated by the model, not built as `AnyUrl(...)`: the model keeps a URL's empty path as written
+        # (`url_preserve_empty_path`), a bare AnyUrl would add a "/" the server then fails to match.
+        metadata = OAuthClientMetadata.model_validate({
+            "redirect_uris": [oauth.redirect_uri], "client_name": "mcp-access-proxy",
+            "token_endpoint_auth_method": "none", "scope": " ".join(oauth.scopes) or None,
+        })
         super().__init__(cfg.url or "", metadata, storage, self._redirect, self.sign_in.callback)
 
     async def _redirect(self, url: str) -> None:
@@ -140,14 +147,14 @@ class ProxyOAuthProvider(OAuthClientProvider):
             self.context.token_expiry_time = None
         ends = self.storage.endpoints
         if self.context.oauth_metadata is None and ends.get("token_endpoint"):
-            self.context.oauth_metadata = OAuthMetadata(
-                issuer=ends.get("issuer") or ends["token_endpoint"],
-                authorization_endpoint=ends.get("authorization_endpoint") or ends["token_endpoint"],
-                token_endpoint=ends["token_endpoint"])
+            self.context.oauth_metadata = OAuthMetadata.model_validate({  # validated as the model: see __init__
+                "issuer": ends.get("issuer") or ends["token_endpoint"],
+                "authorization_endpoint": ends.get("authorization_endpoint") or ends["token_endpoint"],
+                "token_endpoint": ends["token_endpoint"]})
         self._apply_overrides()
 
     def _apply_overrides(self) -> None:
-        oauth = self.cfg.oauth
+        oauth = self.oauth
         if not (oauth.authorize_url or oauth.token_url):
             return
         current = self.context.oauth_metadata
@@ -155,9 +162,9 @@ class ProxyOAuthProvider(OAuthClientProvider):
         update = {k: v for k, v in (("authorization_endpoint", oauth.authorize_url),
                                      ("token_endpoint", oauth.token_url)) if v}
         if current is None:
-            self.context.oauth_metadata = OAuthMetadata(
-                issuer=origin, authorization_endpoint=oauth.authorize_url or f"{origin}/authorize",
-                token_endpoint=oauth.token_url or f"{origin}/token")
+            self.context.oauth_metadata = OAuthMetadata.model_validate({  # validated as the model: see __init__
+                "issuer": origin, "authorization_endpoint": oauth.authorize_url or f"{origin}/authorize",
+                "token_endpoint": oauth.token_url or f"{origin}/token"})
         else:
             self.context.oauth_metadata = current.model_copy(update=update)
 
@@ -171,8 +178,8 @@ class ProxyOAuthProvider(OAuthClientProvider):
     async def _perform_authorization_code_grant(self) -> tuple[str, str]:
         self._apply_overrides()
         self._remember_endpoints()
-        if self.cfg.oauth.scopes:  # the SDK put the server's advertised scopes here; the config decides
-            self.context.client_metadata.scope = " ".join(self.cfg.oauth.scopes)
+        if self.oauth.scopes:  # the SDK put the server's advertised scopes here; the config decides
+            self.context.client_metadata.scope = " ".join(self.oauth.scopes)
         return await super()._perform_authorization_code_grant()
 
     async def _refresh_token(self) -> httpx2.Request:
@@ -196,13 +203,12 @@ class ProxyOAuthProvider(OAuthClientProvider):
         "gone" (signed out, or forgotten after a refusal) or "same". Compared by the tokens, since a fresh
         `login` numbers its record from 1 again."""
         before = self.storage.record
-        tokens = await self.storage.get_tokens()
-        after = self.storage.record
+        tokens = await self.storage.get_tokens()  # the tokens of the record it now holds
         if tokens is None:
             if self.storage.unreadable:
                 return "same"  # keychain locked: keep what this process has
             return "gone"
-        if before is not None and (after.access_token, after.refresh_token) == \
+        if before is not None and (tokens.access_token, tokens.refresh_token) == \
                 (before.access_token, before.refresh_token):
             return "same"
         self.context.current_tokens = tokens
@@ -271,10 +277,7 @@ class ProxyOAuthProvider(OAuthClientProvider):
                     step.response = yield step.request
                 if self.refresh_problem is not None and not self.context.is_token_valid():
                     raise RefreshFailed(f"upstream '{self.cfg.key}': {self.refresh_problem}")
-            if self.interactive:
-                tokens_ok = True
-            else:
-                tokens_ok = self.context.current_tokens is not None
+            tokens_ok = self.interactive or self.context.current_tokens is not None
         if self.interactive:
             async for step in _relay(super()._auth_flow(request)):
                 step.response = yield step.request
@@ -333,6 +336,8 @@ async def _relay(flow: AsyncGenerator[httpx2.Request, httpx2.Response]) -> Async
         while True:
             step = _Step(request)
             yield step
+            if step.response is None:  # the caller sends each step's request and puts its response here
+                raise RuntimeError("the auth flow went on without the response to its request")
             request = await flow.asend(step.response)
     except StopAsyncIteration:
         return

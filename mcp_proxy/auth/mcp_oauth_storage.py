@@ -154,8 +154,10 @@ def static_client(cfg: UpstreamConfig, store: SecretStore) -> OAuthClientInforma
     if oauth is None or not oauth.client_id:
         return None
     secret = oauth.client_secret.resolve(store) if oauth.client_secret is not None else None
-    return OAuthClientInformationFull(
-        client_id=oauth.client_id, client_secret=secret, redirect_uris=[oauth.redirect_uri],
-        token_endpoint_auth_method="client_secret_post" if secret else "none",
-        grant_types=["authorization_code", "refresh_token"], scope=" ".join(oauth.scopes) or None,
-    )
+    # Validated by the model, not built with `AnyUrl(...)`: the model keeps a redirect URI's empty path as
+    # written (`url_preserve_empty_path`); a bare AnyUrl would add a "/" the server then fails to match.
+    return OAuthClientInformationFull.model_validate({
+        "client_id": oauth.client_id, "client_secret": secret, "redirect_uris": [oauth.redirect_uri],
+        "token_endpoint_auth_method": "client_secret_post" if secret else "none",
+        "grant_types": ["authorization_code", "refresh_token"], "scope": " ".join(oauth.scopes) or None,
+    })

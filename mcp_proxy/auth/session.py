@@ -25,6 +25,8 @@ from mcp_proxy.auth.errors import SignInError, SignInTimeout, TokenEndpointError
 from mcp_proxy.fsutil import FileLock
 
 if TYPE_CHECKING:
+    from anyio.lowlevel import EventLoopToken
+
     from mcp_proxy.auth.broker_signin import SignIns
 
 log = logging.getLogger(__name__)
@@ -66,7 +68,7 @@ class SignInSession:
     """The sign-in this process runs. `url` is what the user opens."""
 
     def __init__(self, owner: SignIns, client: Client, lock: FileLock, lifetime: float,
-                 loop_token: Any = None) -> None:
+                 loop_token: EventLoopToken | None = None) -> None:
         from mcp.client.auth.oauth2 import PKCEParameters  # imported here: the SDK's auth module is large
 
         from mcp_proxy.auth.loopback import CallbackListener  # http.server: only when signing in
@@ -83,7 +85,7 @@ class SignInSession:
         target = owner.target
         if target.scopes:
             params["scope"] = " ".join(target.scopes)
-        self.url: str | None = authorization_url(target.authorize_url, params)
+        self.url: str = authorization_url(target.authorize_url, params)
         self.listener = CallbackListener(client.redirect_uri, state, self._on_code, where=target.redirect_setting,
                                          vendor=target.vendor)
         self.info: SignInInfo | None = None

@@ -112,7 +112,7 @@ def _login(args: argparse.Namespace, ctx: CliContext) -> int:
         return _login_mcp(args, ctx, cfg)
     from mcp_proxy.auth.broker import TokenBroker
     from mcp_proxy.auth.errors import SignInError
-    from mcp_proxy.auth.session import ElsewhereSignIn
+    from mcp_proxy.auth.session import ElsewhereSignIn, SignInSession
 
     broker = TokenBroker.for_upstream(cfg, ctx.paths, ctx.secret_store())
     try:
@@ -123,6 +123,11 @@ def _login(args: argparse.Namespace, ctx: CliContext) -> int:
     if isinstance(session, ElsewhereSignIn):
         err(f"mcp-access-proxy: another proxy process is running a sign-in on port {session.port} (a tool call in your "
             "AI client started it); finish it in the browser tab it opened, or wait a few minutes and try again")
+        return EXIT_FAILURE
+    if not isinstance(session, SignInSession):
+        # Joined or already signed in: neither happens here, `login` always starts its own sign-in and no
+        # other runs in this process.
+        err(f"mcp-access-proxy: cannot sign in to '{cfg.key}': a sign-in is already running in this process")
         return EXIT_FAILURE
     err(f"Sign in to {broker.vendor} (upstream '{cfg.key}') in your browser. If it does not open, copy this URL "
         f"into one:\n\n  {session.url}\n")
@@ -146,7 +151,7 @@ def _login(args: argparse.Namespace, ctx: CliContext) -> int:
     who = info.identity_email or "an account the proxy could not name (GET /users/me failed)"
     print(f"Signed in to '{cfg.key}' ({broker.vendor}) as {who}.")
     if info.region:
-        print(f"  region: {info.region}{' (from the sign-in)' if cfg.oauth.region_from_token else ''}")
+        print(f"  region: {info.region}{' (from the sign-in)' if broker.oauth.region_from_token else ''}")
     print(f"  access token: {describe_expiry(info.expires_at)}; refreshed automatically")
     print(f"  scopes granted: {' '.join(info.scopes) or 'none'}")
     if info.missing_scopes:
@@ -164,6 +169,10 @@ def _login_mcp(args: argparse.Namespace, ctx: CliContext, cfg: UpstreamConfig) -
     from mcp_proxy.auth.mcp_oauth import mcp_oauth_auth
     from mcp_proxy.errors import ProxyError
 
+    server_url = cfg.url
+    if not server_url:  # `_oauth_upstream` refused it already
+        err(f"mcp-access-proxy: upstreams.{cfg.key} is a local command; OAuth sign-in applies to url upstreams only")
+        return EXIT_USAGE
     countdown = _Countdown()
 
     async def show(url: str) -> None:
@@ -182,7 +191,7 @@ def _login_mcp(args: argparse.Namespace, ctx: CliContext, cfg: UpstreamConfig) -
         from mcp.client.streamable_http import streamable_http_client
 
         async with httpx2.AsyncClient(auth=auth, timeout=httpx2.Timeout(30.0, read=args.timeout + 30)) as http:
-            transport = streamable_http_client(cfg.url, http_client=http)
+            transport = streamable_http_client(server_url, http_client=http)
             async with Client(transport, mode="legacy", cache=None,
                               client_info=types.Implementation(name="mcp-access-proxy", version="login")) as client:
                 tools = await client.list_tools()

@@ -27,8 +27,8 @@ def _oauth_details(info: TokenInfo, cfg: UpstreamConfig) -> list[str]:
         details.append(f"MISSING scopes: {' '.join(info.missing_scopes)} (tools that need them are refused; the "
                        f"app's admin can grant them, then `mcp-access-proxy login {cfg.key}` again)")
     if info.region:
-        details.append(f"region: {info.region}" + (" (from the sign-in)" if cfg.oauth.region_from_token and
-                                                   not cfg.base_url else ""))
+        from_token = cfg.oauth is not None and cfg.oauth.region_from_token and not cfg.base_url
+        details.append(f"region: {info.region}" + (" (from the sign-in)" if from_token else ""))
     return details
 
 
@@ -55,8 +55,11 @@ async def _pagerduty(cfg: UpstreamConfig, config: Config, paths: Paths, store: S
     from mcp_proxy.connectors.base import ConnectorError
     from mcp_proxy.connectors.pagerduty import current_user
     from mcp_proxy.upstreams.factory import build_upstream
+    from mcp_proxy.upstreams.rest import RestUpstream
 
     upstream = build_upstream(cfg, config, paths, store)
+    if not isinstance(upstream, RestUpstream):  # the factory builds one for every PagerDuty upstream
+        raise TypeError(f"upstreams.{cfg.key}: a PagerDuty upstream should be built as a REST upstream")
     try:
         with anyio.fail_after(LIVE_TIMEOUT):
             user = await current_user(upstream.connector)
