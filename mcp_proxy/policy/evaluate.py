@@ -100,26 +100,31 @@ def _state(doc: PolicyDocument, entry: ToolEntry | None, facts: ToolFacts, trace
     return "approved" if auto else "pending"
 
 
+def _fail_closed(facts: ToolFacts, trace: list[Step] | None, code: str, detail: str, why: str,
+                 then: str) -> Decision:
+    """No upstream tool is available because no policy is in force: `why` says what is wrong with it, `then`
+    what follows and what the user can do."""
+    if trace is not None:
+        trace.append(Step("policy", False, detail))
+    return Decision(False, "unknown", code,
+                    f"'{facts.exposed_name}' is not available: {why}, so no upstream tool is available {then}")
+
+
 def evaluate(doc: PolicyDocument | None, facts: ToolFacts, user: str | None, now: float, *,
              no_policy_reason: str = "no policy has been synced yet", trace: list[Step] | None = None) -> Decision:
     """The decision for one tool and user; with `trace`, every rule checked is appended to it."""
     if doc is None:
-        if trace is not None:
-            trace.append(Step("policy", False, f"no valid policy: {no_policy_reason}"))
-        return Decision(False, "unknown", "no_policy",
-                        f"'{facts.exposed_name}' is not available: no valid approval policy is active "
-                        f"({no_policy_reason}), so no upstream tool is available (fail closed). The user can run "
-                        "`mcp-access-proxy policy sync` and `mcp-access-proxy policy status` in a terminal to see "
-                        "why, or ask the administrator to publish a valid policy.")
+        return _fail_closed(facts, trace, "no_policy", f"no valid policy: {no_policy_reason}",
+                            f"no valid approval policy is active ({no_policy_reason})",
+                            "(fail closed). The user can run `mcp-access-proxy policy sync` and "
+                            "`mcp-access-proxy policy status` in a terminal to see why, or ask the administrator "
+                            "to publish a valid policy.")
     rev = f"revision {doc.revision}"
     if doc.expired(now):
-        if trace is not None:
-            trace.append(Step("policy", False, f"{rev} expired at {format_time(doc.expires_at)}"))
-        return Decision(False, "unknown", "expired",
-                        f"'{facts.exposed_name}' is not available: the approval policy ({rev}) expired at "
-                        f"{format_time(doc.expires_at)}, so no upstream tool is available until a newer one is "
-                        "fetched. The user can run `mcp-access-proxy policy sync`; if it stays expired, the "
-                        "administrator must publish a new revision with a later expires_at.")
+        expired = f"expired at {format_time(doc.expires_at)}"
+        return _fail_closed(facts, trace, "expired", f"{rev} {expired}", f"the approval policy ({rev}) {expired}",
+                            "until a newer one is fetched. The user can run `mcp-access-proxy policy sync`; if it "
+                            "stays expired, the administrator must publish a new revision with a later expires_at.")
     if trace is not None:
         trace.append(Step("policy", True, f"{rev}, valid until {format_time(doc.expires_at)}"))
     entry = doc.tools.get(facts.key)
