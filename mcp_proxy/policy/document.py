@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -150,34 +151,39 @@ def _parse_tools(c: _Checker, raw: object) -> dict[str, ToolEntry]:
     return tools
 
 
-def _parse_toolsets(c: _Checker, raw: object) -> dict[str, tuple[str, ...]]:
+def _parse_named_lists(c: _Checker, raw: object, where: str, kind: str, shape: str, what: str,
+                       each: Callable[[str, tuple[str, ...]], tuple[str, ...]] | None = None,
+                       ) -> dict[str, tuple[str, ...]]:
+    """The object at `where`: `kind` name -> list of `what`; `each` checks and normalises one list."""
     if not isinstance(raw, dict):
-        c.add("$.toolsets", 'must be an object: toolset name -> list of tool key globs, e.g. {"read": ["pd.list_*"]}')
+        c.add(where, f"must be an object: {shape}")
         return {}
-    toolsets: dict[str, tuple[str, ...]] = {}
-    for name, globs in raw.items():
-        path = _p("$.toolsets", name)
+    named: dict[str, tuple[str, ...]] = {}
+    for name, values in raw.items():
+        path = _p(where, name)
         if not _NAME_RE.match(name):
-            c.add(path, "a toolset name uses letters, digits, _ . : - only")
-        toolsets[name] = c.strings(globs, path, "tool key globs such as \"pd.list_*\"")
-    return toolsets
+            c.add(path, f"a {kind} name uses letters, digits, _ . : - only")
+        items = c.strings(values, path, what)
+        named[name] = items if each is None else each(path, items)
+    return named
+
+
+def _parse_toolsets(c: _Checker, raw: object) -> dict[str, tuple[str, ...]]:
+    return _parse_named_lists(c, raw, "$.toolsets", "toolset",
+                              'toolset name -> list of tool key globs, e.g. {"read": ["pd.list_*"]}',
+                              "tool key globs such as \"pd.list_*\"")
 
 
 def _parse_groups(c: _Checker, raw: object) -> dict[str, tuple[str, ...]]:
-    if not isinstance(raw, dict):
-        c.add("$.groups", 'must be an object: group name -> list of member emails, e.g. {"sre": ["a@example.com"]}')
-        return {}
-    groups: dict[str, tuple[str, ...]] = {}
-    for name, members in raw.items():
-        path = _p("$.groups", name)
-        if not _NAME_RE.match(name):
-            c.add(path, "a group name uses letters, digits, _ . : - only")
-        emails = c.strings(members, path, "member emails")
+    def members(path: str, emails: tuple[str, ...]) -> tuple[str, ...]:
         for i, email in enumerate(emails):
             if not _EMAIL_RE.match(email):
                 c.add(f"{path}[{i}]", f"{json.dumps(email)} is not an email address (groups hold emails only)")
-        groups[name] = tuple(e.lower() for e in emails)
-    return groups
+        return tuple(e.lower() for e in emails)
+
+    return _parse_named_lists(c, raw, "$.groups", "group",
+                              'group name -> list of member emails, e.g. {"sre": ["a@example.com"]}',
+                              "member emails", members)
 
 
 def _parse_profiles(c: _Checker, raw: object, toolsets: dict[str, tuple[str, ...]],
