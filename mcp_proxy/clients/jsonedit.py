@@ -93,6 +93,18 @@ class _Parser:
         if self.i >= len(self.text):
             raise self.fail(f"the file ends before a {closer} that closes an earlier bracket; the JSON is cut short")
 
+    def separator(self, closer: str, problem: str) -> bool:
+        """After a member or item: True past a comma (another may follow), False at `closer` (left for the
+        caller); anything else is the syntax error `problem`."""
+        self.ws()
+        if self.text.startswith(",", self.i):
+            self.i += 1
+            return True
+        if self.text.startswith(closer, self.i):
+            return False
+        self.eof_check(closer)
+        raise self.fail(problem)
+
     def document(self) -> Node:
         self.ws()
         node = self.value()
@@ -176,14 +188,8 @@ class _Parser:
             val = self.value()
             node.members.append(Member(key, key_start, val))
             node.value[key] = val.value
-            self.ws()
-            if self.text.startswith(",", self.i):
-                self.i += 1
-                continue
-            if self.text.startswith("}", self.i):
+            if not self.separator("}", "expected ',' or '}' after a value (a comma is missing between two entries?)"):
                 break
-            self.eof_check("}")
-            raise self.fail("expected ',' or '}' after a value (a comma is missing between two entries?)")
         self.i += 1
         node.end = self.i
         return node
@@ -203,14 +209,8 @@ class _Parser:
                     break
                 raise self.fail("a trailing comma before ']', which strict JSON does not allow; remove that comma")
             items.append(self.value().value)
-            self.ws()
-            if self.text.startswith(",", self.i):
-                self.i += 1
-                continue
-            if self.text.startswith("]", self.i):
+            if not self.separator("]", "expected ',' or ']' after an array item"):
                 break
-            self.eof_check("]")
-            raise self.fail("expected ',' or ']' after an array item")
         self.i += 1
         return Node("array", start, self.i, items)
 
