@@ -17,6 +17,7 @@ from mcp.server.lowlevel import NotificationOptions, Server
 from mcp.server.lowlevel.server import ServerRequestContext
 from mcp.server.models import InitializationOptions
 from mcp.shared.exceptions import MCPError
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from mcp_proxy import __version__
 from mcp_proxy.server.call import CallResult, RequestId, ToolCall
@@ -43,6 +44,15 @@ class CaptureClientSession:
         return result
 
 
+def for_era(result: CallResult, version: str) -> CallResult:
+    """An upstream's result as the client's protocol era requires it: 2026-07-28 results carry `resultType`
+    (an upstream on the handshake era sends none); handshake-era results carry none (the SDK's sieve drops
+    it from what the proxy passes on)."""
+    if isinstance(result, dict) and version in MODERN_PROTOCOL_VERSIONS and "resultType" not in result:
+        return {**result, "resultType": "complete"}
+    return result
+
+
 def build_server(hub: Hub) -> Server[Hub]:
     @asynccontextmanager
     async def lifespan(_server: Server[Hub]) -> AsyncIterator[Hub]:
@@ -62,8 +72,9 @@ def build_server(hub: Hub) -> Server[Hub]:
         if "progress_token" in (ctx.meta or {}):
             async def progress(progress: float, total: float | None, message: str | None) -> None:
                 await ctx.session.report_progress(progress, total, message)
-        return await hub.call(ToolCall(params.name, params.arguments or {}, ctx.request_id,
-                                       SessionChannel(ctx.session, ctx.request_id), progress))
+        result = await hub.call(ToolCall(params.name, params.arguments or {}, ctx.request_id,
+                                         SessionChannel(ctx.session, ctx.request_id), progress))
+        return for_era(result, ctx.protocol_version)
 
     server: Server[Hub] = Server(
         "mcp-access-proxy",

@@ -62,14 +62,16 @@ class ProxyEnv:
 
     @asynccontextmanager
     async def client(self, *, env: dict[str, str] | None = None, elicitation_callback: Any = None,
-                     message_handler: Any = None, client_name: str = "pytest-client"):
+                     message_handler: Any = None, client_name: str = "pytest-client", mode: str = "legacy"):
+        """An SDK client of the real proxy process. `mode="auto"` probes `server/discover` first, as a current
+        client does, and so speaks the stateless 2026-07-28 era; `"legacy"` speaks the handshake era."""
         import mcp_types as types
         from mcp import Client
         from mcp.client.stdio import StdioServerParameters, stdio_client
 
         params = StdioServerParameters(command=PY, args=self.argv(), env=env or self.env())
         with open(self.stderr, "a", encoding="utf-8") as errlog:
-            async with Client(stdio_client(params, errlog=errlog), mode="legacy", read_timeout_seconds=30,
+            async with Client(stdio_client(params, errlog=errlog), mode=mode, read_timeout_seconds=30,
                               elicitation_callback=elicitation_callback, message_handler=message_handler,
                               client_info=types.Implementation(name=client_name, version="1.0"),
                               cache=None) as client:
