@@ -9,6 +9,7 @@ the outcome. A stage is any `async (call, call_next) -> result` callable.
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
@@ -52,19 +53,23 @@ class ToolCall:
     client: ClientChannel | None = None
     progress: ProgressRelay | None = None
     started: float = field(default_factory=time.perf_counter)
+    call_id: str = field(default_factory=lambda: uuid.uuid4().hex)  # gen_ai.tool.call.id of its records
     user: str | None = None  # who the call is for: set when the pipeline takes it
     # Learned by the stages:
     entry: Entry | None = None
     upstream: Upstream | None = None
     audit_fields: JsonObject = field(default_factory=dict)
+    allowed: bool = False  # the policy allowed it (Authorize, and Recheck at the moment of forwarding)
+    started_recorded: bool = False  # its `mcp.tool.started` record is written
     denial: Denial | None = None
-    outcome: str | None = None  # ok | tool_error | error; None: judged from the result
+    outcome: str | None = None  # ok | tool_error | error | cancelled; None: judged from the result
     error_type: str | None = None
 
     def deny(self, code: str, reason: str, message: str) -> types.CallToolResult:
         """The call is refused before it reaches an upstream: one `mcp.tool.denied` record, and `message`
         (what happened, what to do) for the model."""
         self.denial = Denial(code, reason)
+        self.allowed = False
         return error_result(message)
 
     def fail(self, error_type: str, message: str, outcome: str = "error") -> types.CallToolResult:

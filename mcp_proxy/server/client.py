@@ -1,7 +1,8 @@
 """The client on the other end of stdio, as the rest of the server needs it.
 
 `ClientLink` knows the client's session once it has initialized: it pushes `list_changed` (or remembers
-to, when nothing is connected yet) and relays an upstream's elicitation. `SessionChannel` is what one
+to, when nothing is connected yet). An upstream's requests toward the user go through
+server/upstream_requests.py. `SessionChannel` is what one
 call may ask of the client while it runs (server/call.py: ClientChannel).
 """
 
@@ -70,10 +71,3 @@ class ClientLink:
             await self.session.send_tool_list_changed()
         except Exception as exc:  # noqa: BLE001 - a client that went away must not break the server
             log.debug("could not send list_changed (%s)", type(exc).__name__)
-
-    async def relay_elicitation(self, params: types.ElicitRequestParams) -> types.ElicitResult:
-        session = self.session
-        caps = session.client_capabilities if session is not None else None
-        if session is None or caps is None or caps.elicitation is None:
-            return types.ElicitResult(action="decline")
-        return await session.send_request(types.ElicitRequest(params=params), types.ElicitResult)

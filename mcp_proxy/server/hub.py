@@ -18,10 +18,12 @@ from mcp_proxy.catalog.catalog import Catalog, Entry
 from mcp_proxy.server.call import CallResult, JsonObject, ToolCall
 from mcp_proxy.server.client import ClientLink
 from mcp_proxy.server.identity import Identity
+from mcp_proxy.server.inflight import CallsInFlight
 from mcp_proxy.server.pipeline import Pipeline, call_stages
 from mcp_proxy.server.stages.proxy_tools import AccessTools
 from mcp_proxy.server.stages.resolve import first_outcome
 from mcp_proxy.server.stages.sign_in import SignInFlow
+from mcp_proxy.server.upstream_requests import UpstreamRequests
 from mcp_proxy.upstreams.base import Upstream, UpstreamEvents
 
 if TYPE_CHECKING:
@@ -39,7 +41,7 @@ ListKey = tuple[int, int, str | None, str | None]
 
 class Hub:
     def __init__(self, config: Config, paths: Paths, upstreams: Mapping[str, Upstream], policy: PolicyEngine,
-                 audit: AuditLog, link: ClientLink, identity: Identity) -> None:
+                 audit: AuditLog, link: ClientLink, identity: Identity, inflight: CallsInFlight) -> None:
         self.config = config
         self.paths = paths
         self.upstreams = upstreams
@@ -49,9 +51,11 @@ class Hub:
         self.identity = identity
         self.catalog = Catalog()
         self.access_tools = AccessTools(policy, self.catalog.facts, audit.append_nowait)
+        self.inflight = inflight
+        self.upstream_requests = UpstreamRequests(link, inflight, audit.append)
         self.pipeline = Pipeline(call_stages(
-            audit=audit.append, access_tools=self.access_tools, catalog=self.catalog, upstreams=upstreams,
-            policy=policy, sign_in=SignInFlow(identity.confirmed)))
+            audit=audit.append, inflight=inflight, access_tools=self.access_tools, catalog=self.catalog,
+            upstreams=upstreams, policy=policy, user=lambda: identity.user, sign_in=SignInFlow(identity.confirmed)))
         self._list_cache: tuple[ListKey, types.ListToolsResult] | None = None
         self._policy_generation = 0
         self._first_list_done = False
@@ -158,4 +162,4 @@ class Hub:
 
     # -- running -------------------------------------------------------------
     def events(self) -> UpstreamEvents:
-        return UpstreamEvents(tools_changed=self.tools_changed, elicit=self.link.relay_elicitation)
+        return UpstreamEvents(tools_changed=self.tools_changed, requests=self.upstream_requests)

@@ -1,18 +1,24 @@
 """The call pipeline: every `tools/call`, from either entry point, runs through these stages in this order.
 
     ErrorBoundary  no exception text reaches the model but a ProxyError's (what happened, what to do)
-    AuditCall      one record for every call: denied, failed, cancelled or answered
+    AuditCall      one record for every call when it ends: denied, failed, cancelled or answered
+    TrackInFlight  the call is in flight: a stop waits for it (bounded), then cancels it
     ProxyTools     the proxy's own tools are answered here
     Resolve        exposed name -> catalog entry and upstream (waits, bounded, for a connecting upstream)
     Authorize      the policy decides for this user, on every call
     Validate       arguments against the tool's input schema
     SignIn         a call refused for want of a sign-in signs the user in, then runs once more
+    Recheck        once the upstream is ready: decided again on the live definition, policy and user
+    RecordStarted  `mcp.tool.started` is on disk before anything is sent upstream
     Forward        the upstream runs the call, within its call timeout
 
 Why this order: the boundary is outermost so that even a failing audit write gives the client an answer;
-audit wraps everything that can refuse, fail or be cancelled, so every outcome is on record; the proxy's
-own tools need no upstream; the policy decides on the resolved definition; nothing reaches a vendor
-before the policy and the schema have passed it; sign-in wraps only the forwarding it repeats.
+audit wraps everything that can refuse, fail or be cancelled, so every outcome is on record, and the
+stop's cancellation happens inside it; the proxy's own tools need no upstream; the policy decides on
+the resolved definition, cheaply refusing what it must before any wait; nothing reaches a vendor
+before the policy and the schema have passed it; sign-in wraps the recheck and the forwarding it
+repeats, so the user signed in after it is the one decided for; the recheck comes after every wait;
+the started record comes last, right before the only stage that sends anything upstream.
 
 A stage is `async (call, call_next) -> result` and takes only what it uses. A new concern (a rate limit,
 a redaction) is one new stage in this list.
@@ -20,31 +26,38 @@ a redaction) is one new stage in this list.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 
 from mcp_proxy.server.call import CallResult, Next, Stage, ToolCall
-from mcp_proxy.server.stages.audit import AuditAppend, AuditCall
+from mcp_proxy.server.inflight import CallsInFlight
+from mcp_proxy.server.stages.audit import AuditAppend, AuditCall, RecordStarted
 from mcp_proxy.server.stages.authorize import Authorize, Decider
 from mcp_proxy.server.stages.boundary import ErrorBoundary
 from mcp_proxy.server.stages.forward import Forward
 from mcp_proxy.server.stages.proxy_tools import AccessTools, ProxyTools
+from mcp_proxy.server.stages.recheck import Recheck
 from mcp_proxy.server.stages.resolve import Resolve, ToolLookup
 from mcp_proxy.server.stages.sign_in import SignIn, SignInFlow
+from mcp_proxy.server.stages.track import TrackInFlight
 from mcp_proxy.server.stages.validate import Validate
 from mcp_proxy.upstreams.base import Upstream
 
 
-def call_stages(*, audit: AuditAppend, access_tools: AccessTools, catalog: ToolLookup,
-                upstreams: Mapping[str, Upstream], policy: Decider, sign_in: SignInFlow) -> list[Stage]:
+def call_stages(*, audit: AuditAppend, inflight: CallsInFlight, access_tools: AccessTools, catalog: ToolLookup,
+                upstreams: Mapping[str, Upstream], policy: Decider, user: Callable[[], str | None],
+                sign_in: SignInFlow) -> list[Stage]:
     return [
         ErrorBoundary(),
         AuditCall(audit),
+        TrackInFlight(inflight),
         ProxyTools(access_tools),
         Resolve(catalog, upstreams),
         Authorize(policy),
         Validate(),
         SignIn(sign_in),
+        Recheck(catalog, policy, user),
+        RecordStarted(audit),
         Forward(),
     ]
 

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("mcp_proxy")
 
 SHUTDOWN_BUDGET = 2.0  # seconds the upstreams get to stop after a signal
+STOP_GRACE = 3.0  # seconds calls in flight get to finish at a stop (clients kill after about 5 s)
 
 
 def open_policy(config: Config, paths: Paths, store: SecretStore,
@@ -73,6 +74,7 @@ async def serve_async(config: Config, paths: Paths, wire: WireFds) -> None:
     from mcp_proxy.server.fastpath import ToolCallFastPath
     from mcp_proxy.server.hub import Hub
     from mcp_proxy.server.identity import Identity, adopt_stored_identities
+    from mcp_proxy.server.inflight import CallsInFlight
     from mcp_proxy.server.wire import wire_streams
     from mcp_proxy.upstreams.factory import build_upstreams
     from mcp_proxy.upstreams.stdio_transport import kill_all_children, live_process_groups
@@ -102,7 +104,8 @@ async def serve_async(config: Config, paths: Paths, wire: WireFds) -> None:
 
     upstreams = build_upstreams(config, paths, store, auth_events)
     adopt_stored_identities(identity, upstreams)
-    hub = Hub(config, paths, upstreams, policy, audit, link, identity)
+    inflight = CallsInFlight()
+    hub = Hub(config, paths, upstreams, policy, audit, link, identity, inflight)
     server = build_server(hub)
     governed = f"policy revision {policy.revision or 'none (nothing is exposed until a valid policy arrives)'}" \
         if config.governed else "UNGOVERNED (no [policy]: every tool is exposed)"
@@ -112,10 +115,19 @@ async def serve_async(config: Config, paths: Paths, wire: WireFds) -> None:
     async with anyio.create_task_group() as outer:
         async with anyio.create_task_group() as background:
 
+            async def settle_calls() -> None:
+                # Calls in flight finish within the grace, or are cancelled and recorded as cancelled.
+                if len(inflight):
+                    log.info("waiting up to %g s for %d call(s) in flight", STOP_GRACE, len(inflight))
+                cancelled = await inflight.settle(STOP_GRACE)
+                if cancelled:
+                    log.warning("%d call(s) still running after %g s were cancelled", cancelled, STOP_GRACE)
+
             async def on_signal() -> None:
-                # The stdin reader is a thread blocked in readline() that cannot be cancelled, so a signal
-                # ends the process ourselves: stop upstreams (bounded), reap children, flush the audit, exit.
+                # A signal ends the process ourselves (the SDK's server would wait for stdin): let calls in
+                # flight settle, stop upstreams (bounded), reap children, flush the audit, exit.
                 log.info("signal received; shutting down")
+                await settle_calls()
                 background.cancel_scope.cancel()
                 with anyio.move_on_after(SHUTDOWN_BUDGET):
                     while live_process_groups():
@@ -130,7 +142,8 @@ async def serve_async(config: Config, paths: Paths, wire: WireFds) -> None:
                 background.start_soon(upstream.run, hub.events())
             background.start_soon(policy.run, hub.policy_changed, hub.stop)
             _start_shipper(background, config, paths, store, audit, hub.stop)
-            async with wire_streams(wire, ToolCallFastPath(link, hub.call)) as (read_stream, write_stream):
+            async with wire_streams(wire, ToolCallFastPath(link, hub.call), on_eof=settle_calls) as streams:
+                read_stream, write_stream = streams
                 await server.run(read_stream, write_stream, initialization_options(server))
             log.info("the client closed stdin; shutting down")
             hub.stop.set()

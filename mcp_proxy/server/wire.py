@@ -14,7 +14,7 @@ import io
 import logging
 import os
 import stat
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
 from typing import TYPE_CHECKING
 
@@ -42,9 +42,11 @@ def _is_pipe_or_socket(fd: int) -> bool:
 
 
 @asynccontextmanager
-async def wire_streams(wire: WireFds, fast_path: ToolCallFastPath | None = None) -> AsyncIterator[Streams]:
+async def wire_streams(wire: WireFds, fast_path: ToolCallFastPath | None = None,
+                       on_eof: Callable[[], Awaitable[None]] | None = None) -> AsyncIterator[Streams]:
     """(read stream, write stream) for the SDK's server. With `fast_path` (server/fastpath.py), the lines it
-    takes are answered there, on the same pipe, and never reach the SDK."""
+    takes are answered there, on the same pipe, and never reach the SDK. `on_eof` runs when the client
+    closes stdin, before the SDK hears of it: calls in flight can still answer meanwhile."""
     if not (_is_pipe_or_socket(wire.read_fd) and _is_pipe_or_socket(wire.write_fd)):
         from mcp.server.stdio import stdio_server
 
@@ -74,8 +76,10 @@ async def wire_streams(wire: WireFds, fast_path: ToolCallFastPath | None = None)
                     continue
                 except OSError:
                     return
-                if not line:
-                    return  # EOF: the client went away
+                if not line:  # EOF: the client went away
+                    if on_eof is not None:
+                        await on_eof()
+                    return
                 if not line.strip():
                     continue
                 if fast_path is not None and fast_path.take(line):

@@ -21,8 +21,9 @@ if TYPE_CHECKING:
     from mcp_proxy.auth.session import SignInInfo
     from mcp_proxy.config import UpstreamConfig
 
-__all__ = ["PendingSignIn", "ProgressRelay", "SignInBroker", "ToolFailure", "Upstream", "UpstreamEvents",
-           "UpstreamStatus", "UpstreamUnavailable", "connection_identity"]
+__all__ = ["ClientRequests", "PendingSignIn", "ProgressRelay", "SignInBroker", "ToolFailure", "Upstream",
+           "UpstreamEvents", "UpstreamStatus", "UpstreamUnavailable", "connection_identity"]
+
 
 class ProgressRelay(Protocol):
     """Passes an upstream's progress on to the client that asked for it."""
@@ -55,13 +56,26 @@ class SignInBroker(Protocol):
     async def begin_sign_in(self, *, lifetime: float) -> PendingSignIn: ...
 
 
+class ClientRequests(Protocol):
+    """Where an upstream's requests toward the user go: the server relays or refuses them under the policy
+    (server/upstream_requests.py). Each names the upstream it comes from."""
+
+    async def elicit(self, upstream: str, params: types.ElicitRequestParams) -> types.ElicitResult | types.ErrorData:
+        ...
+
+    async def sample(self, upstream: str,
+                     params: types.CreateMessageRequestParams) -> types.CreateMessageResult | types.ErrorData: ...
+
+    async def list_roots(self, upstream: str) -> types.ListRootsResult | types.ErrorData: ...
+
+
 @dataclass
 class UpstreamEvents:
     """How an upstream reports to the hub."""
 
     tools_changed: Callable[[str, list[dict[str, Any]]], Awaitable[None]]
-    # An upstream's server-to-client request (elicitation), relayed to the client.
-    elicit: Callable[[types.ElicitRequestParams], Awaitable[types.ElicitResult]] | None = None
+    # An upstream's requests toward the user (elicitation, sampling, roots); None: every one is refused.
+    requests: ClientRequests | None = None
 
 
 @dataclass
@@ -90,6 +104,11 @@ class Upstream(ABC):
         failures are isError results.
 
         A dict is a wire-format result passed through unchanged (the server validates it on the way out)."""
+
+    async def wait_ready(self, budget: float) -> None:
+        """Return once the upstream can take a call (its tool list is then current), waiting at most `budget`
+        seconds; raise UpstreamUnavailable when it cannot. Built-in connectors are always ready."""
+        return None
 
     def static_tools(self) -> list[dict[str, Any]] | None:
         """A tool list known without connecting (built-in connectors), else None."""

@@ -18,6 +18,7 @@ from typing import Any
 import anyio
 import mcp_types as types
 from mcp import Client
+from mcp.client.session import ClientRequestContext
 from mcp.client.stdio import StdioServerParameters
 from mcp.shared.dispatcher import CallOptions
 from mcp.shared.exceptions import MCPError
@@ -220,7 +221,7 @@ class McpUpstream(Upstream):
                     self._transport(stack),
                     mode="legacy",  # handshake era: list_changed and elicitation work (see reference notes)
                     message_handler=self._on_message,
-                    elicitation_callback=self._elicitation_callback(events),
+                    **self._request_callbacks(events),
                     client_info=types.Implementation(name="mcp-access-proxy", version=__version__),
                     cache=None,
                 )
@@ -257,13 +258,25 @@ class McpUpstream(Upstream):
                 since_ping = 0.0
                 await raw_request(client.session, "ping", None, {"timeout": 10.0})
 
-    def _elicitation_callback(self, events: UpstreamEvents) -> Any:
-        async def relay(_context: Any, params: types.ElicitRequestParams) -> types.ElicitResult | types.ErrorData:
-            if events.elicit is None:
-                return types.ElicitResult(action="decline")
-            return await events.elicit(params)
+    def _request_callbacks(self, events: UpstreamEvents) -> dict[str, Any]:
+        """The SDK client's callbacks for this upstream's requests toward the user: each goes to the server,
+        which relays or refuses it under the policy; with no server to ask, each is refused."""
+        requests, key = events.requests, self.key
+        refused = types.ErrorData(code=-32600, message="mcp-access-proxy does not relay requests toward the user "
+                                                       "here.")
 
-        return relay
+        async def elicit(_context: ClientRequestContext,
+                         params: types.ElicitRequestParams) -> types.ElicitResult | types.ErrorData:
+            return refused if requests is None else await requests.elicit(key, params)
+
+        async def sample(_context: ClientRequestContext, params: types.CreateMessageRequestParams
+                         ) -> types.CreateMessageResult | types.ErrorData:
+            return refused if requests is None else await requests.sample(key, params)
+
+        async def list_roots(_context: ClientRequestContext) -> types.ListRootsResult | types.ErrorData:
+            return refused if requests is None else await requests.list_roots(key)
+
+        return {"elicitation_callback": elicit, "sampling_callback": sample, "list_roots_callback": list_roots}
 
     def _announce(self) -> None:
         changed, self._changed = self._changed, anyio.Event()
@@ -283,6 +296,10 @@ class McpUpstream(Upstream):
                 "the proxy keeps retrying in the background. Try again shortly, or run `mcp-access-proxy doctor`."
             )
         return self._client
+
+    async def wait_ready(self, budget: float) -> None:
+        # Connected means its tool list has been reported: the catalog holds the live definitions.
+        await self._wait_connected(budget)
 
     async def call_tool(
         self, name: str, arguments: dict[str, Any], *, progress: ProgressRelay | None, timeout: float

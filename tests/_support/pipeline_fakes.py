@@ -91,3 +91,24 @@ def is_error(result: CallResult) -> bool:
 
 def call_of(name: str = "up_echo", arguments: dict[str, Any] | None = None, **kw: Any) -> ToolCall:
     return ToolCall(name, {"text": "hi"} if arguments is None else arguments, **kw)
+
+
+class ReadyLater(FakeUpstream):
+    """An upstream that is still connecting: `wait_ready` runs `on_ready` first (say, a new tool list)."""
+
+    def __init__(self, on_ready: Callable[[], None], **kw: Any) -> None:
+        super().__init__(**kw)
+        self._on_ready = on_ready
+
+    async def wait_ready(self, budget: float) -> None:
+        await anyio.sleep(0.01)
+        self._on_ready()
+
+
+class NoAccessTools:
+    """The proxy's own tools, none of which these tests call."""
+
+    names: frozenset[str] = frozenset({"proxy_unavailable_tools"})
+
+    async def call(self, name: str, arguments: dict[str, Any], user: str | None) -> Any:  # pragma: no cover
+        raise AssertionError("no proxy tool is called here")

@@ -134,7 +134,8 @@ def main() -> None:
                    help="extra bulk tools (default $FAKE_TOOLS: changes the list without changing the command)")
     p.add_argument("--name", default="fake")
     p.add_argument("--page-size", type=int, default=0, help="paginate tools/list")
-    p.add_argument("--echo-description", default="Echo the text back.", help="change echo's definition")
+    p.add_argument("--echo-description", default=os.environ.get("FAKE_ECHO_DESCRIPTION", "Echo the text back."),
+                   help="change echo's definition (default $FAKE_ECHO_DESCRIPTION: without changing the command)")
     p.add_argument("--pidfile")
     args = p.parse_args()
     if args.pidfile:

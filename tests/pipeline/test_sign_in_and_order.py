@@ -8,14 +8,17 @@ import pytest
 
 from mcp_proxy.errors import SignInRequired
 from mcp_proxy.server.call import CallResult, ToolCall, error_result
+from mcp_proxy.server.inflight import CallsInFlight
 from mcp_proxy.server.pipeline import Pipeline, call_stages
-from mcp_proxy.server.stages.audit import AuditCall
+from mcp_proxy.server.stages.audit import AuditCall, RecordStarted
 from mcp_proxy.server.stages.authorize import Authorize
 from mcp_proxy.server.stages.boundary import ErrorBoundary
 from mcp_proxy.server.stages.forward import Forward
 from mcp_proxy.server.stages.proxy_tools import ProxyTools
+from mcp_proxy.server.stages.recheck import Recheck
 from mcp_proxy.server.stages.resolve import Resolve
 from mcp_proxy.server.stages.sign_in import SignIn, SignInFlow
+from mcp_proxy.server.stages.track import TrackInFlight
 from mcp_proxy.server.stages.validate import Validate
 from mcp_proxy.upstreams.base import Upstream
 from tests._support.pipeline_fakes import (
@@ -122,16 +125,18 @@ async def test_other_calls_pass_the_proxy_tools_stage():
 
 
 # -- the whole pipeline ----------------------------------------------------------------------------------------
-def pipeline(policy: FakePolicy, upstream: FakeUpstream, audit: AuditRecorder) -> Pipeline:
-    return Pipeline(call_stages(audit=audit, access_tools=FakeAccessTools(),  # type: ignore[arg-type]
+def pipeline(policy: FakePolicy, upstream: FakeUpstream, audit: AuditRecorder,
+             inflight: CallsInFlight | None = None) -> Pipeline:
+    return Pipeline(call_stages(audit=audit, inflight=inflight or CallsInFlight(),
+                                access_tools=FakeAccessTools(),  # type: ignore[arg-type]
                                 catalog=catalog_with("up"), upstreams={"up": upstream}, policy=policy,
-                                sign_in=FakeFlow(None)))  # type: ignore[arg-type]
+                                user=lambda: "alice@example.com", sign_in=FakeFlow(None)))  # type: ignore[arg-type]
 
 
 def test_the_order_of_the_stages():
     stages = pipeline(FakePolicy(), FakeUpstream(), AuditRecorder()).stages
-    assert [type(s) for s in stages] == [ErrorBoundary, AuditCall, ProxyTools, Resolve, Authorize, Validate,
-                                         SignIn, Forward]
+    assert [type(s) for s in stages] == [ErrorBoundary, AuditCall, TrackInFlight, ProxyTools, Resolve, Authorize,
+                                         Validate, SignIn, Recheck, RecordStarted, Forward]
 
 
 async def test_a_denied_call_never_reaches_the_upstream_and_is_on_record():
@@ -152,8 +157,10 @@ async def test_an_approved_call_is_forwarded_and_on_record():
     upstream, audit = FakeUpstream(), AuditRecorder()
     result = await pipeline(FakePolicy({"up.echo"}), upstream, audit)(call_of())
     assert text_of(result) == "hi" and upstream.calls == [("echo", {"text": "hi"})]
-    [(event, fields)] = audit.records
-    assert event == "mcp.tool.call" and fields["outcome"] == "ok" and fields["decision"] == "allow"
+    [(started, before), (event, fields)] = audit.records
+    assert (started, event) == ("mcp.tool.started", "mcp.tool.call")
+    assert before["gen_ai.tool.call.id"] == fields["gen_ai.tool.call.id"] and "outcome" not in before
+    assert fields["outcome"] == "ok" and fields["decision"] == "allow"
 
 
 async def test_an_unexpected_failure_is_on_record_and_answered_without_its_text():
@@ -161,7 +168,8 @@ async def test_an_unexpected_failure_is_on_record_and_answered_without_its_text(
     audit = AuditRecorder()
     result = await pipeline(FakePolicy({"up.echo"}), upstream, audit)(call_of())
     assert is_error(result) and "abc123" not in text_of(result)
-    assert audit.records[0][1]["error.type"] == "RuntimeError"
+    assert [e for e, _ in audit.records] == ["mcp.tool.started", "mcp.tool.call"]
+    assert audit.records[1][1]["error.type"] == "RuntimeError"
 
 
 async def test_a_failing_audit_write_still_answers():

@@ -154,7 +154,7 @@ async def test_audit_records_a_cancelled_call():
 
         await AuditCall(audit)(call_of(), slow)
     [(event, fields)] = audit.records
-    assert (event, fields["outcome"], fields["error.type"]) == ("mcp.tool.call", "error", "cancelled")
+    assert (event, fields["outcome"], fields["error.type"]) == ("mcp.tool.call", "cancelled", "cancelled")
 
 
 # -- resolve -------------------------------------------------------------------------------------------------

@@ -1,4 +1,10 @@
-"""The audit stage: one record for every call, whatever its outcome."""
+"""The audit stages: a record for every call, whatever its outcome, and one before it reaches a vendor.
+
+An allowed call is recorded twice, sharing `gen_ai.tool.call.id`: `mcp.tool.started` before anything
+is sent upstream (RecordStarted), `mcp.tool.call` when it ends (AuditCall). A call stopped by a kill
+between the two is closed as `unknown` at the next start (audit/unfinished.py). A refused call is one
+`mcp.tool.denied`.
+"""
 
 from __future__ import annotations
 
@@ -25,7 +31,7 @@ class AuditCall:
 
     async def __call__(self, call: ToolCall, call_next: Next) -> CallResult:
         call.audit_fields.update({
-            "mcp.method.name": "tools/call", "gen_ai.tool.name": call.name,
+            "mcp.method.name": "tools/call", "gen_ai.tool.name": call.name, "gen_ai.tool.call.id": call.call_id,
             "jsonrpc.request.id": None if call.request_id is None else str(call.request_id),
             "arguments": call.arguments,
         })
@@ -34,7 +40,7 @@ class AuditCall:
             result = await call_next(call)
             return result
         except anyio.get_cancelled_exc_class():
-            call.outcome, call.error_type = "error", "cancelled"
+            call.outcome, call.error_type = "cancelled", "cancelled"
             raise
         except Exception as exc:
             failure = failure_of(exc)
@@ -57,3 +63,17 @@ class AuditCall:
             event = "mcp.tool.call"
         fields["duration_ms"] = round((time.perf_counter() - call.started) * 1000, 3)
         await self._append(event, fields)
+
+
+class RecordStarted:
+    """Writes `mcp.tool.started` once, right before the call is forwarded: a call that reaches a vendor is
+    on record even if the process is killed before it ends."""
+
+    def __init__(self, append: AuditAppend) -> None:
+        self._append = append
+
+    async def __call__(self, call: ToolCall, call_next: Next) -> CallResult:
+        if not call.started_recorded:
+            await self._append("mcp.tool.started", dict(call.audit_fields))
+            call.started_recorded = True
+        return await call_next(call)

@@ -24,5 +24,6 @@ class Authorize:
         call.audit_fields["policy.decision.code"] = decision.code
         if not decision.allowed:
             return call.deny(decision.code, decision.message, decision.message)
+        call.allowed = True
         call.audit_fields.update({"decision": "allow", "reason": decision.code})
         return await call_next(call)
