@@ -59,7 +59,7 @@ async def test_elicitation_is_relayed_to_the_client(proxy):
     proxy.write({"one": stdio_upstream()})
 
     async def answer(context, params):
-        assert params.message == "favourite colour?"
+        assert params.message == "[one, while running one_ask] favourite colour?"  # labelled with its upstream
         return types.ElicitResult(action="accept", content={"answer": "green"})
 
     async with proxy.client(elicitation_callback=answer) as client:
