@@ -10,6 +10,7 @@ under an OS file lock, which the OS releases when a holder dies, even by kill -9
 from __future__ import annotations
 
 import os
+import stat
 import sys
 import tempfile
 import time
@@ -42,6 +43,35 @@ def atomic_write(path: Path, data: bytes, *, mode: int | None = None, durable: b
         raise
     if durable:
         fsync_dir(path.parent)
+
+
+def atomic_write_like(path: Path, data: bytes, original: os.stat_result) -> None:
+    """Replace `path` with `data` atomically (as `atomic_write`, durable), never more readable than the file
+    `original` describes: a copy of a private file stays private whatever the umask.
+
+    The new file gets `original`'s permission bits and, where the OS lets us, its group; when the group
+    cannot be kept (we are not a member of it), the group bits are dropped, since they would otherwise
+    grant our group what the original granted another one.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    mode = stat.S_IMODE(original.st_mode)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")  # 0600 until chmod
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+            if hasattr(os, "fchown") and os.fstat(fh.fileno()).st_gid != original.st_gid:
+                try:
+                    os.fchown(fh.fileno(), -1, original.st_gid)
+                except OSError:
+                    mode &= ~0o070
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    fsync_dir(path.parent)
 
 
 def fsync_dir(directory: Path) -> None:

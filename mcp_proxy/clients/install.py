@@ -151,7 +151,8 @@ def apply(plan: Plan) -> Path | None:
         raise ClientConfigError(f"{path} changed while we were editing it ({plan.spec.display_name} may be running and "
                                 f"rewriting it); nothing was written. Run install again "
                                 f"(quit the client first if it repeats)")
-    from mcp_proxy.fsutil import atomic_write  # lazily: the server imports this package for client_for_info
+    # Lazily: the server imports this package for client_for_info.
+    from mcp_proxy.fsutil import atomic_write, atomic_write_like
 
     data = ((_BOM if had_bom else "") + plan.new_text).encode("utf-8")
     backup = None
@@ -159,12 +160,17 @@ def apply(plan: Plan) -> Path | None:
     path = path.resolve() if path.is_symlink() else path
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        mode = _default_mode()  # mkstemp makes 0600; a new config file gets the usual umask-based mode
-        if plan.old_text is not None:
+        if plan.old_text is None:
+            # mkstemp makes 0600; a new config file gets the usual umask-based mode.
+            atomic_write(path, data, mode=_default_mode())
+        else:
+            # Configs hold tokens in their "env": the backup and the new file are exactly as private as the
+            # original (its mode, not the umask's), and the backup is whole or absent, never half-written.
+            with open(path, "rb") as fh:
+                original, old_bytes = os.fstat(fh.fileno()), fh.read()
             backup = backup_path(path)
-            backup.write_bytes(path.read_bytes())
-            mode = path.stat().st_mode & 0o7777
-        atomic_write(path, data, mode=mode)
+            atomic_write_like(backup, old_bytes, original)
+            atomic_write_like(path, data, original)
     except OSError as exc:
         raise ClientConfigError(f"cannot write {path}: {exc.strerror}; check that its folder is writable "
                                 f"(nothing was changed)") from None
