@@ -72,8 +72,11 @@ def build_server(hub: Hub) -> Server[Hub]:
         if "progress_token" in (ctx.meta or {}):
             async def progress(progress: float, total: float | None, message: str | None) -> None:
                 await ctx.session.report_progress(progress, total, message)
+        stateless = ctx.protocol_version in MODERN_PROTOCOL_VERSIONS
         result = await hub.call(ToolCall(params.name, params.arguments or {}, ctx.request_id,
-                                         SessionChannel(ctx.session, ctx.request_id), progress))
+                                         SessionChannel(ctx.session, ctx.request_id), progress,
+                                         stateless=stateless, input_responses=params.input_responses,
+                                         request_state=params.request_state))
         return for_era(result, ctx.protocol_version)
 
     server: Server[Hub] = Server(

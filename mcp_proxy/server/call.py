@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -55,6 +55,11 @@ class ToolCall:
     started: float = field(default_factory=time.perf_counter)
     call_id: str = field(default_factory=lambda: uuid.uuid4().hex)  # gen_ai.tool.call.id of its records
     user: str | None = None  # who the call is for: set when the pipeline takes it
+    # The stateless 2026-07-28 era: the client answers an InputRequiredResult by retrying the request with
+    # its responses and the state the proxy handed out (server/stages/sign_in.py).
+    stateless: bool = False
+    input_responses: Mapping[str, object] | None = None
+    request_state: str | None = None
     # Learned by the stages:
     entry: Entry | None = None
     upstream: Upstream | None = None
