@@ -35,6 +35,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 FIRST_LIST_WAIT = 5.0  # seconds the first tools/list waits for what has no cached answer (upstreams, policy)
+# How long a stateless-era client may keep the merged list: at most this, and no longer than any upstream said
+# its own list stays fresh. Private: the list depends on who the user is.
+LIST_TTL_MS = 60_000
 
 ListKey = tuple[int, int, str | None, str | None]
 
@@ -49,7 +52,7 @@ class Hub:
         self.audit = audit
         self.link = link
         self.identity = identity
-        self.catalog = Catalog()
+        self.catalog = Catalog({key: upstream.kind for key, upstream in upstreams.items()})
         self.access_tools = AccessTools(policy, self.catalog.facts, audit.append_nowait)
         self.inflight = inflight
         self.upstream_requests = UpstreamRequests(link, inflight, audit.append)
@@ -117,9 +120,14 @@ class Hub:
             return self._list_cache[1]
         allowed = [e for e in self.catalog.entries() if self.policy.decide(e.facts, user).allowed]
         allowed = self._within_budget(allowed, user)
-        result = types.ListToolsResult(tools=[*self._access_tools(), *(e.tool for e in allowed)])
+        result = types.ListToolsResult(tools=[*self._access_tools(), *(e.tool for e in allowed)],
+                                       ttl_ms=self._list_ttl_ms(), cache_scope="private")
         self._list_cache = (key, result)
         return result
+
+    def _list_ttl_ms(self) -> int:
+        said = [u.status.list_ttl_ms for u in self.upstreams.values() if u.status.list_ttl_ms is not None]
+        return min([LIST_TTL_MS, *said])
 
     def _within_budget(self, entries: list[Entry], user: str | None) -> list[Entry]:
         """Apply `max_tools`, and warn once when the client cannot handle this many tools.

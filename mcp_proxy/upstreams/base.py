@@ -83,6 +83,7 @@ class UpstreamStatus:
     state: str = "starting"  # starting | connected | reconnecting | failed | disabled
     detail: str = ""
     tool_count: int = 0
+    list_ttl_ms: int | None = None  # how long the upstream said its tool list stays fresh (2026-07-28 ttlMs)
     connected_once: anyio.Event = field(default_factory=anyio.Event)
 
 

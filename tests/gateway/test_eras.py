@@ -36,3 +36,22 @@ async def test_list_call_tool_error_and_denial_answer_alike_on_both_eras(proxy, 
               if r["event_name"].startswith("mcp.tool")]
     assert events == [("mcp.tool.started", None), ("mcp.tool.call", "ok"), ("mcp.tool.call", "error"),
                       ("mcp.tool.denied", None), ("mcp.tool.call", "ok")]
+
+
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+async def test_progress_and_list_freshness_on_both_eras(proxy, mode):
+    proxy.write({"f": stdio_upstream()})
+    seen: list[tuple[float, float | None, str | None]] = []
+
+    async def progress(value: float, total: float | None, message: str | None) -> None:
+        seen.append((value, total, message))
+
+    async with proxy.client(mode=mode) as client:
+        listed = await client.list_tools()
+        names = [t.name for t in listed.tools]
+        assert names == [t.name for t in (await client.list_tools()).tools], "a deterministic order"
+        if mode == "auto":  # the stateless era says how long the list stays fresh, and for whom
+            assert listed.ttl_ms == 60_000 and listed.cache_scope == "private"
+        result = await client.call_tool("f_progress", {"steps": 3}, progress_callback=progress)
+        assert text_of(result) == "done"
+    assert [s[0] for s in seen] == [1, 2, 3]
