@@ -4,7 +4,9 @@
     c = app.state.collector
     c.records                                # received records, first copy of each id, in order
     c.duplicates                             # how many copies of an already received id arrived
-    c.fault = "down"                         # None | "down" (503) | "429" | "400" | "500" | "partial"
+    c.fault = "down"                         # None | "down" (503) | "429" | "400" | "413" | "500" | "partial"
+    c.script = ["500", "429", None, "413"]   # one fault per request, in order (None: answer normally); while
+                                             # it lasts it overrides `fault`
     c.retry_after = "2"                      # Retry-After sent with "down" and "429" (None: no header)
     c.reject = 2                             # how many records "partial" rejects per request
     c.fault_times = 3                        # the fault applies to this many requests, then clears
@@ -47,7 +49,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-FAULTS = (None, "down", "429", "400", "500", "partial")
+FAULTS = (None, "down", "429", "400", "413", "500", "partial")
 _INT64 = re.compile(r"^-?\d{1,19}$")
 _UINT64 = re.compile(r"^\d{1,20}$")
 INT64_RANGE = (-(2 ** 63), 2 ** 63 - 1)
@@ -77,6 +79,7 @@ class Collector:
     reject: int = 1
     max_body_bytes: int | None = None
     delay: float = 0.0
+    script: list[str | None] = field(default_factory=list)
     records: list[dict[str, Any]] = field(default_factory=list)
     ids: set[str] = field(default_factory=set)
     duplicates: int = 0
@@ -85,6 +88,7 @@ class Collector:
     def reset(self) -> None:
         self.fault, self.fault_times, self.retry_after, self.reject, self.max_body_bytes = None, None, None, 1, None
         self.delay = 0.0
+        self.script.clear()
         self.records.clear()
         self.ids.clear()
         self.duplicates = 0
@@ -100,6 +104,8 @@ class Collector:
         self.records.append(record)
 
     def active_fault(self) -> str | None:
+        if self.script:  # a scripted sequence, so a test can replay a given run of hiccups exactly
+            return self.script.pop(0)
         if self.fault is None:
             return None
         fault = self.fault
@@ -308,7 +314,10 @@ def create_app(*, hec_token: str | None = None) -> Any:
             headers = {"Retry-After": c.retry_after} if c.retry_after else None
             return answer(status(429, 8, "too many requests (emulated)", headers))
         if fault == "500":
-            return answer(status(500, 13, "internal error (emulated)"))
+            headers = {"Retry-After": c.retry_after} if c.retry_after else None
+            return answer(status(500, 13, "internal error (emulated)", headers))
+        if fault == "413":
+            return answer(status(413, 8, "request body too large (emulated)"))
         if kind == "hec" and c.hec_token and request.headers.get("authorization") != f"Splunk {c.hec_token}":
             return answer(JSONResponse({"text": "Invalid token", "code": 4}, status_code=403))
         raw = await request.body()
