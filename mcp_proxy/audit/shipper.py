@@ -10,10 +10,11 @@ replaced atomically. Then delete the segments that are fully acknowledged and
 sealed. A crash between "accepted" and "checkpoint written" re-sends that batch:
 duplicates, with the same ids.
 
-Failures (see transport.py): retryable ones keep the batch and back off
-(Retry-After, else `push_interval` doubling up to `max_retry_interval`, with
-jitter), and the wait is stored in state.json so every process honours it; a
-permanent refusal sets the batch aside in rejected/ (fsync'd *before* the
+Failures (see transport.py): retryable ones (429, every 5xx, no answer) keep
+the batch and back off (Retry-After, else `push_interval` doubling up to
+`max_retry_interval`, with jitter), and the wait is stored in state.json so
+every process honours it; a server error is never the data's fault, so it
+never sets a batch aside. A permanent refusal (a 4xx) sets the batch aside in rejected/ (fsync'd *before* the
 records are acknowledged; if that copy cannot be written, nothing is
 acknowledged and the cycle stops) with an `audit.batch_rejected` event and
 moves on, so one bad batch never blocks or loops. A torn last line of a dead

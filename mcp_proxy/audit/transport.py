@@ -6,10 +6,19 @@ The retry rules are OTLP/HTTP's, used for every protocol:
 |------------------------------------------|-----------|----------------------------------------------------|
 | 2xx                                      | ok        | advances the checkpoint                            |
 | 2xx with OTLP partialSuccess.rejected > 0| partial   | advances (MUST NOT retry), keeps a copy, reports    |
-| 429, 502, 503, 504, no answer at all     | retry     | keeps the batch, waits (Retry-After, else backoff) |
+| 429, any 5xx, no answer at all           | retry     | keeps the batch, waits (Retry-After, else backoff) |
 | 413                                      | too_large | splits the batch; a single record is set aside     |
 | 401, 403, 404, 405, 407                  | pause     | keeps the batch; no retry until the config changes |
-| any other 4xx/5xx                        | reject    | sets the batch aside in rejected/, reports, goes on|
+| any other 4xx                            | reject    | sets the batch aside in rejected/, reports, goes on|
+
+Every 5xx is retried, 500 included, although OTLP/HTTP lists only 502, 503 and 504: a server error is
+the server's fault, not the data's, so setting the batch aside would only move audit records out of the
+automatic path for good. The retry is bounded in pace, never in persistence: one request per cycle, the
+next no sooner than Retry-After (capped at MAX_RETRY_AFTER) or the shipper's jittered exponential
+backoff (`push_interval` doubling up to `max_retry_interval`); the batch is kept until it is accepted,
+and the disk quota (quota.py) is what bounds how much waits. A 500 that is really about the data costs
+at most that pace, and `audit status` shows it; a re-sent batch the collector half-took is deduplicated
+by record id.
 
 Auth and address errors pause instead of rejecting: the records are fine and a
 fixed config will deliver them, so moving the whole backlog aside because a
@@ -233,7 +242,7 @@ class Sender:
             return Outcome("ok", status)
         message = _message(data, ctype)
         detail = self._detail(f"the collector answered {reason}" + (f": {message}" if message else ""))
-        if status in RETRYABLE:
+        if status in RETRYABLE or 500 <= status <= 599:  # see the module's docstring: 5xx is never the data's fault
             return Outcome("retry", status, detail, parse_retry_after(retry_after, self.clock()))
         if status == 413:
             return Outcome("too_large", status, detail)
