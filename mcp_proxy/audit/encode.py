@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
 from typing import Any
 
@@ -29,7 +30,18 @@ from mcp_proxy.audit.record import SERVICE_NAME, SEVERITY, describe, severity, u
 from mcp_proxy.errors import AuditError
 
 RESOURCE_KEYS = ("service.name", "service.version", "service.instance.id", "host.name")
-_NOT_ATTRIBUTES = frozenset({"id", "time", "event_name", *RESOURCE_KEYS})
+_NOT_ATTRIBUTES = frozenset({"id", "time", "event_name", "trace_id", "span_id", *RESOURCE_KEYS})
+_HEX_ID = {"trace_id": re.compile(r"[0-9a-f]{32}"), "span_id": re.compile(r"[0-9a-f]{16}")}
+
+
+def trace_ids(record: dict[str, Any]) -> dict[str, str]:
+    """The record's W3C trace and span ids as OTLP's `traceId`/`spanId` (hex in OTLP/JSON), when valid."""
+    ids = {}
+    for key, field in (("trace_id", "traceId"), ("span_id", "spanId")):
+        value = record.get(key)
+        if isinstance(value, str) and _HEX_ID[key].fullmatch(value):
+            ids[field] = value
+    return ids
 SCOPE = {"name": "mcp_proxy.audit", "version": __version__}
 CONTENT_TYPES = {"otlp-json": "application/json", "otlp-protobuf": "application/x-protobuf",
                  "ndjson": "application/x-ndjson", "splunk-hec": "application/json"}
@@ -78,7 +90,7 @@ def log_record(record: dict[str, Any], raw: bytes, observed_ns: int) -> dict[str
         ts = str(observed_ns)
     return {"timeUnixNano": ts, "observedTimeUnixNano": str(observed_ns), "severityNumber": SEVERITY[level],
             "severityText": level, "body": {"stringValue": describe(record)}, "eventName": record["event_name"],
-            "attributes": attributes}
+            "attributes": attributes, **trace_ids(record)}
 
 
 def otlp_request(items: list[tuple[dict[str, Any], bytes]], observed_ns: int | None = None) -> dict[str, Any]:
@@ -162,7 +174,12 @@ class OtlpProtobuf(Encoder):
         self.logs_pb2 = logs_pb2
 
     def part(self, record: dict[str, Any], raw: bytes) -> tuple[tuple, bytes]:
-        message = self.json_format.ParseDict(log_record(record, raw, time.time_ns()), self.logs_pb2.LogRecord())
+        fields = log_record(record, raw, time.time_ns())
+        # OTLP/JSON writes the ids in hex where protobuf's JSON mapping expects base64: set them as bytes.
+        trace_id, span_id = fields.pop("traceId", None), fields.pop("spanId", None)
+        message = self.json_format.ParseDict(fields, self.logs_pb2.LogRecord())
+        if trace_id and span_id:
+            message.trace_id, message.span_id = bytes.fromhex(trace_id), bytes.fromhex(span_id)
         return _resource_key(record), message.SerializeToString()
 
     def body(self, parts: list[tuple[tuple, bytes]]) -> bytes:

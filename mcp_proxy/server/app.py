@@ -75,7 +75,7 @@ def build_server(hub: Hub) -> Server[Hub]:
         stateless = ctx.protocol_version in MODERN_PROTOCOL_VERSIONS
         result = await hub.call(ToolCall(params.name, params.arguments or {}, ctx.request_id,
                                          SessionChannel(ctx.session, ctx.request_id), progress,
-                                         stateless=stateless, input_responses=params.input_responses,
+                                         meta=params.meta, stateless=stateless, input_responses=params.input_responses,
                                          request_state=params.request_state))
         return for_era(result, ctx.protocol_version)
 

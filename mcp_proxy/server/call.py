@@ -57,6 +57,7 @@ class ToolCall:
     user: str | None = None  # who the call is for: set when the pipeline takes it
     # The stateless 2026-07-28 era: the client answers an InputRequiredResult by retrying the request with
     # its responses and the state the proxy handed out (server/stages/sign_in.py).
+    meta: Mapping[str, object] | None = None  # the request's `_meta` (trace context among it)
     stateless: bool = False
     input_responses: Mapping[str, object] | None = None
     request_state: str | None = None

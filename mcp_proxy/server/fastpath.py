@@ -98,7 +98,7 @@ class ToolCallFastPath:
         scope = anyio.CancelScope()
         self._inflight[message["id"]] = scope
         assert self._tg is not None  # _open() checked it
-        self._tg.start_soon(self._run, message["id"], params["name"], arguments, scope)
+        self._tg.start_soon(self._run, message["id"], params["name"], arguments, meta, scope)
         return True
 
     def _cancel(self, message: JsonObject) -> bool:
@@ -110,7 +110,7 @@ class ToolCallFastPath:
         scope.cancel()  # the upstream call is cancelled with it, and told so
         return True
 
-    async def _run(self, request_id: RequestId, name: str, arguments: JsonObject | None,
+    async def _run(self, request_id: RequestId, name: str, arguments: JsonObject | None, meta: JsonObject | None,
                    scope: anyio.CancelScope) -> None:
         session = self._link.session
         assert session is not None  # _open() checked it
@@ -118,7 +118,7 @@ class ToolCallFastPath:
         try:
             with scope:
                 result = await self._run_call(ToolCall(name, arguments or {}, request_id,
-                                                       SessionChannel(session, request_id)))
+                                                       SessionChannel(session, request_id), meta=meta))
         finally:
             del self._inflight[request_id]
         if scope.cancelled_caught or result is None:

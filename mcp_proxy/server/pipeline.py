@@ -1,6 +1,7 @@
 """The call pipeline: every `tools/call`, from either entry point, runs through these stages in this order.
 
     ErrorBoundary  no exception text reaches the model but a ProxyError's (what happened, what to do)
+    Trace          joins the client's W3C trace (or starts one): ids for the records, context for upstreams
     AuditCall      one record for every call when it ends: denied, failed, cancelled or answered
     TrackInFlight  the call is in flight: a stop waits for it (bounded), then cancels it
     ProxyTools     the proxy's own tools are answered here
@@ -13,6 +14,7 @@
     Forward        the upstream runs the call, within its call timeout
 
 Why this order: the boundary is outermost so that even a failing audit write gives the client an answer;
+the trace comes before audit so that every record of the call carries its trace and span ids;
 audit wraps everything that can refuse, fail or be cancelled, so every outcome is on record, and the
 stop's cancellation happens inside it; the proxy's own tools need no upstream; the policy decides on
 the resolved definition, cheaply refusing what it must before any wait; nothing reaches a vendor
@@ -39,6 +41,7 @@ from mcp_proxy.server.stages.proxy_tools import AccessTools, ProxyTools
 from mcp_proxy.server.stages.recheck import Recheck
 from mcp_proxy.server.stages.resolve import Resolve, ToolLookup
 from mcp_proxy.server.stages.sign_in import SignIn, SignInFlow
+from mcp_proxy.server.stages.trace import Trace
 from mcp_proxy.server.stages.track import TrackInFlight
 from mcp_proxy.server.stages.validate import Validate
 from mcp_proxy.upstreams.base import Upstream
@@ -49,6 +52,7 @@ def call_stages(*, audit: AuditAppend, inflight: CallsInFlight, access_tools: Ac
                 sign_in: SignInFlow) -> list[Stage]:
     return [
         ErrorBoundary(),
+        Trace(),
         AuditCall(audit),
         TrackInFlight(inflight),
         ProxyTools(access_tools),
