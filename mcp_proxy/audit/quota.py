@@ -3,11 +3,22 @@
 When the spool is over its quota, space is freed, down to LOW_WATER of the quota (so that a
 full spool does not drop a little on every record), in this order:
 
-1. segments whose every record the collector acknowledged (they are about to be deleted anyway);
-2. batches set aside in rejected/ (each was already reported by an `audit.batch_rejected` event);
-3. the oldest unsent segments, whole: how many records and bytes were dropped, and the time range
-   they covered, are added to the state's counters and returned, so the caller records an
-   `audit.dropped` event (which itself reaches the collector).
+1. delivered data: segments whose every record the collector acknowledged (about to be deleted
+   anyway), then the copies of partial successes kept in rejected/ (the collector took those batches
+   and itself reported the records it rejected);
+2. batches set aside in rejected/, oldest first: the collector refused them, each was announced to it
+   by an `audit.batch_rejected` (or `audit.corrupt_record` ...) event naming its ids, count and reason,
+   and none will be delivered without a person running `audit push --retry-rejected`;
+3. the oldest never-sent segments, whole: the collector has never heard of these records, and they
+   are the ones that arrive by themselves once it answers again.
+
+Set-aside batches go before never-sent records because they are already known to the collector (an
+event says what is missing) and are stuck, while never-sent records are the live trail; keeping the
+stuck ones would also let them crowd the spool out for good, since nothing else ever removes them.
+Whatever undelivered data goes (2 and 3) is added to the state's counters (`dropped_records`,
+`dropped_bytes`: counted before deleted, so a kill can count a batch twice but never lose a count)
+and returned, so the caller records an `audit.dropped` event (which itself reaches the collector),
+with the set-aside and the never-sent parts told apart.
 
 Only the process holding the ship lock changes the spool's files and checkpoint, so a drop never
 races a push: a writer that finds the spool over quota while another process ships leaves the work
@@ -46,15 +57,26 @@ class DropReport:
     oldest_time: str | None = None
     newest_time: str | None = None
     acked_freed: int = 0
-    rejected_files: int = 0
+    rejected_files: int = 0  # every file deleted from rejected/ (partial-success copies included)
+    set_aside_records: int = 0  # of `records`: undelivered records of set-aside batches
+    set_aside_batches: int = 0
     changed: bool = False
 
     def event_fields(self) -> dict[str, Any]:
         return {"audit.dropped.records": self.records, "audit.dropped.bytes": self.bytes,
+                "audit.dropped.unsent_records": self.records - self.set_aside_records,
+                "audit.dropped.set_aside_records": self.set_aside_records,
+                "audit.dropped.set_aside_batches": self.set_aside_batches,
                 "audit.dropped.segments": self.segments[:20], "audit.dropped.oldest_time": self.oldest_time,
                 "audit.dropped.newest_time": self.newest_time, "audit.quota_bytes": self.quota,
                 "audit.reason": f"the audit spool reached its disk quota ({self.quota} bytes, [audit] "
                                 "max_disk_bytes) while the collector had not acknowledged these records"}
+
+    def add_time_range(self, oldest: str | None, newest: str | None) -> None:
+        if oldest is not None and (self.oldest_time is None or oldest < self.oldest_time):
+            self.oldest_time = oldest
+        if newest is not None and (self.newest_time is None or newest > self.newest_time):
+            self.newest_time = newest
 
 
 def spool_bytes(layout: Layout) -> int:
@@ -134,13 +156,27 @@ def enforce(layout: Layout, quota: int, checkpoint: Checkpoint, state: ShipState
         if liveness.done(seg, segments, checkpoint.acked.get(seg.name, 0)) and delete(seg):
             report.acked_freed += seg.size
             segments.remove(seg)
-    for path in rejected:
+    copies, stuck = _set_aside_in_order(rejected)
+    for path in copies:  # delivered: the collector took these batches
         if total <= target:
             return report
-        size = _size(path)
-        path.unlink(missing_ok=True)
-        path.with_suffix(".json").unlink(missing_ok=True)
-        total -= size
+        total -= _delete_aside(path)
+        report.rejected_files += 1
+        report.changed = True
+    for path in stuck:  # undelivered, refused: counted, then deleted
+        if total <= target:
+            return report
+        records, size = _aside_records(path)
+        oldest, newest = _time_range(path, 0, size) if size else (None, None)
+        report.records += records
+        report.bytes += size
+        report.set_aside_records += records
+        report.set_aside_batches += 1
+        report.add_time_range(oldest, newest)
+        state.dropped_records += records
+        state.dropped_bytes += size
+        state.save(layout.state)  # counted first (fsync'd), deleted second: a kill may count it twice, never zero
+        total -= _delete_aside(path)
         report.rejected_files += 1
         report.changed = True
     for attempt in range(2):
@@ -163,8 +199,7 @@ def enforce(layout: Layout, quota: int, checkpoint: Checkpoint, state: ShipState
             report.records += records
             report.bytes += seg.size - start
             report.segments.append(seg.name)
-            report.oldest_time = report.oldest_time or oldest
-            report.newest_time = newest or report.newest_time
+            report.add_time_range(oldest, newest)
             state.dropped_records += records
             state.dropped_bytes += seg.size - start
         if victims:
@@ -186,6 +221,41 @@ def enforce(layout: Layout, quota: int, checkpoint: Checkpoint, state: ShipState
         log.error("audit spool over its disk quota (%d bytes): dropped %d unsent records (%d bytes); the "
                   "collector has been unreachable or refusing for too long", quota, report.records, report.bytes)
     return report
+
+
+def _set_aside_in_order(rejected: list[Path]) -> tuple[list[Path], list[Path]]:
+    """(copies of partial successes, every other set-aside batch), each oldest first (names start with
+    the time they were set aside)."""
+    copies = [p for p in rejected if _kind(p) == "partial"]
+    return copies, [p for p in rejected if p not in copies]
+
+
+def _kind(path: Path) -> str | None:
+    try:
+        meta = json.loads(path.with_suffix(".json").read_bytes())
+    except (OSError, ValueError):
+        meta = None
+    kind = meta.get("kind") if isinstance(meta, dict) else None
+    if isinstance(kind, str):
+        return kind
+    parts = path.stem.split("-")  # <stamp>-<kind>-<status>-<random>, when the .json is gone
+    return parts[1] if len(parts) == 4 else None
+
+
+def _aside_records(path: Path) -> tuple[int, int]:
+    """(records, bytes) of a set-aside file: its lines, counted (the .json's count may be missing)."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return 0, 0
+    return len(raw.splitlines()), len(raw)
+
+
+def _delete_aside(path: Path) -> int:
+    size = _size(path)
+    path.unlink(missing_ok=True)
+    path.with_suffix(".json").unlink(missing_ok=True)
+    return size
 
 
 def _size(path: Path) -> int:

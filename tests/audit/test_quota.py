@@ -63,7 +63,8 @@ async def test_set_aside_batches_go_before_unsent_records(spool):
     (layout.rejected / "old-rejected.json").write_text("{}")
     state = ShipState()
     report = enforce(layout, spool_bytes(layout) - 1000, Checkpoint(), state)
-    assert report.rejected_files == 1 and report.records == 0
+    assert report.rejected_files == 1 and report.segments == []  # no never-sent segment touched
+    assert report.records == report.set_aside_records == state.dropped_records == 1  # undelivered: counted
     assert layout.rejected_files() == []
 
 
