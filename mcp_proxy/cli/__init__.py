@@ -99,8 +99,11 @@ def err(message: str) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from mcp_proxy.cli._args import global_options
+
     parser = argparse.ArgumentParser(
         prog="mcp-access-proxy",
+        parents=[global_options(top_level=True)],
         description=(
             "A governed MCP gateway on your laptop: one stdio MCP server that merges the tools of your "
             "configured upstreams (PagerDuty, Opsgenie, Statuspage, UptimeObserver, any MCP server), shows only "
@@ -109,10 +112,6 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument("--version", action="version", version=f"mcp-access-proxy {__version__}")
-    parser.add_argument("--config", metavar="PATH", help="config file (default: $MCP_ACCESS_PROXY_CONFIG, "
-                        "else config.toml in the user config dir or $MCP_ACCESS_PROXY_HOME)")
-    parser.add_argument("--log-level", choices=("debug", "info", "warning", "error"),
-                        help="log level (overrides log_level in the config)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(f"mcp_proxy.cli.{name}").register(sub)

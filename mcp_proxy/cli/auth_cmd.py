@@ -13,6 +13,7 @@ import threading
 from typing import TYPE_CHECKING
 
 from mcp_proxy.cli import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, CliContext, err
+from mcp_proxy.cli._args import add_command
 from mcp_proxy.cli.auth_expiry import describe_expiry
 
 if TYPE_CHECKING:
@@ -23,19 +24,19 @@ LOGOUT_LOCK_WAIT = 60.0  # a refresh holds the lock for at most its own lock wai
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("login", help="sign in to an upstream with your own account (OAuth in the browser)")
+    p = add_command(sub, "login", "sign in to an upstream with your own account (OAuth in the browser)")
     p.add_argument("upstream", metavar="UPSTREAM", help="the upstream's key in the config, e.g. pd")
     p.add_argument("--no-browser", action="store_true", help="do not open a browser; print the URL to open")
     p.add_argument("--timeout", type=float, default=LOGIN_TIMEOUT,
                    help=f"seconds to wait for the browser (default {LOGIN_TIMEOUT:g})")
     p.set_defaults(func=_login)
 
-    p = sub.add_parser("logout", help="forget your sign-in to an upstream, revoking the token where possible")
+    p = add_command(sub, "logout", "forget your sign-in to an upstream, revoking the token where possible")
     p.add_argument("upstream", metavar="UPSTREAM")
     p.add_argument("--no-revoke", action="store_true", help="only forget the token here; do not revoke it")
     p.set_defaults(func=_logout)
 
-    p = sub.add_parser("whoami", help="who each upstream sees you as, token expiry and scopes")
+    p = add_command(sub, "whoami", "who each upstream sees you as, token expiry and scopes")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--offline", action="store_true", help="do not ask the vendors; show what is stored")
     p.set_defaults(func=_whoami)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 
 from mcp_proxy.cli import CliContext
+from mcp_proxy.cli._args import add_command
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("demo", help="walk one scripted client session through the proxy on a local sandbox "
+    p = add_command(sub, "demo", "walk one scripted client session through the proxy on a local sandbox "
                                     "(vendor stand-ins, OAuth, policy server, collector); no account, no network")
     p.add_argument("--keep", action="store_true",
                    help="leave the sandbox running afterwards and print a client config entry to try it")

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mcp_proxy.cli import EXIT_FAILURE, EXIT_OK, CliContext
+from mcp_proxy.cli._args import add_command
 
 OK, WARN, FAIL = "ok", "warn", "FAIL"
 
@@ -34,7 +35,7 @@ class Report:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("doctor", help="check config, paths, secrets, upstreams, tokens, policy, audit, clients")
+    p = add_command(sub, "doctor", "check config, paths, secrets, upstreams, tokens, policy, audit, clients")
     p.add_argument("--offline", action="store_true", help="skip checks that contact upstreams")
     p.add_argument("--timeout", type=float, default=15.0, help="seconds per upstream check (default 15)")
     p.set_defaults(func=_doctor)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mcp_proxy.cli import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, CliContext, err
+from mcp_proxy.cli._args import add_command
 from mcp_proxy.paths import CONFIG_ENV, HOME_ENV
 
 if TYPE_CHECKING:
@@ -29,9 +30,8 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 def register(sub: argparse._SubParsersAction) -> None:
     from mcp_proxy.clients.table import CLIENT_CONFIG_DIR_ENV, CLIENTS, DEFAULT_SERVER_NAME
 
-    p = sub.add_parser(
-        "install",
-        help="write this proxy into a desktop client's MCP config (absolute paths, with a backup)",
+    p = add_command(
+        sub, "install", "write this proxy into a desktop client's MCP config (absolute paths, with a backup)",
         description=(
             "Add (or update) an entry that starts mcp-access-proxy to the user-level MCP config of CLIENT, with the "
             "absolute path of this installation's launcher, because apps started from the Dock or Start menu do not "

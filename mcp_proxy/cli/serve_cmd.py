@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 
 from mcp_proxy.cli import CliContext
+from mcp_proxy.cli._args import add_command
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("serve", help="run the stdio MCP server (the default when no command is given)")
+    p = add_command(sub, "serve", "run the stdio MCP server (the default when no command is given)")
     p.set_defaults(func=_serve)
 
 

@@ -8,13 +8,14 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from mcp_proxy.cli import EXIT_OK, CliContext, err
+from mcp_proxy.cli._args import add_command
 
 if TYPE_CHECKING:
     from mcp_proxy.policy.engine import PolicyEngine
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("tools", help="list the merged catalog: exposed names, upstream tools, hashes, your access")
+    p = add_command(sub, "tools", "list the merged catalog: exposed names, upstream tools, hashes, your access")
     p.add_argument("--all", action="store_true", help="include tools that are not available to you")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--refresh", action="store_true", help="connect to MCP upstreams first and refresh the cache")
