@@ -200,6 +200,13 @@ class Shipper(Accounting, Connection):
         self._failed(state, report, "retrying", outcome.status, outcome.detail, delay)
         return False
 
+    async def connect(self, state: ShipState, report: PushReport) -> tuple[Encoder, Sender] | None:
+        """The encoder and sender a forced push would use (ship_rejected.py re-sends through them); None,
+        with `report` saying why, when the protocol or the headers cannot be used."""
+        encoder = await self._get_encoder(state, report)
+        sender = await self._get_sender(state, report, True) if encoder is not None else None
+        return (encoder, sender) if encoder is not None and sender is not None else None
+
     # -- events and logging ----------------------------------------------------------
     def _emit(self, event: str, fields: dict[str, Any]) -> None:
         self._events.append((event, fields))

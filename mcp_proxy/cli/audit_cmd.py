@@ -1,4 +1,4 @@
-"""`audit status [--json]`, `audit tail [-n N] [-f] [--json]`, `audit push`."""
+"""`audit status [--json]`, `audit tail [-n N] [-f] [--json]`, `audit push [--retry-rejected]`."""
 
 from __future__ import annotations
 
@@ -26,6 +26,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     s = add_action(cmds, "push", "ship the spool to the collector now", _push)
     s.add_argument("--wait", type=float, default=10.0, metavar="SECONDS",
                    help="how long to wait for another process's push to finish (default 10)")
+    s.add_argument("--retry-rejected", action="store_true",
+                   help="first send again the batches set aside in rejected/ (each is removed once the "
+                        "collector accepts it; one refused again stays)")
 
 
 # -- status --------------------------------------------------------------------
@@ -175,7 +178,10 @@ async def _push_async(args: argparse.Namespace, ctx: CliContext, config: Any) ->
     audit = AuditLog.open(ctx.paths, config.audit, context)
     shipper = Shipper(ctx.paths, config.audit, store, emit=audit.append_nowait)
     total = batches = partial = 0
+    resent_ok = True
     try:
+        if args.retry_rejected:
+            resent_ok = await _resend(shipper, args.wait, config)
         for _ in range(3):
             written = audit.writer.written
             report = await shipper.push_once(force=True, lock_wait=args.wait)
@@ -202,10 +208,31 @@ async def _push_async(args: argparse.Namespace, ctx: CliContext, config: Any) ->
         return EXIT_FAILURE
     if total == 0 and not partial:
         print(f"nothing to push: every record is acknowledged by {target}")
-        return EXIT_OK
+        return EXIT_OK if resent_ok else EXIT_FAILURE
     print(f"pushed {total} records in {batches} batches to {target}")
     if partial:
         err(f"mcp-access-proxy: the collector rejected {partial} records ({report.detail}); they are not retried "
             "(the batches are kept in rejected/)")
         return EXIT_FAILURE
-    return EXIT_OK
+    return EXIT_OK if resent_ok else EXIT_FAILURE
+
+
+async def _resend(shipper: Any, wait: float, config: Any) -> bool:
+    """`--retry-rejected`: send rejected/ again, say what happened; False when any batch is still there."""
+    from mcp_proxy.audit.ship_rejected import Resender
+
+    r = await Resender(shipper).run(lock_wait=wait)
+    if r.result == "busy":
+        err(f"mcp-access-proxy: {r.detail}; try again in a few seconds")
+        return False
+    if r.result == "nothing":
+        print("no set-aside batches to send again (rejected/ is empty)")
+        return True
+    print(f"re-sent {r.sent_records} set-aside records in {r.sent_batches} batches to {config.audit.collector} "
+          f"(removed from rejected/); {r.kept_records} records in {r.kept_batches} batches stay in rejected/")
+    if r.result == "stopped":
+        err(f"mcp-access-proxy: re-sending stopped: {r.detail}; the rest stay in rejected/, run "
+            "`mcp-access-proxy audit push --retry-rejected` again later")
+    for reason in r.reasons[:5]:
+        err(f"mcp-access-proxy: kept in rejected/: {reason}")
+    return r.kept_batches == 0
