@@ -15,6 +15,8 @@ from mcp_proxy.audit.reader import count_from, read_chunk
 from mcp_proxy.audit.verify import verify
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from mcp_proxy.config import AuditConfig
     from mcp_proxy.paths import Paths
 
@@ -38,6 +40,57 @@ def _record_time(raw: bytes) -> float | None:
         return unix_nanos(json.loads(raw)["time"]) / 1e9
     except (ValueError, KeyError, TypeError):
         return None
+
+
+RESEND_COMMAND = "mcp-access-proxy audit push --retry-rejected"
+
+
+def set_aside(layout: Layout) -> dict[str, Any]:
+    """What rejected/ holds: batches, records, when the oldest was set aside, the latest refusal's reason
+    (a re-send's `last_retry` when there was one, since it is the current cause) and how to re-send."""
+    batches = records = 0
+    oldest: float | None = None
+    latest: tuple[float, str | None, int | None] | None = None
+    kinds: dict[str, int] = {}
+    for path in layout.rejected_files():
+        try:
+            count = len(path.read_bytes().splitlines())
+        except FileNotFoundError:
+            continue
+        meta = _meta(path)
+        batches += 1
+        records += count
+        kind = str(meta.get("kind") or "unknown")
+        kinds[kind] = kinds.get(kind, 0) + 1
+        at = meta.get("time")
+        if isinstance(at, (int, float)) and (oldest is None or at < oldest):
+            oldest = float(at)
+        last = meta.get("last_retry")
+        refusal: dict[str, Any] = last if isinstance(last, dict) else meta
+        at = refusal.get("time")
+        if isinstance(at, (int, float)) and (latest is None or at >= latest[0]):
+            reason, status = refusal.get("reason"), refusal.get("status")
+            latest = (float(at), reason if isinstance(reason, str) else None,
+                      status if isinstance(status, int) else None)
+    return {"batches": batches, "records": records, "oldest": oldest, "kinds": kinds,
+            "reason": latest[1] if latest else None, "status": latest[2] if latest else None,
+            "command": RESEND_COMMAND}
+
+
+def _meta(path: Path) -> dict[str, Any]:
+    """The .json beside a set-aside batch (write_aside); {} when it is missing or unreadable."""
+    try:
+        meta = json.loads(path.with_suffix(".json").read_bytes())
+    except (OSError, ValueError):
+        return {}
+    return meta if isinstance(meta, dict) else {}
+
+
+def set_aside_text(a: dict[str, Any], now: float | None = None) -> str:
+    """One line for `audit status` and `doctor`."""
+    reason = a["reason"] or "no reason recorded"
+    return (f"{a['records']} records in {a['batches']} batches set aside since {when(a['oldest'], now)}; "
+            f"latest reason: {reason}; fix the cause, then run `{a['command']}`")
 
 
 def collect(paths: Paths, cfg: AuditConfig, *, chain: bool = True) -> dict[str, Any]:
@@ -79,7 +132,7 @@ def collect(paths: Paths, cfg: AuditConfig, *, chain: bool = True) -> dict[str, 
         "torn_records": state.torn_records, "corrupt_records": state.corrupt_records,
         "unencodable_records": state.unencodable_records,
         "checkpoint_resets": state.checkpoint_resets, "checkpoint_problem": checkpoint.problem,
-        "paused": state.pause_text(),
+        "paused": state.pause_text(), "set_aside": set_aside(layout),
     }
     if chain:
         report = verify(layout, segments)
@@ -127,10 +180,9 @@ def audit_health(paths: Paths, cfg: AuditConfig) -> list[tuple[str, str, str]]:
             status = FAIL if result == "paused" or stale else WARN
             lines.append((status, "audit push", f"last push {when(s['last_attempt'], now)} {result}: {detail}; "
                                                 f"{fix.get(result, 'see the proxy log')}"))
-    if s["rejected_files"]:
-        lines.append((WARN, "audit rejected", f"{s['rejected_files']} batches set aside in "
-                                              f"{paths.audit_dir / 'rejected'} (the collector refused them); "
-                                              "fix the cause, then re-send them by hand if needed"))
+    if s["set_aside"]["batches"]:
+        lines.append((WARN, "audit rejected", f"{set_aside_text(s['set_aside'], now)} (in "
+                                              f"{paths.audit_dir / 'rejected'})"))
     if s["dropped_records"]:
         lines.append((WARN, "audit dropped", f"{s['dropped_records']} unsent records ({kib(s['dropped_bytes'])}) "
                                              "were dropped by the disk quota; raise [audit] max_disk_bytes or fix "

@@ -9,12 +9,14 @@ It does not decide approval: the server asks the policy.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import mcp_types as types
 
 from mcp_proxy.catalog.names import exposed_name
+from mcp_proxy.config.model import REST_KINDS
 from mcp_proxy.policy.definition import ToolFacts, definition_hash
 
 log = logging.getLogger(__name__)
@@ -30,7 +32,13 @@ class Entry:
     facts: ToolFacts
 
 
-def _facts(upstream: str, exposed: str, raw: dict[str, Any]) -> ToolFacts:
+def is_builtin(kind: str) -> bool:
+    """A built-in REST connector: its tools and their annotations are the proxy's own code, not an upstream's
+    claim about itself."""
+    return kind in REST_KINDS
+
+
+def _facts(upstream: str, exposed: str, raw: dict[str, Any], builtin: bool) -> ToolFacts:
     annotations = raw.get("annotations") or {}
     return ToolFacts(
         key=f"{upstream}.{raw['name']}",
@@ -42,11 +50,14 @@ def _facts(upstream: str, exposed: str, raw: dict[str, Any]) -> ToolFacts:
         destructive=annotations.get("destructiveHint") is True,
         description=raw.get("description") or "",
         annotations=dict(annotations),
+        builtin=builtin,
     )
 
 
-def build_entries(upstream: str, raw_tools: list[dict[str, Any]]) -> tuple[list[Entry], list[str]]:
-    """Valid entries for one upstream's raw tool dicts, and a note per rejected tool."""
+def build_entries(upstream: str, raw_tools: list[dict[str, Any]], *, kind: str = "mcp",
+                  ) -> tuple[list[Entry], list[str]]:
+    """Valid entries for one upstream's raw tool dicts (from an upstream of `kind`), and a note per rejected tool."""
+    builtin = is_builtin(kind)
     entries: list[Entry] = []
     rejected: list[str] = []
     seen: set[str] = set()
@@ -74,13 +85,15 @@ def build_entries(upstream: str, raw_tools: list[dict[str, Any]]) -> tuple[list[
             name=tool.name,
             input_schema=schema,
             tool=tool.model_copy(update={"name": exposed}),
-            facts=_facts(upstream, exposed, raw),
+            facts=_facts(upstream, exposed, raw, builtin),
         ))
     return entries, rejected
 
 
 class Catalog:
-    def __init__(self) -> None:
+    def __init__(self, kinds: Mapping[str, str] | None = None) -> None:
+        # Each upstream's kind: it says whether its tools are built in (see is_builtin); unknown means not.
+        self._kinds = dict(kinds or {})
         self._by_upstream: dict[str, list[Entry]] = {}
         self._raw: dict[str, list[dict[str, Any]]] = {}
         self._by_exposed: dict[str, Entry] = {}
@@ -90,7 +103,7 @@ class Catalog:
         """Replace one upstream's tool list; True when it changed."""
         if self._raw.get(upstream) == raw_tools:
             return False
-        entries, rejected = build_entries(upstream, raw_tools)
+        entries, rejected = build_entries(upstream, raw_tools, kind=self._kinds.get(upstream, "mcp"))
         for note in rejected:
             log.warning("upstream %s: skipping tool %s", upstream, note)
         self._raw[upstream] = raw_tools

@@ -44,7 +44,7 @@ def load_catalog_entries(config: Config, paths: Paths) -> tuple[list[Entry], lis
         if raw is None:
             unknown.append(key)
             continue
-        entries += build_entries(key, raw)[0]
+        entries += build_entries(key, raw, kind=cfg.kind)[0]
     return entries, unknown
 
 

@@ -33,7 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 # -- status --------------------------------------------------------------------
 def _status(args: argparse.Namespace, ctx: CliContext) -> int:
-    from mcp_proxy.audit.status import collect, kib, when
+    from mcp_proxy.audit.status import collect, kib, set_aside_text, when
 
     config = ctx.config()
     s = collect(ctx.paths, config.audit)
@@ -57,9 +57,11 @@ def _status(args: argparse.Namespace, ctx: CliContext) -> int:
         rows.append(("shipping", s["paused"]))
     if s["retry_not_before"] and s["retry_not_before"] > time.time():
         rows.append(("next try", f"in {s['retry_not_before'] - time.time():.0f} s (backing off)"))
-    if s["rejected_files"] or s["rejected_batches"]:
-        rows.append(("set aside", f"{s['rejected_files']} batches in rejected/ ({s['rejected_records']} records "
-                                  f"refused; {s['partial_rejected_records']} rejected in partial successes)"))
+    if s["set_aside"]["batches"]:
+        rows.append(("set aside", set_aside_text(s["set_aside"])))
+    if s["rejected_batches"] or s["partial_rejected_records"]:
+        rows.append(("refused", f"{s['rejected_records']} records in {s['rejected_batches']} batches refused so far; "
+                                f"{s['partial_rejected_records']} rejected in partial successes"))
     if s["dropped_records"]:
         rows.append(("dropped", f"{s['dropped_records']} unsent records ({kib(s['dropped_bytes'])}) by the disk quota"))
     if s["torn_records"] or s["corrupt_records"] or s["unencodable_records"]:

@@ -26,7 +26,11 @@ class ToolFacts:
 
     `key` is `<upstream key>.<upstream tool name>`; `exposed_name` is the name
     the client sees; `read_only` is true for a tool whose MCP annotations say
-    `readOnlyHint: true` (built-in read tools set it too).
+    `readOnlyHint: true`. That is the upstream's own claim unless `builtin` is
+    true: a built-in REST connector's tools are the proxy's own code, so their
+    read-only flag is evidence. An MCP upstream's claim counts for automatic
+    approval only when the policy trusts its annotations
+    (`defaults.trust_annotations`).
     """
 
     key: str
@@ -38,6 +42,7 @@ class ToolFacts:
     destructive: bool = False
     description: str = ""
     annotations: dict[str, Any] = field(default_factory=dict)
+    builtin: bool = False
 
     @property
     def classification(self) -> str:

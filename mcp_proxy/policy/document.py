@@ -22,6 +22,7 @@ CLASSES = ("read", "write", "destructive")
 AUTO_APPROVE = ("none", "read_only")
 TOP_LEVEL = ("schema", "revision", "issued_at", "expires_at", "defaults", "tools", "toolsets", "groups",
              "profiles", "description", "comment")
+DEFAULTS_FIELDS = ("auto_approve", "trust_annotations")
 TOOL_FIELDS = ("state", "class", "sha256", "redact", "hash", "comment", "note")
 PROFILE_FIELDS = ("name", "members", "toolsets", "description", "comment")
 _KEY_RE = re.compile(r"^[A-Za-z0-9_-]+\.[^\s]+$")
@@ -63,6 +64,7 @@ class PolicyDocument:
     issued_at: datetime
     expires_at: datetime
     auto_approve: str = "none"
+    trust_annotations: tuple[str, ...] = ()  # upstream keys whose own readOnlyHint counts for auto_approve
     tools: dict[str, ToolEntry] = field(default_factory=dict)
     toolsets: dict[str, tuple[str, ...]] = field(default_factory=dict)
     groups: dict[str, tuple[str, ...]] = field(default_factory=dict)
@@ -243,14 +245,18 @@ def parse_document(data: object) -> PolicyDocument:
         c.add("$.expires_at", "must be later than issued_at")
     defaults = data.get("defaults", {})
     auto = "none"
+    trust: tuple[str, ...] = ()
     if not isinstance(defaults, dict):
         c.add("$.defaults", 'must be an object, e.g. {"auto_approve": "none"}')
     else:
-        c.known(defaults, "$.defaults", ("auto_approve",))
+        c.known(defaults, "$.defaults", DEFAULTS_FIELDS)
         auto = defaults.get("auto_approve", "none")
         if auto not in AUTO_APPROVE:
             c.add("$.defaults.auto_approve", f"{json.dumps(auto)} is not allowed; use \"none\" or \"read_only\"")
             auto = "none"
+        if "trust_annotations" in defaults:
+            trust = c.strings(defaults["trust_annotations"], "$.defaults.trust_annotations",
+                              "upstream keys whose MCP annotations are trusted")
     if "tools" not in data:
         c.add("$.tools", 'required: an object keyed by tool key (may be {} when auto_approve is "read_only")')
     tools = _parse_tools(c, data.get("tools", {}))
@@ -261,7 +267,8 @@ def parse_document(data: object) -> PolicyDocument:
         raise DocumentError(c.problems)
     return PolicyDocument(
         revision=revision, issued_at=times["issued_at"], expires_at=times["expires_at"], auto_approve=auto,
-        tools=tools, toolsets=toolsets, groups=groups, profiles=profiles, warnings=tuple(c.warnings),
+        trust_annotations=trust, tools=tools, toolsets=toolsets, groups=groups, profiles=profiles,
+        warnings=tuple(c.warnings),
     )
 
 

@@ -1,7 +1,9 @@
 """The decision rule (DESIGN, "Decision rule"), as one function that `decide` and `explain` share.
 
 A tool is available when its state is approved (explicitly, or by
-`auto_approve = "read_only"` for a read-only tool that is not disabled), its
+`auto_approve = "read_only"` for a read-only tool that is not disabled: a
+built-in connector's read tool, or a tool whose readOnlyHint comes from an
+upstream named in `defaults.trust_annotations`), its
 current definition hash equals the pinned `sha256` (when there is one), and, if
 the document defines profiles, a profile containing the user names a toolset
 whose globs match the tool's key. Toolsets never approve by themselves.
@@ -78,22 +80,39 @@ def toolset_rank(doc: PolicyDocument | None, facts: ToolFacts, user: str | None)
     return 1 << 20
 
 
+def _untrusted_claim(doc: PolicyDocument, facts: ToolFacts) -> str | None:
+    """Why the tool's read-only flag is not evidence for auto-approval, or None when it is: a built-in
+    connector's flag is the proxy's own code; an MCP upstream's is its claim about itself, which counts only
+    for upstreams the document names in defaults.trust_annotations."""
+    if facts.builtin or facts.upstream in doc.trust_annotations:
+        return None
+    return (f"its upstream '{facts.upstream}' is not in defaults.trust_annotations, so its readOnlyHint is the "
+            "upstream's own claim")
+
+
 def _state(doc: PolicyDocument, entry: ToolEntry | None, facts: ToolFacts, trace: list[Step] | None) -> str:
     listed = entry.state if entry is not None else "pending"
     if listed != "pending":
         if trace is not None:
             trace.append(Step("state", listed == "approved", f"tools[\"{facts.key}\"].state is \"{listed}\""))
         return listed
-    read_only = facts.read_only and (entry is None or entry.classification in (None, "read"))
-    auto = doc.auto_approve == "read_only" and read_only
+    class_allows = entry is None or entry.classification in (None, "read")
+    untrusted = _untrusted_claim(doc, facts)
+    auto = doc.auto_approve == "read_only" and facts.read_only and class_allows and untrusted is None
     if trace is not None:
         where = "not in the policy (pending review)" if entry is None else "\"pending\" in the policy"
         if auto:
+            evidence = ("a built-in connector's read tool" if facts.builtin else
+                        f"readOnlyHint, and its upstream '{facts.upstream}' is in defaults.trust_annotations")
             trace.append(Step("state", True, f"{where}, approved by defaults.auto_approve = \"read_only\" "
-                                             "(the tool is read-only)"))
+                                             f"(the tool is read-only: {evidence})"))
         elif doc.auto_approve == "read_only":
-            why = ("its policy class is \"" + str(entry.classification) + "\"") if facts.read_only and entry \
-                else "the tool is not read-only (no readOnlyHint)"
+            if not facts.read_only:
+                why = "the tool is not read-only (no readOnlyHint)"
+            elif not class_allows:
+                why = f"its policy class is \"{entry.classification if entry else None}\""
+            else:
+                why = str(untrusted)
             trace.append(Step("state", False, f"{where}; auto_approve = \"read_only\" does not apply: {why}"))
         else:
             trace.append(Step("state", False, f"{where}; defaults.auto_approve is \"none\""))

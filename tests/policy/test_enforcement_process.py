@@ -150,7 +150,7 @@ async def test_expiry_mid_session_fails_closed(proxy, tmp_path):
 async def test_profiles_groups_and_read_only_auto_approval(proxy, tmp_path):
     policy = tmp_path / "policy.json"
     doc = policy_doc("r1", {"f.slow": {"state": "approved", "class": "write"}},
-                     defaults={"auto_approve": "read_only"},
+                     defaults={"auto_approve": "read_only", "trust_annotations": ["f"]},
                      toolsets={"reads": ["f.echo", "f.add"], "writes": ["f.slow"]},
                      groups={"sre": ["alice@example.com"]},
                      profiles=[{"name": "sre", "members": ["group:sre"], "toolsets": ["reads", "writes"]},
@@ -158,7 +158,8 @@ async def test_profiles_groups_and_read_only_auto_approval(proxy, tmp_path):
     policy.write_text(json.dumps(doc))
     proxy.write({"f": stdio_upstream()}, extra=policy_config(policy))
     async with proxy.client() as client:
-        # echo and add are read-only upstream tools (auto-approved); slow is approved; all in alice's profile.
+        # echo and add are read-only tools of a trusted upstream (auto-approved); slow is approved; all in
+        # alice's profile.
         assert {"f_echo", "f_add", "f_slow"} <= await _names(client)
         assert "f_crash" not in await _names(client)  # not read-only: auto-approval does not reach it
     proxy.write({"f": stdio_upstream()}, extra=policy_config(policy), email="bob@example.com")

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from mcp_proxy.policy.document import parse_document
 from mcp_proxy.policy.evaluate import evaluate, toolset_rank
-from tests._support.policy_docs import NOW, approved, make_doc, tool
+from tests._support.policy_docs import NOW, approved, make_doc
+from tests._support.policy_docs import tool as upstream_tool
+
+
+def tool(key: str, **kw):
+    """A built-in connector's tool (pd, og): its read-only flag is evidence for auto-approval."""
+    return replace(upstream_tool(key, **kw), builtin=True)
+
 
 LIST = tool("pd.list_incidents", read_only=True)
 CREATE = tool("pd.create_incident")
@@ -113,8 +122,6 @@ def test_the_example_policy_is_valid_and_means_what_it_says():
     pinned = {k: e.sha256 for k, e in doc.tools.items()}
 
     def og(name: str, read_only: bool = False):
-        from dataclasses import replace
-
         base = tool(f"og.{name}", read_only=read_only)
         return replace(base, definition_hash=pinned.get(base.key) or base.definition_hash)
 
