@@ -6,6 +6,10 @@ when used, never at load time, and never appear in messages.
 
 Where no keychain backend works (headless Linux), `[secrets] store = "file"`
 opts in to a 0600 JSON file in the user data dir. It is never chosen silently.
+Several processes write that one file (`secret set`, token refreshes in every
+running proxy), so each write is a read-modify-write under a cross-process lock,
+replaced atomically: a rotated refresh token is never put back by a writer that
+read the file before the rotation.
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ import json
 import os
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,6 +30,8 @@ if TYPE_CHECKING:
     from types import ModuleType
 
 KEYRING_SERVICE = "mcp-access-proxy"
+# How long a writer waits for another one; writes take milliseconds, so this is only reached when a process hangs.
+LOCK_TIMEOUT = 15.0
 _FILE_WARNING = (
     "secrets are stored in a plain file (mode 0600) because [secrets] store = \"file\"; "
     "anyone who can read your account's files can read them"
@@ -61,6 +69,43 @@ class SecretStore:
         return True, name
 
     # -- file --------------------------------------------------------------
+    @property
+    def lock_path(self) -> Path | None:
+        """The file store's cross-process write lock (None for the keychain). Its own file, not the vault's
+        `secret-file-store.lock`: the vault holds that one across several writes of this store, and these
+        locks are not re-entrant, so the order is always vault lock, then this one."""
+        if self.backend != "file" or self.file_path is None:
+            return None
+        return self.file_path.with_name(self.file_path.name + ".lock")
+
+    @contextmanager
+    def _writing(self) -> Iterator[dict[str, str]]:
+        """The file's entries, to change in place; written back (atomically, 0600) when the block ends without
+        an error. Threads of this process and other processes take turns."""
+        from mcp_proxy.errors import LockTimeout
+        from mcp_proxy.fsutil import FileLock
+
+        assert self.lock_path is not None
+        with self._lock:
+            try:
+                lock = FileLock(self.lock_path, timeout=LOCK_TIMEOUT)
+                lock.acquire()
+            except LockTimeout:
+                raise SecretError(
+                    f"another mcp-access-proxy process has been writing the secret file {self.file_path} for "
+                    f"{LOCK_TIMEOUT:g} s; nothing was changed. Try again; if it repeats, stop any mcp-access-proxy "
+                    "process that hangs") from None
+            except OSError as exc:
+                raise SecretError(
+                    f"cannot lock the secret file {self.file_path} ({exc.strerror}); nothing was changed. "
+                    f"Check that {self.lock_path.parent} is writable") from None
+            try:
+                data = self._read_file()
+                yield data
+                self._write_file(data)
+            finally:
+                lock.release()
+
     def _read_file(self) -> dict[str, str]:
         assert self.file_path is not None
         try:
@@ -99,10 +144,8 @@ class SecretStore:
     def set(self, name: str, value: str) -> None:
         if self.backend == "file":
             self._warn_file()
-            with self._lock:
-                data = self._read_file()
+            with self._writing() as data:
                 data[name] = value
-                self._write_file(data)
             return
         keyring, errors = self._keyring()
         try:
@@ -112,11 +155,9 @@ class SecretStore:
 
     def delete(self, name: str) -> bool:
         if self.backend == "file":
-            with self._lock:
-                data = self._read_file()
+            with self._writing() as data:
                 existed = data.pop(name, None) is not None
-                self._write_file(data)
-                return existed
+            return existed
         keyring, errors = self._keyring()
         try:
             keyring.delete_password(KEYRING_SERVICE, name)
