@@ -2,9 +2,14 @@
 
 It binds exactly the host and port of `redirect_uri` (vendors such as PagerDuty match redirect URIs
 exactly, so no random port), answers only its path, checks `state`, hands the code over at once,
-and shows the browser a short page that says whether sign-in worked and, if not, why. `localhost`
-binds both 127.0.0.1 and ::1, since browsers may try either. Nothing here logs the request line:
-it carries the authorization code.
+and shows the browser a short page that says whether sign-in worked and, if not, why. Nothing here
+logs the request line: it carries the authorization code.
+
+`localhost` binds both 127.0.0.1 and ::1, since a browser may send it to either: if another program
+holds the port on one of them, the sign-in stops with the port and address named, because that
+program would otherwise receive the authorization code whenever the browser picks its address. Only
+a machine without IPv6 at all (binding ::1 fails with EADDRNOTAVAIL or EAFNOSUPPORT) is served on
+127.0.0.1 alone. A literal `127.0.0.1` or `[::1]` redirect binds just that address.
 
 Any local web page can point a browser at the callback, so nothing in a request counts before its
 `state` matches: a request without it, or with another, gets an error page and the listener goes on
@@ -35,6 +40,9 @@ log = logging.getLogger(__name__)
 
 _IN_USE = {errno.EADDRINUSE, getattr(errno, "WSAEADDRINUSE", -1), 10048}
 _DENIED = {errno.EACCES, getattr(errno, "WSAEACCES", -1), 10013}
+# The address family is missing on this machine (IPv6 switched off, or no ::1 on the loopback interface):
+# nobody else can be listening there, and no browser can reach it. Any other failure is a real one.
+_NO_FAMILY = {errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT, 10049, 10047}  # 10049/10047: the Windows codes
 
 READ_TIMEOUT = 5.0  # a connection that sends no request within this is dropped
 CLOSE_WAIT = 5.0  # `close()` waits at most this long for the listening threads to stop
@@ -55,12 +63,17 @@ class Outcome:
 CodeHandler = Callable[[str, str | None], str]
 
 
-def port_busy_message(port: int, where: str, redirect_uri: str, denied: bool = False) -> str:
+def port_busy_message(port: int, where: str, redirect_uri: str, denied: bool = False,
+                      address: str | None = None) -> str:
     alt = redirect_uri.replace(f":{port}", f":{port + 1}", 1)
-    what = (f"port {port} is reserved or not permitted on this machine (on Windows, Hyper-V and WSL reserve port "
+    on = f" on {address}" if address else ""
+    what = (f"port {port} is reserved or not permitted{on} on this machine (on Windows, Hyper-V and WSL reserve port "
             f"ranges: `netsh interface ipv4 show excludedportrange protocol=tcp` lists them)" if denied else
-            f"port {port} is already in use by another program (`lsof -i :{port}` on macOS/Linux, "
+            f"port {port} is already in use{on} by another program (`lsof -i :{port}` on macOS/Linux, "
             f"`netstat -ano | findstr :{port}` on Windows shows which)")
+    if address and urlsplit(redirect_uri).hostname == "localhost":
+        what += ("; the browser may send `localhost` to 127.0.0.1 or to ::1, so the proxy must listen on both, "
+                 "or that program could receive your sign-in")
     return (f"the sign-in callback cannot listen: {what}. Close that program and try again, or register another "
             f"redirect URI such as {alt} on the OAuth app and set {where} = \"{alt}\"")
 
@@ -123,28 +136,37 @@ class CallbackListener:
 
     # -- lifecycle -------------------------------------------------------------
     def start(self) -> None:
-        """Bind and serve in background threads. Raises SignInError (naming the port) when it cannot bind."""
-        families = [(socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")] if self.host == "localhost" else \
-            [(socket.AF_INET6 if ":" in self.host else socket.AF_INET, self.host.strip("[]"))]
-        for i, (family, address) in enumerate(families):
-            try:
-                server = _make_server(family, address, self.port, self)
-            except OSError as exc:
-                if i > 0:  # ::1 next to 127.0.0.1: no IPv6 here, or the port is taken only there
-                    log.debug("sign-in callback: not listening on [%s]:%d (%s)", address, self.port,
-                              exc.strerror or type(exc).__name__)
-                    continue
-                self.close()
-                number = getattr(exc, "winerror", None) or exc.errno
-                if number in _IN_USE or number in _DENIED:
-                    raise SignInError(port_busy_message(self.port, self.where, self.redirect_uri,
-                                                        denied=number in _DENIED)) from None
-                raise SignInError(f"the sign-in callback cannot listen on {address}:{self.port} "
-                                  f"({exc.strerror or type(exc).__name__}); check {self.where}") from None
+        """Bind and serve in background threads. Raises SignInError (naming the port and address) when it cannot
+        bind. Every address is bound before any is served, so a failure leaves nothing listening."""
+        bound: list[HTTPServer] = []
+        try:
+            for family, address in _addresses(self.host):
+                try:
+                    bound.append(_make_server(family, address, self.port, self))
+                except OSError as exc:
+                    number = getattr(exc, "winerror", None) or exc.errno
+                    if family == socket.AF_INET6 and self.host == "localhost" and number in _NO_FAMILY and bound:
+                        log.debug("sign-in callback: no IPv6 on this machine (binding ::1 failed: %s); listening "
+                                  "on 127.0.0.1:%d only", exc.strerror or type(exc).__name__, self.port)
+                        continue
+                    raise SignInError(self._cannot_listen(address, number, exc)) from None
+        except BaseException:
+            for server in bound:
+                server.server_close()
+            raise
+        for server in bound:
             thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True,
                                       name=f"oauth-callback-{self.port}")
             self._servers.append((server, thread))
             thread.start()
+
+    def _cannot_listen(self, address: str, number: int | None, exc: OSError) -> str:
+        if number in _IN_USE or number in _DENIED:
+            return port_busy_message(self.port, self.where, self.redirect_uri, denied=number in _DENIED,
+                                     address=address)
+        shown = f"[{address}]" if ":" in address else address
+        return (f"the sign-in callback cannot listen on {shown}:{self.port} ({exc.strerror or type(exc).__name__}); "
+                f"check {self.where}")
 
     def close(self, wait: float = CLOSE_WAIT) -> None:
         """Stop listening; the port is free when this returns. Waits at most `wait` seconds (the listening
@@ -250,6 +272,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - never log: the URL holds the code
         return
+
+
+def _addresses(host: str) -> list[tuple[int, str]]:
+    """Where a redirect URI's host is served: `localhost` on both loopback families, a literal on itself."""
+    if host == "localhost":
+        return [(socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")]
+    return [(socket.AF_INET6 if ":" in host else socket.AF_INET, host.strip("[]"))]
 
 
 def _make_server(family: int, address: str, port: int, listener: CallbackListener) -> HTTPServer:
