@@ -52,6 +52,7 @@ import anyio
 from mcp_proxy import __version__
 from mcp_proxy.audit.encode import CONTENT_TYPES, endpoint
 from mcp_proxy.errors import AuditError
+from mcp_proxy.httpsafe import OriginGuard, RedirectRefused
 
 RETRYABLE = frozenset({429, 502, 503, 504})
 PAUSE = frozenset({401, 403, 404, 405, 407})
@@ -195,8 +196,12 @@ class Sender:
             self._headers.setdefault("X-Splunk-Request-Channel", str(uuid.uuid4()))
         if protocol == "otlp-protobuf":
             self._headers["Accept"] = "application/x-protobuf"
+        # No redirect is followed, not even within the origin (mcp_proxy/httpsafe.py): the headers are
+        # credentials, the body is the audit trail, and a collector that moved is a config fix.
+        guard = OriginGuard(self.url, what="the collector", fix="Set [audit] collector to the collector's final "
+                            "address; shipping resumes when the config changes.")
         self._client = httpx.AsyncClient(timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
-                                         follow_redirects=False)
+                                         follow_redirects=False, event_hooks=guard.async_hooks())
         self._httpx = httpx
         self.shown_url = safe_url(self.url)
 
@@ -220,6 +225,8 @@ class Sender:
                         break
         except httpx.TransportError as exc:  # its text may quote a header: only its type is shown
             return Outcome("retry", None, f"cannot reach the collector at {self.shown_url} ({type(exc).__name__})")
+        except RedirectRefused as exc:  # the records are fine; a fixed config delivers them: pause, do not reject
+            return Outcome("pause", None, self._detail(str(exc)))
         except httpx.RequestError as exc:  # an answer that cannot be read (bad gzip...): it may not have arrived
             return Outcome("retry", None, f"the answer of the collector at {self.shown_url} could not be read "
                                           f"({type(exc).__name__}); the batch is sent again")

@@ -3,6 +3,10 @@ loop run them in a worker thread).
 
 Error texts name the endpoint's host, the HTTP status and the OAuth error code, never a token, code or secret,
 and never the endpoint's own `error_description` (free text: it goes to the log only).
+
+No redirect is followed (mcp_proxy/httpsafe.py): these requests carry the client secret, codes and tokens, an
+OAuth token endpoint answers directly (RFC 6749 §3.2), and re-posting them anywhere, even on the same origin,
+is not ours to decide. A redirect is refused with both origins named.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from urllib.parse import urlsplit
 
 from mcp_proxy.auth.errors import TokenEndpointError, oauth_error_code
 from mcp_proxy.auth.providers import Provider
+from mcp_proxy.httpsafe import OriginGuard, RedirectRefused
 
 log = logging.getLogger(__name__)
 
@@ -50,12 +55,17 @@ def _host(url: str) -> str:
     return urlsplit(url).netloc or url
 
 
-def _post(url: str, data: dict[str, str], what: str) -> Any:
+def _post(url: str, data: dict[str, str], what: str, setting: str = "token_url") -> Any:
+    """POST a form to `url` (configured as the upstream's `setting`) and return its JSON object."""
     import httpx
 
+    guard = OriginGuard(url, what=f"the OAuth server (the {what})",
+                        fix=f"Set the upstream's {setting} to the endpoint's final address.")
     try:
-        with httpx.Client(timeout=TIMEOUT, follow_redirects=False) as http:
+        with httpx.Client(timeout=TIMEOUT, follow_redirects=False, event_hooks=guard.hooks()) as http:
             response = http.post(url, data=data, headers={"Accept": "application/json"})
+    except RedirectRefused as exc:
+        raise TokenEndpointError(str(exc)) from None
     except httpx.HTTPError as exc:
         raise TokenEndpointError(f"could not reach {_host(url)} for the {what} ({type(exc).__name__}); check "
                                  "your network and try again") from None
@@ -113,7 +123,7 @@ def revoke(url: str, client: Client, token: str, hint: str) -> str | None:
     if client.client_secret:
         data["client_secret"] = client.client_secret
     try:
-        _post(url, data, "revocation")
+        _post(url, data, "revocation", "revoke_url")
     except TokenEndpointError as exc:
         if exc.status == 200:  # RFC 7009 answers 200 with an empty body
             return None
@@ -145,11 +155,15 @@ def fetch_identity(provider: Provider, api_root: str, access_token: str) -> tupl
     import httpx
 
     url = api_root.rstrip("/") + provider.identity_path
+    guard = OriginGuard(url, what="the identity call", fix="Check the upstream's base_url.")
     try:
-        with httpx.Client(timeout=TIMEOUT, follow_redirects=False) as http:
+        with httpx.Client(timeout=TIMEOUT, follow_redirects=False, event_hooks=guard.hooks()) as http:
             response = http.get(url, headers={**provider.identity_headers, "Authorization": f"Bearer {access_token}",
                                               "User-Agent": "mcp-access-proxy"})
         body = response.json() if response.status_code == 200 else None
+    except RedirectRefused as exc:
+        log.warning("%s", exc)
+        return None, None
     except (httpx.HTTPError, ValueError) as exc:
         log.warning("could not ask %s who signed in (%s)", _host(url), type(exc).__name__)
         return None, None

@@ -4,6 +4,12 @@ vendor may already have carried out.
 
 Vendor specifics (auth header, which statuses mean "too fast", how the server
 says how long to wait, the error body) are passed in by each connector.
+
+Requests go to `base_url`'s origin only and no redirect is followed
+(mcp_proxy/httpsafe.py): every request carries the vendor's key or the
+user's token (often in a header such as `GenieKey` that httpx would carry
+across origins), a vendor's REST API does not redirect its calls, and a
+write must never be re-sent somewhere else.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import httpx
 
 from mcp_proxy.config import UpstreamConfig
 from mcp_proxy.connectors.base import ConnectorError, Credential, CredentialProvider
+from mcp_proxy.httpsafe import OriginGuard, RedirectRefused
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 TRANSIENT_STATUSES = (502, 503, 504)
@@ -107,7 +114,10 @@ class RestClient:
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.profile = profile
-        self.base_url = base_url.rstrip("/")
+        self._guard = OriginGuard(base_url, what=profile.name,
+                                  fix="Set base_url of the upstream to the API's final address (or remove it to use "
+                                      "the vendor's documented one).")
+        self.base_url = base_url
         self._credentials = credentials
         self._max_retries = max_retries
         self._min_interval = min_interval
@@ -119,7 +129,19 @@ class RestClient:
             headers={"User-Agent": "mcp-access-proxy", **profile.default_headers},
             transport=transport,
             follow_redirects=False,
+            event_hooks=self._guard.async_hooks(),
         )
+
+    @property
+    def base_url(self) -> str:
+        return self._base_url
+
+    @base_url.setter
+    def base_url(self, value: str) -> None:
+        """The API root; its origin is the only one the client's credentials go to. A connector may move it on
+        purpose (PagerDuty follows the region of the sign-in); a vendor's answer never does."""
+        self._base_url = value.rstrip("/")
+        self._guard.retarget(self._base_url)
 
     async def aclose(self) -> None:
         await self._client.aclose()
@@ -183,6 +205,8 @@ class RestClient:
                 raise ConnectorError(
                     f"{self.profile.name} did not answer in time.{hint} Try again in a moment", "timeout"
                 ) from None
+            except RedirectRefused as exc:  # never retried: the address is wrong, not the moment
+                raise ConnectorError(str(exc), exc.error_type) from None
             except httpx.HTTPError as exc:
                 raise ConnectorError(
                     f"the request to {self.profile.name} failed ({type(exc).__name__}); try again", "http_error"

@@ -3,6 +3,10 @@
 URLs use a conditional GET (If-None-Match with the last ETag; 304 means
 unchanged). Files get an ETag of their own: the SHA-256 of their content.
 Errors never contain header values or the URL's query string.
+
+Redirects are followed only within the configured origin (mcp_proxy/httpsafe.py): the configured headers
+are credentials, and httpx would carry all but Authorization to another host and follow https -> http;
+and a document that came from anywhere else must not be activated, signed or not.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from mcp_proxy.errors import PolicyError
+from mcp_proxy.httpsafe import OriginGuard, RedirectRefused, origin_of
 
 if TYPE_CHECKING:
     from mcp_proxy.config import PolicyConfig, SecretStore
@@ -116,15 +121,22 @@ async def fetch_url(config: PolicyConfig, etag: str | None, store: SecretStore |
     import httpx
 
     where = safe_url(config.source)
+    guard = OriginGuard(config.source, what="the policy server", follow=True,
+                        fix="Set [policy] source to the document's final URL (redirects are followed only "
+                            "within the configured origin, so [policy] headers go nowhere else).")
     headers = {"Accept": "application/jose, application/json", **_headers(config, store)}
     if etag:
         headers["If-None-Match"] = etag
     try:
         with anyio.fail_after(config.timeout):  # a whole-request deadline: a trickling server times out too
             async with (
-                httpx.AsyncClient(timeout=config.timeout, follow_redirects=True, max_redirects=5) as client,
+                httpx.AsyncClient(timeout=config.timeout, follow_redirects=True, max_redirects=5,
+                                  event_hooks=guard.async_hooks()) as client,
                 client.stream("GET", config.source, headers=headers) as response,
             ):
+                if not guard.origin.same(origin_of(response.url)):  # the hooks refuse this; never rely on one check
+                    raise FetchError(f"the policy answer came from {origin_of(response.url)}, not from the "
+                                     f"configured origin {guard.origin}; it is not used. {guard.fix}")
                 if response.status_code == 304:
                     return Fetched(None, etag)
                 if response.status_code != 200:
@@ -139,6 +151,8 @@ async def fetch_url(config: PolicyConfig, etag: str | None, store: SecretStore |
                 return Fetched(b"".join(chunks), response.headers.get("ETag"))
     except FetchError:
         raise
+    except RedirectRefused as exc:
+        raise FetchError(f"{exc} The last good policy stays active.") from None
     except (TimeoutError, httpx.TimeoutException):
         raise FetchError(f"the policy server {where} did not answer within {config.timeout:g} s "
                          "([policy] timeout); the last good policy stays active") from None
