@@ -10,7 +10,10 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
+import anyio
+import anyio.lowlevel
 import mcp_types as types
 from mcp.server.context import CallNext, HandlerResult
 from mcp.server.lowlevel import NotificationOptions, Server
@@ -23,6 +26,9 @@ from mcp_proxy import __version__
 from mcp_proxy.server.call import CallResult, RequestId, ToolCall
 from mcp_proxy.server.client import SessionChannel
 from mcp_proxy.server.hub import Hub
+
+if TYPE_CHECKING:
+    from mcp.server.session import ServerSession
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +48,36 @@ class CaptureClientSession:
         if ctx.method == "notifications/initialized":
             await ctx.lifespan_context.link.initialized(ctx.session)
         return result
+
+
+class ProgressInOrder:
+    """Relays an upstream's progress to the client, and lets the call's answer wait until every relay has
+    gone out: the SDK runs each progress callback as its own task, so the upstream's last notification
+    could otherwise follow the result, and clients drop progress that arrives after it."""
+
+    SETTLE = 1.0  # seconds the answer waits at most for relays still being written
+
+    def __init__(self, session: ServerSession) -> None:
+        self._session = session
+        self._running = 0
+        self._idle = anyio.Event()
+        self._idle.set()
+
+    async def __call__(self, progress: float, total: float | None, message: str | None) -> None:
+        self._running += 1
+        self._idle = anyio.Event() if self._idle.is_set() else self._idle
+        try:
+            await self._session.report_progress(progress, total, message)
+        finally:
+            self._running -= 1
+            if self._running == 0:
+                self._idle.set()
+
+    async def settled(self) -> None:
+        with anyio.move_on_after(self.SETTLE):
+            for _ in range(3):  # let relays the upstream's last messages scheduled start first
+                await anyio.lowlevel.checkpoint()
+            await self._idle.wait()
 
 
 def for_era(result: CallResult, version: str) -> CallResult:
@@ -68,15 +104,14 @@ def build_server(hub: Hub) -> Server[Hub]:
                                    "`mcp-access-proxy doctor`.") from None
 
     async def on_call_tool(ctx: Context, params: types.CallToolRequestParams) -> CallResult:
-        progress = None
-        if "progress_token" in (ctx.meta or {}):
-            async def progress(progress: float, total: float | None, message: str | None) -> None:
-                await ctx.session.report_progress(progress, total, message)
+        progress = ProgressInOrder(ctx.session) if "progress_token" in (ctx.meta or {}) else None
         stateless = ctx.protocol_version in MODERN_PROTOCOL_VERSIONS
         result = await hub.call(ToolCall(params.name, params.arguments or {}, ctx.request_id,
                                          SessionChannel(ctx.session, ctx.request_id), progress,
                                          meta=params.meta, stateless=stateless, input_responses=params.input_responses,
                                          request_state=params.request_state))
+        if progress is not None:
+            await progress.settled()  # every progress notification goes out before the result
         return for_era(result, ctx.protocol_version)
 
     server: Server[Hub] = Server(
