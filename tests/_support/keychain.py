@@ -56,8 +56,7 @@ class SecretService:
     """Start with `start()`, stop with `stop()`; `env()` is the environment a process uses it with."""
 
     def __init__(self) -> None:
-        # A short path of its own: a unix socket path may not exceed 107 bytes, and pytest's tmp paths can.
-        self.root = Path(tempfile.mkdtemp(prefix="mcp-kc-"))
+        self.root = Path()  # set by start(), once the programs are known to exist
         self.address = ""
         self._processes: list[subprocess.Popen[bytes]] = []
 
@@ -71,6 +70,8 @@ class SecretService:
         if missing:
             raise Unavailable(f"no Secret Service to test against: {' and '.join(missing)} not installed (on "
                               "Debian/Ubuntu: apt-get install gnome-keyring dbus-x11; .ci/run does this)")
+        # A short path of its own: a unix socket path may not exceed 107 bytes, and pytest's tmp paths can.
+        self.root = Path(tempfile.mkdtemp(prefix="mcp-kc-"))
         for sub in ("home", "config", "data", "run"):
             (self.root / sub).mkdir(mode=0o700)
         try:
@@ -134,7 +135,8 @@ class SecretService:
         for process in reversed(self._processes):  # the keyring first, then its bus
             _end(process)
         self._processes.clear()
-        shutil.rmtree(self.root, ignore_errors=True)
+        if self.root != Path():
+            shutil.rmtree(self.root, ignore_errors=True)
 
 
 def _end(process: subprocess.Popen[bytes]) -> None:
