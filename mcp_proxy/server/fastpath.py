@@ -8,10 +8,13 @@ a plain `tools/call` line is parsed with `json`, checked by hand, run through th
 the SDK path (server/pipeline.py), and its result written back as one JSON line.
 
 Everything else takes the SDK path: requests before the handshake and on the stateless 2026-07-28 era,
-calls that ask for progress, every other method, and lines that do not parse or do not check out (the
-SDK then answers them with its own errors). Results are passed on as the upstream sent them, after the
-shape check the SDK's validation would insist on; the SDK path does not trim results per version
-either (tests/gateway/test_fastpath.py holds the two paths to the same answers).
+calls that ask for progress, every other method, and lines that do not check out (the SDK then answers
+them with its own errors). Lines reach `take_message` already screened by the wire (server/wire.py): valid
+UTF-8 JSON objects, nested at most 64 deep, with no request id still in flight.
+
+Results are passed on as the upstream sent them, after the shape check the SDK's validation would
+insist on; the SDK path does not trim results per version either (tests/gateway/test_fastpath.py holds
+the two paths to the same answers).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ INTERNAL_ERROR = -32603
 
 WriteLine = Callable[[bytes], Awaitable[None]]
 RunCall = Callable[[ToolCall], Awaitable[CallResult]]
+Done = Callable[[RequestId], None]
 
 
 def _encode(message: JsonObject) -> bytes:
@@ -56,11 +60,14 @@ class ToolCallFastPath:
         self._inflight: dict[RequestId, anyio.CancelScope] = {}
         self._tg: TaskGroup | None = None
         self._write: WriteLine | None = None
+        self._on_done: Done | None = None
 
-    def attach(self, task_group: TaskGroup, write_line: WriteLine) -> None:
-        """Start taking lines: calls run in `task_group`, answers go out through `write_line`."""
+    def attach(self, task_group: TaskGroup, write_line: WriteLine, on_done: Done | None = None) -> None:
+        """Start taking lines: calls run in `task_group`, answers go out through `write_line`, and `on_done`
+        hears of each request that is finished here (answered or cancelled), so its id is free again."""
         self._tg = task_group
         self._write = write_line
+        self._on_done = on_done
 
     def _open(self) -> bool:
         session = self._link.session
@@ -77,9 +84,15 @@ class ToolCallFastPath:
             message = json.loads(line, parse_constant=_not_json)
         except ValueError:
             return False  # the SDK answers what is not JSON
-        if not isinstance(message, dict) or message.get("jsonrpc") != "2.0":
-            return False
+        return isinstance(message, dict) and self.take_message(message)
+
+    def take_message(self, message: JsonObject) -> bool:
+        """`take` for a line the wire has parsed and screened already (server/wire.py: screen)."""
         method = message.get("method")
+        if method not in ("tools/call", "notifications/cancelled") or message.get("jsonrpc") != "2.0":
+            return False
+        if not self._open():
+            return False
         if method == "notifications/cancelled":
             return self._cancel(message)
         if method != "tools/call" or not _valid_id(message.get("id")):
@@ -94,7 +107,7 @@ class ToolCallFastPath:
         if meta is not None and (not isinstance(meta, dict) or "progressToken" in meta):
             return False  # progress is relayed by the SDK path
         if message["id"] in self._inflight:
-            return False  # a duplicate id: the SDK answers it with its error
+            return False  # the wire refuses a duplicate id in flight first (server/wire.py: RequestIds)
         scope = anyio.CancelScope()
         self._inflight[message["id"]] = scope
         assert self._tg is not None  # _open() checked it
@@ -121,6 +134,8 @@ class ToolCallFastPath:
                                                        SessionChannel(session, request_id), meta=meta))
         finally:
             del self._inflight[request_id]
+            if self._on_done is not None:
+                self._on_done(request_id)
         if scope.cancelled_caught or result is None:
             return  # a cancelled request gets no answer
         try:

@@ -11,18 +11,24 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import logging
+import math
 import os
+import re
 import stat
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager, suppress
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeGuard
 
 import anyio
 import mcp_types as types
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+from mcp.shared.dispatcher import coerce_request_id
 from mcp.shared.message import SessionMessage
+from pydantic import ValidationError
 
+from mcp_proxy.server.call import JsonObject, RequestId
 from mcp_proxy.stdio_guard import WireFds
 
 if TYPE_CHECKING:
@@ -33,7 +39,243 @@ Streams = tuple[MemoryObjectReceiveStream[SessionMessage | Exception], MemoryObj
 
 log = logging.getLogger(__name__)
 
-MAX_LINE = 64 * 1024 * 1024
+# The deepest a client's message may be nested. Real MCP messages stay within about 20 levels (envelope, params,
+# arguments, a few levels of structure); a thousand levels would exhaust Python's recursion limit in json,
+# pydantic, jsonschema or the audit redactor and take the whole process down, so deeper messages stop here.
+MAX_DEPTH = 64
+DEFAULT_MAX_MESSAGE_BYTES = 32 * 1024 * 1024  # `[server] max_message_bytes`
+CHUNK = 64 * 1024
+MAX_INT_DIGITS = 4300  # Python's own limit for turning digits into an int
+
+PARSE_ERROR = -32700
+INVALID_REQUEST = -32600
+FAST, SDK = "fast", "sdk"
+
+
+class TooLong:
+    """A line over the size limit, already skipped: only its size is known."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+
+class LineReader:
+    """Lines from `reader`, at most `limit` bytes each. A longer line is read on in chunks and dropped up to its
+    newline, so it never sits in memory whole (asyncio's readline would buffer it all, up to its limit, and then
+    read its tail as a line of its own)."""
+
+    def __init__(self, reader: asyncio.StreamReader, limit: int) -> None:
+        self._reader = reader
+        self._limit = limit
+        self._buf = bytearray()
+        self._scanned = 0  # bytes of _buf known to hold no newline
+
+    async def next(self) -> bytes | TooLong | None:
+        """The next line (with its newline), a `TooLong`, or None at EOF."""
+        while True:
+            end = self._buf.find(b"\n", self._scanned)
+            if end >= 0:
+                self._scanned = 0
+                if end > self._limit:
+                    del self._buf[:end + 1]
+                    return TooLong(end + 1)
+                line = bytes(self._buf[:end + 1])
+                del self._buf[:end + 1]
+                return line
+            if len(self._buf) > self._limit:
+                return await self._skip_rest()
+            self._scanned = len(self._buf)
+            chunk = await self._reader.read(CHUNK)
+            if not chunk:
+                if self._buf:  # a last line without its newline
+                    line, self._buf = bytes(self._buf), bytearray()
+                    self._scanned = 0
+                    return line
+                return None
+            self._buf += chunk
+
+    async def _skip_rest(self) -> TooLong:
+        size = len(self._buf)
+        self._buf.clear()
+        self._scanned = 0
+        while True:
+            chunk = await self._reader.read(CHUNK)
+            if not chunk:
+                return TooLong(size)
+            end = chunk.find(b"\n")
+            if end >= 0:
+                self._buf += chunk[end + 1:]
+                return TooLong(size + end + 1)
+            size += len(chunk)
+
+
+class RequestIds:
+    """The client's requests not answered yet, by id, and which path holds each. Two requests in flight with
+    one id would be answered with one id twice (and the SDK's dispatcher would lose track of the first), so
+    the second is refused. Ids are compared as the SDK's dispatcher compares them ("7" is 7)."""
+
+    def __init__(self) -> None:
+        self._held: dict[RequestId, str] = {}
+
+    def busy(self, request_id: RequestId) -> bool:
+        return coerce_request_id(request_id) in self._held
+
+    def hold(self, request_id: RequestId, path: str) -> None:
+        self._held[coerce_request_id(request_id)] = path
+
+    def release(self, request_id: object, path: str) -> None:
+        """The request was answered (or cancelled, which gets no answer) on `path`."""
+        if not _valid_id(request_id):
+            return
+        key = coerce_request_id(request_id)
+        if self._held.get(key) == path:
+            del self._held[key]
+
+
+class Refusal:
+    """A message the edge answers itself: `request_id` None answers with id null; `quiet` answers nothing (a
+    notification or a response from the client, which get no answer in JSON-RPC)."""
+
+    def __init__(self, code: int, message: str, request_id: RequestId | None = None, quiet: bool = False) -> None:
+        self.code, self.message, self.request_id, self.quiet = code, message, request_id, quiet
+
+    def line(self) -> bytes:
+        return json.dumps({"jsonrpc": "2.0", "id": self.request_id, "error": {"code": self.code,
+                          "message": self.message}}, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+
+
+class _Unrepresentable(ValueError):
+    pass
+
+
+def _valid_id(value: object) -> TypeGuard[RequestId]:
+    return isinstance(value, (int, str)) and not isinstance(value, bool)
+
+
+def _parse_int(digits: str) -> int:
+    if len(digits) > MAX_INT_DIGITS:
+        raise _Unrepresentable(f"a number with {len(digits)} digits")
+    return int(digits)
+
+
+def _parse_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise _Unrepresentable(f"the number {text[:40]} is too large for a double")
+    return value
+
+
+def _not_json(constant: str) -> object:
+    raise ValueError(f"{constant} is not JSON")  # Python's json reads NaN and Infinity; JSON has neither
+
+
+def _too_deep(value: object) -> bool:
+    """Whether `value` nests more than MAX_DEPTH levels (the message itself is level 1). Iterative: a
+    recursive walk is what this guards against."""
+    stack: list[tuple[object, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return True
+        children = node.values() if isinstance(node, dict) else node
+        assert isinstance(children, Iterable)
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return False
+
+
+_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[{}\[\]:,]|[^\s{}\[\]:,"]+')
+
+
+def _kind(keys: Iterable[str]) -> str:
+    present = set(keys)
+    if "method" in present:
+        return "request" if "id" in present else "notification"
+    return "response" if present & {"result", "error"} else "other"
+
+
+def _top_level_fields(text: str) -> tuple[RequestId | None, str]:
+    """(id, kind) of a JSON object too deep or too large for json to build, read from its tokens at the top
+    level only, so that a request refused for its shape is still answered by its id."""
+    depth, key, expect_value, found_id = 0, "", False, None
+    keys: list[str] = []
+    for match in _TOKEN.finditer(text):
+        token = match.group()
+        if token in "{[":
+            depth += 1
+            expect_value = False
+        elif token in "}]":
+            depth -= 1
+        elif depth != 1:
+            continue
+        elif token == ":":
+            expect_value = True
+        elif token == ",":
+            key, expect_value = "", False
+        elif expect_value:
+            expect_value = False
+            if key == "id":
+                with suppress(ValueError):
+                    value = json.loads(token)
+                    found_id = value if _valid_id(value) else None
+        elif token.startswith('"'):
+            key = token[1:-1]
+            keys.append(key)
+    return found_id, _kind(keys)
+
+
+def _refuse_shape(request_id: object, kind: str, why: str) -> Refusal:
+    # A notification or a response from the client (to an elicitation, say) gets no answer: it is dropped.
+    quiet = kind in ("notification", "response")
+    request_id = request_id if _valid_id(request_id) else None
+    return Refusal(INVALID_REQUEST, f"Invalid Request: {why}. The message was not processed; send it again in "
+                   "a form within these limits.", request_id, quiet=quiet)
+
+
+def screen(line: bytes) -> JsonObject | Refusal:
+    """The line as a JSON object, or the refusal that answers it. Nothing past this point sees invalid UTF-8,
+    a batch, a message nested deeper than MAX_DEPTH, or a number Python cannot hold."""
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return Refusal(PARSE_ERROR, f"Parse error: the message is not valid UTF-8 (a bad byte at offset "
+                       f"{exc.start}). Send JSON-RPC messages as UTF-8 text, one per line.")
+    why = ""
+    try:
+        message = json.loads(text, parse_int=_parse_int, parse_float=_parse_float, parse_constant=_not_json)
+    except RecursionError:
+        why = f"the message is nested deeper than {MAX_DEPTH} levels, the most the proxy accepts"
+    except _Unrepresentable as exc:
+        why = f"the message holds {exc}, which the proxy does not accept"
+    except ValueError:
+        return Refusal(PARSE_ERROR, "Parse error: the message is not valid JSON. Send one JSON-RPC 2.0 message "
+                       "per line.")
+    if why:
+        if text.lstrip().startswith("["):
+            return _batch_refusal()
+        return _refuse_shape(*_top_level_fields(text), why)
+    if isinstance(message, list):
+        return _batch_refusal()
+    if not isinstance(message, dict):
+        return Refusal(INVALID_REQUEST, "Invalid Request: a JSON-RPC message must be a JSON object.")
+    if (line.count(b"{") + line.count(b"[") > MAX_DEPTH) and _too_deep(message):
+        return _refuse_shape(message.get("id"), _kind(message),
+                             f"the message is nested deeper than {MAX_DEPTH} levels, the most the proxy accepts")
+    return message
+
+
+def _batch_refusal() -> Refusal:
+    return Refusal(INVALID_REQUEST, "Invalid Request: JSON-RPC batches (a JSON array of messages) are not part "
+                   "of MCP since 2025-06-18 and none of the batch was run. Send each message on its own line.")
+
+
+def invalid_message(message: JsonObject, exc: ValueError) -> Refusal:
+    """The answer to a JSON object the SDK's JSON-RPC models refuse (the SDK would drop it unanswered)."""
+    detail = ""
+    if isinstance(exc, ValidationError) and exc.errors():
+        first = exc.errors()[0]  # where and what, never the input: it may hold a secret
+        detail = f" ({'.'.join(str(p) for p in first['loc'])}: {first['msg']})"
+    return _refuse_shape(message.get("id"), _kind(message),
+                         f"the message is not a valid JSON-RPC 2.0 request or notification{detail}")
 
 
 def _is_pipe_or_socket(fd: int) -> bool:
@@ -43,10 +285,12 @@ def _is_pipe_or_socket(fd: int) -> bool:
 
 @asynccontextmanager
 async def wire_streams(wire: WireFds, fast_path: ToolCallFastPath | None = None,
-                       on_eof: Callable[[], Awaitable[None]] | None = None) -> AsyncIterator[Streams]:
+                       on_eof: Callable[[], Awaitable[None]] | None = None,
+                       max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> AsyncIterator[Streams]:
     """(read stream, write stream) for the SDK's server. With `fast_path` (server/fastpath.py), the lines it
     takes are answered there, on the same pipe, and never reach the SDK. `on_eof` runs when the client
-    closes stdin, before the SDK hears of it: calls in flight can still answer meanwhile."""
+    closes stdin, before the SDK hears of it: calls in flight can still answer meanwhile. Every line is
+    screened first (`screen`): what neither path could take safely is answered here."""
     if not (_is_pipe_or_socket(wire.read_fd) and _is_pipe_or_socket(wire.write_fd)):
         from mcp.server.stdio import stdio_server
 
@@ -57,47 +301,82 @@ async def wire_streams(wire: WireFds, fast_path: ToolCallFastPath | None = None,
         return
 
     loop = asyncio.get_running_loop()
-    reader = asyncio.StreamReader(limit=MAX_LINE)
+    reader = asyncio.StreamReader(limit=CHUNK)
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(wire.read_fd, "rb", 0))
     transport, protocol = await loop.connect_write_pipe(
         asyncio.streams.FlowControlMixin, os.fdopen(wire.write_fd, "wb", 0))
     writer = asyncio.StreamWriter(transport, protocol, None, loop)
+    lines = LineReader(reader, max_message_bytes)
+    ids = RequestIds()
 
     read_send, read_recv = anyio.create_memory_object_stream[SessionMessage | Exception](0)
     write_send, write_recv = anyio.create_memory_object_stream[SessionMessage](0)
-
-    async def read_lines() -> None:
-        async with read_send:
-            while True:
-                try:
-                    line = await reader.readline()
-                except (ValueError, asyncio.LimitOverrunError):  # a line over MAX_LINE
-                    await read_send.send(ValueError("message too large"))
-                    continue
-                except OSError:
-                    return
-                if not line:  # EOF: the client went away
-                    if on_eof is not None:
-                        await on_eof()
-                    return
-                if not line.strip():
-                    continue
-                if fast_path is not None and fast_path.take(line):
-                    continue
-                try:
-                    message = types.jsonrpc_message_adapter.validate_json(line, by_name=False)
-                except ValueError as exc:
-                    await read_send.send(exc)
-                    continue
-                await read_send.send(SessionMessage(message))
 
     async def write_line(data: bytes) -> None:
         writer.write(data)  # one whole line per write(): lines from both paths never interleave
         await writer.drain()
 
+    async def refuse(refusal: Refusal) -> None:
+        if refusal.quiet:
+            log.warning("dropped a client message: %s", refusal.message)
+            return
+        log.warning("refused a client message (id %r): %s", refusal.request_id, refusal.message)
+        with suppress(ConnectionError, OSError):
+            await write_line(refusal.line())
+
+    async def read_lines() -> None:
+        async with read_send:
+            while True:
+                try:
+                    line = await lines.next()
+                except OSError:
+                    return
+                if line is None:  # EOF: the client went away
+                    if on_eof is not None:
+                        await on_eof()
+                    return
+                if isinstance(line, TooLong):
+                    await refuse(Refusal(INVALID_REQUEST, f"Invalid Request: a message of {line.size} bytes or "
+                                         f"more is over the proxy's limit of {max_message_bytes} bytes and was "
+                                         "skipped; send less at once, or raise [server] max_message_bytes."))
+                    continue
+                if not line.strip():
+                    continue
+                message = screen(line)
+                if isinstance(message, Refusal):
+                    await refuse(message)
+                    continue
+                await take(line, message)
+
+    async def take(line: bytes, message: JsonObject) -> None:
+        request_id = message.get("id")
+        held: RequestId | None = request_id if _valid_id(request_id) and isinstance(message.get("method"), str) \
+            else None  # a request the client waits for an answer to
+        if message.get("method") == "notifications/cancelled":
+            params = message.get("params")
+            ids.release(params.get("requestId") if isinstance(params, dict) else None, SDK)  # the SDK won't answer
+        if held is not None and ids.busy(held):
+            await refuse(Refusal(INVALID_REQUEST, f"Invalid Request: a request with this id ({held!r}) is still "
+                                 "in flight; wait for its answer, or use a new id.", held))
+            return
+        if fast_path is not None and fast_path.take_message(message):
+            if held is not None:
+                ids.hold(held, FAST)
+            return
+        try:
+            parsed = types.jsonrpc_message_adapter.validate_json(line, by_name=False)
+        except ValueError as exc:
+            await refuse(invalid_message(message, exc))
+            return
+        if isinstance(parsed, types.JSONRPCRequest):
+            ids.hold(parsed.id, SDK)
+        await read_send.send(SessionMessage(parsed))
+
     async def write_lines() -> None:
         async with write_recv:
             async for message in write_recv:
+                if isinstance(message.message, (types.JSONRPCResponse, types.JSONRPCError)):
+                    ids.release(message.message.id, SDK)
                 data = message.message.model_dump_json(by_alias=True, exclude_unset=True)
                 writer.write(data.encode() + b"\n")
                 try:
@@ -108,7 +387,7 @@ async def wire_streams(wire: WireFds, fast_path: ToolCallFastPath | None = None,
     try:
         async with anyio.create_task_group() as tg:
             if fast_path is not None:
-                fast_path.attach(tg, write_line)
+                fast_path.attach(tg, write_line, on_done=lambda request_id: ids.release(request_id, FAST))
             tg.start_soon(read_lines)
             tg.start_soon(write_lines)
             try:
