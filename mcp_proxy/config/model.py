@@ -45,6 +45,8 @@ class UpstreamConfig:
     url: str | None = None
     transport: str | None = None  # "streamable-http" | "sse" for URLs, "stdio" for commands
     headers: dict[str, str | SecretRef] = field(default_factory=dict)
+    # The largest message read from the upstream; a larger answer fails its call (or its tools/list).
+    max_message_bytes: int = 32 * 1024 * 1024
     # REST connectors
     base_url: str | None = None
     region: str = "us"

@@ -4,7 +4,9 @@ Each upstream runs in its own task: it connects in the background (bounded by
 `connect_timeout`), reads every page of `tools/list`, reports the tools, and
 watches the connection; when the server dies it reconnects with backoff. One
 upstream that is down, hangs, sends an off-spec list or crashes mid-call
-affects only its own tools and calls.
+affects only its own tools and calls. So does one whose answer is larger than
+`max_message_bytes`: the transports drop it as it streams by and fail that call
+(or that tool list, which is then asked for again only after `TOO_LARGE_RETRY`).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from mcp.shared.exceptions import MCPError
 
 from mcp_proxy import __version__
 from mcp_proxy.config import SecretError, SecretRef, SecretStore, UpstreamConfig
+from mcp_proxy.errors import UpstreamError
 from mcp_proxy.upstreams.base import (
     ProgressRelay,
     Upstream,
@@ -33,7 +36,7 @@ from mcp_proxy.upstreams.base import (
     UpstreamUnavailable,
     connection_identity,
 )
-from mcp_proxy.upstreams.raw import is_closed, raw_request, supports_raw
+from mcp_proxy.upstreams.raw import bounded_streamable_http, is_closed, is_too_large, raw_request, supports_raw
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +45,30 @@ HEALTH_INTERVAL = 0.5
 PING_INTERVAL = 30.0
 CONNECTION_CLOSED = -32000
 REQUEST_TIMEOUT = -32001
+# An oversized tool list does not shrink by asking again at once: wait this long (not the backoff's 0.5 s,
+# 1 s, ...) between attempts, each of which costs reading the whole answer.
+TOO_LARGE_RETRY = 300.0
+
+
+class AnswerTooLarge(UpstreamError):
+    """An upstream's answer was over its `max_message_bytes`; the text names the limit and what to do."""
+
+    error_type = "answer_too_large"
+
+
+def _is_too_large(exc: BaseException) -> bool:
+    """Whether a connect failed on an answer over max_message_bytes (the handshake's or the tool list's)."""
+    leaf = exc
+    while isinstance(leaf, BaseExceptionGroup) and leaf.exceptions:
+        leaf = leaf.exceptions[0]
+    return isinstance(leaf, AnswerTooLarge) or (isinstance(leaf, MCPError) and is_too_large(leaf.error))
+
+
+def _bytes_text(n: int) -> str:
+    for unit, size in (("MiB", 1024 * 1024), ("KiB", 1024)):
+        if n % size == 0:
+            return f"{n // size} {unit}"
+    return f"{n} bytes"
 
 
 class HttpStatusWatch:
@@ -96,7 +123,7 @@ class McpUpstream(Upstream):
         leaf = exc
         while isinstance(leaf, BaseExceptionGroup) and leaf.exceptions:
             leaf = leaf.exceptions[0]
-        if isinstance(leaf, SecretError):
+        if isinstance(leaf, (SecretError, AnswerTooLarge)):
             return str(leaf)
         if isinstance(leaf, FileNotFoundError):
             return f"the command {self.cfg.command!r} was not found; check upstreams.{self.key}.command"
@@ -108,6 +135,8 @@ class McpUpstream(Upstream):
         if status:
             return f"the server answered HTTP {status}"
         if isinstance(leaf, MCPError):
+            if is_too_large(leaf.error):
+                return self._too_large("handshake (initialize)")
             if leaf.error.code == CONNECTION_CLOSED:
                 return "the server closed the connection (it exited or crashed)"
             return f"the server refused the handshake (MCP error {leaf.error.code})"
@@ -138,7 +167,7 @@ class McpUpstream(Upstream):
 
             return stdio_transport(StdioServerParameters(
                 command=cfg.command, args=list(cfg.args), env=self._resolve(cfg.env) or None, cwd=cfg.cwd
-            ))
+            ), label=self.key, max_message_bytes=cfg.max_message_bytes)
         assert cfg.url is not None, "the config requires a command or a url"
         headers = self._resolve(cfg.headers)
         hooks = {"response": [self._http_watch.on_response]}
@@ -153,14 +182,12 @@ class McpUpstream(Upstream):
 
             return sse_client(cfg.url, headers=headers, timeout=cfg.connect_timeout,
                               httpx_client_factory=factory, auth=self._http_auth)
-        from mcp.client.streamable_http import streamable_http_client
-
         http = httpx2.AsyncClient(
             headers=headers, timeout=httpx2.Timeout(cfg.connect_timeout, read=max(300.0, cfg.call_timeout)),
             auth=self._http_auth, event_hooks=hooks,
         )
         stack.push_async_callback(http.aclose)
-        return streamable_http_client(cfg.url, http_client=http)
+        return bounded_streamable_http(cfg.url, http_client=http, max_message_bytes=cfg.max_message_bytes)
 
     async def _on_message(self, message: Any) -> None:
         if isinstance(message, types.ToolListChangedNotification):
@@ -175,7 +202,12 @@ class McpUpstream(Upstream):
         for _ in range(MAX_LIST_PAGES):
             params = {"cursor": cursor} if cursor else None
             if supports_raw(session):
-                page = await raw_request(session, "tools/list", params, {"timeout": self.cfg.connect_timeout})
+                try:
+                    page = await raw_request(session, "tools/list", params, {"timeout": self.cfg.connect_timeout})
+                except MCPError as exc:
+                    if is_too_large(exc.error):
+                        raise AnswerTooLarge(self._too_large("tools/list")) from None
+                    raise
                 page_tools = page.get("tools")
                 if not isinstance(page_tools, list):
                     raise ValueError("tools/list result has no tools array")
@@ -189,11 +221,17 @@ class McpUpstream(Upstream):
                 break
         return tools
 
+    def _too_large(self, what: str) -> str:
+        return (f"its {what} answer was larger than {_bytes_text(self.cfg.max_message_bytes)} (max_message_bytes); "
+                f"raise upstreams.{self.key}.max_message_bytes in the proxy's config, or ask the server's "
+                "maintainers why it is so large")
+
     async def run(self, events: UpstreamEvents) -> None:
         attempt = 0
         while True:
             self._dead = anyio.Event()
             self._drop_reason = None
+            too_large = False
             try:
                 await self._session_once(events)
                 attempt = 0
@@ -201,8 +239,11 @@ class McpUpstream(Upstream):
             except Exception as exc:  # noqa: BLE001 - isolate this upstream's failure
                 reason = self._describe_failure(exc)
                 self._credentials_refused = self._refused_credentials(exc)
+                too_large = _is_too_large(exc)
             self._client = None
             delay = min(60.0, 0.5 * 2**attempt) * (0.75 + random.random() / 2)
+            if too_large:
+                delay = TOO_LARGE_RETRY
             attempt += 1
             self.status.state = "reconnecting"
             self.status.detail = f"{reason}; retrying in {delay:.0f} s"
@@ -313,6 +354,14 @@ class McpUpstream(Upstream):
             raw = await raw_request(client.session, "tools/call", {"name": name, "arguments": arguments}, opts)
         except MCPError as exc:
             code = exc.error.code
+            if is_too_large(exc.error):
+                # The transport dropped the answer as it streamed by; the session is intact.
+                raise AnswerTooLarge(
+                    f"The answer of the upstream '{self.key}' was larger than "
+                    f"{_bytes_text(self.cfg.max_message_bytes)} (max_message_bytes), so the proxy dropped it; the "
+                    "tool may have run anyway. Ask for less (a narrower query or a smaller page), or raise "
+                    f"upstreams.{self.key}.max_message_bytes in the proxy's config."
+                ) from None
             if self._http_watch.auth_refusals > refusals:
                 return self._refused_mid_session()
             if code == REQUEST_TIMEOUT:

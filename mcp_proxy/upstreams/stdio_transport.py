@@ -8,16 +8,30 @@ child's process group is registered, teardown is bounded (EOF, 1 s, SIGTERM to
 the group, 1 s, SIGKILL), and `kill_all_children()` is the last resort before
 `os._exit`. POSIX only; Windows uses the SDK's transport (its Job Objects reap
 children when the proxy dies).
+
+Bounded: the child's stdout is split into lines in time linear in its size,
+and a line over `max_message_bytes` is dropped as it streams by (never held
+whole); the request it answered fails with `raw.too_large_error`, so one
+oversized answer costs that call only. The child's stderr goes to the proxy's
+log, each line labelled with the upstream, at most `STDERR_BURST` lines at
+once and `STDERR_RATE` a second after that (a child writes to a pipe the proxy
+always drains, so a flood neither blocks it nor fills the host's log); the
+last lines of a flood are logged when it ends, since they usually say why.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import re
 import signal
 import sys
-from collections.abc import AsyncIterator
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass
 from typing import Any
 
 import anyio
@@ -26,10 +40,17 @@ import mcp_types as types
 from mcp.client.stdio import StdioServerParameters, get_default_environment
 from mcp.shared.message import SessionMessage
 
+from mcp_proxy.upstreams.raw import too_large_error
+
 log = logging.getLogger(__name__)
 
 EOF_GRACE = 1.0
 TERM_GRACE = 1.0
+ID_WINDOW = 4096  # bytes kept of each end of an oversized line: where its JSON-RPC id is
+STDERR_LINE = 2000  # bytes of one stderr line that are logged
+STDERR_BURST = 200  # stderr lines logged at once ...
+STDERR_RATE = 20.0  # ... and per second after that
+STDERR_TAIL = 20  # the last lines of a flood, logged when it ends
 _live_groups: set[int] = set()
 
 
@@ -44,6 +65,158 @@ def kill_all_children() -> None:
         with suppress(ProcessLookupError, PermissionError):
             os.killpg(pgid, signal.SIGKILL)
         _live_groups.discard(pgid)
+
+
+@dataclass(frozen=True)
+class Oversized:
+    """A line that went over the limit: its size and the first and last `keep` bytes."""
+
+    size: int
+    head: bytes
+    tail: bytes
+
+
+class LineFramer:
+    """Splits a byte stream into lines of at most `limit` bytes (newline excluded).
+
+    Each byte is looked at and copied a bounded number of times, and at most `limit` bytes are held: a
+    longer line is given back as `Oversized`, keeping only its two ends. (Joining the buffer with each
+    new chunk and splitting it again, as before, was quadratic: 45 s for an 80 MB line.)"""
+
+    def __init__(self, limit: int, keep: int = ID_WINDOW) -> None:
+        self.limit = limit
+        self.keep = keep
+        self._parts: list[bytes] = []
+        self._size = 0
+        self._over: Oversized | None = None
+
+    def feed(self, chunk: bytes) -> list[bytes | Oversized]:
+        lines: list[bytes | Oversized] = []
+        start = 0
+        while True:
+            end = chunk.find(b"\n", start)
+            self._add(chunk[start:] if end < 0 else chunk[start:end])
+            if end < 0:
+                return lines
+            lines.append(self._take())
+            start = end + 1
+
+    def flush(self) -> list[bytes | Oversized]:
+        """The last line, if the stream ended without a newline."""
+        return [self._take()] if self._size or self._over else []
+
+    def _add(self, piece: bytes) -> None:
+        if not piece:
+            return
+        if self._over is not None:
+            over = self._over
+            head = over.head + piece[: self.keep - len(over.head)] if len(over.head) < self.keep else over.head
+            tail = (over.tail + piece)[max(0, len(over.tail) + len(piece) - self.keep):]
+            self._over = Oversized(over.size + len(piece), head, tail)
+        elif self._size + len(piece) <= self.limit:
+            self._parts.append(piece)
+            self._size += len(piece)
+        else:
+            parts = [*self._parts, piece]
+            self._over = Oversized(self._size + len(piece), _first(parts, self.keep),
+                                   _first((p[::-1] for p in reversed(parts)), self.keep)[::-1])
+            self._parts, self._size = [], 0
+
+    def _take(self) -> bytes | Oversized:
+        line: bytes | Oversized = self._over if self._over is not None else b"".join(self._parts)
+        self._parts, self._size, self._over = [], 0, None
+        return line
+
+
+def _first(parts: Iterable[bytes], n: int) -> bytes:
+    """The first `n` bytes of the parts joined, without joining them all."""
+    out = bytearray()
+    for part in parts:
+        if len(out) >= n:
+            break
+        out += part[: n - len(out)]
+    return bytes(out)
+
+
+_ID_AT_END = re.compile(rb'"id"\s*:\s*(-?\d+|"(?:[^"\\]|\\.)*")\s*(?:,\s*"jsonrpc"\s*:\s*"2\.0"\s*)?}\s*$')
+
+
+def request_id_of(line: Oversized) -> types.RequestId | None:
+    """The JSON-RPC id of an oversized message, from its first or last bytes; None when neither holds it
+    (a notification, or an id between two large members)."""
+    text = line.head.decode("utf-8", "replace")
+    decoder = json.JSONDecoder()
+    i = len(text) - len(text.lstrip())
+    if text[i:i + 1] == "{":
+        i += 1
+        # The object's members in order, as long as each fits in the head: a large one ends the search.
+        with suppress(ValueError, IndexError):
+            while True:
+                key, i = decoder.raw_decode(text, i + len(text[i:]) - len(text[i:].lstrip()))
+                i += len(text[i:]) - len(text[i:].lstrip())
+                if text[i] != ":":
+                    break
+                i += 1
+                i += len(text[i:]) - len(text[i:].lstrip())
+                value, i = decoder.raw_decode(text, i)
+                if key == "id":
+                    return value if isinstance(value, (int, str)) and not isinstance(value, bool) else None
+                i += len(text[i:]) - len(text[i:].lstrip())
+                if text[i] != ",":
+                    break
+                i += 1
+    found = _ID_AT_END.search(line.tail)
+    if found is None:
+        return None
+    value = json.loads(found.group(1))
+    return value if isinstance(value, (int, str)) else None
+
+
+def _size(n: int) -> str:
+    return f"{n / (1024 * 1024):.1f} MiB" if n >= 1024 * 1024 else f"{n} bytes"
+
+
+async def _relay_stderr(stream: anyio.abc.ByteReceiveStream, label: str) -> None:
+    """Log the child's stderr, labelled and capped (a token bucket of lines); see the module docstring."""
+    framer = LineFramer(STDERR_LINE, keep=0)
+    allowance, refilled = float(STDERR_BURST), time.monotonic()
+    dropped: deque[str] = deque(maxlen=STDERR_TAIL)
+    n_dropped = 0
+
+    def show(item: bytes | Oversized) -> None:
+        nonlocal allowance, refilled, n_dropped
+        raw = item.head + f" [... {item.size} bytes]".encode() if isinstance(item, Oversized) else item
+        text = raw.decode("utf-8", "replace").rstrip()
+        if not text:
+            return
+        now = time.monotonic()
+        allowance, refilled = min(float(STDERR_BURST), allowance + (now - refilled) * STDERR_RATE), now
+        # Once dropping, resume only with a second's worth of lines, so that a steady flood gives a line
+        # about the dropped ones each second, not one with every line let through.
+        if allowance < (STDERR_RATE if n_dropped else 1):
+            n_dropped += 1
+            dropped.append(text)
+            return
+        allowance -= 1
+        if n_dropped:
+            log.warning("upstream %s: %d lines of stderr dropped (too many)", label, n_dropped)
+            n_dropped = 0
+            dropped.clear()
+        log.info("upstream %s stderr: %s", label, text)
+
+    try:
+        with suppress(anyio.ClosedResourceError, anyio.BrokenResourceError, anyio.EndOfStream, OSError):
+            async for chunk in stream:
+                for item in framer.feed(chunk):
+                    show(item)
+        for item in framer.flush():
+            show(item)
+    finally:
+        if n_dropped:
+            log.warning("upstream %s: %d lines of stderr dropped (too many); the last %d follow", label, n_dropped,
+                        len(dropped))
+            for text in dropped:
+                log.info("upstream %s stderr: %s", label, text)
 
 
 async def _stop(process: anyio.abc.Process) -> None:
@@ -62,7 +235,9 @@ async def _stop(process: anyio.abc.Process) -> None:
 
 
 @asynccontextmanager
-async def stdio_transport(params: StdioServerParameters, errlog: Any = None) -> AsyncIterator[tuple[Any, Any]]:
+async def stdio_transport(params: StdioServerParameters, *, label: str,
+                          max_message_bytes: int) -> AsyncIterator[tuple[Any, Any]]:
+    """The child's streams for an SDK client; `label` names the upstream in the log."""
     if sys.platform == "win32":  # pragma: no cover
         from mcp.client.stdio import stdio_client
 
@@ -72,30 +247,43 @@ async def stdio_transport(params: StdioServerParameters, errlog: Any = None) -> 
 
     env = {**get_default_environment(), **(params.env or {})}
     process = await anyio.open_process(
-        [params.command, *params.args], env=env, cwd=params.cwd, stderr=errlog if errlog is not None else sys.stderr,
-        start_new_session=True,
+        [params.command, *params.args], env=env, cwd=params.cwd, stderr=-1, start_new_session=True,
     )
     _live_groups.add(process.pid)
     read_send, read_recv = anyio.create_memory_object_stream[SessionMessage | Exception](0)
     write_send, write_recv = anyio.create_memory_object_stream[SessionMessage](0)
 
+    async def deliver(line: bytes | Oversized) -> None:
+        if isinstance(line, Oversized):
+            request_id = request_id_of(line)
+            log.warning("upstream %s: dropped a message of %s, over max_message_bytes (%s)%s", label,
+                        _size(line.size), _size(max_message_bytes),
+                        "" if request_id is not None else "; it named no request, so a call may wait for its "
+                                                          "call_timeout")
+            if request_id is not None:
+                error = types.JSONRPCError(jsonrpc="2.0", id=request_id,
+                                           error=too_large_error(line.size, max_message_bytes))
+                await read_send.send(SessionMessage(error))
+            return
+        if not line.strip():
+            return
+        try:
+            message = types.jsonrpc_message_adapter.validate_json(line, by_name=False)
+        except ValueError as exc:
+            await read_send.send(exc)  # junk on the child's stdout: reported, not fatal
+            return
+        await read_send.send(SessionMessage(message))
+
     async def reader() -> None:
         assert process.stdout is not None
-        buffer = b""
+        framer = LineFramer(max_message_bytes)
         async with read_send:
             with suppress(anyio.ClosedResourceError, anyio.BrokenResourceError, anyio.EndOfStream, OSError):
                 async for chunk in process.stdout:
-                    buffer += chunk
-                    *lines, buffer = buffer.split(b"\n")
-                    for line in lines:
-                        if not line.strip():
-                            continue
-                        try:
-                            message = types.jsonrpc_message_adapter.validate_json(line, by_name=False)
-                        except ValueError as exc:
-                            await read_send.send(exc)  # junk on the child's stdout: reported, not fatal
-                            continue
-                        await read_send.send(SessionMessage(message))
+                    for line in framer.feed(chunk):
+                        await deliver(line)
+                for line in framer.flush():
+                    await deliver(line)
 
     async def writer() -> None:
         assert process.stdin is not None
@@ -105,15 +293,27 @@ async def stdio_transport(params: StdioServerParameters, errlog: Any = None) -> 
                     data = message.message.model_dump_json(by_alias=True, exclude_unset=True)
                     await process.stdin.send((data + "\n").encode())
 
+    stderr_done = anyio.Event()
+
+    async def stderr() -> None:
+        assert process.stderr is not None
+        try:
+            await _relay_stderr(process.stderr, label)
+        finally:
+            stderr_done.set()
+
     try:
         async with anyio.create_task_group() as tg:
             tg.start_soon(reader)
             tg.start_soon(writer)
+            tg.start_soon(stderr)
             try:
                 yield read_recv, write_send
             finally:
                 with anyio.CancelScope(shield=True):
                     await _stop(process)
+                    with anyio.move_on_after(0.5):  # the child's last words (often why it failed)
+                        await stderr_done.wait()
                 tg.cancel_scope.cancel()
     finally:
         _live_groups.discard(process.pid)
