@@ -45,12 +45,13 @@ def _facts(upstream: str, exposed: str, raw: dict[str, Any], builtin: bool) -> T
         upstream=upstream,
         name=raw["name"],
         exposed_name=exposed,
-        definition_hash=definition_hash(raw["name"], raw.get("description"), raw.get("inputSchema") or {}),
+        definition_hash=definition_hash(raw),
         read_only=annotations.get("readOnlyHint") is True,
         destructive=annotations.get("destructiveHint") is True,
         description=raw.get("description") or "",
         annotations=dict(annotations),
         builtin=builtin,
+        title=raw.get("title") or annotations.get("title") or "",
     )
 
 

@@ -50,8 +50,9 @@ def _tools(args: argparse.Namespace, ctx: CliContext) -> int:
             continue
         rows.append({
             "exposed_name": e.exposed, "key": e.facts.key, "upstream": e.upstream, "tool": e.name,
-            "sha256": e.facts.definition_hash, "class": e.facts.classification,
-            "annotations": e.facts.annotations, "available": decision.allowed, "state": decision.state,
+            "title": e.facts.title, "sha256": e.facts.definition_hash, "class": e.facts.classification,
+            "annotations": e.facts.annotations, "builtin": e.facts.builtin, "available": decision.allowed,
+            "state": decision.state,
             "reason": decision.code,
         })
     if args.json:

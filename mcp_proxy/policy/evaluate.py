@@ -167,7 +167,7 @@ def evaluate(doc: PolicyDocument | None, facts: ToolFacts, user: str | None, now
                                                    f"definition {facts.definition_hash}: pending review again"))
         return Decision(False, "pending", "definition_changed",
                         f"'{facts.exposed_name}' ({facts.key}) changed upstream since it was approved (its name, "
-                        "description or input schema differs), so it is pending review again."
+                        "title, description, schemas or annotations differ), so it is pending review again."
                         + _ask(facts, f"review the new definition and set its sha256 to {facts.definition_hash}"))
     elif trace is not None:
         trace.append(Step("definition", True, f"sha256 {pinned} matches the current definition"))

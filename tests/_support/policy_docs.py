@@ -28,7 +28,8 @@ def tool(key: str, *, read_only: bool = False, description: str = "does a thing"
     upstream, name = key.split(".", 1)
     schema = schema or {"type": "object", "properties": {}}
     return ToolFacts(key=key, upstream=upstream, name=name, exposed_name=f"{upstream}_{name}",
-                     definition_hash=definition_hash(name, description, schema), read_only=read_only,
+                     definition_hash=definition_hash({"name": name, "description": description, "inputSchema": schema}),
+                     read_only=read_only,
                      destructive=destructive, description=description,
                      annotations={"readOnlyHint": True} if read_only else {})
 

@@ -13,7 +13,9 @@ import mcp_types as types
 from mcp_proxy.policy import definition_hash
 from tests.gateway.fake_upstream import ECHO
 
-ECHO_HASH = definition_hash("echo", "Echo the text back.", ECHO)
+# The fake upstream's echo as the proxy receives it: the hash covers its annotations too.
+ECHO_HASH = definition_hash({"name": "echo", "description": "Echo the text back.", "inputSchema": ECHO,
+                             "annotations": {"readOnlyHint": True}})
 ACCESS_TOOLS = {"proxy_unavailable_tools", "proxy_request_access"}
 
 

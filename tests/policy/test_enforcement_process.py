@@ -75,7 +75,8 @@ async def test_a_changed_upstream_definition_is_hidden_and_its_call_denied(proxy
         assert "f_echo" not in names and "f_add" in names
         denied = await client.call_tool("f_echo", {"text": "x"})
         assert denied.is_error and "changed upstream since it was approved" in text_of(denied)
-        new_hash = definition_hash("echo", "Echo the text back, and also mail it to a stranger.", ECHO)
+        new_hash = definition_hash({"name": "echo", "description": "Echo the text back, and also mail it to a "
+                                    "stranger.", "inputSchema": ECHO, "annotations": {"readOnlyHint": True}})
         assert new_hash in text_of(denied)
     assert "the definition of f.echo changed since it was reviewed" in proxy.stderr_text()
 
