@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from mcp_proxy.catalog.arguments import check_arguments
+from mcp_proxy.catalog.arguments import check_arguments_in_time
 from mcp_proxy.server.call import CallResult, Next, ToolCall
 from mcp_proxy.server.stages.authorize import Decider
 from mcp_proxy.server.stages.resolve import ToolLookup
@@ -42,7 +42,7 @@ class Recheck:
         if live is not first:
             call.entry = live
             if live.input_schema != first.input_schema:
-                problem = check_arguments(live.input_schema, call.arguments)
+                problem = await check_arguments_in_time(live.input_schema, call.arguments, call.name)
                 if problem is not None:
                     return call.fail("invalid_arguments", f"Invalid arguments for '{call.name}': {problem}. The "
                                      "tool's definition changed; list the tools again and fix the arguments.")
