@@ -24,6 +24,7 @@ from mcp_proxy.config.model import (
     Config,
     OAuthSettings,
     PolicyConfig,
+    ServerConfig,
     UpstreamConfig,
 )
 from mcp_proxy.errors import ConfigError
@@ -238,7 +239,8 @@ def _parse_oauth(c: Checker, data: dict, where: str, scopes_default: tuple[str, 
 
 def parse_config(data: dict[str, Any], path: Path | None = None) -> Config:
     c = Checker()
-    c.known(data, "(top level)", {"user", "policy", "audit", "upstreams", "secrets", "log_level", "max_tools"})
+    c.known(data, "(top level)", {"user", "policy", "audit", "upstreams", "secrets", "log_level", "max_tools",
+                                  "server"})
     user = c.table(data.get("user"), "user")
     c.known(user, "user", {"email"})
     email = c.string(user, "email", "user")
@@ -249,6 +251,11 @@ def parse_config(data: dict[str, Any], path: Path | None = None) -> Config:
     max_tools = data.get("max_tools")
     if max_tools is not None:
         max_tools = c.integer(data, "max_tools", "(top level)", 0)
+
+    srv = c.table(data.get("server"), "server")
+    c.known(srv, "server", {"max_message_bytes"})
+    server = ServerConfig(max_message_bytes=c.integer(srv, "max_message_bytes", "server", 32 * 1024 * 1024,
+                                                      minimum=64 * 1024))
 
     secrets = c.table(data.get("secrets"), "secrets")
     c.known(secrets, "secrets", {"store"})
@@ -324,4 +331,5 @@ def parse_config(data: dict[str, Any], path: Path | None = None) -> Config:
         audit=audit,
         upstreams=upstreams,
         max_tools=max_tools or None,
+        server=server,
     )

@@ -91,6 +91,13 @@ class AuditConfig:
 
 
 @dataclass(frozen=True)
+class ServerConfig:
+    """The proxy toward its client."""
+
+    max_message_bytes: int = 32 * 1024 * 1024  # a longer line from the client is answered and skipped
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path | None
     user_email: str | None
@@ -100,6 +107,7 @@ class Config:
     audit: AuditConfig
     upstreams: dict[str, UpstreamConfig]
     max_tools: int | None = None
+    server: ServerConfig = ServerConfig()
 
     @property
     def governed(self) -> bool:

@@ -28,6 +28,7 @@ from mcp.shared.dispatcher import coerce_request_id
 from mcp.shared.message import SessionMessage
 from pydantic import ValidationError
 
+from mcp_proxy.config.model import ServerConfig
 from mcp_proxy.server.call import JsonObject, RequestId
 from mcp_proxy.stdio_guard import WireFds
 
@@ -43,7 +44,7 @@ log = logging.getLogger(__name__)
 # arguments, a few levels of structure); a thousand levels would exhaust Python's recursion limit in json,
 # pydantic, jsonschema or the audit redactor and take the whole process down, so deeper messages stop here.
 MAX_DEPTH = 64
-DEFAULT_MAX_MESSAGE_BYTES = 32 * 1024 * 1024  # `[server] max_message_bytes`
+DEFAULT_MAX_MESSAGE_BYTES = ServerConfig.max_message_bytes  # `[server] max_message_bytes`
 CHUNK = 64 * 1024
 MAX_INT_DIGITS = 4300  # Python's own limit for turning digits into an int
 
