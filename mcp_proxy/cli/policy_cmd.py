@@ -185,7 +185,12 @@ def _validate(args: argparse.Namespace, ctx: CliContext) -> int:
         elif texts:
             print(f"signature: none, but {origin} are given: the proxy would refuse this document; sign it with "
                   "`mcp-access-proxy policy sign FILE --key KEY`")
-        doc = parse_document(parse_json(payload))
+        try:
+            value = parse_json(payload)
+        except DocumentError as exc:  # not JSON (or nested absurdly deep): one line says what and where
+            print(f"{args.file}: INVALID: {'; '.join(exc.problems)}")
+            return EXIT_FAILURE
+        doc = parse_document(value)
     except (SignatureError, KeyProblem) as exc:
         print(f"{args.file}: INVALID signature: {exc}")
         return EXIT_FAILURE
@@ -272,12 +277,18 @@ def _draft(args: argparse.Namespace, ctx: CliContext) -> int:
         raw = _read(args.existing)
         if raw is None:
             return EXIT_FAILURE
-        try:
-            from mcp_proxy.policy.signature import decode_unverified, is_jws
+        from mcp_proxy.policy.document import DocumentError, parse_json
+        from mcp_proxy.policy.signature import SignatureError, decode_unverified, is_jws
 
-            existing = json.loads(decode_unverified(raw)[1] if is_jws(raw) else raw)
-        except (ValueError, Exception) as exc:  # noqa: BLE001 - any unreadable document
-            err(f"mcp-access-proxy: {args.existing} is not a readable policy ({type(exc).__name__}); "
+        try:
+            value = parse_json(decode_unverified(raw)[1] if is_jws(raw) else raw)
+        except (DocumentError, SignatureError) as exc:
+            err(f"mcp-access-proxy: {args.existing} is not a readable policy ({exc}); "
+                "check it with `mcp-access-proxy policy validate`")
+            return EXIT_FAILURE
+        existing = value if isinstance(value, dict) else None
+        if existing is None:
+            err(f"mcp-access-proxy: {args.existing} is not a policy (not a JSON object); "
                 "check it with `mcp-access-proxy policy validate`")
             return EXIT_FAILURE
     facts = _catalog(ctx)

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from mcp_proxy.errors import PolicyError
+from mcp_proxy.policy.jsondepth import MAX_DEPTH, too_deep
 
 SCHEMA_VERSION = 1
 STATES = ("pending", "approved", "disabled")
@@ -279,6 +280,10 @@ def parse_json(payload: bytes) -> object:
         text = payload.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise DocumentError([f"$: not UTF-8 text (byte {exc.start}); save the policy as UTF-8 JSON"]) from None
+    deep = too_deep(text)
+    if deep is not None:  # refused before json.loads, which would raise RecursionError
+        raise DocumentError([f"$: nested more than {MAX_DEPTH} levels deep (at character {deep}); a policy "
+                             "document is a few levels deep, so this is not one: check the file or URL"])
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from mcp_proxy.errors import PolicyError
+from mcp_proxy.policy.jsondepth import MAX_DEPTH, too_deep
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric import ec, ed25519
@@ -154,7 +155,11 @@ def decode_unverified(raw: bytes) -> tuple[dict[str, Any], bytes]:
     """The protected header and payload of a compact JWS, without checking the signature."""
     try:
         header_b64, payload_b64, _ = raw.decode("ascii").strip().split(".")
-        header = json.loads(b64url_decode(header_b64))
+        header_text = b64url_decode(header_b64).decode("utf-8")
+        if too_deep(header_text) is not None:  # json.loads would raise RecursionError
+            raise SignatureError(f"the JWS header is nested more than {MAX_DEPTH} levels deep, so it is not a JWS "
+                                 "header; sign the document again with `mcp-access-proxy policy sign`")
+        header = json.loads(header_text)
         payload = b64url_decode(payload_b64)
     except (ValueError, UnicodeDecodeError):
         raise SignatureError("the document looks like a JWS but its parts are not valid base64url/JSON; "

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from mcp_proxy.errors import PolicyError
 from mcp_proxy.fsutil import atomic_write
+from mcp_proxy.policy.jsondepth import too_deep
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,8 @@ def load(policy_dir: Path) -> Cached | None:
         raise CacheError(f"the cached policy {path} is unreadable ({type(exc).__name__}); "
                          "run `mcp-access-proxy policy sync` to fetch it again") from None
     try:
+        if too_deep(text) is not None:  # a valid cache file is two levels deep; json.loads would recurse
+            raise ValueError("nested too deep")
         data = json.loads(text)
         if not isinstance(data, dict) or data.get("format") != CACHE_FORMAT:
             raise ValueError("unknown format")
