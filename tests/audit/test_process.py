@@ -27,7 +27,7 @@ def _iso(dt: datetime) -> str:
 def _policy(tmp_path, **tools) -> str:
     now = datetime.now(UTC)
     doc = {"schema": 1, "revision": "rev-42", "issued_at": _iso(now - timedelta(hours=1)),
-           "expires_at": _iso(now + timedelta(days=1)), "defaults": {"auto_approve": "read_only"}, "tools": tools}
+           "expires_at": _iso(now + timedelta(days=1)), "defaults": {"auto_approve": "read_only", "trust_annotations": ["fake"]}, "tools": tools}
     path = tmp_path / "policy.json"
     path.write_text(json.dumps(doc))
     return str(path)
@@ -113,12 +113,14 @@ async def test_the_configs_real_secrets_never_reach_the_spool_or_the_collector(p
     raw = spool_bytes(home_paths(proxy.home))
     assert token.encode() not in raw and b"hunter2" not in raw
     assert token not in json.dumps(c.records)
-    (second,) = [r for r in spool_records(home_paths(proxy.home))
-                 if r.get("gen_ai.tool.call.arguments", {}).get("note")]
-    args = second["gen_ai.tool.call.arguments"]
-    assert args["text"] == "the key is [REDACTED]!" and args["password"] == "[REDACTED]"
-    assert args["note"] == "[REDACTED]" and args["customer"] == value_hash("acme")
-    assert args["nested"] == {"Authorization": "[REDACTED]"}
+    second = [r for r in spool_records(home_paths(proxy.home))
+              if r.get("gen_ai.tool.call.arguments", {}).get("note")]
+    assert [r["event_name"] for r in second] == ["mcp.tool.started", "mcp.tool.call"]
+    for record in second:  # both records of the call carry the arguments, redacted alike
+        args = record["gen_ai.tool.call.arguments"]
+        assert args["text"] == "the key is [REDACTED]!" and args["password"] == "[REDACTED]"
+        assert args["note"] == "[REDACTED]" and args["customer"] == value_hash("acme")
+        assert args["nested"] == {"Authorization": "[REDACTED]"}
 
 
 async def test_stdin_eof_flushes_and_the_next_process_ships_the_rest(proxy, collector):

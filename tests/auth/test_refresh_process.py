@@ -114,7 +114,8 @@ async def test_tokens_obtained_at_run_time_are_redacted_from_audit_records(aprox
         with anyio.fail_after(60):
             await client.call_tool("pd_add_incident_note",
                                    {"id": "PINCIDENT1", "content": f"notes: {access} / {refresh}"})
-    (record,) = [r for r in aproxy.audit_records() if r.get("gen_ai.tool.name") == "pd_add_incident_note"]
+    (record,) = [r for r in aproxy.audit_records() if r.get("gen_ai.tool.name") == "pd_add_incident_note"
+                 and r["event_name"] == "mcp.tool.call"]
     content = record["gen_ai.tool.call.arguments"]["content"]
     assert access not in content and refresh not in content and content.count("[REDACTED]") == 2, content
     aproxy.assert_no_secret_leaked()
