@@ -104,3 +104,32 @@ def test_a_pinned_approval_does_not_survive_a_change_of_what_the_model_sees(chan
     decision = evaluate(doc, new.facts, None, NOW)
     assert (decision.allowed, decision.code, decision.state) == (False, "definition_changed", "pending")
     assert new.facts.definition_hash in decision.message
+
+
+def test_policy_draft_and_tools_json_pin_the_contract_hash(tmp_path, proxy_home, capsys):
+    """Through the commands, from a built-in connector's raw definitions (title in its annotations)."""
+    from mcp_proxy.cli import run
+    from mcp_proxy.config import load_config
+    from mcp_proxy.sandbox.statuspage import ORG, PAGE
+    from mcp_proxy.upstreams.rest import load_connector, tool_dict
+
+    config = tmp_path / "config.toml"
+    config.write_text(f'[upstreams.sp]\nkind = "statuspage"\napi_key = "env:SP_KEY"\npage_id = "{PAGE}"\n'
+                      f'organization_id = "{ORG}"\n')
+
+    async def no_credentials():  # pragma: no cover - listing tools asks for none
+        raise AssertionError
+
+    raw = [tool_dict(t) for t in load_connector(load_config(config).upstreams["sp"], no_credentials, None).tools()]
+    expected = {f"sp.{t['name']}": _contract(t["name"], description=t.get("description") or "",
+                                             input_schema=t["inputSchema"], annotations=t.get("annotations"))
+                for t in raw}
+    assert any(t["annotations"].get("title") for t in raw)  # the annotations' title is part of the hash
+    out = tmp_path / "draft.json"
+    assert run(["--config", str(config), "policy", "draft", "--out", str(out)]) == 0
+    assert {k: v["sha256"] for k, v in json.loads(out.read_text())["tools"].items()} == expected
+    capsys.readouterr()
+    assert run(["--config", str(config), "tools", "--all", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)["tools"]
+    assert {r["key"]: r["sha256"] for r in listed} == expected
+    assert all(r["builtin"] for r in listed)
