@@ -62,6 +62,7 @@ def build_entries(upstream: str, raw_tools: list[dict[str, Any]], *, kind: str =
     entries: list[Entry] = []
     rejected: list[str] = []
     seen: set[str] = set()
+    exposed_names: set[str] = set()
     for raw in raw_tools:
         name = raw.get("name") if isinstance(raw, dict) else None
         schema = raw.get("inputSchema") if isinstance(raw, dict) else None
@@ -80,6 +81,10 @@ def build_entries(upstream: str, raw_tools: list[dict[str, Any]], *, kind: str =
             continue
         seen.add(tool.name)
         exposed = exposed_name(upstream, tool.name)
+        if exposed in exposed_names:  # cannot happen by the naming rule; kept so a list never repeats a name
+            rejected.append(f"{tool.name!r}: its exposed name {exposed!r} is taken by another tool")
+            continue
+        exposed_names.add(exposed)
         entries.append(Entry(
             exposed=exposed,
             upstream=upstream,

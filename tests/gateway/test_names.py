@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from mcp_proxy.catalog.catalog import build_entries
 from mcp_proxy.catalog.names import MAX_NAME_LENGTH, exposed_name
 
@@ -41,3 +43,27 @@ def test_catalog_rejects_duplicates_and_off_spec_tools():
     entries, rejected = build_entries("u", [good, dict(good), {"name": "bad", "inputSchema": {}}, {"name": "x"}])
     assert [e.exposed for e in entries] == ["u_ok"]
     assert len(rejected) == 3
+
+
+def test_a_tool_named_like_anothers_shortened_form_gets_a_name_of_its_own():
+    shortened = exposed_name("up", "Foo")  # changed (case folded): up_foo-<hash of "Foo">
+    literal = shortened.split("_", 1)[1]  # an upstream tool literally named like that form
+    entries, rejected = build_entries("up", [
+        {"name": "Foo", "inputSchema": {"type": "object"}},
+        {"name": literal, "inputSchema": {"type": "object"}},
+    ])
+    names = [e.exposed for e in entries]
+    assert rejected == [] and len(names) == 2 and len(set(names)) == 2, names
+    assert names[0] == shortened and names[1] != shortened
+
+
+@pytest.mark.parametrize("names", [
+    ["a", "A", "a-0123abcd", "A-0123ABCD", "a_", "a-", "x" * 80, "x" * 81],
+    [f"t{i}" for i in range(50)] + [f"T{i}" for i in range(50)],
+])
+def test_exposed_names_are_unique_within_a_list_whatever_the_upstream_sends(names):
+    raw = [{"name": n, "inputSchema": {"type": "object"}} for n in names]
+    raw += [{"name": exposed_name("up", n).split("_", 1)[1], "inputSchema": {"type": "object"}} for n in names]
+    entries, _rejected = build_entries("up", raw)
+    exposed = [e.exposed for e in entries]
+    assert len(exposed) == len(set(exposed))
