@@ -5,6 +5,7 @@
     await audit.append("mcp.tool.call", fields)      # durable (per the setting) when it returns
     audit.append_nowait("policy.activated", fields)  # the same from synchronous code
     audit.add_secret(access_token)                   # redact a value obtained at run time from now on
+    await audit.close_unfinished()                   # serve's background: close calls dead processes left open
     audit.close()                                    # flush and fsync; on stdin EOF and SIGTERM
 
 `append` never raises and never touches the network. The configured secret
@@ -41,11 +42,13 @@ from mcp_proxy.audit.redact import Redactor, resolve_secret_values
 from mcp_proxy.audit.spool import SegmentWriter, WriterLockUnavailable
 
 if TYPE_CHECKING:
+    from mcp_proxy.audit.unfinished import SweepThread
     from mcp_proxy.config import AuditConfig
     from mcp_proxy.paths import Paths
 
 log = logging.getLogger(__name__)
 
+CLOSE_UNFINISHED_AFTER = 1.0  # seconds after start-up before the sweep of unfinished calls begins
 SECRET_WAIT = 5.0  # seconds a record waits for the secret values before it is redacted without them
 MEMORY_BACKLOG = 10000
 MAX_NOTES = 50
@@ -79,6 +82,7 @@ class AuditLog:
         self._since_quota = 0
         self._quota_every = max(65536, cfg.max_disk_bytes // 32)
         self._quota = _QuotaThread(self)
+        self._unfinished: SweepThread | None = None
         self._closed = False
 
     @classmethod
@@ -155,6 +159,35 @@ class AuditLog:
             except OSError as exc:
                 self._write_failed(exc)
         return record
+
+    def append_on_disk(self, event_name: str, fields: dict[str, Any]) -> bool:
+        """For worker threads, never the event loop: append, then fsync whatever the durability setting.
+        True once the record is on disk; False when it is kept in memory (written later, if ever)."""
+        if not self._ready.is_set():
+            self._wait_ready()
+        _, number = self._append_now(event_name, fields)
+        if not number:
+            return False
+        try:
+            self.writer.sync_upto(number)
+        except OSError as exc:
+            self._write_failed(exc)
+            return False
+        return True
+
+    # -- calls that processes gone left open -----------------------------------------
+    async def close_unfinished(self, delay: float = CLOSE_UNFINISHED_AFTER) -> None:
+        """`serve`'s background task: after `delay` (start-up answers first), close in a daemon thread the
+        calls that processes killed earlier left open (unfinished.py). Returns once the thread is started;
+        `close` stops it."""
+        await anyio.sleep(delay)
+        from mcp_proxy.audit.unfinished import SweepThread
+
+        with self._lock:
+            if self._closed or self._unfinished is not None:
+                return
+            self._unfinished = SweepThread(self.layout, self.context.instance_id, self.append_on_disk)
+        self._unfinished.start()
 
     def _build(self, event: str, fields: dict[str, Any], ts: float, ctx: dict[str, Any],
                rid: str) -> tuple[str, str, dict[str, Any]]:
@@ -274,7 +307,11 @@ class AuditLog:
         way (so that its audit.dropped record is written); nothing is written after this returns."""
         if self._closed:
             return
-        self._closed = True
+        with self._lock:
+            self._closed = True
+            sweep = self._unfinished
+        if sweep is not None:
+            sweep.stop(timeout=1.0)  # what it closed is noted; what it did not, the next start closes
         if not self._ready.is_set():
             self._wait_ready(1.0)
         self._quota.stop(timeout=2.0)  # a check under way finishes (its audit.dropped record included)

@@ -79,6 +79,21 @@ def iter_lines(path: Path, start: int = 0, block: int = 2000) -> Iterator[Line]:
         start = chunk.end
 
 
+def iter_raw(path: Path, block: int = 1 << 20) -> Iterator[bytes]:
+    """Every complete line's bytes (without the newline), read in large blocks: for scans of whole segments,
+    where iter_lines' offsets are not needed and its per-line objects are most of the cost. The tail after
+    the last newline is not yielded."""
+    with open(path, "rb") as fh:
+        tail = b""
+        while True:
+            data = fh.read(block)
+            if not data:
+                return
+            lines = (tail + data).split(b"\n")
+            tail = lines.pop()
+            yield from lines
+
+
 def count_from(path: Path, start: int) -> tuple[int, int, int]:
     """(complete lines, their bytes, bytes after the last newline) from `start` to the end."""
     records = size = 0

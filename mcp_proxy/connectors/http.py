@@ -17,7 +17,7 @@ from __future__ import annotations
 import email.utils
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +27,7 @@ import httpx
 from mcp_proxy.config import UpstreamConfig
 from mcp_proxy.connectors.base import ConnectorError, Credential, CredentialProvider
 from mcp_proxy.httpsafe import OriginGuard, RedirectRefused
+from mcp_proxy.tracing import outbound_meta
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 TRANSIENT_STATUSES = (502, 503, 504)
@@ -129,7 +130,7 @@ class RestClient:
             headers={"User-Agent": "mcp-access-proxy", **profile.default_headers},
             transport=transport,
             follow_redirects=False,
-            event_hooks=self._guard.async_hooks(),
+            event_hooks=_with_trace_context(self._guard.async_hooks()),
         )
 
     @property
@@ -261,3 +262,14 @@ def client_for(profile: VendorProfile, config: UpstreamConfig, base_url: str, cr
         max_wait=min(20.0, config.call_timeout / 3),
         transport=transport,
     )
+
+
+def _with_trace_context(hooks: dict[str, list[Callable[[Any], Awaitable[None]]]]
+                        ) -> dict[str, list[Callable[[Any], Awaitable[None]]]]:
+    """Adds a request hook that passes the current call's W3C trace context on to the vendor as the
+    `traceparent` (and `tracestate`) header, so the vendor's logs join the AI client's trace."""
+    async def trace(request: httpx.Request) -> None:
+        for name, value in outbound_meta().items():
+            request.headers[name] = value
+
+    return {**hooks, "request": [trace, *hooks.get("request", [])]}

@@ -18,6 +18,7 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 import anyio
+import anyio.lowlevel
 from anyio.abc import TaskGroup
 
 from mcp_proxy import __version__
@@ -116,7 +117,10 @@ async def serve_async(config: Config, paths: Paths, wire: WireFds) -> None:
         async with anyio.create_task_group() as background:
 
             async def settle_calls() -> None:
-                # Calls in flight finish within the grace, or are cancelled and recorded as cancelled.
+                # Calls in flight finish within the grace, or are cancelled and recorded as cancelled. A few
+                # turns of the loop first, so a call read just before stdin closed has reached the pipeline.
+                for _ in range(20):
+                    await anyio.lowlevel.checkpoint()
                 if len(inflight):
                     log.info("waiting up to %g s for %d call(s) in flight", STOP_GRACE, len(inflight))
                 cancelled = await inflight.settle(STOP_GRACE)
@@ -142,6 +146,7 @@ async def serve_async(config: Config, paths: Paths, wire: WireFds) -> None:
                 background.start_soon(upstream.run, hub.events())
             background.start_soon(policy.run, hub.policy_changed, hub.stop)
             _start_shipper(background, config, paths, store, audit, hub.stop)
+            background.start_soon(audit.close_unfinished)  # kill -9'd processes' open calls, after start-up
             async with wire_streams(wire, ToolCallFastPath(link, hub.call), on_eof=settle_calls) as streams:
                 read_stream, write_stream = streams
                 await server.run(read_stream, write_stream, initialization_options(server))

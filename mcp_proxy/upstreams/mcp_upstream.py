@@ -28,6 +28,7 @@ from mcp.shared.exceptions import MCPError
 from mcp_proxy import __version__
 from mcp_proxy.config import SecretError, SecretRef, SecretStore, UpstreamConfig
 from mcp_proxy.errors import UpstreamError
+from mcp_proxy.tracing import outbound_meta
 from mcp_proxy.upstreams.base import (
     ProgressRelay,
     Upstream,
@@ -350,8 +351,12 @@ class McpUpstream(Upstream):
         if progress is not None:
             opts["on_progress"] = progress
         refusals = self._http_watch.auth_refusals
+        params: dict[str, Any] = {"name": name, "arguments": arguments}
+        trace = outbound_meta()  # the call's W3C trace context, so the upstream's spans join the client's trace
+        if trace:
+            params["_meta"] = trace
         try:
-            raw = await raw_request(client.session, "tools/call", {"name": name, "arguments": arguments}, opts)
+            raw = await raw_request(client.session, "tools/call", params, opts)
         except MCPError as exc:
             code = exc.error.code
             if is_too_large(exc.error):

@@ -69,6 +69,10 @@ def build(args: argparse.Namespace) -> Server:
 
     async def call_tool(ctx, params: types.CallToolRequestParams) -> types.CallToolResult:
         a = params.arguments or {}
+        meta_log = os.environ.get("FAKE_META_LOG")  # what _meta each call came with (trace context)
+        if meta_log:
+            with open(meta_log, "a") as fh:
+                fh.write(json.dumps({"tool": params.name, "meta": dict(params.meta or {})}, default=str) + "\n")
         text = lambda s: types.CallToolResult(content=[types.TextContent(type="text", text=s)])  # noqa: E731
         if params.name == "echo" or params.name.startswith("bulk_") or params.name == "grown":
             return types.CallToolResult(content=[types.TextContent(type="text", text=a.get("text", ""))],

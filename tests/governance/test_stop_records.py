@@ -27,10 +27,12 @@ class SlowPagerDuty:
     def __init__(self, delay: float) -> None:
         self.delay = delay
         self.arrived = threading.Event()
+        self.headers: list[dict[str, str]] = []  # each request's headers, names in lower case
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
+                outer.headers.append({k.lower(): v for k, v in self.headers.items()})
                 outer.arrived.set()
                 time.sleep(outer.delay)
                 body = json.dumps({"incidents": [], "limit": 25, "offset": 0, "more": False, "total": None}).encode()
@@ -82,6 +84,13 @@ def _start(proxy, upstreams: dict, env: dict | None = None):
     return p, replies
 
 
+def _wait_started(proxy, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while not any(r["event_name"] == "mcp.tool.started" for r in _tool_records(proxy)):
+        assert time.monotonic() < deadline, "the call never started"
+        time.sleep(0.05)
+
+
 def _tool_records(proxy) -> list[dict]:
     return [r for r in spool_records(home_paths(proxy.home)) if r["event_name"].startswith("mcp.tool")]
 
@@ -116,7 +125,7 @@ def test_stdin_closed_lets_a_call_in_flight_finish_and_answer(proxy):
     p, replies = _start(proxy, {"f": stdio_upstream()})
     p.stdin.write(_call(2, "f_slow", {"seconds": 1}) + "\n")
     p.stdin.flush()
-    time.sleep(0.3)
+    _wait_started(proxy)
     p.stdin.close()
     assert p.wait(15) == 0
     assert any(m.get("id") == 2 and "result" in m and not m["result"].get("isError") for m in replies)
@@ -128,7 +137,7 @@ def test_stdin_closed_with_a_call_that_outlasts_the_grace_records_it_cancelled(p
     p, _replies = _start(proxy, {"f": stdio_upstream()})
     p.stdin.write(_call(2, "f_slow", {"seconds": 30}) + "\n")
     p.stdin.flush()
-    time.sleep(0.3)
+    _wait_started(proxy)
     closed_at = time.monotonic()
     p.stdin.close()
     assert p.wait(15) == 0
