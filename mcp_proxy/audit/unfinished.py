@@ -23,8 +23,8 @@ Exactly once, across processes starting together and across a crash of the sweep
   finds the first one's work in the note.
 * The note is written twice around the appends: first a `pending` entry naming this sweeper's
   instance and the calls it is about to close, then (once the closes are fsync'd) the instances as
-  swept, without `pending`. A sweep that finds a `pending` entry (its sweeper died in between) looks in
-  that sweeper's segments for the closes it wrote and closes only the rest. With no readable note (the
+  swept, without `pending`. A sweep that finds `pending` entries (their sweepers died in between) looks
+  in those sweepers' segments for the closes they wrote and closes only the rest. With no readable note (the
   first sweep, or a damaged note) every segment is searched for earlier closes once.
 
 Limit: a started record in a segment that was shipped and deleted before any process started again
@@ -90,7 +90,8 @@ class SweepReport:
 @dataclass
 class _Note:
     instances: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # inst -> segments, closed
-    pending: dict[str, Any] | None = None  # {"by": sweeper instance, "calls": {inst: [call ids]}}
+    # Sweeps that died between their appends and their note: [{"by": sweeper, "calls": {inst: [ids]}}, ...]
+    pending: list[dict[str, Any]] = field(default_factory=list)
     trusted: bool = True  # False: absent or unreadable, so earlier closes must be searched for
 
     @classmethod
@@ -113,12 +114,15 @@ class _Note:
                      for k, v in instances.items()}
         except (KeyError, TypeError):
             return cls(trusted=False)
-        ok_pending = isinstance(pending, dict) and isinstance(pending.get("calls"), dict)
-        return cls(clean, pending if ok_pending else None)
+        pending = pending if isinstance(pending, list) else []
+        if not all(isinstance(p, dict) and isinstance(p.get("by"), str) and isinstance(p.get("calls"), dict)
+                   for p in pending):
+            return cls(trusted=False)
+        return cls(clean, pending)
 
     def save(self, path: Path) -> None:
         data: dict[str, Any] = {"version": NOTE_VERSION, "instances": self.instances}
-        if self.pending is not None:
+        if self.pending:
             data["pending"] = self.pending
         atomic_write(path, json.dumps(data, separators=(",", ":")).encode())  # durable: fsync'd, renamed
 
@@ -246,13 +250,13 @@ def _sweep_locked(layout: Layout, own: str, append: Append, stop: threading.Even
     if not note.trusted:  # the first sweep, or a damaged note: find what earlier sweeps closed
         for inst, ids in closes_in(s for segs in by_instance.values() for s in segs).items():
             known.setdefault(inst, set()).update(ids)
-    if note.pending is not None:  # a sweeper died between its appends and its note: what did it write?
-        by = str(note.pending.get("by", ""))
+    for pending in note.pending:  # a sweeper died between its appends and its note: what did it write?
+        by = pending["by"]
         if by in by_instance:
             for inst, ids in closes_in(by_instance[by]).items():
                 known.setdefault(inst, set()).update(ids)
         else:  # its segments were shipped and deleted, so its closes reached the collector
-            for inst, ids in note.pending["calls"].items():
+            for inst, ids in pending["calls"].items():
                 known.setdefault(str(inst), set()).update(str(i) for i in ids)
     liveness = Liveness(layout)
     to_close: list[tuple[str, dict[str, Any]]] = []
@@ -274,13 +278,13 @@ def _sweep_locked(layout: Layout, own: str, append: Append, stop: threading.Even
         opened = scan.open_calls(closed)
         to_close += [(inst, r) for r in opened]
         swept[inst] = {"segments": names, "closed": sorted(closed | {str(r["gen_ai.tool.call.id"]) for r in opened})}
-    if not swept and note.trusted and note.pending is None:
+    if not swept and note.trusted and not note.pending:
         return  # nothing new since the last sweep: no write at all (the common start)
     if to_close:
         calls: dict[str, list[str]] = {}
         for inst, record in to_close:
             calls.setdefault(inst, []).append(str(record["gen_ai.tool.call.id"]))
-        note.pending = {"by": own, "calls": calls}
+        note.pending.append({"by": own, "calls": calls})  # earlier ones kept: their closes are not noted yet
         note.save(path)
         for inst, record in to_close:
             if not append("mcp.tool.call", close_fields(record, inst)):
@@ -293,7 +297,7 @@ def _sweep_locked(layout: Layout, own: str, append: Append, stop: threading.Even
         note.instances[inst] = entry
     for inst in [i for i in note.instances if i not in by_instance]:
         del note.instances[inst]  # every segment of it is gone: nothing left to sweep
-    note.pending = None
+    note.pending = []
     note.save(path)
 
 

@@ -125,11 +125,23 @@ def test_a_sweeper_that_died_after_some_closes_leaves_the_rest_to_the_next(spool
     assert report.incomplete and report.closed == 1
     crashed.close()
     note = json.loads((Layout(spool.paths).root / NOTE_NAME).read_text())
-    assert note["pending"]["by"] == "crashed"
+    assert [p["by"] for p in note["pending"]] == ["crashed"]
+    crashed2 = spool.open(instance="crashed2")  # and the next sweeper dies after one close too
+
+    def append_one_more(event, fields) -> bool:
+        if len(written) == 2:
+            return False
+        written.append(fields["gen_ai.tool.call.id"])
+        return crashed2.append_on_disk(event, fields)
+
+    report = sweep(Layout(spool.paths), "crashed2", append_one_more)
+    assert report.incomplete and report.closed == 1
+    crashed2.close()
     report, _ = _sweep(spool, "next")
-    assert report.closed == 2
+    assert report.closed == 1
     ids = sorted(c["gen_ai.tool.call.id"] for c in closes(spool.records()))
     assert ids == ["call-0", "call-1", "call-2"]
+    assert "pending" not in json.loads((Layout(spool.paths).root / NOTE_NAME).read_text())
 
 
 def test_a_lost_or_damaged_note_does_not_close_twice(spool):
