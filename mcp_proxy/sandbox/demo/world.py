@@ -156,6 +156,9 @@ api_key = "keyring:uptimeobserver"
         root = self.home
         facts = load_catalog_facts(config, Paths(root, root / "data", root / "cache", root / "logs"))
         draft = make_draft(facts, time.time(), days=1, auto_approve="read_only")
+        # The administrator trusts the UptimeObserver server's own read-only hints (an MCP upstream's
+        # annotations approve nothing unless the policy says so); the REST connectors' read tools need no trust.
+        draft["defaults"]["trust_annotations"] = ["uo"]
         for keys, state in ((APPROVED_WRITES, "approved"), (DISABLED, "disabled")):
             for key in keys:
                 draft["tools"][key]["state"] = state
