@@ -264,6 +264,10 @@ def _explain(args: argparse.Namespace, ctx: CliContext) -> int:
     for step in steps:
         print(f"  [{marks[step.passed]}] {step.rule:<10} {step.detail}")
     print(f"=> {'AVAILABLE' if decision.allowed else 'NOT AVAILABLE'} ({decision.code})")
+    constraints = engine.constraints_for(f.key)
+    if decision.allowed and constraints:
+        for path, allowed in constraints.items():
+            print(f"   only with {path} in {json.dumps(list(allowed), ensure_ascii=False)}")
     if not decision.allowed:
         print(f"   the model is told: {decision.message}")
     return EXIT_OK

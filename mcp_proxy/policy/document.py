@@ -24,12 +24,13 @@ AUTO_APPROVE = ("none", "read_only")
 TOP_LEVEL = ("schema", "revision", "issued_at", "expires_at", "defaults", "tools", "toolsets", "groups",
              "profiles", "description", "comment")
 DEFAULTS_FIELDS = ("auto_approve", "trust_annotations")
-TOOL_FIELDS = ("state", "class", "sha256", "redact", "hash", "comment", "note")
+TOOL_FIELDS = ("state", "class", "sha256", "redact", "hash", "constraints", "comment", "note")
 PROFILE_FIELDS = ("name", "members", "toolsets", "description", "comment")
 _KEY_RE = re.compile(r"^[A-Za-z0-9_-]+\.[^\s]+$")
 _SHA_RE = re.compile(r"^[0-9a-f]{64}$")
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.:-]+$")
+_ARG_PATH_RE = re.compile(r"^[A-Za-z0-9_$-]+(\.[A-Za-z0-9_$-]+)*$")
 
 
 class DocumentError(PolicyError):
@@ -50,6 +51,8 @@ class ToolEntry:
     sha256: str | None = None
     redact: tuple[str, ...] = ()
     hash: tuple[str, ...] = ()
+    # Argument constraints (policy/constraints.py): dotted argument path -> the JSON values allowed there.
+    constraints: tuple[tuple[str, tuple[Any, ...]], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -147,11 +150,33 @@ def _parse_tools(c: _Checker, raw: object) -> dict[str, ToolEntry]:
             sha = None
         redact = c.strings(entry["redact"], f"{path}.redact", "argument field names") if "redact" in entry else ()
         hashed = c.strings(entry["hash"], f"{path}.hash", "argument field names") if "hash" in entry else ()
+        constraints = _parse_constraints(c, entry["constraints"], f"{path}.constraints") \
+            if "constraints" in entry else ()
         if state == "approved" and sha is None:
             c.warnings.append(f"{path}: approved without sha256, so a changed definition stays approved; "
                               "pin it with the hash from `mcp-access-proxy tools --all --json`")
-        tools[key] = ToolEntry(key, state, cls if cls in CLASSES else None, sha, redact, hashed)
+        tools[key] = ToolEntry(key, state, cls if cls in CLASSES else None, sha, redact, hashed, constraints)
     return tools
+
+
+def _parse_constraints(c: _Checker, raw: object, path: str) -> tuple[tuple[str, tuple[Any, ...]], ...]:
+    """`{"request.action": ["add_note", "update"]}`: each key a dotted argument path, each value a non-empty
+    list of the JSON values allowed there."""
+    example = '{"request.action": ["add_note", "update"]}'
+    if not isinstance(raw, dict) or not raw:
+        c.add(path, f"must be an object of dotted argument paths to the values allowed there, e.g. {example}")
+        return ()
+    parsed = []
+    for arg_path, allowed in raw.items():
+        where = _p(path, arg_path)
+        if not _ARG_PATH_RE.match(arg_path):
+            c.add(where, "an argument path is names joined by dots, e.g. request.action")
+            continue
+        if not isinstance(allowed, list) or not allowed:
+            c.add(where, f"must be a non-empty list of the values allowed there, e.g. {example}")
+            continue
+        parsed.append((arg_path, tuple(allowed)))
+    return tuple(parsed)
 
 
 def _parse_named_lists(c: _Checker, raw: object, where: str, kind: str, shape: str, what: str,

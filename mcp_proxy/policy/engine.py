@@ -373,6 +373,11 @@ class PolicyEngine:
         entry = self.document.tools.get(key) if self.document else None
         return (entry.redact, entry.hash) if entry else ((), ())
 
+    def constraints_for(self, key: str) -> dict[str, tuple[Any, ...]] | None:
+        """The argument constraints of tool `key` in the active document (policy/constraints.py), or None."""
+        entry = self.document.tools.get(key) if self.document else None
+        return dict(entry.constraints) if entry is not None and entry.constraints else None
+
     def toolset_rank(self, facts: ToolFacts, user: str | None) -> int:
         return toolset_rank(self.document, facts, user)
 

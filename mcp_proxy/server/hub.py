@@ -15,6 +15,7 @@ import mcp_types as types
 
 from mcp_proxy.catalog.cache import load_tools, save_tools
 from mcp_proxy.catalog.catalog import Catalog, Entry
+from mcp_proxy.policy.constraints import narrowed_schema
 from mcp_proxy.server.call import CallResult, JsonObject, ToolCall
 from mcp_proxy.server.client import ClientLink
 from mcp_proxy.server.identity import Identity
@@ -120,10 +121,18 @@ class Hub:
             return self._list_cache[1]
         allowed = [e for e in self.catalog.entries() if self.policy.decide(e.facts, user).allowed]
         allowed = self._within_budget(allowed, user)
-        result = types.ListToolsResult(tools=[*self._access_tools(), *(e.tool for e in allowed)],
+        result = types.ListToolsResult(tools=[*self._access_tools(), *(self._as_shown(e) for e in allowed)],
                                        ttl_ms=self._list_ttl_ms(), cache_scope="private")
         self._list_cache = (key, result)
         return result
+
+    def _as_shown(self, entry: Entry) -> types.Tool:
+        """The tool as the model sees it: with argument constraints, its input schema narrowed to match, so the
+        model is offered only what it may do (the definition hash stays the upstream's own)."""
+        constraints = self.policy.constraints_for(entry.facts.key)
+        if not constraints:
+            return entry.tool
+        return entry.tool.model_copy(update={"input_schema": narrowed_schema(entry.input_schema, constraints)})
 
     def _list_ttl_ms(self) -> int:
         said = [u.status.list_ttl_ms for u in self.upstreams.values() if u.status.list_ttl_ms is not None]

@@ -7,6 +7,7 @@
     ProxyTools     the proxy's own tools are answered here
     Resolve        exposed name -> catalog entry and upstream (waits, bounded, for a connecting upstream)
     Authorize      the policy decides for this user, on every call
+    Constrain      an approved tool's argument constraints (a composite tool approved for some actions only)
     Validate       arguments against the tool's input schema
     SignIn         a call refused for want of a sign-in signs the user in, then runs once more
     Recheck        once the upstream is ready: decided again on the live definition, policy and user
@@ -30,12 +31,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial
+from typing import Protocol
 
 from mcp_proxy.server.call import CallResult, Next, Stage, ToolCall
 from mcp_proxy.server.inflight import CallsInFlight
 from mcp_proxy.server.stages.audit import AuditAppend, AuditCall, RecordStarted
 from mcp_proxy.server.stages.authorize import Authorize, Decider
 from mcp_proxy.server.stages.boundary import ErrorBoundary
+from mcp_proxy.server.stages.constrain import Constrain, ConstraintSource
 from mcp_proxy.server.stages.forward import Forward
 from mcp_proxy.server.stages.proxy_tools import AccessTools, ProxyTools
 from mcp_proxy.server.stages.recheck import Recheck
@@ -47,8 +50,12 @@ from mcp_proxy.server.stages.validate import Validate
 from mcp_proxy.upstreams.base import Upstream
 
 
+class Policy(Decider, ConstraintSource, Protocol):
+    """What the stages ask of the approval policy: a decision, and an approved tool's constraints."""
+
+
 def call_stages(*, audit: AuditAppend, inflight: CallsInFlight, access_tools: AccessTools, catalog: ToolLookup,
-                upstreams: Mapping[str, Upstream], policy: Decider, user: Callable[[], str | None],
+                upstreams: Mapping[str, Upstream], policy: Policy, user: Callable[[], str | None],
                 sign_in: SignInFlow) -> list[Stage]:
     return [
         ErrorBoundary(),
@@ -58,9 +65,10 @@ def call_stages(*, audit: AuditAppend, inflight: CallsInFlight, access_tools: Ac
         ProxyTools(access_tools),
         Resolve(catalog, upstreams),
         Authorize(policy),
+        Constrain(policy),
         Validate(),
         SignIn(sign_in),
-        Recheck(catalog, policy, user),
+        Recheck(catalog, policy, user, policy),
         RecordStarted(audit),
         Forward(),
     ]

@@ -51,9 +51,14 @@ class FakeUpstream(Upstream):
 class FakePolicy:
     """Allows the tools named in `allowed`; records what it was asked."""
 
-    def __init__(self, allowed: set[str] | None = None) -> None:
+    def __init__(self, allowed: set[str] | None = None,
+                 constraints: dict[str, dict[str, tuple[object, ...]]] | None = None) -> None:
         self.allowed = allowed if allowed is not None else set()
+        self.constraints = constraints or {}
         self.asked: list[tuple[str, str | None]] = []
+
+    def constraints_for(self, key: str) -> dict[str, tuple[object, ...]] | None:
+        return self.constraints.get(key)
 
     def decide(self, facts: ToolFacts, user: str | None) -> Decision:
         self.asked.append((facts.key, user))

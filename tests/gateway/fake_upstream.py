@@ -24,6 +24,11 @@ ECHO = {"type": "object", "properties": {"text": {"type": "string"}}, "required"
         "additionalProperties": False}
 
 
+MANAGE = {"type": "object", "properties": {"request": {"type": "object", "properties": {
+    "action": {"type": "string", "enum": ["create", "update", "add_note", "resolve"]},
+    "note": {"type": "string"}}, "required": ["action"]}}, "required": ["request"]}
+
+
 def tool(name: str, description: str, schema: dict, read_only: bool = False) -> dict:
     return {"name": name, "description": description, "inputSchema": schema,
             "annotations": {"readOnlyHint": read_only}}
@@ -45,6 +50,8 @@ def build(args: argparse.Namespace) -> Server:
             tool("grow", "Add a tool and announce list_changed.", {"type": "object"}),
         ]
         items += [tool(f"bulk_{i:04d}", f"Bulk tool {i}.", ECHO, read_only=True) for i in range(args.tools)]
+        if os.environ.get("FAKE_COMPOSITE"):  # a composite tool, like PagerDuty's hosted manage_incidents
+            items.append(tool("manage", "Manage an incident: one action per call.", MANAGE))
         if state["grown"]:
             items.append(tool("grown", "Appeared after grow.", ECHO))
         return items
@@ -77,6 +84,8 @@ def build(args: argparse.Namespace) -> Server:
         if params.name == "echo" or params.name.startswith("bulk_") or params.name == "grown":
             return types.CallToolResult(content=[types.TextContent(type="text", text=a.get("text", ""))],
                                         structured_content={"text": a.get("text", ""), "server": args.name})
+        if params.name == "manage":
+            return text(f"done: {a['request']['action']}")
         if params.name == "add":
             return text(str(a["a"] + a["b"]))
         if params.name == "slow":

@@ -13,6 +13,7 @@ from mcp_proxy.server.pipeline import Pipeline, call_stages
 from mcp_proxy.server.stages.audit import AuditCall, RecordStarted
 from mcp_proxy.server.stages.authorize import Authorize
 from mcp_proxy.server.stages.boundary import ErrorBoundary
+from mcp_proxy.server.stages.constrain import Constrain
 from mcp_proxy.server.stages.forward import Forward
 from mcp_proxy.server.stages.proxy_tools import ProxyTools
 from mcp_proxy.server.stages.recheck import Recheck
@@ -137,7 +138,7 @@ def pipeline(policy: FakePolicy, upstream: FakeUpstream, audit: AuditRecorder,
 def test_the_order_of_the_stages():
     stages = pipeline(FakePolicy(), FakeUpstream(), AuditRecorder()).stages
     assert [type(s) for s in stages] == [ErrorBoundary, Trace, AuditCall, TrackInFlight, ProxyTools, Resolve,
-                                         Authorize, Validate, SignIn, Recheck, RecordStarted, Forward]
+                                         Authorize, Constrain, Validate, SignIn, Recheck, RecordStarted, Forward]
 
 
 async def test_a_denied_call_never_reaches_the_upstream_and_is_on_record():

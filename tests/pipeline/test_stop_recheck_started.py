@@ -121,7 +121,7 @@ async def test_a_definition_that_changes_while_the_upstream_connects_is_decided_
         sent.append(c)
         return {"content": [], "isError": False}
 
-    result = await Recheck(catalog, Pinned(), lambda: "alice@example.com")(call, forward)
+    result = await Recheck(catalog, Pinned(), lambda: "alice@example.com", FakePolicy())(call, forward)
     assert sent == [] and is_error(result) and "changed since its review" in text_of(result)
     assert call.denial is not None and call.denial.code == "changed"
 
@@ -136,7 +136,7 @@ async def test_recheck_decides_for_the_user_signed_in_now():
     async def forward(c: ToolCall) -> CallResult:
         return {"content": [], "isError": False}
 
-    await Recheck(catalog, policy, lambda: "bob@example.com")(call, forward)
+    await Recheck(catalog, policy, lambda: "bob@example.com", policy)(call, forward)
     assert policy.asked == [("up.echo", "bob@example.com")] and call.user == "bob@example.com"
 
 
@@ -145,7 +145,7 @@ async def test_a_tool_gone_while_waiting_is_not_called():
     upstream = ReadyLater(lambda: catalog.set_tools("up", [{**ECHO_TOOL, "name": "other"}]))
     call = call_of()
     call.entry, call.upstream = catalog.lookup("up_echo"), upstream
-    result = await Recheck(catalog, FakePolicy({"up.echo"}), lambda: None)(call, _never)
+    result = await Recheck(catalog, FakePolicy({"up.echo"}), lambda: None, FakePolicy())(call, _never)
     assert call.denial is not None and call.denial.code == "tool_changed" and is_error(result)
 
 
@@ -156,7 +156,7 @@ async def test_a_changed_schema_is_validated_again():
     upstream = ReadyLater(lambda: catalog.set_tools("up", [stricter]))
     call = call_of()
     call.entry, call.upstream = catalog.lookup("up_echo"), upstream
-    result = await Recheck(catalog, FakePolicy({"up.echo"}), lambda: None)(call, _never)
+    result = await Recheck(catalog, FakePolicy({"up.echo"}), lambda: None, FakePolicy())(call, _never)
     assert call.error_type == "invalid_arguments" and "definition changed" in text_of(result)
 
 

@@ -75,3 +75,54 @@ def test_the_narrowed_schema_allows_exactly_what_the_constraints_allow():
         assert not list(validator.iter_errors(arguments)), json.dumps(arguments)
     for arguments in ({"request": {"action": "create"}}, {"request": {"manage_request": {"status": "resolved"}}}):
         assert list(validator.iter_errors(arguments)), json.dumps(arguments)
+
+
+def _doc(entry: dict) -> dict:
+    from tests._support.policy_docs import make_doc
+
+    doc = make_doc("r1")
+    doc["tools"] = {"pd.manage_incidents": entry}
+    return doc
+
+
+def test_a_document_carries_constraints_and_refuses_malformed_ones():
+    from mcp_proxy.errors import PolicyError
+    from mcp_proxy.policy.document import parse_document
+
+    doc = parse_document(_doc({"state": "approved", "constraints": {"request.action": ["add_note"]}}))
+    assert doc.tools["pd.manage_incidents"].constraints == (("request.action", ("add_note",)),)
+    for bad in ({"request.action": []}, {"request..action": ["x"]}, ["request.action"], {}):
+        with pytest.raises(PolicyError, match="constraints"):
+            parse_document(_doc({"state": "approved", "constraints": bad}))
+
+
+def test_a_draft_keeps_the_constraints_of_an_existing_entry():
+    from mcp_proxy.policy.definition import ToolFacts
+    from mcp_proxy.policy.draft import make_draft
+
+    facts = ToolFacts(key="pd.manage_incidents", upstream="pd", name="manage_incidents",
+                      exposed_name="pd_manage_incidents", definition_hash="a" * 64, read_only=False)
+    existing = _doc({"state": "approved", "sha256": "a" * 64, "constraints": {"request.action": ["add_note"]}})
+    draft = make_draft([facts], 0.0, existing=existing)
+    assert draft["tools"]["pd.manage_incidents"]["constraints"] == {"request.action": ["add_note"]}
+
+
+@pytest.mark.anyio
+async def test_the_constrain_stage_refuses_what_the_constraints_do_not_allow():
+    from mcp_proxy.server.stages.constrain import Constrain
+    from tests._support.pipeline_fakes import FakePolicy, call_of, catalog_with, text_of
+
+    policy = FakePolicy({"up.echo"}, constraints={"up.echo": {"text": ("hi", "hello")}})
+    sent: list[str] = []
+
+    async def forward(call):  # type: ignore[no-untyped-def]
+        sent.append(call.arguments["text"])
+        return {"content": [], "isError": False}
+
+    for text in ("hi", "bye"):
+        call = call_of(arguments={"text": text})
+        call.entry = catalog_with("up").lookup("up_echo")
+        result = await Constrain(policy)(call, forward)
+        if text == "bye":
+            assert call.denial is not None and call.denial.code == "constraint" and '"hi", "hello"' in text_of(result)
+    assert sent == ["hi"]

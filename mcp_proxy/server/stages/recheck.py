@@ -12,16 +12,20 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from mcp_proxy.catalog.arguments import check_arguments_in_time
+from mcp_proxy.policy.constraints import violation
 from mcp_proxy.server.call import CallResult, Next, ToolCall
 from mcp_proxy.server.stages.authorize import Decider
+from mcp_proxy.server.stages.constrain import ConstraintSource
 from mcp_proxy.server.stages.resolve import ToolLookup
 
 
 class Recheck:
-    def __init__(self, catalog: ToolLookup, policy: Decider, user: Callable[[], str | None]) -> None:
+    def __init__(self, catalog: ToolLookup, policy: Decider, user: Callable[[], str | None],
+                 constraints: ConstraintSource) -> None:
         self._catalog = catalog
         self._policy = policy
         self._user = user
+        self._constraints = constraints
 
     async def __call__(self, call: ToolCall, call_next: Next) -> CallResult:
         first, upstream = call.entry, call.upstream
@@ -38,6 +42,11 @@ class Recheck:
         if not decision.allowed:
             call.audit_fields["policy.decision.code"] = decision.code
             return call.deny(decision.code, decision.message, decision.message)
+        narrowed = self._constraints.constraints_for(live.facts.key)
+        broken = violation(narrowed, call.arguments) if narrowed else None
+        if broken is not None:
+            call.audit_fields["policy.decision.code"] = "constraint"
+            return call.deny("constraint", f"{broken.path} not allowed now", broken.message(call.name))
         call.allowed = True
         if live is not first:
             call.entry = live
