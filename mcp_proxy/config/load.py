@@ -74,7 +74,8 @@ _KIND_KEYS: dict[str, set[str]] = {
     "uptimeobserver": {"url", "api_key", "api_key_header"},
     "pagerduty": {"base_url", "region", "api_key", "auth", "from", "client_id", "client_secret", "redirect_uri",
                   "scopes", "authorize_url", "token_url", "revoke_url"},
-    "opsgenie": {"base_url", "region", "api_key"},
+    "opsgenie": {"base_url", "region", "api_key", "api", "auth", "email", "api_token", "cloud_id", "site",
+                 "resources_url"},
     "statuspage": {"base_url", "api_key", "page_id", "organization_id"},
 }
 _REST_EXTRA = {"page_size", "max_result_chars", "max_retries", "rate_limit_per_second"}
@@ -186,6 +187,12 @@ def _parse_upstream(c: Checker, key: str, data: dict[str, Any]) -> UpstreamConfi
             from_email=from_email,
         )
     if kind == "opsgenie":
+        if c.string(data, "api", where, "opsgenie", choices=("opsgenie", "jsm")) == "jsm":
+            return _parse_jsm(c, data, where, common)
+        for jsm_only in ("auth", "email", "api_token", "cloud_id", "site", "resources_url"):
+            if jsm_only in data:
+                c.add(f"{where}.{jsm_only}: only for api = \"jsm\" (Jira Service Management Operations); "
+                      f"remove it or add api = \"jsm\"")
         if "api_key" not in data:
             c.add(f"{where}.api_key: required; create an API integration key in Opsgenie (Teams > Integrations > API), "
                   f"store it with `mcp-access-proxy secret set opsgenie`, write api_key = \"keyring:opsgenie\"")
@@ -204,6 +211,45 @@ def _parse_upstream(c: Checker, key: str, data: dict[str, Any]) -> UpstreamConfi
         page_id=c.string(data, "page_id", where),
         organization_id=c.string(data, "organization_id", where),
     )
+
+
+_JSM_TOKEN_HELP = ("create an API token at https://id.atlassian.com/manage-profile/security/api-tokens, store it "
+                   "with `mcp-access-proxy secret set jsm`, write api_token = \"keyring:jsm\"")
+_CLOUD_ID_RE = re.compile(r"^[A-Za-z0-9-]{1,64}$")
+_SITE_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)+$")
+
+
+def _parse_jsm(c: Checker, data: dict[str, Any], where: str, common: dict[str, Any]) -> UpstreamConfig:
+    """`kind = "opsgenie"`, `api = "jsm"`: the Opsgenie tools served by JSM Operations (Atlassian account)."""
+    for opsgenie_only in ("region", "api_key"):
+        if opsgenie_only in data:
+            c.add(f"{where}.{opsgenie_only}: not used with api = \"jsm\"; JSM signs in with email and api_token "
+                  f"(and finds the site by cloud_id or site); remove it")
+    auth = c.string(data, "auth", where, "basic", choices=("basic", "oauth")) or "basic"
+    if auth == "oauth":
+        c.add(f"{where}.auth: Atlassian OAuth sign-in is not available yet; use auth = \"basic\" with an API token")
+    email = c.string(data, "email", where)
+    if not email:
+        c.add(f"{where}.email: required for api = \"jsm\": the email of the Atlassian account the API token "
+              f"belongs to")
+    elif not EMAIL_RE.match(email):
+        c.add(f"{where}.email: {email!r} is not an email address")
+    if "api_token" not in data:
+        c.add(f"{where}.api_token: required for api = \"jsm\"; {_JSM_TOKEN_HELP}")
+    cloud_id = c.string(data, "cloud_id", where)
+    if cloud_id and not _CLOUD_ID_RE.match(cloud_id):
+        c.add(f"{where}.cloud_id: {cloud_id!r} is not a cloud id (a UUID, shown at https://<site>/_edge/tenant_info)")
+    site = c.string(data, "site", where)
+    if site:
+        site = site.strip().lower().removeprefix("https://").rstrip("/")
+        if not _SITE_RE.match(site):
+            c.add(f"{where}.site: {site!r} is not a site host name such as \"acme.atlassian.net\"")
+    if not cloud_id and not site:
+        c.add(f"{where}: set site = \"<your-site>.atlassian.net\" (the cloud id is looked up) or cloud_id")
+    resources_url = c.string(data, "resources_url", where)
+    c.url(resources_url, f"{where}.resources_url")
+    return UpstreamConfig(**common, api="jsm", auth=auth, email=email, api_token=c.secret(data, "api_token", where),
+                          cloud_id=cloud_id, site=site, resources_url=resources_url)
 
 
 def _parse_oauth(c: Checker, data: dict, where: str, scopes_default: tuple[str, ...], *,

@@ -51,10 +51,17 @@ class UpstreamConfig:
     base_url: str | None = None
     region: str = "us"
     api_key: SecretRef | None = None
-    auth: str = "api_key"  # "api_key" | "oauth" | "none"
+    auth: str = "api_key"  # "api_key" | "oauth" | "none"; "basic" for Opsgenie's JSM backend
     oauth: OAuthSettings | None = None
     from_email: str | None = None  # PagerDuty `from`
     page_id: str | None = None  # Statuspage
+    # Opsgenie: `api = "jsm"` serves the same tools from Jira Service Management Operations
+    api: str = "opsgenie"  # "opsgenie" | "jsm"
+    email: str | None = None  # JSM, auth = "basic": the Atlassian account's email
+    api_token: SecretRef | None = None  # JSM, auth = "basic": the account's API token
+    cloud_id: str | None = None  # JSM: the site's cloud id, or found from `site`
+    site: str | None = None  # JSM: e.g. "acme.atlassian.net"
+    resources_url: str | None = None  # JSM: where the cloud id is looked up (tenant info / accessible resources)
     organization_id: str | None = None  # Statuspage
     api_key_header: str = "x-api-key"  # UptimeObserver: "x-api-key" | "bearer"
     page_size: int = 25

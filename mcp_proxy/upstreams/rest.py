@@ -36,6 +36,9 @@ def tool_dict(tool: RestTool) -> dict[str, Any]:
 
 
 def api_key_credentials(cfg: UpstreamConfig, store: SecretStore) -> CredentialProvider:
+    if cfg.auth == "basic":
+        return api_token_credentials(cfg, store)
+
     async def provide() -> Credential:
         if cfg.api_key is None:
             raise ConnectorError(f"upstreams.{cfg.key}.api_key is not set; see the README for this vendor",
@@ -43,6 +46,18 @@ def api_key_credentials(cfg: UpstreamConfig, store: SecretStore) -> CredentialPr
         # keyring may block on a D-Bus round trip: keep it off the event loop.
         value = await anyio.to_thread.run_sync(cfg.api_key.resolve, store)
         return Credential("api_key", value)
+
+    return provide
+
+
+def api_token_credentials(cfg: UpstreamConfig, store: SecretStore) -> CredentialProvider:
+    """`auth = "basic"` (JSM Operations): the account's API token; the connector pairs it with `email`."""
+    async def provide() -> Credential:
+        if cfg.api_token is None:
+            raise ConnectorError(f"upstreams.{cfg.key}.api_token is not set; see the README (JSM Operations)",
+                                 "no_credentials")
+        value = await anyio.to_thread.run_sync(cfg.api_token.resolve, store)
+        return Credential("api_token", value)
 
     return provide
 

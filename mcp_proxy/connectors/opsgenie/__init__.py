@@ -39,5 +39,9 @@ class OpsgenieConnector(VendorConnector):
 
 def build(config: UpstreamConfig, credentials: CredentialProvider, *, user_email: str | None = None,
           transport: httpx.AsyncBaseTransport | None = None) -> Connector:
-    """The Opsgenie connector for one configured upstream. Does no I/O."""
+    """The Opsgenie connector for one configured upstream (`api = "jsm"`: its JSM Operations backend). No I/O."""
+    if config.api == "jsm":
+        from mcp_proxy.connectors import jsm
+
+        return jsm.build(config, credentials, user_email=user_email, transport=transport)
     return OpsgenieConnector(config, credentials, user_email, transport)

@@ -1,0 +1,382 @@
+"""The Opsgenie alert tools served by JSM Operations: the same names and, where JSM can serve them, the
+same arguments, so that a policy written for the Opsgenie backend governs this one alike."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+from urllib.parse import quote
+
+from mcp_proxy.connectors.base import ConnectorError, ToolOutput
+from mcp_proxy.connectors.http import RestClient
+from mcp_proxy.connectors.jsm.client import RESULT_CAP, SOURCE, AsyncWrites, link_param
+from mcp_proxy.connectors.opsgenie.alerts import RESPONDER, VISIBLE_TO
+from mcp_proxy.connectors.opsgenie.client import WriteOutcome
+from mcp_proxy.connectors.opsgenie.schemas import (
+    ALERT_IDENTIFIER,
+    ALERT_IDENTIFIER_TYPE,
+    DATE_TIME,
+    NOTE,
+    limit,
+    non_negative,
+    page_limit,
+    paged_output,
+    segment,
+)
+from mcp_proxy.connectors.opsgenie.writes import _snooze_body
+from mcp_proxy.connectors.output import object_output
+from mcp_proxy.connectors.schema import enum, obj, pick, text
+from mcp_proxy.connectors.tools import Args, BoundHandler, ToolTable
+
+SORT_FIELDS = ["createdAt", "insertedAt", "lastOccurredAt", "priority"]
+LIST_FIELDS = ("id", "tinyId", "alias", "message", "status", "acknowledged", "snoozed", "snoozedUntil", "priority",
+               "count", "owner", "tags", "source", "createdAt", "updatedAt", "lastOccuredAt")
+QUERY = text("JSM Operations alert search query, e.g. `status:open AND priority:P1`, `tag:db`, "
+             "`message:*disk*`. Leave out to list every alert (open and closed).", 2000)
+IDENT = {"identifier": ALERT_IDENTIFIER, "identifierType": ALERT_IDENTIFIER_TYPE}
+IDENT_REQUIRED = ("identifier",)
+PAGER = {"offset": text("Opaque paging token: the next_offset of a previous result; leave out for the start.", 200),
+         "limit": limit(20, "entries")}
+WAITS = ("Writes are asynchronous in JSM Operations: this waits briefly for the outcome and reports it; if JSM "
+         "is slow it returns a requestId to check with get_request_status.")
+
+
+class Context(Protocol):
+    client: RestClient
+    writes: AsyncWrites
+    max_chars: int
+    page_size: int
+
+    async def api(self, path: str) -> str: ...
+
+
+TOOLS: ToolTable[Context] = ToolTable()
+
+
+async def get_json(ctx: Context, path: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+    body = await ctx.client.json("GET", await ctx.api(path), params=params)
+    return body if isinstance(body, dict) else {}
+
+
+async def find_alert(ctx: Context, args: Args) -> dict[str, Any]:
+    """The alert named by identifier + identifierType: JSM takes ids only, so an alias goes through
+    `/v1/alerts/alias` and a tiny id through a search."""
+    identifier = str(args.get("identifier") or "").strip()
+    kind = args.get("identifierType") or "id"
+    if kind == "alias":
+        return await get_json(ctx, "/v1/alerts/alias", {"alias": identifier})
+    if kind == "tiny":
+        if not identifier.isdigit():
+            raise ConnectorError(f"a tiny id is a number (the #N shown in the UI), not {identifier[:40]!r}",
+                                 "bad_argument")
+        found = (await get_json(ctx, "/v1/alerts", {"query": f"tinyId:{identifier}", "size": 1})).get("values")
+        if not found:
+            raise ConnectorError(f"JSM Operations found no alert with tiny id {identifier}; list_alerts shows them",
+                                 "http_404")
+        return found[0]
+    return await get_json(ctx, f"/v1/alerts/{segment(identifier)}")
+
+
+async def alert_id(ctx: Context, args: Args) -> str:
+    if (args.get("identifierType") or "id") == "id":
+        return segment(args.get("identifier"))
+    return segment((await find_alert(ctx, args)).get("id"))
+
+
+def _matching(args: Args) -> str:
+    return f" matching {args['query']!r}" if args.get("query") else ""
+
+
+@TOOLS.tool("list_alerts", "Search JSM Operations alerts, newest first. Use to find open or recent alerts "
+            "(`query`, e.g. status:open AND priority:P1). Returns the alerts (id, tinyId, alias, message, status, "
+            "acknowledged, priority, owner, tags, timestamps), the total count and next_offset for the next page. "
+            "JSM serves only the first 20,000 results of a search.",
+            lambda ctx: obj({"query": QUERY,
+                             "offset": {"type": "integer", "minimum": 0, "maximum": RESULT_CAP - 1, "default": 0,
+                                        "description": "Start position; use next_offset from the previous page."},
+                             "limit": limit(min(ctx.page_size, 100), "alerts"),
+                             "sort": enum("Field to sort by.", SORT_FIELDS, "createdAt"),
+                             "order": enum("Sort order.", ["asc", "desc"], "desc")}),
+            read_only=True, title="List alerts")
+async def list_alerts(ctx: Context, args: Args) -> ToolOutput:
+    offset = non_negative(args, "offset")
+    if offset >= RESULT_CAP - 1:
+        raise ConnectorError(f"JSM Operations serves only the first {RESULT_CAP} results of a search; narrow the "
+                             "query (e.g. a time range or a status) instead of paging further", "result_cap")
+    page = min(page_limit(args, min(ctx.page_size, 100)), RESULT_CAP - 1 - offset)
+    params = {**pick(args, "query", "sort", "order"), "offset": offset, "size": page}
+    body = await get_json(ctx, "/v1/alerts", params)
+    alerts = [{k: a[k] for k in LIST_FIELDS if k in a} for a in body.get("values") or []]
+    total = body.get("count")
+    nxt = link_param(body.get("links"), "offset")
+    api_next = int(nxt) if nxt and nxt.isdigit() else None
+    capped = api_next is None and isinstance(total, int) and offset + len(alerts) < total
+
+    def next_value(kept: int) -> Any:
+        pointer = api_next if kept == len(alerts) else offset + kept
+        return pointer if pointer is not None and pointer < RESULT_CAP - 1 else None
+
+    def hint(pointer: Any) -> str:
+        if pointer is not None:
+            return f"More alerts match: call list_alerts again with offset={pointer} (same query)."
+        if capped or (isinstance(total, int) and offset + len(alerts) < total):
+            return (f"No further page: JSM serves only the first {RESULT_CAP} results; narrow the query to see "
+                    "the rest.")
+        return "This is the last page."
+
+    return paged_output(f"{len(alerts)} of {total if total is not None else '?'} alerts{_matching(args)} "
+                        f"(offset {offset}); get_alert shows one in full.", "alerts", alerts, ctx.max_chars,
+                        extra={"offset": offset, "count": total}, next_value=next_value, hint=hint)
+
+
+@TOOLS.tool("count_alerts", "Count JSM Operations alerts matching a search query (same syntax as list_alerts), "
+            "without fetching them. Returns the number.", obj({"query": QUERY}), read_only=True,
+            title="Count alerts")
+async def count_alerts(ctx: Context, args: Args) -> ToolOutput:
+    # JSM has no count endpoint: a one-item page carries the total.
+    body = await get_json(ctx, "/v1/alerts", {**pick(args, "query"), "size": 1})
+    count = body.get("count", 0)
+    return ToolOutput(text=f"{count} alerts{_matching(args)}.", structured={"count": count, "query": args.get("query")})
+
+
+@TOOLS.tool("get_alert", "Get one JSM Operations alert in full: message, status, priority, responders, tags, "
+            "extra properties, entity, actions, owner, ack and close times. Identify it by id, alias or tiny id.",
+            obj(IDENT, IDENT_REQUIRED), read_only=True, title="Get alert")
+async def get_alert(ctx: Context, args: Args) -> ToolOutput:
+    alert = await find_alert(ctx, args)
+    state = "acknowledged" if alert.get("acknowledged") else alert.get("status", "?")
+    return object_output(f"Alert #{alert.get('tinyId')} {alert.get('priority', '')} {state}: "
+                         f"{alert.get('message', '')}", alert, ctx.max_chars)
+
+
+def write_result(verb: str, outcome: WriteOutcome) -> ToolOutput:
+    """The outcome of an asynchronous write, or how to check it later."""
+    rid = outcome.request_id
+    if not outcome.processed:
+        why = (f"checking its status failed ({outcome.poll_error})" if outcome.poll_error
+               else "it had not been processed yet when this call stopped waiting")
+        structured: dict[str, Any] = {"requestId": rid, "processed": False, "accepted": True}
+        if outcome.poll_error:
+            structured["statusError"] = outcome.poll_error
+        return ToolOutput(text=(f"JSM Operations accepted the request to {verb} (requestId {rid}), but {why}. Do "
+                                f"not repeat it: check the outcome in a few seconds with "
+                                f"get_request_status(requestId=\"{rid}\")."), structured=structured)
+    data = outcome.data
+    if data.get("isSuccess") is False:
+        raise ConnectorError(f"JSM Operations could not {verb}: {data.get('status') or 'no reason given'} "
+                             f"(requestId {rid}). Check the identifiers with list_alerts or get_alert.",
+                             "action_failed")
+    result: dict[str, Any] = {"requestId": rid, "processed": True, **{k: data[k] for k in
+              ("isSuccess", "action", "status", "alertId", "alias", "processedAt") if k in data}}
+    who = f"alert {data.get('alertId')}" if data.get("alertId") else "the alert"
+    alias = f" (alias {data['alias']})" if data.get("alias") else ""
+    return ToolOutput(text=f"Done: {verb} — {who}{alias}. JSM Operations says: {data.get('status') or 'processed'}"
+                           f" (requestId {rid}).", structured=result)
+
+
+async def team_id_by_name(ctx: Context, name: str) -> str:
+    teams = (await get_json(ctx, "/v1/teams")).get("platformTeams") or []
+    for team in teams:
+        if str(team.get("teamName", "")).lower() == name.lower():
+            return str(team.get("teamId"))
+    raise ConnectorError(f"JSM Operations has no team named {name!r}; list_teams shows the names", "bad_argument")
+
+
+async def _recipients(ctx: Context, values: Any, name: str) -> list[dict[str, Any]]:
+    """Responders by id (JSM knows ids only); a team may be named, its id is looked up."""
+    out = []
+    for i, value in enumerate(values or []):
+        kind = value.get("type")
+        if value.get("id"):
+            out.append({"id": value["id"], "type": kind})
+        elif kind == "team" and value.get("name"):
+            out.append({"id": await team_id_by_name(ctx, value["name"]), "type": "team"})
+        else:
+            raise ConnectorError(f"{name}[{i}]: JSM Operations identifies a {kind} by id only (users by Atlassian "
+                                 "account id); give `id` (teams may also be given by `name`)", "bad_argument")
+    return out
+
+
+@TOOLS.tool("create_alert", "Create a JSM Operations alert (notifies the responders). An open alert with the "
+            "same alias is de-duplicated instead (its count goes up). " + WAITS + " Returns the alert id and alias.",
+            obj({"message": text("Short alert text shown everywhere (≤130 characters).", 130, 1),
+                 "alias": text("Client-defined key for de-duplication and later actions.", 512),
+                 "description": text("Details for responders.", 15000),
+                 "responders": {"type": "array", "maxItems": 50, "items": RESPONDER,
+                                "description": "Teams (id or name), users (account id), escalations or schedules "
+                                               "(id) to notify."},
+                 "visibleTo": {"type": "array", "maxItems": 50, "items": VISIBLE_TO,
+                               "description": "Teams and users who may see it without being notified."},
+                 "actions": {"type": "array", "maxItems": 10, "items": text("Custom action name.", 50, 1)},
+                 "tags": {"type": "array", "maxItems": 20, "items": text("A tag.", 50, 1)},
+                 "details": {"type": "object", "maxProperties": 100,
+                             "additionalProperties": {"type": "string", "maxLength": 8000},
+                             "description": "Custom key-value properties (JSM: extraProperties; ≤8000 characters "
+                                            "in total)."},
+                 "entity": text("The domain the alert is about, e.g. a host or service.", 512),
+                 "priority": enum("P1 (critical) to P5 (informational).", ["P1", "P2", "P3", "P4", "P5"], "P3"),
+                 "note": text("A note added on creation.", 25000)}, ("message",)),
+            read_only=False, title="Create alert")
+async def create_alert(ctx: Context, args: Args) -> ToolOutput:
+    body = pick(args, "message", "alias", "description", "actions", "tags", "entity", "priority", "note")
+    details = args.get("details") or {}
+    if sum(len(str(k)) + len(str(v)) for k, v in details.items()) > 8000:
+        raise ConnectorError("details may hold at most 8000 characters in total (keys and values)", "bad_argument")
+    if details:
+        body["extraProperties"] = details
+    for field in ("responders", "visibleTo"):
+        if args.get(field):
+            body[field] = await _recipients(ctx, args[field], field)
+    body["source"] = SOURCE
+    return write_result("create the alert", await ctx.writes.submit("/v1/alerts", body))
+
+
+async def _note_after(ctx: Context, aid: str, args: Args, out: ToolOutput) -> ToolOutput:
+    """JSM's actions take no note: a note given with one is added afterwards (synchronously)."""
+    if args.get("note") and out.structured and out.structured.get("processed") is not False:
+        await ctx.client.json("POST", await ctx.api(f"/v1/alerts/{aid}/notes"), json={"note": args["note"]})
+        out.text += " The note was added."
+        out.structured["noteAdded"] = True
+    return out
+
+
+def _action(suffix: str, verb: str,
+            body_of: Callable[[Context, Args], Awaitable[dict[str, Any] | None]] | None = None
+            ) -> BoundHandler[Context]:
+    async def handler(ctx: Context, args: Args) -> ToolOutput:
+        body = await body_of(ctx, args) if body_of else None
+        aid = await alert_id(ctx, args)
+        out = write_result(f"{verb} alert {args.get('identifier')}", await ctx.writes.submit(
+            f"/v1/alerts/{aid}/{suffix}", body))
+        return await _note_after(ctx, aid, args, out)
+    return handler
+
+
+async def _snooze(ctx: Context, args: Args) -> dict[str, Any]:
+    return {"endTime": _snooze_body(args)["endTime"]}
+
+
+async def _escalation(ctx: Context, args: Args) -> dict[str, Any]:
+    target = args.get("escalation") or {}
+    if target.get("id"):
+        return {"escalationId": target["id"]}
+    if not target.get("name"):
+        raise ConnectorError("escalation needs one of: id, name", "bad_argument")
+    from mcp_proxy.connectors.jsm.directory import all_escalations
+
+    for escalation in await all_escalations(ctx):
+        if escalation.get("name") == target["name"]:
+            return {"escalationId": escalation["id"]}
+    raise ConnectorError(f"JSM Operations has no escalation named {target['name']!r}; list_escalations shows them",
+                         "bad_argument")
+
+
+async def _owner(ctx: Context, args: Args) -> dict[str, Any]:
+    owner = args.get("owner") or {}
+    if owner.get("id"):
+        return {"accountId": owner["id"]}
+    raise ConnectorError("JSM Operations assigns alerts by Atlassian account id only: give owner.id (an account "
+                         "id, e.g. from who_is_on_call); a username or email cannot be looked up", "bad_argument")
+
+
+TOOLS.add("acknowledge_alert", "Acknowledge a JSM Operations alert: stops its escalation and tells others someone "
+          "is on it. " + WAITS, obj({**IDENT, "note": NOTE}, IDENT_REQUIRED), _action("acknowledge", "acknowledge"),
+          read_only=False, idempotent=True, title="Acknowledge alert")
+TOOLS.add("unacknowledge_alert", "Undo the acknowledgement of a JSM Operations alert, so it escalates again. "
+          + WAITS, obj({**IDENT, "note": NOTE}, IDENT_REQUIRED), _action("unacknowledge", "unacknowledge"),
+          read_only=False, idempotent=True, title="Unacknowledge alert")
+TOOLS.add("close_alert", "Close a JSM Operations alert (resolved). A closed alert cannot be reopened; a new one "
+          "with the same alias starts fresh. " + WAITS, obj({**IDENT, "note": NOTE}, IDENT_REQUIRED),
+          _action("close", "close"), read_only=False, destructive=True, idempotent=True, title="Close alert")
+
+
+@TOOLS.tool("add_alert_note", "Add a note (comment) to a JSM Operations alert, e.g. findings or next steps. "
+            "Returns the note.", obj({**IDENT, "note": text("The note text.", 25000, 1)}, ("identifier", "note")),
+            read_only=False, title="Add alert note")
+async def add_alert_note(ctx: Context, args: Args) -> ToolOutput:
+    aid = await alert_id(ctx, args)
+    note = await ctx.client.json("POST", await ctx.api(f"/v1/alerts/{aid}/notes"), json={"note": args.get("note")})
+    note = note if isinstance(note, dict) else {}
+    return ToolOutput(text=f"Added note {note.get('id', '')} to alert {args.get('identifier')}.",
+                      structured={"alertId": aid, **note})
+
+
+TOOLS.add("snooze_alert", "Snooze a JSM Operations alert: no notifications until the end time, then it notifies "
+          "again. Give either endTime or minutes. " + WAITS,
+          obj({**IDENT, "endTime": {**DATE_TIME, "description": "When the snooze ends (ISO 8601, future)."},
+               "minutes": {"type": "integer", "minimum": 1, "maximum": 43200,
+                           "description": "Instead of endTime: snooze for this many minutes from now."},
+               "note": NOTE}, IDENT_REQUIRED),
+          _action("snooze", "snooze", _snooze), read_only=False, idempotent=True, title="Snooze alert")
+TOOLS.add("escalate_alert", "Escalate a JSM Operations alert to the next level of an escalation now (by escalation "
+          "id, or name: looked up in the teams' escalations). " + WAITS,
+          obj({**IDENT, "escalation": obj({"id": text("Escalation id.", 512), "name": text("Escalation name "
+               "(instead of id).", 512)}), "note": NOTE}, ("identifier", "escalation")),
+          _action("escalate", "escalate", _escalation), read_only=False, title="Escalate alert")
+TOOLS.add("assign_alert", "Make a user the owner of a JSM Operations alert, by Atlassian account id. " + WAITS,
+          obj({**IDENT, "owner": obj({"id": text("The user's Atlassian account id.", 512),
+                                      "username": text("Not supported by JSM Operations (give id).", 512)}),
+               "note": NOTE}, ("identifier", "owner")),
+          _action("assign", "assign", _owner), read_only=False, idempotent=True, title="Assign alert")
+
+
+async def _notes_or_logs(ctx: Context, args: Args, kind: str) -> ToolOutput:
+    aid = await alert_id(ctx, args)
+    params: dict[str, Any] = {"size": page_limit(args, 20)}
+    if args.get("offset"):
+        params["after"] = str(args["offset"])
+    body = await get_json(ctx, f"/v1/alerts/{aid}/{kind}", params)
+    items = body.get("values") or []
+    api_next = link_param(body.get("links"), "after")
+
+    def next_value(kept: int) -> Any:
+        # The cursor belongs to the page's last entry: a trimmed page has none for where it stops.
+        return api_next if kept == len(items) else None
+
+    def hint(pointer: Any) -> str:
+        if pointer:
+            return f"More {kind} exist: call again with offset=\"{pointer}\"."
+        if len(items) and api_next:
+            return f"Some {kind} were left out for size: call again with a smaller limit."
+        return f"No more {kind}."
+
+    return paged_output(f"{len(items)} {kind} of alert {args.get('identifier')}, newest first.", kind, items,
+                        ctx.max_chars, extra={}, next_value=next_value, hint=hint)
+
+
+@TOOLS.tool("list_alert_notes", "List the notes of a JSM Operations alert, newest first. Returns the notes (note, "
+            "owner, createdAt) and next_offset, an opaque token for the next page.",
+            obj({**IDENT, **PAGER}, IDENT_REQUIRED), read_only=True, title="List alert notes")
+async def list_alert_notes(ctx: Context, args: Args) -> ToolOutput:
+    return await _notes_or_logs(ctx, args, "notes")
+
+
+@TOOLS.tool("list_alert_logs", "List a JSM Operations alert's activity log (created, notified, acknowledged, "
+            "closed, …), newest first. Returns log entries and next_offset, an opaque token for the next page.",
+            obj({**IDENT, **PAGER}, IDENT_REQUIRED), read_only=True, title="List alert logs")
+async def list_alert_logs(ctx: Context, args: Args) -> ToolOutput:
+    return await _notes_or_logs(ctx, args, "logs")
+
+
+@TOOLS.tool("get_request_status", "Check the outcome of an asynchronous JSM Operations alert write by its "
+            "requestId (given by a write that had not finished). Returns whether it was processed, succeeded, "
+            "the alert id and JSM's status text.",
+            obj({"requestId": {"type": "string", "minLength": 1, "maxLength": 128,
+                               "pattern": "^[A-Za-z0-9_.:-]+$", "description": "The requestId to check."}},
+                ("requestId",)),
+            read_only=True, title="Get request status")
+async def get_request_status(ctx: Context, args: Args) -> ToolOutput:
+    rid = str(args.get("requestId") or "").strip()
+    data = await ctx.writes.status(rid)
+    if data is None:
+        return ToolOutput(text=f"JSM Operations has not processed request {rid} yet (or does not know it: JSM "
+                               "answers both alike); ask again in a few seconds.",
+                          structured={"requestId": rid, "processed": False})
+    ok = "succeeded" if data.get("isSuccess") else "failed"
+    return ToolOutput(text=f"Request {rid} ({data.get('action', '?')}) {ok}: {data.get('status', '')}; "
+                           f"alert {data.get('alertId', '?')}.",
+                      structured={"requestId": rid, "processed": True, **data})
+
+
+def quoted(value: Any) -> str:
+    return quote(str(value), safe="")

@@ -1,0 +1,185 @@
+"""Who is responsible, from JSM Operations: schedules and on-call, teams and their escalations.
+
+JSM has no user directory and no team details under /jsm/ops (get_team, list_users and get_user are not
+offered by this backend); schedules and escalations are found by id, a name is looked up."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mcp_proxy.connectors.base import ConnectorError, ToolOutput
+from mcp_proxy.connectors.jsm.alerts import Context, get_json
+from mcp_proxy.connectors.jsm.client import link_param
+from mcp_proxy.connectors.opsgenie.directory import EMPTY, ON_CALL, TIMELINES, _named
+from mcp_proxy.connectors.opsgenie.schemas import DATE_TIME, NAMED_IDENTIFIER_TYPE, named_identifier, segment
+from mcp_proxy.connectors.output import list_output, object_output
+from mcp_proxy.connectors.schema import enum, iso_datetime, obj
+from mcp_proxy.connectors.tools import Args, ToolTable
+
+MAX_PAGES = 40  # a directory list reads at most this many pages
+
+TOOLS: ToolTable[Context] = ToolTable()
+
+
+async def _all(ctx: Context, path: str, size: int, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Every item of a paged list (offset + size, links.next)."""
+    items: list[dict[str, Any]] = []
+    offset = 0
+    for _ in range(MAX_PAGES):
+        body = await get_json(ctx, path, {**(params or {}), "offset": offset, "size": size})
+        items += body.get("values") or []
+        nxt = link_param(body.get("links"), "offset")
+        if not nxt or not nxt.isdigit() or int(nxt) <= offset:
+            break
+        offset = int(nxt)
+    return items
+
+
+async def teams(ctx: Context) -> list[dict[str, Any]]:
+    return list((await get_json(ctx, "/v1/teams")).get("platformTeams") or [])
+
+
+async def all_escalations(ctx: Context) -> list[dict[str, Any]]:
+    """The escalations of every team (JSM keeps them per team), each with its teamId."""
+    out = []
+    for team in await teams(ctx):
+        team_id = str(team.get("teamId"))
+        for escalation in await _all(ctx, f"/v1/teams/{segment(team_id)}/escalations", 100):
+            out.append({**escalation, "teamId": team_id})
+    return out
+
+
+async def schedule_id(ctx: Context, args: Args) -> str:
+    identifier = str(args.get("identifier") or "").strip()
+    if (args.get("identifierType") or "id") == "id":
+        return segment(identifier)
+    for schedule in await _all(ctx, "/v1/schedules", 50, {"query": identifier}):
+        if str(schedule.get("name", "")).lower() == identifier.lower():
+            return segment(schedule.get("id"))
+    raise ConnectorError(f"JSM Operations has no schedule named {identifier!r}; list_schedules shows the names",
+                         "http_404")
+
+
+def _date(args: Args, params: dict[str, Any]) -> dict[str, Any]:
+    if args.get("date"):
+        params["date"] = iso_datetime(args["date"], "date")
+    return params
+
+
+TOOLS.add("list_escalations", "List the JSM Operations escalations of every team: who gets notified, in which "
+          "order, after which delays. Returns each escalation's id, name, teamId, rules and repeat settings.",
+          EMPTY, lambda ctx, args: _escalations(ctx), read_only=True, title="List escalations")
+
+
+async def _escalations(ctx: Context) -> ToolOutput:
+    items = await all_escalations(ctx)
+    return list_output(f"{len(items)} escalations.", "escalations", items, ctx.max_chars)
+
+
+@TOOLS.tool("get_escalation", "Get one JSM Operations escalation with its rules (condition, delay, recipient) by "
+            "id or name.", _named("escalation"), read_only=True, title="Get escalation")
+async def get_escalation(ctx: Context, args: Args) -> ToolOutput:
+    kind = args.get("identifierType") or "id"
+    identifier = str(args.get("identifier") or "").strip()
+    for escalation in await all_escalations(ctx):
+        if escalation.get(kind) == identifier:
+            return object_output(f"Escalation {escalation.get('name')!r} ({len(escalation.get('rules') or [])} "
+                                 "rules).", escalation, ctx.max_chars)
+    raise ConnectorError(f"JSM Operations found no escalation with {kind} {identifier!r} in any team; "
+                         "list_escalations shows them", "http_404")
+
+
+@TOOLS.tool("list_schedules", "List the JSM Operations on-call schedules (id, name, time zone, enabled, team). Use "
+            "the id or name with who_is_on_call, next_on_call or get_schedule_timeline.",
+            obj({"expandRotations": {"type": "boolean", "default": False,
+                                     "description": "Include each schedule's rotations."}}),
+            read_only=True, title="List schedules")
+async def list_schedules(ctx: Context, args: Args) -> ToolOutput:
+    items = await _all(ctx, "/v1/schedules", 50, {"expand": "rotation"} if args.get("expandRotations") else None)
+    return list_output(f"{len(items)} schedules.", "schedules", items, ctx.max_chars)
+
+
+@TOOLS.tool("get_schedule", "Get one JSM Operations schedule with its rotations (participants, type, length, "
+            "start) by id or name.", _named("schedule"), read_only=True, title="Get schedule")
+async def get_schedule(ctx: Context, args: Args) -> ToolOutput:
+    data = await get_json(ctx, f"/v1/schedules/{await schedule_id(ctx, args)}")
+    return object_output(f"Schedule {data.get('name')!r} (time zone {data.get('timezone')}, "
+                         f"{len(data.get('rotations') or [])} rotations).", data, ctx.max_chars)
+
+
+def _periods(timeline: dict[str, Any], which: str) -> list[dict[str, Any]]:
+    rows = []
+    for rotation in (timeline or {}).get("rotations") or []:
+        for period in rotation.get("periods") or []:
+            responder = period.get("responder") or {}
+            rows.append({"timeline": which, "rotation": rotation.get("name"), "startDate": period.get("startDate"),
+                         "endDate": period.get("endDate"), "type": period.get("type"),
+                         "recipient": responder.get("id"), "recipientType": responder.get("type")})
+    return rows
+
+
+@TOOLS.tool("get_schedule_timeline", "Show who is on call in a JSM Operations schedule over a time window "
+            "(default: one week from now). Returns periods (rotation, start, end, recipient account id) of the "
+            "final timeline, and of the base/override/forwarding timelines when asked.",
+            obj({"identifier": named_identifier("schedule"), "identifierType": NAMED_IDENTIFIER_TYPE,
+                 "interval": {"type": "integer", "minimum": 1, "maximum": 12, "default": 1,
+                              "description": "Length of the window, in intervalUnit."},
+                 "intervalUnit": enum("Unit of interval.", ["days", "weeks", "months"], "weeks"),
+                 "date": {**DATE_TIME, "description": "Start of the window (ISO 8601 with zone); default now."},
+                 "expand": {"type": "array", "maxItems": 3, "uniqueItems": True,
+                            "items": {"type": "string", "enum": TIMELINES},
+                            "description": "Also return these timelines."}}, ("identifier",)),
+            read_only=True, title="Get schedule timeline")
+async def get_schedule_timeline(ctx: Context, args: Args) -> ToolOutput:
+    sid = await schedule_id(ctx, args)
+    params = _date(args, {"interval": args.get("interval", 1), "intervalUnit": args.get("intervalUnit", "weeks")})
+    expand = [e for e in args.get("expand") or [] if e in TIMELINES]
+    if expand:
+        params["expand"] = ",".join(expand)
+    data = await get_json(ctx, f"/v1/schedules/{sid}/timeline", params)
+    rows = _periods(data.get("finalTimeline") or {}, "final")
+    for which in expand:
+        rows += _periods(data.get(f"{which}Timeline") or {}, which)
+    return list_output(
+        f"Timeline of schedule {args.get('identifier')!r} from {data.get('startDate')} to {data.get('endDate')}: "
+        f"{len(rows)} periods (final timeline = who is actually on call; recipients are account ids).",
+        "periods", rows, ctx.max_chars,
+        extra={"schedule": {"id": sid}, "startDate": data.get("startDate"), "endDate": data.get("endDate")})
+
+
+def _ids(participants: Any) -> list[str]:
+    return [f"{p.get('id', '?')} ({p.get('type', '?')})" if isinstance(p, dict) else str(p)
+            for p in participants or []]
+
+
+async def _on_call(ctx: Context, args: Args, suffix: str) -> dict[str, Any]:
+    params = _date(args, {"flat": "true"} if args.get("flat") else {})
+    return await get_json(ctx, f"/v1/schedules/{await schedule_id(ctx, args)}/{suffix}", params or None)
+
+
+@TOOLS.tool("who_is_on_call", "Who is on call now (or at `date`) in a JSM Operations schedule, by schedule id or "
+            "name. Returns the on-call participants (Atlassian account ids, and teams/escalations with theirs).",
+            ON_CALL, read_only=True, title="Who is on call")
+async def who_is_on_call(ctx: Context, args: Args) -> ToolOutput:
+    data = await _on_call(ctx, args, "on-calls")
+    names = _ids(data.get("onCallParticipants") or data.get("onCallUsers"))
+    when = f" at {args['date']}" if args.get("date") else " now"
+    return object_output(f"On call{when} for schedule {args.get('identifier')!r}: {', '.join(names) or 'nobody'}.",
+                         data, ctx.max_chars)
+
+
+@TOOLS.tool("next_on_call", "Who is on call next in a JSM Operations schedule after now (or after `date`), by "
+            "schedule id or name. Returns the next on-call participants (account ids).", ON_CALL, read_only=True,
+            title="Next on call")
+async def next_on_call(ctx: Context, args: Args) -> ToolOutput:
+    data = await _on_call(ctx, args, "next-on-calls")
+    names = _ids(data.get("nextOnCallParticipants") or data.get("nextOnCallUsers"))
+    return object_output(f"Next on call for schedule {args.get('identifier')!r}: {', '.join(names) or 'nobody'}.",
+                         data, ctx.max_chars)
+
+
+@TOOLS.tool("list_teams", "List the JSM Operations teams (Atlassian platform teams: id and name). Their "
+            "escalations are in list_escalations.", EMPTY, read_only=True, title="List teams")
+async def list_teams(ctx: Context, args: Args) -> ToolOutput:
+    items = [{"id": t.get("teamId"), "name": t.get("teamName")} for t in await teams(ctx)]
+    return list_output(f"{len(items)} teams.", "teams", items, ctx.max_chars)
