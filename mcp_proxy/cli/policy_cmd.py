@@ -40,6 +40,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--days", type=float, default=30.0, help="expires_at this many days from now (default 30)")
     s.add_argument("--auto-approve", choices=("none", "read_only"), default="none",
                    help="defaults.auto_approve of the draft (default none)")
+    s.add_argument("--trust-annotations", metavar="UPSTREAM", action="append", default=[],
+                   help="add this upstream key to defaults.trust_annotations: its tools' own readOnlyHint then counts "
+                        "for auto_approve (repeatable; built-in connectors need none)")
 
     s = add_action(cmds, "keygen", "make a signing key pair for the administrator", _keygen)
     s.add_argument("--out", metavar="PREFIX", required=True, help="writes PREFIX.pem (private) and PREFIX.pub.pem")
@@ -300,7 +303,8 @@ def _draft(args: argparse.Namespace, ctx: CliContext) -> int:
         err("mcp-access-proxy: no tools discovered yet; configure upstreams, then run `mcp-access-proxy tools "
             "--refresh` (or start the proxy once) and draft again")
         return EXIT_FAILURE
-    draft = make_draft(facts, time.time(), days=args.days, auto_approve=args.auto_approve, existing=existing)
+    draft = make_draft(facts, time.time(), days=args.days, auto_approve=args.auto_approve,
+                       trust_annotations=args.trust_annotations, existing=existing)
     _write(args.out, (json.dumps(draft, indent=2, ensure_ascii=False) + "\n").encode())
     err(f"drafted {len(draft['tools'])} tool(s); review states, add toolsets/groups/profiles, then "
         "`mcp-access-proxy policy sign FILE --key KEY`")

@@ -17,8 +17,9 @@ from mcp_proxy.policy.document import SCHEMA_VERSION, format_time
 
 
 def make_draft(facts: Iterable[ToolFacts], now: float, *, days: float = 30.0, auto_approve: str = "none",
-               existing: dict[str, Any] | None = None) -> dict[str, Any]:
+               trust_annotations: Iterable[str] = (), existing: dict[str, Any] | None = None) -> dict[str, Any]:
     issued = datetime.fromtimestamp(now, UTC)
+    trusted = sorted(set(trust_annotations))
     old_tools: dict[str, Any] = dict((existing or {}).get("tools") or {})
     tools: dict[str, Any] = {}
     for f in sorted(facts, key=lambda f: f.key):
@@ -43,7 +44,7 @@ def make_draft(facts: Iterable[ToolFacts], now: float, *, days: float = 30.0, au
         "revision": issued.strftime("%Y-%m-%d.%H%M%S"),
         "issued_at": format_time(issued),
         "expires_at": format_time(issued + timedelta(days=days)),
-        "defaults": {"auto_approve": auto_approve},
+        "defaults": {"auto_approve": auto_approve, **({"trust_annotations": trusted} if trusted else {})},
         "tools": tools,
         "toolsets": {},
         "groups": {},

@@ -84,3 +84,22 @@ def test_trust_annotations_is_parsed():
     doc = parse_document(make_doc(defaults={"auto_approve": "read_only", "trust_annotations": ["fs", "uo"]}))
     assert doc.trust_annotations == ("fs", "uo")
     assert parse_document(make_doc()).trust_annotations == ()
+
+
+def test_a_draft_can_name_the_trusted_upstreams(tmp_path, proxy_home, monkeypatch):
+    import json
+
+    import mcp_proxy.catalog.offline as offline
+    from mcp_proxy.cli import run
+
+    monkeypatch.setattr(offline, "load_catalog_facts", lambda config, paths: [UPSTREAM_READ, BUILTIN_READ])
+    config = tmp_path / "config.toml"
+    config.write_text('[user]\nemail = "alice@example.com"\n')
+    out = tmp_path / "draft.json"
+    assert run(["--config", str(config), "policy", "draft", "--auto-approve", "read_only",
+                "--trust-annotations", "fs", "--out", str(out)]) == 0
+    draft = json.loads(out.read_text())
+    assert draft["defaults"] == {"auto_approve": "read_only", "trust_annotations": ["fs"]}
+    assert evaluate(parse_document(draft), UPSTREAM_READ, None, parse_document(draft).issued_at.timestamp()).allowed
+    assert run(["--config", str(config), "policy", "draft", "--out", str(out)]) == 0
+    assert json.loads(out.read_text())["defaults"] == {"auto_approve": "none"}
