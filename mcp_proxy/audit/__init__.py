@@ -33,4 +33,22 @@ def audit_health(paths: Paths, audit_cfg: AuditConfig) -> list[tuple[str, str, s
     """`doctor`'s audit lines: (status "ok" | "warn" | "FAIL", name, detail)."""
     from mcp_proxy.audit.status import audit_health as health
 
-    return health(paths, audit_cfg)
+    return health(paths, audit_cfg) + writability_lines(paths)
+
+
+def writability_lines(paths: Paths) -> list[tuple[str, str, str]]:
+    """Whether the spool can be written now (no record, no call), and the calls refused while it could not."""
+    import json
+
+    from mcp_proxy.audit.writable import recent_gaps, spool_write_problem
+
+    lines: list[tuple[str, str, str]] = []
+    problem = spool_write_problem(paths)
+    lines.append(("FAIL", "audit writable", problem) if problem else ("ok", "audit writable", "the spool takes "
+                                                                                             "new records"))
+    for raw in recent_gaps(paths):
+        gap = json.loads(raw)
+        lines.append(("warn", "audit gap", f"{gap.get('audit.gap.refused_calls')} call(s) refused from "
+                                           f"{gap.get('audit.gap.first')} to {gap.get('audit.gap.last')} because "
+                                           "the audit log could not be written"))
+    return lines

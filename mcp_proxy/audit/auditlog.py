@@ -40,6 +40,7 @@ from mcp_proxy.audit.layout import Layout
 from mcp_proxy.audit.record import RESERVED, AuditContext, new_id, rfc3339
 from mcp_proxy.audit.redact import Redactor, resolve_secret_values
 from mcp_proxy.audit.spool import SegmentWriter, WriterLockUnavailable
+from mcp_proxy.errors import AuditError
 
 if TYPE_CHECKING:
     from mcp_proxy.audit.unfinished import SweepThread
@@ -47,6 +48,12 @@ if TYPE_CHECKING:
     from mcp_proxy.paths import Paths
 
 log = logging.getLogger(__name__)
+
+
+class AuditUnavailable(AuditError):
+    """A record that must be on disk first could not be written; the text says what to do."""
+
+    error_type = "audit_unavailable"
 
 CLOSE_UNFINISHED_AFTER = 1.0  # seconds after start-up before the sweep of unfinished calls begins
 SECRET_WAIT = 5.0  # seconds a record waits for the secret values before it is redacted without them
@@ -84,6 +91,9 @@ class AuditLog:
         self._quota = _QuotaThread(self)
         self._unfinished: SweepThread | None = None
         self._closed = False
+        self._gap_refused = 0  # calls refused because their records could not be written, since the last gap
+        self._gap_first = 0.0
+        self._gap_last = 0.0
 
     @classmethod
     def open(cls, paths: Paths, cfg: AuditConfig, context: AuditContext, *,
@@ -135,6 +145,8 @@ class AuditLog:
         """Append a record; it is written (group) or on disk (fsync) when this returns."""
         if not self._ready.is_set():
             await anyio.to_thread.run_sync(self._wait_ready)
+        if self._gap_refused:
+            self._close_gap()
         record, number = self._append_now(event_name, fields)
         if self._fsync and number:
             try:
@@ -142,6 +154,59 @@ class AuditLog:
             except OSError as exc:
                 self._write_failed(exc)
         return record
+
+    async def append_required(self, event_name: str, fields: dict[str, Any]) -> dict[str, Any]:
+        """Append a record that must be on disk before what it records may happen (a call's started record,
+        a denial): raises AuditUnavailable when it could not be written (disk full, read-only, quota), and
+        counts the refusal. The first record that can be written after refusals is preceded by one
+        `audit.gap` record saying how many calls were refused and when."""
+        if not self._ready.is_set():
+            await anyio.to_thread.run_sync(self._wait_ready)
+        if self._gap_refused:
+            self._close_gap()  # the gap goes on record first, once writing works again
+        # Not kept in memory when it cannot be written: the call it records does not happen (the gap counts it).
+        record, number = self._append_now(event_name, fields, keep=False)
+        written = number > 0
+        if written and self._fsync:
+            try:
+                await anyio.to_thread.run_sync(self.writer.sync_upto, number)
+            except OSError as exc:
+                self._write_failed(exc)
+                written = False
+        if not written:
+            self._note_refused()
+            raise AuditUnavailable(
+                "The proxy did not make this call because it cannot write its audit log (the disk is full or "
+                "read-only, or a quota is reached), and every call must be on record before it runs. Free disk "
+                "space or fix the audit directory, then call again; `mcp-access-proxy doctor` checks it.")
+        return record
+
+    def _note_refused(self) -> None:
+        now = self.clock()
+        with self._lock:
+            self._gap_refused += 1
+            self._gap_first = self._gap_first or now
+            self._gap_last = now
+
+    def _close_gap(self) -> None:
+        """Write the `audit.gap` record of the refusals so far; they stay counted if it cannot be written."""
+        with self._lock:
+            refused, first, last = self._gap_refused, self._gap_first, self._gap_last
+        fields = {"audit.gap.refused_calls": refused, "audit.gap.first": rfc3339(first),
+                  "audit.gap.last": rfc3339(last)}
+        _record, number = self._append_now("audit.gap", fields, keep=False)
+        if not number:
+            return
+        with self._lock:
+            self._gap_refused -= refused
+            if not self._gap_refused:
+                self._gap_first = self._gap_last = 0.0
+        log.warning("the audit log can be written again; %d call(s) were refused while it could not", refused)
+
+    @property
+    def refused_calls(self) -> int:
+        """Calls refused since the audit log last could not be written (0 when it is writable again)."""
+        return self._gap_refused
 
     def append_nowait(self, event_name: str, fields: dict[str, Any]) -> dict[str, Any]:
         """The same as `append`, for synchronous code (policy events, access requests)."""
@@ -222,20 +287,23 @@ class AuditLog:
             return None
 
     def _append_now(self, event: str, fields: dict[str, Any], ts: float | None = None,
-                    ctx: dict[str, Any] | None = None, rid: str | None = None) -> tuple[dict[str, Any], int]:
+                    ctx: dict[str, Any] | None = None, rid: str | None = None,
+                    keep: bool = True) -> tuple[dict[str, Any], int]:
         ts = self.clock() if ts is None else ts
         rid = rid or new_id(int(ts * 1e9))
         head, body, record = self._build(event, fields, ts, self.context.fields() if ctx is None else ctx, rid)
         record = {"id": rid, **record}
         with self._lock:
             if self._backlog and not self._drain():
-                self._keep(head, body)
+                if keep:
+                    self._keep(head, body)
                 return record, 0
             try:
                 number, seq, index, prev = self.writer.write(head, body)
             except OSError as exc:
                 self._write_failed(exc)
-                self._keep(head, body)
+                if keep:
+                    self._keep(head, body)
                 return record, 0
             self._since_quota += len(head) + len(body)
             due = self._since_quota >= self._quota_every

@@ -62,6 +62,10 @@ def _status(args: argparse.Namespace, ctx: CliContext) -> int:
     if s["rejected_batches"] or s["partial_rejected_records"]:
         rows.append(("refused", f"{s['rejected_records']} records in {s['rejected_batches']} batches refused so far; "
                                 f"{s['partial_rejected_records']} rejected in partial successes"))
+    from mcp_proxy.audit import writability_lines
+
+    for _status_word, name, detail in writability_lines(ctx.paths):
+        rows.append((name.removeprefix("audit "), detail))
     if s["dropped_records"]:
         rows.append(("dropped", f"{s['dropped_records']} unsent records ({kib(s['dropped_bytes'])}) by the disk quota"))
     if s["torn_records"] or s["corrupt_records"] or s["unencodable_records"]:
@@ -70,15 +74,23 @@ def _status(args: argparse.Namespace, ctx: CliContext) -> int:
                                 "reported to the collector; the lines are kept in rejected/)"))
     if s["checkpoint_problem"]:
         rows.append(("checkpoint", s["checkpoint_problem"]))
+    elif s["checkpoint_last_reset"]:
+        reset = s["checkpoint_last_reset"]
+        rows.append(("checkpoint", f"authenticated; reset {s['checkpoint_resets']} times, latest "
+                                   f"{when(reset['at'])}: {reset['reason']}"))
     chain = s["chain"]
-    rows.append(("chain", f"ok: {chain['records']} records link up" if chain_ok else
-                 f"BROKEN: {chain['problem_count']} problems"))
+    torn = f"; {chain['torn_tails']} torn last records (crashes, not tampering)" if chain["torn_tails"] else ""
+    rows.append(("chain", f"ok: {chain['records']} records link up{torn}" if chain_ok else
+                 f"BROKEN: {chain['problem_count']} problems{torn}"))
     for name, value in rows:
         print(f"  {name:<14} {value}")
     for problem in chain["problems"]:
         print(f"    {problem}")
+    for line in chain["torn"] + chain["notes"]:
+        print(f"    {line}")
     if not chain_ok:
-        err("the spool was edited or damaged; keep the files for investigation")
+        err("the spool or its shipping checkpoint was edited or damaged; keep the files for investigation "
+            "(the collector holds what was delivered)")
     return EXIT_OK if chain_ok else EXIT_FAILURE
 
 

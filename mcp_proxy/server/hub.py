@@ -58,7 +58,7 @@ class Hub:
         self.inflight = inflight
         self.upstream_requests = UpstreamRequests(link, inflight, audit.append)
         self.pipeline = Pipeline(call_stages(
-            audit=audit.append, inflight=inflight, access_tools=self.access_tools, catalog=self.catalog,
+            audit=audit, inflight=inflight, access_tools=self.access_tools, catalog=self.catalog,
             upstreams=upstreams, policy=policy, user=lambda: identity.user, sign_in=SignInFlow(identity.confirmed)))
         self._list_cache: tuple[ListKey, types.ListToolsResult] | None = None
         self._policy_generation = 0

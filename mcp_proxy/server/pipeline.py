@@ -35,7 +35,7 @@ from typing import Protocol
 
 from mcp_proxy.server.call import CallResult, Next, Stage, ToolCall
 from mcp_proxy.server.inflight import CallsInFlight
-from mcp_proxy.server.stages.audit import AuditAppend, AuditCall, RecordStarted
+from mcp_proxy.server.stages.audit import AuditCall, AuditSink, RecordStarted
 from mcp_proxy.server.stages.authorize import Authorize, Decider
 from mcp_proxy.server.stages.boundary import ErrorBoundary
 from mcp_proxy.server.stages.constrain import Constrain, ConstraintSource
@@ -54,7 +54,7 @@ class Policy(Decider, ConstraintSource, Protocol):
     """What the stages ask of the approval policy: a decision, and an approved tool's constraints."""
 
 
-def call_stages(*, audit: AuditAppend, inflight: CallsInFlight, access_tools: AccessTools, catalog: ToolLookup,
+def call_stages(*, audit: AuditSink, inflight: CallsInFlight, access_tools: AccessTools, catalog: ToolLookup,
                 upstreams: Mapping[str, Upstream], policy: Policy, user: Callable[[], str | None],
                 sign_in: SignInFlow) -> list[Stage]:
     return [

@@ -68,12 +68,27 @@ class FakePolicy:
 
 
 class AuditRecorder:
+    """An audit log that keeps its records in a list; `writable = False` makes required records fail."""
+
     def __init__(self) -> None:
         self.records: list[tuple[str, dict[str, Any]]] = []
+        self.writable = True
+        self.refused = 0
 
     async def __call__(self, event_name: str, fields: dict[str, Any], /) -> object:
         self.records.append((event_name, dict(fields)))
         return None
+
+    async def append(self, event_name: str, fields: dict[str, Any], /) -> object:
+        return await self(event_name, fields)
+
+    async def append_required(self, event_name: str, fields: dict[str, Any], /) -> object:
+        if not self.writable:
+            from mcp_proxy.errors import AuditError
+
+            self.refused += 1
+            raise AuditError("The audit log cannot be written; the call was not made.")
+        return await self(event_name, fields)
 
 
 def catalog_with(upstream: str, *tools: dict[str, Any]) -> Catalog:

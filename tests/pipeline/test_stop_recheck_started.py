@@ -178,3 +178,14 @@ async def test_the_started_record_is_written_once_even_when_sign_in_repeats_the_
     await stage(call, forward)
     await stage(call, forward)
     assert [e for e, _ in audit.records] == ["mcp.tool.started"]
+
+
+async def test_no_record_no_call():
+    audit, upstream = AuditRecorder(), FakeUpstream()
+    audit.writable = False
+    result = await pipeline(upstream, audit, CallsInFlight())(call_of())
+    assert is_error(result) and "audit log cannot be written" in text_of(result)
+    assert upstream.calls == [], "nothing reached the upstream"
+    assert audit.refused == 1
+    denied = await pipeline(upstream, audit, CallsInFlight(), FakePolicy())(call_of())
+    assert is_error(denied) and audit.refused == 2, "a denial that cannot be recorded is counted too"

@@ -9,12 +9,23 @@ between the two is closed as `unknown` at the next start (audit/unfinished.py). 
 from __future__ import annotations
 
 import time
+from contextlib import suppress
 from typing import Protocol
 
 import anyio
 
+from mcp_proxy.errors import AuditError
 from mcp_proxy.server.call import CallResult, JsonObject, Next, ToolCall
 from mcp_proxy.server.failures import failure_of
+
+
+class AuditSink(Protocol):
+    """The audit log as the call stages use it (audit.AuditLog)."""
+
+    async def append(self, event_name: str, fields: JsonObject, /) -> object: ...
+
+    async def append_required(self, event_name: str, fields: JsonObject, /) -> object:
+        """Raises AuditError when the record could not be put on disk."""
 
 
 class AuditAppend(Protocol):
@@ -26,8 +37,8 @@ class AuditCall:
     outside every stage that can refuse, fail or be cancelled, so all of them end on record; the write is
     shielded so a cancelled call is recorded too."""
 
-    def __init__(self, append: AuditAppend) -> None:
-        self._append = append
+    def __init__(self, audit: AuditSink) -> None:
+        self._audit = audit
 
     async def __call__(self, call: ToolCall, call_next: Next) -> CallResult:
         call.audit_fields.update({
@@ -62,18 +73,23 @@ class AuditCall:
             fields["error.type"] = error_type
             event = "mcp.tool.call"
         fields["duration_ms"] = round((time.perf_counter() - call.started) * 1000, 3)
-        await self._append(event, fields)
+        if event == "mcp.tool.denied":
+            # No record, no call: the call was refused anyway; the log counts what it could not write.
+            with suppress(AuditError):
+                await self._audit.append_required(event, fields)
+        else:
+            await self._audit.append(event, fields)
 
 
 class RecordStarted:
     """Writes `mcp.tool.started` once, right before the call is forwarded: a call that reaches a vendor is
     on record even if the process is killed before it ends."""
 
-    def __init__(self, append: AuditAppend) -> None:
-        self._append = append
+    def __init__(self, audit: AuditSink) -> None:
+        self._audit = audit
 
     async def __call__(self, call: ToolCall, call_next: Next) -> CallResult:
-        if not call.started_recorded:
-            await self._append("mcp.tool.started", dict(call.audit_fields))
+        if not call.started_recorded:  # raises when it cannot be put on disk: no record, no call
+            await self._audit.append_required("mcp.tool.started", dict(call.audit_fields))
             call.started_recorded = True
         return await call_next(call)
