@@ -12,6 +12,12 @@ When to refresh: when less than a quarter of the token's lifetime is left, but n
 24 hours before expiry (the rule of PagerDuty's own client, right for its 30-day classic tokens) and
 never later than 30 seconds before (clock skew, request time). PagerDuty's rule alone would refresh
 a 1-day scoped token on every call.
+
+A `logout` or a `login` as someone else in another process reaches this one at its next call: every lookup
+stats the token's small metadata file (vault.py: `TokenStore.signature`), which every sign-in, refresh and
+sign-out rewrites or removes, and reads the keychain again only when it changed. What it reads then is
+reconciled with a refreshed token kept in memory as before (`_reconcile`): a sign-out or a new sign-in wins.
+`stored_sign_in_change` is the same look for `serve`'s idea of who the user is (server/identity.py).
 """
 
 from __future__ import annotations
@@ -35,10 +41,10 @@ from mcp_proxy.auth.broker_signin import (
     signed_in_record,
 )
 from mcp_proxy.auth.errors import AuthUnavailable, SignInError, SignInRequired, TokenEndpointError
-from mcp_proxy.auth.events import NO_EVENTS, AuthEvents, PendingEvents
+from mcp_proxy.auth.events import NO_EVENTS, AuthEvents, PendingEvents, StoredSignIn
 from mcp_proxy.auth.providers import Provider, granted_scopes, missing_scopes, provider_for
 from mcp_proxy.auth.session import SignInHandle, SignInInfo, SignInTarget
-from mcp_proxy.auth.vault import TokenInfo, TokenRecord, TokenStore, refresh_lock
+from mcp_proxy.auth.vault import Signature, TokenInfo, TokenRecord, TokenStore, refresh_lock
 from mcp_proxy.config import OAuthSettings, SecretError, SecretStore, UpstreamConfig
 from mcp_proxy.fsutil import FileLock, LockTimeout
 from mcp_proxy.paths import Paths
@@ -51,6 +57,7 @@ RETRY_AFTER_FAILURE = 60.0  # seconds before an unreachable token endpoint is tr
 LOCK_WAIT = 30.0
 SAVE_RETRIES = (0.2, 0.5, 1.0)  # pauses between attempts to store a refreshed token
 STORE_RETRY_INTERVAL = 30.0  # then, while it is kept in memory, a token lookup tries again this often
+_NOT_LOOKED: Signature = (-1, -1, -1)  # no stored state has this signature
 
 
 def refresh_margin(issued_at: float, expires_at: float) -> float:
@@ -80,6 +87,8 @@ class TokenBroker:
         self.tokens = TokenStore(cfg.key, store, paths)
         self.port = urlsplit(oauth.redirect_uri).port or 80
         self._cached: TokenRecord | None = None
+        self._seen: Signature = _NOT_LOOKED  # the metadata file's signature when `_cached` was read or written
+        self._looked: Signature = _NOT_LOOKED  # ... when `stored_sign_in_change` last looked
         # A refreshed record the keychain refused to store, and the refresh token it replaced: used from memory
         # (the old refresh token is dead at the vendor) and stored as soon as the keychain takes it.
         self._unsaved: TokenRecord | None = None
@@ -110,6 +119,16 @@ class TokenBroker:
             return None
         return info
 
+    def stored_sign_in_change(self) -> StoredSignIn | None:
+        """Cheap (one stat, no keychain): None while the stored sign-in is the one this last looked at, else the
+        sign-in stored now (from the metadata file), `signed_in` False after a sign-out. Call it on the event loop."""
+        signature = self.tokens.signature()
+        if signature == self._looked:
+            return None
+        self._looked = signature
+        info = self.token_info()
+        return StoredSignIn(self.key, info.identity_email if info else None, signed_in=info is not None)
+
     @property
     def identity_email(self) -> str | None:
         record = self._cached
@@ -133,8 +152,8 @@ class TokenBroker:
     async def access_token(self) -> str:
         """A valid access token, refreshed if due. Raises SignInRequired or AuthUnavailable."""
         record = self._cached
-        if record is None or self._due(record) or (self._unsaved is not None
-                                                   and self.clock() >= self._store_retry_at):
+        if record is None or self.tokens.signature() != self._seen or self._due(record) or (
+                self._unsaved is not None and self.clock() >= self._store_retry_at):
             try:
                 record = await anyio.to_thread.run_sync(self._fresh_record)
             finally:
@@ -195,6 +214,7 @@ class TokenBroker:
         except SecretError:
             return unsaved
         log.warning("the refreshed %s token is now stored in the keychain", self.key)
+        self._seen = self.tokens.signature()  # our own write, under the lock
         self._unsaved = self._unsaved_over = None
         return unsaved
 
@@ -203,21 +223,21 @@ class TokenBroker:
 
     def _fresh_record(self) -> TokenRecord:
         with self._thread_lock:
+            seen = self.tokens.signature()  # before reading the keychain: a write after it shows at the next call
             record = self._cached
-            if record is not None and not self._due(record):
-                if self._unsaved is not None and self.clock() >= self._store_retry_at:
-                    self._store_unsaved()
-                    record = self._cached
-                    if record is None:  # `logout` meanwhile: the kept token is not ours to use any more
-                        raise SignInRequired(self.key, "the token was removed")
-                return record
+            if record is not None and seen != self._seen:
+                log.info("the stored %s sign-in changed (a login, logout or refresh elsewhere); reading it again",
+                         self.key)
+            elif record is not None and not self._due(record):
+                return self._current(record)
             record = self._load()
+            self._seen = seen
             if record is None:
                 self._cached = None
                 raise SignInRequired(self.key, "no token is stored")
             if not self._due(record):
                 self._cached = record
-                return record
+                return self._current(record)
             try:
                 with self._locked():
                     reloaded = self._load(locked=True)  # another process may have refreshed while we waited
@@ -234,6 +254,16 @@ class TokenBroker:
                     return record
                 raise AuthUnavailable(f"another proxy process has been refreshing the '{self.key}' token for "
                                       f"{LOCK_WAIT:g} s; try again in a moment", "refresh_busy") from None
+
+    def _current(self, record: TokenRecord) -> TokenRecord:
+        """`record`, the one in use and not due; a refreshed one kept in memory is first stored if it is time to
+        try again. Raises SignInRequired when that finds it is not ours to use any more."""
+        if self._unsaved is None or record is not self._unsaved or self.clock() < self._store_retry_at:
+            return record
+        self._store_unsaved()
+        if self._cached is None:  # `logout` meanwhile: the kept token is not ours to use any more
+            raise SignInRequired(self.key, "the token was removed")
+        return self._cached
 
     def _store_unsaved(self) -> None:
         """Try once more to store the refreshed record the keychain refused, without waiting for the lock."""
@@ -335,6 +365,7 @@ class TokenBroker:
             try:
                 self.tokens.save(record)
                 self._unsaved = self._unsaved_over = None
+                self._seen = self.tokens.signature()  # our own write, under the lock: no keychain read for it
                 return
             except SecretError as exc:
                 problem = exc
@@ -433,6 +464,7 @@ class TokenBroker:
                 except SecretError as exc:
                     raise SignInError(f"signed in, but the token cannot be stored: {exc}") from None
                 self._cached = record
+                self._seen = self.tokens.signature()
                 self._unsaved = self._unsaved_over = None  # a new sign-in replaces a refresh the keychain refused
                 self._retry_at = 0.0
         except LockTimeout:

@@ -34,6 +34,15 @@ class AuthEvents:
 NO_EVENTS = AuthEvents()  # the default: nobody listens
 
 
+@dataclass(frozen=True)
+class StoredSignIn:
+    """The sign-in stored for an upstream, as another process left it (`TokenBroker.stored_sign_in_change`)."""
+
+    upstream: str
+    identity_email: str | None  # who signed in, when the vendor said
+    signed_in: bool  # False: signed out (nothing stored)
+
+
 class PendingEvents:
     """Audit events noted in worker threads (a refresh runs in one) and emitted later on the event loop."""
 

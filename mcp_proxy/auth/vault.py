@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -159,6 +160,9 @@ class TokenInfo:
     has_refresh_token: bool
 
 
+Signature = tuple[int, int, int] | None  # see TokenStore.signature
+
+
 class TokenStore:
     """The two records of one upstream."""
 
@@ -235,6 +239,16 @@ class TokenStore:
             return self.refused_path.read_text(encoding="ascii").strip() == _digest(refresh_token)
         except (OSError, ValueError):
             return False
+
+    def signature(self) -> Signature:
+        """What identifies the stored sign-in's state, from one stat of the small metadata file (no keychain
+        access): every sign-in, refresh and sign-out rewrites or removes it, so a changed signature means "read
+        the store again". None while nothing is stored."""
+        try:
+            st = os.stat(self.meta_path)
+        except OSError:
+            return None
+        return st.st_ino, st.st_mtime_ns, st.st_size
 
     def _read_meta(self) -> dict[str, Any] | None:
         try:
