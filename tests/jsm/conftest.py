@@ -37,3 +37,8 @@ async def jsm_factory(jsm_spec: JsmChecker) -> AsyncIterator[Callable[..., Sandb
 @pytest.fixture
 async def jsm(jsm_factory: Callable[..., Sandbox]) -> Sandbox:
     return jsm_factory()
+
+
+@pytest.fixture(scope="module")
+def anyio_backend() -> str:
+    return "asyncio"  # module scope: the e2e module's proxy and client live across its tests

@@ -297,7 +297,7 @@ async def add_alert_note(ctx: Context, args: Args) -> ToolOutput:
     aid = await alert_id(ctx, args)
     note = await ctx.client.json("POST", await ctx.api(f"/v1/alerts/{aid}/notes"), json={"note": args.get("note")})
     note = note if isinstance(note, dict) else {}
-    return ToolOutput(text=f"Added note {note.get('id', '')} to alert {args.get('identifier')}.",
+    return ToolOutput(text=f"Added note {note.get('id', '')} to alert {aid}.",
                       structured={"alertId": aid, **note})
 
 
