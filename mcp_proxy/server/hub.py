@@ -91,8 +91,16 @@ class Hub:
             except OSError as exc:
                 log.warning("could not cache the tool list of %s (%s)", key, exc.strerror)
         self.policy.check_definitions(self.catalog.facts())
-        await self.audit.append("tools.discovered", {"upstream": key, "tool_count": len(tools)})
+        await self.audit.append("tools.discovered", {"upstream": key, "tool_count": len(tools),
+                                                     "tools": self._inventory(key)})
         await self.link.list_changed()
+
+    def _inventory(self, key: str) -> list[JsonObject]:
+        """What the upstream offers, for the administrator's inventory: each tool's own name, exposed name,
+        title, definition hash and annotations (the collector accumulates what users' proxies have seen)."""
+        return [{"name": e.name, "exposed": e.exposed, "title": e.tool.title or "",
+                 "sha256": e.facts.definition_hash, "annotations": dict(e.facts.annotations)}
+                for e in self.catalog.entries() if e.upstream == key]
 
     async def policy_changed(self) -> None:
         self._policy_generation += 1
