@@ -6,9 +6,17 @@
   `log.record.uid` the record id, `audit.record_hash` the SHA-256 of the spooled line (so the
   collector side can check each record's `prev_hash` against the one before it), and every other
   field an attribute. Records are grouped by resource (service.name, service.version,
-  service.instance.id, host.name), since a batch holds several processes' records.
+  service.instance.id, host.name), since a batch holds several processes' records. Each record also
+  carries its batch's chain attributes for its writer instance (`Encoder.body(parts, chain)`, filled in
+  by the shipper): `audit.chain.head`, the `audit.record_hash` of the last record of that instance the
+  collector acknowledged before this batch ("" when none), and `audit.seq.first` / `audit.seq.last`,
+  the `seq` of the instance's first and last record in the batch. So the collector can check that each
+  batch continues what it holds: the batch's head is the last record it has of the instance, and the
+  first new record's `prev_hash` is that head. They are record attributes, not resource ones, so that
+  no backend turns a per-batch value into a label or a new resource.
 * otlp-protobuf: the same request as protobuf (needs the `protobuf` extra: opentelemetry-proto).
-* ndjson: the spooled lines exactly as written, one per line.
+* ndjson: the spooled lines exactly as written, one per line (no chain attributes: the collector hashes
+  each line itself and follows `prev_hash` and `seq`).
 * splunk-hec: concatenated HEC event objects (`time`, `host`, `source`, `sourcetype`, `event`).
 
 Encoding is per record and total: `Encoder.part` encodes one record (in the shipper's worker thread,
@@ -88,9 +96,15 @@ def log_record(record: dict[str, Any], raw: bytes, observed_ns: int) -> dict[str
         ts = str(unix_nanos(record["time"]))
     except (KeyError, TypeError, ValueError):
         ts = str(observed_ns)
+    # `attributes` last: Encoder.body appends the batch's chain attributes to the serialized record.
     return {"timeUnixNano": ts, "observedTimeUnixNano": str(observed_ns), "severityNumber": SEVERITY[level],
             "severityText": level, "body": {"stringValue": describe(record)}, "eventName": record["event_name"],
-            "attributes": attributes, **trace_ids(record)}
+            **trace_ids(record), "attributes": attributes}
+
+
+def chain_attributes(chain: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """OTLP attributes of one record's batch chain values (audit.chain.head, audit.seq.first/last)."""
+    return [{"key": k, "value": any_value(v)} for k, v in (chain or {}).items() if v is not None]
 
 
 def otlp_request(items: list[tuple[dict[str, Any], bytes]], observed_ns: int | None = None) -> dict[str, Any]:
@@ -144,20 +158,39 @@ def _resource(key: tuple) -> dict[str, Any]:
 
 
 class Encoder:
-    """Encodes records one by one (`part`), then joins the parts of a batch into a body (`body`)."""
+    """Encodes records one by one (`part`), then joins the parts of a batch into a body (`body`).
+
+    `chain`, when given, holds for each part the batch's chain attributes of its record's instance
+    (`audit.chain.head`, `audit.seq.first`, `audit.seq.last`); protocols that send records as spooled
+    (ndjson, Splunk HEC) leave them out."""
 
     def part(self, record: dict[str, Any], raw: bytes) -> Any:
         raise NotImplementedError
 
-    def body(self, parts: list[Any]) -> bytes:
+    def body(self, parts: list[Any], chain: list[dict[str, Any] | None] | None = None) -> bytes:
         raise NotImplementedError
+
+
+def _with_chain(data: bytes, chain: dict[str, Any] | None) -> bytes:
+    """A serialized OTLP/JSON LogRecord (attributes last, never empty) with the chain attributes added."""
+    extra = chain_attributes(chain)
+    if not extra:
+        return data
+    if data.endswith(b"]}"):
+        return data[:-2] + b"," + b",".join(_dumps(a) for a in extra) + b"]}"
+    value = json.loads(data)  # not the shape log_record makes (kept for safety): parse and add
+    value["attributes"] = [*value.get("attributes", []), *extra]
+    return _dumps(value)
 
 
 class OtlpJson(Encoder):
     def part(self, record: dict[str, Any], raw: bytes) -> tuple[tuple, bytes]:
         return _resource_key(record), _dumps(log_record(record, raw, time.time_ns()))
 
-    def body(self, parts: list[tuple[tuple, bytes]]) -> bytes:
+    def body(self, parts: list[tuple[tuple, bytes]], chain: list[dict[str, Any] | None] | None = None) -> bytes:
+        if chain:
+            parts = [(key, _with_chain(data, chain[i] if i < len(chain) else None))
+                     for i, (key, data) in enumerate(parts)]
         blocks = []
         scope = _dumps(SCOPE)
         for key, records in _grouped(parts).items():
@@ -182,7 +215,10 @@ class OtlpProtobuf(Encoder):
             message.trace_id, message.span_id = bytes.fromhex(trace_id), bytes.fromhex(span_id)
         return _resource_key(record), message.SerializeToString()
 
-    def body(self, parts: list[tuple[tuple, bytes]]) -> bytes:
+    def body(self, parts: list[tuple[tuple, bytes]], chain: list[dict[str, Any] | None] | None = None) -> bytes:
+        if chain:  # a serialized message followed by another one merges: repeated attributes are appended
+            parts = [(key, data + self._chain(chain[i] if i < len(chain) else None))
+                     for i, (key, data) in enumerate(parts)]
         request = self.service.ExportLogsServiceRequest()
         for key, records in _grouped(parts).items():
             resource_logs = request.resource_logs.add()
@@ -193,13 +229,19 @@ class OtlpProtobuf(Encoder):
                 scope_logs.log_records.add().MergeFromString(data)
         return request.SerializeToString()
 
+    def _chain(self, chain: dict[str, Any] | None) -> bytes:
+        extra = chain_attributes(chain)
+        if not extra:
+            return b""
+        return bytes(self.json_format.ParseDict({"attributes": extra}, self.logs_pb2.LogRecord()).SerializeToString())
+
 
 class Ndjson(Encoder):
     def part(self, record: dict[str, Any], raw: bytes) -> bytes:
         _strict(raw)  # sent exactly as spooled (the chain's hashes are over these bytes)
         return raw
 
-    def body(self, parts: list[bytes]) -> bytes:
+    def body(self, parts: list[bytes], chain: list[dict[str, Any] | None] | None = None) -> bytes:
         return b"".join(raw + b"\n" for raw in parts)
 
 
@@ -212,7 +254,7 @@ class SplunkHec(Encoder):
         return _dumps({"time": round(ts, 6), "host": record.get("host.name"), "source": SERVICE_NAME,
                        "sourcetype": "mcp-access-proxy:audit", "event": record})
 
-    def body(self, parts: list[bytes]) -> bytes:
+    def body(self, parts: list[bytes], chain: list[dict[str, Any] | None] | None = None) -> bytes:
         return b"\n".join(parts)
 
 

@@ -1,5 +1,8 @@
 """Housekeeping of the spool: batches set aside, and deleting what is fully delivered.
 
+Deletion trusts only an authenticated checkpoint (checkpoint.py), and segments that vanish otherwise are
+remembered and reported (verify.py).
+
 Set-aside batches (`rejected/`) keep the refused lines exactly as spooled, with a
 `.json` beside each saying why (status, the collector's reason, first and last
 record id), so that someone can fix the cause and re-send them by hand.
@@ -11,11 +14,13 @@ import contextlib
 import json
 import logging
 import random
+import time
 from pathlib import Path
 from typing import Any
 
 from mcp_proxy.audit.checkpoint import Checkpoint
 from mcp_proxy.audit.layout import Layout, Liveness, stamp
+from mcp_proxy.audit.verify import instance_of, vanished_text
 from mcp_proxy.fsutil import FileLock, atomic_write
 
 log = logging.getLogger(__name__)
@@ -42,17 +47,29 @@ def write_aside(layout: Layout, raws: list[bytes], *, kind: str, status: int | N
 
 def clean(layout: Layout, checkpoint: Checkpoint) -> bool:
     """Delete segments that are fully acknowledged and sealed (their writer is gone or has moved on to a
-    newer segment); forget checkpoint entries of vanished segments; remove the lock files of writers
-    that are gone and left nothing. The caller holds the ship lock and saves the checkpoint. Runs in a
-    worker thread (it reads the directory and probes locks). Returns whether the checkpoint changed."""
+    newer segment); remove the lock files of writers that are gone and left nothing. The caller holds the
+    ship lock and saves the checkpoint. Runs in a worker thread (it reads the directory and probes locks).
+    Returns whether the checkpoint changed.
+
+    Only what the collector acknowledged is deleted, on the word of an authenticated checkpoint: one that
+    was reset in this cycle (`problem`: forged, unauthenticated, unreadable) deletes nothing until the next
+    cycle. A segment the checkpoint names that is gone although we did not delete it (and the disk quota
+    did not drop it: it removes its entries itself) is moved to `checkpoint.vanished`, which `audit status`
+    reports and the shipper announces to the collector."""
     segments = layout.segments()
     liveness = Liveness(layout)
     present = {s.name for s in segments}
     changed = False
     for name in [n for n in checkpoint.acked if n not in present]:
+        if (layout.spool / name).exists():
+            continue  # created after our listing
+        checkpoint.vanished.append({"segment": name, "instance": instance_of(name), "acked": checkpoint.acked[name],
+                                    "noticed": time.time(), "detail": vanished_text(name, checkpoint)})
         del checkpoint.acked[name]
         changed = True
     for seg in segments:
+        if checkpoint.problem:
+            break
         if liveness.done(seg, segments, checkpoint.acked.get(seg.name, -1)):
             try:
                 seg.path.unlink()

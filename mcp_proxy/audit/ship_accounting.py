@@ -8,7 +8,7 @@ keeps are acknowledged, and the state (counters) is saved before the checkpoint 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -92,7 +92,7 @@ class Accounting:
                     "audit.batch.records": len(lines), "audit.rejected_records": rejected,
                     "audit.reason": outcome.detail, "audit.first_id": records[0]["id"],
                     "audit.last_id": records[-1]["id"], "audit.rejected_file": name})
-        self._ack(checkpoint, state, batch.ends(lines))
+        self._ack(checkpoint, state, batch.ends(lines), lines, records)
         return True
 
     def _refused(self, batch: Batch, lo: int, hi: int, outcome: Outcome, checkpoint: Checkpoint,
@@ -110,7 +110,7 @@ class Accounting:
                 "audit.batch.records": len(lines), "http.response.status_code": outcome.status,
                 "audit.reason": outcome.detail, "audit.first_id": records[0]["id"],
                 "audit.last_id": records[-1]["id"]})
-        self._ack(checkpoint, state, batch.ends(lines))
+        self._ack(checkpoint, state, batch.ends(lines), lines, records)
         # Only a record too big on its own lets the rest of its batch go on now; after any other
         # refusal the next batch waits for the next cycle, so a refusing collector is not hammered.
         return outcome.status == 413
@@ -134,7 +134,7 @@ class Accounting:
                 state.unencodable_records += 1
                 fields["audit.reason"] = f"{reason}; it was set aside, not sent"
             self._emit(f"audit.{kind}_record", fields)
-            self._ack(checkpoint, state, {line.segment: line.end})
+            self._ack(checkpoint, state, {line.segment: line.end}, [line], [None])
         elif batch.torn is not None:
             seg, offset, size = batch.torn
             state.torn_records += 1
@@ -145,9 +145,15 @@ class Accounting:
             self._ack(checkpoint, state, {seg.name: offset + size})
         return True
 
-    def _ack(self, checkpoint: Checkpoint, state: ShipState, ends: dict[str, int]) -> None:
+    def _ack(self, checkpoint: Checkpoint, state: ShipState, ends: dict[str, int], lines: Sequence[Line] = (),
+             records: Sequence[dict[str, Any] | None] = ()) -> None:
+        """Acknowledge up to `ends`; `lines` (with their `records`, None for a line that is not one) become
+        their instances' chain heads, which the next batch carries to the collector (encode.py)."""
         for name, end in ends.items():
             checkpoint.acked[name] = max(checkpoint.acked.get(name, 0), end)
+        for i, line in enumerate(lines):
+            record = records[i] if i < len(records) else None
+            checkpoint.advance(line.segment, record.get("seq") if record else None, line.raw, line.end)
         self._commit(checkpoint, state)
 
     def _aside(self, state: ShipState, report: PushReport, lines: list[Line], records: list[dict[str, Any]] | None,

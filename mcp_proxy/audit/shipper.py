@@ -8,7 +8,12 @@ bytes of spooled lines each) until the spool is drained or the collector fails;
 after each accepted batch the state (counters) and then the checkpoint are
 replaced atomically. Then delete the segments that are fully acknowledged and
 sealed. A crash between "accepted" and "checkpoint written" re-sends that batch:
-duplicates, with the same ids.
+duplicates, with the same ids. Each batch carries, per writer instance, the chain head
+the collector acknowledged before it (encode.py: `audit.chain.head`, `audit.seq.first/last`),
+and the checkpoint keeps the new head once the batch is acknowledged. The checkpoint is
+authenticated (checkpoint.py): one that is not is reset and reported
+(`audit.checkpoint_reset`), and deletes nothing; a segment that vanished before
+delivery is reported once (`audit.segment_vanished`).
 
 Failures (see transport.py): retryable ones (429, every 5xx, no answer) keep
 the batch and back off (Retry-After, else `push_interval` doubling up to
@@ -51,6 +56,7 @@ from mcp_proxy.audit.housekeeping import clean
 from mcp_proxy.audit.layout import Layout
 from mcp_proxy.audit.ship_accounting import Accounting, PushReport
 from mcp_proxy.audit.ship_connection import PAUSE_HINT, Connection
+from mcp_proxy.audit.verify import instance_of
 from mcp_proxy.fsutil import FileLock
 
 if TYPE_CHECKING:
@@ -133,8 +139,13 @@ class Shipper(Accounting, Connection):
         try:
             if checkpoint.problem:
                 state.checkpoint_resets += 1
-                self._emit("audit.checkpoint_reset", {"audit.reason": f"the shipping checkpoint "
-                                                      f"{checkpoint.problem}; every record is sent again (same ids)"})
+                state.checkpoint_reset_reason, state.checkpoint_reset_at = checkpoint.problem, self.clock()
+                self._emit("audit.checkpoint_reset", {
+                    "audit.reason": f"the shipping checkpoint {checkpoint.problem}; every record is sent again "
+                                    "(same ids) and nothing is deleted on its word",
+                    "audit.checkpoint.unauthenticated": checkpoint.unauthenticated})
+                self._commit(checkpoint, state)
+            if checkpoint.saw(self.layout.segments()):  # so that a segment deleted before delivery shows
                 self._commit(checkpoint, state)
             drop = enforce(self.layout, self.cfg.max_disk_bytes, checkpoint, state)
             if drop.changed:
@@ -148,7 +159,13 @@ class Shipper(Accounting, Connection):
 
     def _finish(self, checkpoint: Checkpoint, state: ShipState) -> None:
         try:
-            if clean(self.layout, checkpoint) or self._dirty:
+            known = len(checkpoint.vanished)
+            changed = clean(self.layout, checkpoint)
+            for entry in checkpoint.vanished[known:]:
+                self._emit("audit.segment_vanished", {"audit.segment_file": entry["segment"],
+                                                      "audit.instance": entry["instance"],
+                                                      "audit.offset": entry["acked"], "audit.reason": entry["detail"]})
+            if changed or self._dirty:
                 self._commit(checkpoint, state)
         except OSError as exc:
             log.warning("could not save the audit shipping checkpoint (%s)", exc.strerror or type(exc).__name__)
@@ -175,7 +192,8 @@ class Shipper(Accounting, Connection):
                        state: ShipState, report: PushReport) -> bool:
         """Send records lo..hi of `batch`; False stops the cycle."""
         assert self._encoder is not None
-        body = await anyio.to_thread.run_sync(self._encoder.body, batch.parts[lo:hi])
+        chain = chain_of(batch, lo, hi, checkpoint)
+        body = await anyio.to_thread.run_sync(self._encoder.body, batch.parts[lo:hi], chain)
         state.last_attempt = self.clock()
         self._dirty = True
         outcome = await sender.send(body)
@@ -242,6 +260,22 @@ class Shipper(Accounting, Connection):
         sender, self._sender = self._sender, None
         if sender is not None:
             await sender.aclose()
+
+
+def chain_of(batch: Batch, lo: int, hi: int, checkpoint: Checkpoint) -> list[dict[str, Any] | None]:
+    """Per record of batch[lo:hi], its instance's chain values for this batch: the head the collector holds
+    (the hash of the instance's last acknowledged record, "" for none) and the seq of the instance's first
+    and last record in the batch."""
+    instances = [instance_of(line.segment) for line in batch.lines[lo:hi]]
+    seqs: dict[str, list[Any]] = {}
+    for instance, record in zip(instances, batch.records[lo:hi], strict=True):
+        seqs.setdefault(instance, []).append(record.get("seq"))
+    out: list[dict[str, Any] | None] = []
+    for instance in instances:
+        head = checkpoint.heads.get(instance)
+        out.append({"audit.chain.head": head.hash if head is not None else "",
+                    "audit.seq.first": seqs[instance][0], "audit.seq.last": seqs[instance][-1]})
+    return out
 
 
 async def run_shipper(paths: Paths, cfg: AuditConfig, store: SecretStore, stop: anyio.Event, *,

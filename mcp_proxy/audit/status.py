@@ -95,9 +95,9 @@ def set_aside_text(a: dict[str, Any], now: float | None = None) -> str:
 
 def collect(paths: Paths, cfg: AuditConfig, *, chain: bool = True) -> dict[str, Any]:
     layout = Layout(paths)
-    segments = layout.segments()
-    checkpoint = Checkpoint.load(layout.checkpoint, repair=False)
+    checkpoint = Checkpoint.load(layout.checkpoint, repair=False)  # before listing: see verify()
     state = ShipState.load(layout.state)
+    segments = layout.segments()
     liveness = Liveness(layout)
     backlog_records = backlog_bytes = 0
     oldest: float | None = None
@@ -132,12 +132,20 @@ def collect(paths: Paths, cfg: AuditConfig, *, chain: bool = True) -> dict[str, 
         "torn_records": state.torn_records, "corrupt_records": state.corrupt_records,
         "unencodable_records": state.unencodable_records,
         "checkpoint_resets": state.checkpoint_resets, "checkpoint_problem": checkpoint.problem,
+        "checkpoint_authentic": not checkpoint.unauthenticated,
+        "checkpoint_last_reset": ({"reason": state.checkpoint_reset_reason, "at": state.checkpoint_reset_at}
+                                  if state.checkpoint_reset_reason else None),
+        "chain_heads": {instance: {"segment": h.index, "seq": h.seq, "hash": h.hash}
+                        for instance, h in sorted(checkpoint.heads.items())},
         "paused": state.pause_text(), "set_aside": set_aside(layout),
     }
     if chain:
-        report = verify(layout, segments)
+        report = verify(layout, segments, checkpoint, state.dropped_segments)
         out["chain"] = {"ok": report.ok, "records": report.records, "torn_tails": report.torn_tails,
-                        "problems": [str(p) for p in report.problems[:20]], "problem_count": len(report.problems)}
+                        "problems": [str(p) for p in report.problems[:20]], "problem_count": len(report.problems),
+                        "gaps": [{"instance": p.instance, "kind": p.kind, "segment": p.segment, "detail": p.detail}
+                                 for p in report.problems[:20]],
+                        "torn": report.torn[:20], "notes": report.notes[:20]}
     return out
 
 
@@ -189,7 +197,7 @@ def audit_health(paths: Paths, cfg: AuditConfig) -> list[tuple[str, str, str]]:
                                              "the collector connection"))
     chain = s["chain"]
     if chain["ok"]:
-        extra = f"; {chain['torn_tails']} torn last lines (crashes)" if chain["torn_tails"] else ""
+        extra = f"; {chain['torn_tails']} torn last lines (crashes, not tampering)" if chain["torn_tails"] else ""
         lines.append((OK, "audit chain", f"{chain['records']} records in {s['segments']} segments link up{extra}"))
     else:
         lines.append((FAIL, "audit chain", f"{chain['problem_count']} problems, first: {chain['problems'][0]}; the "

@@ -13,6 +13,8 @@
     c.max_body_bytes = 4096                  # 413 above this many (decompressed) bytes
     c.delay = 5.0                            # keep what arrived, then wait this long before answering
                                              # (a crash of the sender now = "sent but not acknowledged")
+    c.chain_breaks                           # [{"instance", "kind", "id", "detail"}]: where a new record does
+                                             # not continue what arrived before from its instance (below)
     c.requests                               # [{"path", "status", "records", "encoding", "content_type",
                                              #   "authorization", "at"}] (whether a header was sent, never its
                                              #   value; "at" is time.monotonic() on arrival)
@@ -32,6 +34,13 @@ keys only, the resourceLogs → scopeLogs → logRecords shape, 64-bit integers
 integers, AnyValue with exactly one value field, hex trace/span ids, every integer in
 its field's range (int64 `intValue`, uint64 times, uint32 `droppedAttributesCount`, fixed32
 `flags`). A violation is answered 400 with a google.rpc.Status body naming the path.
+
+The chain check (what an organisation's pipeline can do with what the shipper sends): per
+`service.instance.id`, the collector keeps the `audit.record_hash` of the last new record; a new
+record must carry it as `prev_hash` (or `""` when it is the instance's first), and the first new
+record of an instance in a request must come with `audit.chain.head` equal to it. Anything else is
+a break: records deleted or rewritten on the laptop before they were sent, a shipper that lost its
+checkpoint, or records the collector refused. Duplicates (same id) are not checked again.
 
 Two rules go beyond the specification, for our shipper's sake: every LogRecord must carry a
 `log.record.uid` attribute (our shipper always sends one; a real receiver accepts records
@@ -84,6 +93,8 @@ class Collector:
     ids: set[str] = field(default_factory=set)
     duplicates: int = 0
     requests: list[dict[str, Any]] = field(default_factory=list)
+    chain_breaks: list[dict[str, Any]] = field(default_factory=list)
+    heads: dict[str, str] = field(default_factory=dict)  # instance -> audit.record_hash of its last record
 
     def reset(self) -> None:
         self.fault, self.fault_times, self.retry_after, self.reject, self.max_body_bytes = None, None, None, 1, None
@@ -93,6 +104,40 @@ class Collector:
         self.ids.clear()
         self.duplicates = 0
         self.requests.clear()
+        self.chain_breaks.clear()
+        self.heads.clear()
+
+    def take(self, records: list[dict[str, Any]]) -> None:
+        """Keep one request's records, following each instance's chain (see the module's docstring)."""
+        started: set[str] = set()
+        for record in records:
+            if record.get("id") not in self.ids:
+                self.follow(record, started)
+            self.keep(record)
+
+    def follow(self, record: dict[str, Any], started: set[str]) -> None:
+        digest, instance = record.get("audit.record_hash"), record.get("service.instance.id")
+        if not isinstance(digest, str) or not isinstance(instance, str):
+            return  # ndjson/HEC: records as spooled, no hash sent (a pipeline would hash the line itself)
+        last = self.heads.get(instance)
+        where = f"segment {record.get('audit.segment')} seq {record.get('seq')}"
+
+        def broken(kind: str, detail: str) -> None:
+            self.chain_breaks.append({"instance": instance, "kind": kind, "id": record.get("id"), "detail": detail})
+
+        head = record.get("audit.chain.head")
+        if instance not in started and isinstance(head, str) and head != (last or ""):
+            broken("head", f"the batch says the last record delivered is {head[:12] or 'none'}, the collector's "
+                           f"last is {(last or 'none')[:12]}")
+        started.add(instance)
+        prev = record.get("prev_hash")
+        if last is None and prev not in ("", None):
+            broken("start", f"the first record received ({where}) is not the instance's first: earlier "
+                            "records never arrived")
+        elif last is not None and prev != last:
+            broken("link", f"{where} does not continue the last record received: records between them are "
+                           "missing or were rewritten")
+        self.heads[instance] = digest
 
     def keep(self, record: dict[str, Any]) -> None:
         rid = record.get("id")
@@ -337,8 +382,7 @@ def create_app(*, hec_token: str | None = None) -> Any:
         except (ValueError, UnicodeDecodeError) as exc:
             return answer(status(400, 3, f"unparseable body ({type(exc).__name__})"))
         rejected = min(c.reject, len(records)) if fault == "partial" else 0
-        for record in records[rejected:]:
-            c.keep(record)
+        c.take(records[rejected:])
         entry["records"] = len(records) - rejected
         waited = 0.0
         while waited < c.delay:
