@@ -224,12 +224,15 @@ def _top_level_fields(text: str) -> tuple[RequestId | None, str]:
     return found_id, _kind(keys)
 
 
-def _refuse_shape(request_id: object, kind: str, why: str) -> Refusal:
+def _refuse_shape(request_id: object, kind: str, why: str, fix: str) -> Refusal:
     # A notification or a response from the client (to an elicitation, say) gets no answer: it is dropped.
     quiet = kind in ("notification", "response")
     request_id = request_id if _valid_id(request_id) else None
-    return Refusal(INVALID_REQUEST, f"Invalid Request: {why}. The message was not processed; send it again in "
-                   "a form within these limits.", request_id, quiet=quiet)
+    return Refusal(INVALID_REQUEST, f"Invalid Request: {why}, so it was not processed. {fix}", request_id,
+                   quiet=quiet)
+
+
+_FLATTER = "Send flatter arguments (or smaller numbers)."
 
 
 def screen(line: bytes) -> JsonObject | Refusal:
@@ -253,14 +256,15 @@ def screen(line: bytes) -> JsonObject | Refusal:
     if why:
         if text.lstrip().startswith("["):
             return _batch_refusal()
-        return _refuse_shape(*_top_level_fields(text), why)
+        return _refuse_shape(*_top_level_fields(text), why, _FLATTER)
     if isinstance(message, list):
         return _batch_refusal()
     if not isinstance(message, dict):
         return Refusal(INVALID_REQUEST, "Invalid Request: a JSON-RPC message must be a JSON object.")
     if (line.count(b"{") + line.count(b"[") > MAX_DEPTH) and _too_deep(message):
         return _refuse_shape(message.get("id"), _kind(message),
-                             f"the message is nested deeper than {MAX_DEPTH} levels, the most the proxy accepts")
+                             f"the message is nested deeper than {MAX_DEPTH} levels, the most the proxy accepts",
+                             _FLATTER)
     return message
 
 
@@ -276,7 +280,9 @@ def invalid_message(message: JsonObject, exc: ValueError) -> Refusal:
         first = exc.errors()[0]  # where and what, never the input: it may hold a secret
         detail = f" ({'.'.join(str(p) for p in first['loc'])}: {first['msg']})"
     return _refuse_shape(message.get("id"), _kind(message),
-                         f"the message is not a valid JSON-RPC 2.0 request or notification{detail}")
+                         f"the message is not a valid JSON-RPC 2.0 request or notification{detail}",
+                         "Send a JSON object with \"jsonrpc\": \"2.0\", a string \"method\" and, for a request, an "
+                         "integer or string \"id\".")
 
 
 def _is_pipe_or_socket(fd: int) -> bool:
