@@ -27,7 +27,8 @@ def _iso(dt: datetime) -> str:
 def _policy(tmp_path, **tools) -> str:
     now = datetime.now(UTC)
     doc = {"schema": 1, "revision": "rev-42", "issued_at": _iso(now - timedelta(hours=1)),
-           "expires_at": _iso(now + timedelta(days=1)), "defaults": {"auto_approve": "read_only", "trust_annotations": ["fake"]}, "tools": tools}
+           "expires_at": _iso(now + timedelta(days=1)),
+           "defaults": {"auto_approve": "read_only", "trust_annotations": ["fake"]}, "tools": tools}
     path = tmp_path / "policy.json"
     path.write_text(json.dumps(doc))
     return str(path)

@@ -78,6 +78,7 @@ async def test_an_mcp_upstreams_tokens_are_redacted_from_audit_records(aproxy: A
         await wait_for_tool(client, "mon_echo")
         with anyio.fail_after(30):
             await client.call_tool("mon_echo", {"text": f"notes: {access} / {refresh}"})
-    (record,) = [r for r in aproxy.audit_records() if r.get("gen_ai.tool.name") == "mon_echo"]
+    (record,) = [r for r in aproxy.audit_records() if r.get("gen_ai.tool.name") == "mon_echo"
+                 and r["event_name"] == "mcp.tool.call"]
     text = record["gen_ai.tool.call.arguments"]["text"]
     assert access not in text and refresh not in text and text.count("[REDACTED]") == 2, text
