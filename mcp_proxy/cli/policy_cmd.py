@@ -1,4 +1,5 @@
-"""`policy status | sync | validate FILE | sign FILE --key KEY | explain TOOL | draft | keygen`."""
+"""`policy status | sync | validate FILE | sign FILE --key KEY | explain TOOL | draft | keygen`, and the edits
+`approve | disable | classify | toolset | profile` of a document (mcp_proxy/admin/ops.py)."""
 
 from __future__ import annotations
 
@@ -48,6 +49,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--out", metavar="PREFIX", required=True, help="writes PREFIX.pem (private) and PREFIX.pub.pem")
     s.add_argument("--alg", choices=("EdDSA", "ES256"), default="EdDSA", help="EdDSA (Ed25519, default) or ES256")
     s.add_argument("--force", action="store_true", help="overwrite existing files")
+    _register_edits(cmds)
 
 
 # -- helpers -------------------------------------------------------------------
@@ -326,4 +328,104 @@ def _keygen(args: argparse.Namespace, ctx: CliContext) -> int:
     print(f"public key:  {public_path} ({args.alg}, key id {key_id})")
     print("add to every user's config:\n\n[policy]")
     print(f"public_keys = ['''\n{public_pem.decode().strip()}\n''']")
+    return EXIT_OK
+
+
+# -- approve / disable / classify / toolset / profile: edits of a document, for scripts and CI -----------------
+def _register_edits(cmds: argparse._SubParsersAction) -> None:
+    def edit(name: str, help_text: str) -> argparse.ArgumentParser:
+        s = add_action(cmds, name, help_text, _edit)
+        s.set_defaults(edit=name)
+        return s
+
+    def common(s: argparse.ArgumentParser) -> None:
+        s.add_argument("--file", metavar="FILE", required=True, help="the policy document (JSON) to edit")
+        s.add_argument("--out", metavar="PATH", help="write the result here (default: back to --file)")
+        s.add_argument("--expires-in", metavar="DAYS", type=float,
+                       help="set expires_at this many days after the new issued_at (default: keep it)")
+
+    keys_help = "tool keys <upstream>.<tool>; globs (pd.list_*) match keys in the document or the inventory"
+    s = edit("approve", "approve tools: state approved, pinned to their definition hash")
+    s.add_argument("keys", metavar="KEY", nargs="+", help=keys_help)
+    s.add_argument("--class", dest="cls", choices=("read", "write", "destructive"),
+                   help="classification (default: keep it, else from the inventory's annotations)")
+    pin = s.add_mutually_exclusive_group()
+    pin.add_argument("--sha256", metavar="HASH", help="pin this definition hash (one KEY)")
+    pin.add_argument("--from-inventory", metavar="PATH", action="append", default=[],
+                     help="pin the latest hash seen in this inventory (tools.discovered files; repeatable)")
+    common(s)
+    s = edit("disable", "disable tools")
+    s.add_argument("keys", metavar="KEY", nargs="+", help=keys_help)
+    s.add_argument("--from-inventory", metavar="PATH", action="append", default=[], help="known keys for globs")
+    common(s)
+    s = edit("classify", "set the class of tools: read, write or destructive")
+    s.add_argument("keys", metavar="KEY", nargs="+", help=keys_help)
+    s.add_argument("cls", metavar="CLASS", choices=("read", "write", "destructive"))
+    s.add_argument("--from-inventory", metavar="PATH", action="append", default=[], help="known keys for globs")
+    common(s)
+    s = edit("toolset", "add patterns to a toolset, or remove them")
+    s.add_argument("name", metavar="NAME")
+    s.add_argument("action", choices=("add", "remove"))
+    s.add_argument("patterns", metavar="PATTERN", nargs="+", help="tool key globs, e.g. pd.list_*")
+    common(s)
+    s = edit("profile", "create or change a profile: who (members) gets which toolsets")
+    s.add_argument("name", metavar="NAME")
+    s.add_argument("--members", metavar="MEMBER", nargs="+", help='emails or "group:NAME" (replace the list)')
+    s.add_argument("--toolsets", metavar="TOOLSET", nargs="+", help="toolset names (replace the list)")
+    s.add_argument("--add", action="store_true", help="add to the lists instead of replacing them")
+    s.add_argument("--delete", action="store_true", help="remove the profile")
+    common(s)
+
+
+def _edit(args: argparse.Namespace, ctx: CliContext) -> int:
+    from mcp_proxy.admin import ops
+    from mcp_proxy.admin.inventory import read_inventory
+    from mcp_proxy.policy.document import DocumentError, parse_json
+    from mcp_proxy.policy.signature import is_jws
+
+    raw = _read(args.file)
+    if raw is None:
+        return EXIT_FAILURE
+    if is_jws(raw):
+        err(f"mcp-access-proxy: {args.file} is a signed JWS; edit the JSON document it was signed from, then "
+            "`policy sign` it again")
+        return EXIT_USAGE
+    try:
+        doc = parse_json(raw)
+        if not isinstance(doc, dict):
+            raise DocumentError(["$: the policy must be a JSON object"])
+        paths = getattr(args, "from_inventory", [])
+        try:
+            inventory = read_inventory(paths) if paths else None
+        except OSError as exc:
+            err(f"mcp-access-proxy: cannot read the inventory: {exc}")
+            return EXIT_FAILURE
+        known = [*(doc.get("tools") or {}), *(inventory.tools if inventory else {})]
+        notes: list[str] = []
+        if args.edit == "approve":
+            notes = ops.approve(doc, ops.match_keys(args.keys, known), classification=args.cls,
+                                sha256=args.sha256, inventory=inventory)
+        elif args.edit == "disable":
+            ops.disable(doc, ops.match_keys(args.keys, known))
+        elif args.edit == "classify":
+            ops.classify(doc, ops.match_keys(args.keys, known), args.cls)
+        elif args.edit == "toolset":
+            ops.toolset(doc, args.name, args.action, args.patterns)
+        else:
+            ops.profile(doc, args.name, members=args.members, toolsets=args.toolsets, add=args.add,
+                        delete=args.delete)
+        parsed = ops.finish(doc, time.time(), expires_in_days=args.expires_in)
+    except ops.OpError as exc:
+        err(f"mcp-access-proxy: {exc}")
+        return EXIT_FAILURE
+    except DocumentError as exc:
+        err(f"mcp-access-proxy: the result would not be a valid policy, so {args.file} was not changed:")
+        for problem in exc.problems:
+            err(f"  {problem}")
+        return EXIT_FAILURE
+    _write(args.out or args.file, ops.render(doc))
+    for note in notes:
+        err(f"note: {note}")
+    err(f"{args.out or args.file}: revision {parsed.revision}, expires {doc['expires_at']}; sign it with "
+        "`mcp-access-proxy policy sign FILE --key KEY`")
     return EXIT_OK
