@@ -1,0 +1,644 @@
+"""A local stand-in for PagerDuty's hosted MCP server (`https://mcp.pagerduty.com/mcp`), on the PagerDuty REST
+emulator's state (`sandbox/pagerduty/state.py`), for the tests and the demo.
+
+Start it with `start(...)` (a background thread on 127.0.0.1) and point an upstream at it:
+
+    [upstreams.pd]
+    kind = "pagerduty"
+    api = "mcp"
+    url = "http://127.0.0.1:PORT/mcp"
+    base_url = "http://127.0.0.1:PORT"     # the REST API (same state): where a sign-in asks who signed in
+    api_key = "env:PD_KEY"                  # or auth = "oauth" with the sandbox OAuth server
+
+Behaviour (vendor-specs/pagerduty-hosted-mcp.md):
+- `POST /mcp`, Streamable HTTP, stateless, JSON replies: `tools/list` and `tools/call` work without a prior
+  `initialize` and without a session header (§2, §7). The REST emulator's routes answer every other path on
+  the same port, on the same state: a note added through MCP shows in `GET /incidents/{id}/notes`.
+- Credentials on every request (§3.1): `Authorization: Token token=<key>` for a key of `api_keys` (key → the
+  email of its user, None for an account-level key), or `Bearer <token>` that `bearer_validator(token)`
+  accepts (the sandbox OAuth server's `bearer_validator`: `{"user_id", "scopes"}`). Anything else: 401
+  `{"error": "invalid_token", "error_description": "Authentication required: ..."}` with `WWW-Authenticate:
+  Bearer resource_metadata=".../.well-known/oauth-protected-resource/mcp"` (§3.2, observed). That document
+  and `/.well-known/oauth-authorization-server` (`authorization_server`, no `registration_endpoint`) are served.
+- `refuse_access = "reason"`: the account or app may not use the MCP server: every authenticated request is
+  403 `{"error": {"code": 2010, "message": "Access Denied", "errors": [reason]}}` (PagerDuty's REST error body,
+  which the MCP OpenAPI declares for 403).
+- Scoped OAuth (§3.3): a bearer token's scopes must include the REST scope of the action (`incidents.read`,
+  `incidents.write`, `users.read`, ...; classic `read`/`write` cover reads/all); else the `tools/call` is
+  answered 403 with the error body naming the scope (the facts assume a 403-derived error). API keys have none.
+- Tools (§4): the 18 consolidated tools, each with one argument `request` whose `action` picks the rest; the
+  input schema lists `action`'s values and every field of every action, and the stand-in checks per action
+  (required fields, no field of another action). Served on the emulator's state: users, incidents (list, get,
+  alerts, notes), services, teams, schedules (list, get, users, on-calls), escalation policies, log entries,
+  and `manage_incidents` (create, update, add_note, add_responders). Other actions answer an `isError` result
+  saying the sandbox does not serve them. Results: JSON text (`{"response": ..., "response_summary": ...}`
+  for lists) and the same object as structured content.
+- Writes act as the key's or token's user; an account-level key has no user: writes answer an error asking for
+  a user-level key (the hosted server documents no `From`).
+- `log`: one entry per HTTP request (`method`, `path`, `auth` "token"/"bearer"/why refused, `user`, `rpc`,
+  `tool`, `arguments`, `status`), never a credential. `calls`: (tool, arguments) of each `tools/call` run.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from mcp_proxy.sandbox.pagerduty.state import Emulator, Problem, iso, now, parse_time
+
+SANDBOX_USER_KEY = "pdmcpsandboxuserkey0123456789"  # alice's
+SANDBOX_ACCOUNT_KEY = "pdmcpsandboxaccountkey0123456"  # account-level
+
+_S: dict[str, Any] = {"type": "string"}
+_A: dict[str, Any] = {"type": "array", "items": {"type": "string"}}
+_O: dict[str, Any] = {"type": "object"}
+_B: dict[str, Any] = {"type": "boolean"}
+_INT: dict[str, Any] = {"type": "integer"}
+_LIMIT: dict[str, Any] = {"type": "integer", "minimum": 1, "maximum": 100}
+_OFFSET: dict[str, Any] = {"type": "integer", "minimum": 0}
+
+
+def _enum(*values: str) -> dict[str, Any]:
+    return {"type": "string", "enum": list(values)}
+
+
+def _enums(*values: str) -> dict[str, Any]:
+    return {"type": "array", "items": _enum(*values)}
+
+
+_PAGE = {"limit": _LIMIT, "offset": _OFFSET}
+_CHANGE_FILTERS = {"since": _S, "until": _S, "total": _B, "team_ids": _A, "integration_ids": _A, **_PAGE}
+_INCIDENT = {"type": "object", "required": ["title", "service"], "properties": {
+    "title": _S, "service": {"type": "object", "required": ["id"], "properties": {"id": _S}},
+    "urgency": _enum("high", "low"), "body": {"type": "object", "properties": {"details": _S}},
+    "assignments": {"type": "array", "items": {"type": "object", "properties": {
+        "assignee": {"type": "object", "properties": {"id": _S}}}}}}}
+_MANAGE_REQUEST = {"type": "object", "required": ["incident_ids"], "properties": {
+    "incident_ids": _A, "assignment": {"type": "object", "properties": {"id": _S}},
+    "status": _enum("acknowledged", "resolved"), "urgency": _enum("high", "low"), "escalation_level": _INT}}
+_RESPONDERS = {"type": "object", "required": ["message", "responder_request_targets"], "properties": {
+    "message": _S, "responder_request_targets": {"type": "array", "items": {"type": "object", "properties": {
+        "responder_request_target": {"type": "object", "properties": {
+            "id": _S, "type": _enum("user_reference", "escalation_policy_reference")}}}}}}}
+
+# tool -> action -> (its fields, the required ones); vendor-specs/pagerduty-hosted-mcp.md §4.
+Action = tuple[dict[str, Any], tuple[str, ...]]
+ACTIONS: dict[str, dict[str, Action]] = {
+    "browse_users": {"get": ({}, ()), "list": ({"query": _S, "team_ids": _A, **_PAGE}, ())},
+    "browse_incidents": {
+        "list": ({"request_scope": _enum("all", "teams", "assigned"),
+                  "statuses": _enums("triggered", "acknowledged", "resolved"), "since": _S, "until": _S,
+                  "urgencies": _enums("high", "low"), "priorities": _A, "service_ids": _A, "team_ids": _A,
+                  **_PAGE}, ()),
+        "get": ({"incident_id": _S, "include": _A}, ("incident_id",)),
+        "list_alerts": ({"incident_id": _S, **_PAGE}, ("incident_id",)),
+        "get_alert": ({"incident_id": _S, "alert_id": _S}, ("incident_id", "alert_id")),
+        "list_notes": ({"incident_id": _S, **_PAGE}, ("incident_id",)),
+        "context": ({"incident_id": _S, "context_type": _enum("related", "past", "outlier"), "limit": _LIMIT,
+                     "additional_details": _A}, ("incident_id", "context_type")),
+        "list_change_events": ({"incident_id": _S, **_PAGE}, ("incident_id",)),
+        "list_workflows": ({"query": _S, "include": _enums("steps", "team"), **_PAGE}, ()),
+        "get_workflow": ({"workflow_id": _S}, ("workflow_id",)),
+    },
+    "browse_services": {"list": ({"query": _S, "team_ids": _A, **_PAGE}, ()),
+                        "get": ({"service_id": _S}, ("service_id",))},
+    "browse_teams": {"list": ({"scope": _enum("all", "my"), "query": _S, **_PAGE}, ()),
+                     "get": ({"team_id": _S}, ("team_id",)),
+                     "list_members": ({"team_id": _S, **_PAGE}, ("team_id",))},
+    "browse_schedules": {
+        "list": ({"query": _S, "team_ids": _A, "user_ids": _A,
+                  "include": _enums("schedule_layers", "overrides_subschedule", "final_schedule"),
+                  "kind": _enum("legacy", "shift_based"), **_PAGE}, ()),
+        "get": ({"schedule_id": _S, "kind": _enum("legacy", "shift_based")}, ("schedule_id",)),
+        "list_users": ({"schedule_id": _S}, ("schedule_id",)),
+        "list_oncalls": ({"time_zone": _S, "user_ids": _A, "escalation_policy_ids": _A, "schedule_ids": _A,
+                          "service_ids": _A, "since": _S, "until": _S, "earliest": _B, **_PAGE}, ()),
+        "list_rotations": ({"schedule_id": _S, **_PAGE}, ("schedule_id",)),
+        "get_rotation": ({"schedule_id": _S, "rotation_id": _S}, ("schedule_id", "rotation_id")),
+        "list_rotation_events": ({"schedule_id": _S, "rotation_id": _S, **_PAGE}, ("schedule_id", "rotation_id")),
+        "get_rotation_event": ({"schedule_id": _S, "rotation_id": _S, "event_id": _S},
+                               ("schedule_id", "rotation_id", "event_id")),
+        "list_custom_shifts": ({"schedule_id": _S, "since": _S, "until": _S, **_PAGE},
+                               ("schedule_id", "since", "until")),
+        "get_custom_shift": ({"schedule_id": _S, "custom_shift_id": _S}, ("custom_shift_id",)),
+        "list_overrides": ({"schedule_id": _S, "since": _S, "until": _S, **_PAGE}, ("schedule_id", "since", "until")),
+        "get_override": ({"schedule_id": _S, "override_id": _S}, ("override_id",)),
+    },
+    "browse_escalation_policies": {
+        "list": ({"query": _S, "user_ids": _A, "team_ids": _A, "include": _enums("services", "teams"), **_PAGE}, ()),
+        "get": ({"policy_id": _S}, ("policy_id",))},
+    "browse_event_orchestrations": {
+        "list": ({"sort_by": _enum("name:asc", "name:desc", "routes:asc", "routes:desc", "created_at:asc",
+                                   "created_at:desc"), **_PAGE}, ()),
+        "get": ({"orchestration_id": _S}, ("orchestration_id",)),
+        "get_router": ({"orchestration_id": _S}, ("orchestration_id",)),
+        "get_global": ({"orchestration_id": _S}, ("orchestration_id",)),
+        "get_service": ({"service_id": _S}, ("service_id",))},
+    "browse_alert_grouping": {
+        "list": ({"service_ids": _A, "limit": _LIMIT, "after": _S, "before": _S, "total": _B}, ()),
+        "get": ({"setting_id": _S}, ("setting_id",))},
+    "browse_change_events": {
+        "list": (_CHANGE_FILTERS, ()), "get": ({"change_event_id": _S}, ("change_event_id",)),
+        "list_service": ({"service_id": _S, **_CHANGE_FILTERS}, ("service_id",))},
+    "browse_status_pages": {
+        "list": ({"status_page_type": _enum("public", "private", "audience_specific"), **_PAGE}, ()),
+        "list_severities": ({"status_page_id": _S, **_PAGE}, ("status_page_id",)),
+        "list_impacts": ({"status_page_id": _S, **_PAGE}, ("status_page_id",)),
+        "list_statuses": ({"status_page_id": _S, **_PAGE}, ("status_page_id",)),
+        "get_post": ({"status_page_id": _S, "post_id": _S, "include": _enums("status_page_post_update")},
+                     ("status_page_id", "post_id")),
+        "list_post_updates": ({"status_page_id": _S, "post_id": _S, **_PAGE}, ("status_page_id", "post_id"))},
+    "browse_activity": {
+        "list_log_entries": ({"since": _S, "until": _S, "is_overview": _B,
+                              "include": _enums("incidents", "services", "channels", "teams"), **_PAGE}, ()),
+        "get_log_entry": ({"log_entry_id": _S}, ("log_entry_id",))},
+    "manage_incidents": {
+        "create": ({"incident": _INCIDENT}, ("incident",)),
+        "update": ({"manage_request": _MANAGE_REQUEST}, ("manage_request",)),
+        "add_note": ({"incident_id": _S, "note": _S}, ("incident_id", "note")),
+        "add_responders": ({"incident_id": _S, "request": _RESPONDERS}, ("incident_id", "request")),
+        "start_workflow": ({"workflow_id": _S, "instance_request": _O}, ("workflow_id", "instance_request"))},
+    "manage_services": {"create": ({"service_data": _O}, ("service_data",)),
+                        "update": ({"service_id": _S, "service_data": _O}, ("service_id", "service_data"))},
+    "manage_schedules": {
+        "create": ({"schedule_data": _O}, ("schedule_data",)),
+        "update": ({"schedule_id": _S, "schedule_data": _O}, ("schedule_id", "schedule_data")),
+        "create_override": ({"schedule_id": _S, "override_request": _O}, ("schedule_id", "override_request")),
+        "delete_schedule_v3": ({"schedule_id": _S}, ("schedule_id",)),
+        "create_rotation": ({"schedule_id": _S}, ("schedule_id",)),
+        "delete_rotation": ({"schedule_id": _S, "rotation_id": _S}, ("schedule_id", "rotation_id")),
+        "create_rotation_event": ({"schedule_id": _S, "rotation_id": _S, "event_data": _O},
+                                  ("schedule_id", "rotation_id", "event_data")),
+        "update_rotation_event": ({"schedule_id": _S, "rotation_id": _S, "event_id": _S, "event_data": _O},
+                                  ("schedule_id", "rotation_id", "event_id", "event_data")),
+        "delete_rotation_event": ({"schedule_id": _S, "rotation_id": _S, "event_id": _S},
+                                  ("schedule_id", "rotation_id", "event_id")),
+        "create_custom_shifts": ({"schedule_id": _S, "shifts": {"type": "array", "items": _O}},
+                                 ("schedule_id", "shifts")),
+        "update_custom_shift": ({"schedule_id": _S, "custom_shift_id": _S, "shift_data": _O},
+                                ("custom_shift_id", "shift_data")),
+        "delete_custom_shift": ({"schedule_id": _S, "custom_shift_id": _S}, ("custom_shift_id",)),
+        "create_overrides": ({"schedule_id": _S, "overrides": {"type": "array", "items": _O}},
+                             ("schedule_id", "overrides")),
+        "update_override": ({"schedule_id": _S, "override_id": _S, "override_data": _O},
+                            ("override_id", "override_data")),
+        "delete_override": ({"schedule_id": _S, "override_id": _S}, ("override_id",))},
+    "manage_teams": {
+        "create": ({"create_model": _O}, ("create_model",)),
+        "update": ({"team_id": _S, "update_model": _O}, ("team_id", "update_model")),
+        "delete": ({"team_id": _S}, ("team_id",)),
+        "add_member": ({"team_id": _S, "member_data": _O}, ("team_id", "member_data")),
+        "remove_member": ({"team_id": _S, "user_id": _S}, ("team_id", "user_id"))},
+    "manage_event_orchestrations": {
+        "update_router": ({"orchestration_id": _S, "router_update": _O}, ("orchestration_id", "router_update")),
+        "append_router_rule": ({"orchestration_id": _S, "new_rule": _O}, ("orchestration_id", "new_rule"))},
+    "manage_alert_grouping": {
+        "create": ({"create_model": _O}, ("create_model",)),
+        "update": ({"setting_id": _S, "update_model": _O}, ("setting_id", "update_model")),
+        "delete": ({"setting_id": _S}, ("setting_id",))},
+    "manage_status_pages": {
+        "create_post": ({"status_page_id": _S, "create_model": _O}, ("status_page_id", "create_model")),
+        "create_post_update": ({"status_page_id": _S, "post_id": _S, "create_model": _O},
+                               ("status_page_id", "post_id", "create_model"))},
+}
+
+# The REST scope each tool's actions need (x-pd-requires-scope of the endpoints they call).
+_SCOPE_AREA = {"users": "users", "incidents": "incidents", "services": "services", "teams": "teams",
+               "schedules": "schedules", "escalation_policies": "escalation_policies",
+               "event_orchestrations": "event_orchestrations", "alert_grouping": "incidents",
+               "change_events": "change_events", "status_pages": "status_pages", "activity": "incidents"}
+_DESCRIPTIONS = {
+    "browse": "Read PagerDuty {area}. Put the action and its fields in `request`.",
+    "manage": "Change PagerDuty {area}. Put the action and its fields in `request`. Confirm with the user first.",
+}
+
+
+def required_scope(tool: str, action: str) -> str:
+    verb, area = tool.split("_", 1)
+    if tool == "browse_schedules" and action == "list_oncalls":
+        return "oncalls.read"
+    return f"{_SCOPE_AREA[area]}.{'read' if verb == 'browse' else 'write'}"
+
+
+def tool_definitions() -> list[dict[str, Any]]:
+    tools = []
+    for name, actions in ACTIONS.items():
+        verb, area = name.split("_", 1)
+        fields: dict[str, Any] = {}
+        for action_fields, _required in actions.values():
+            fields.update(action_fields)
+        request = {"type": "object", "required": ["action"], "additionalProperties": False,
+                   "properties": {"action": {"type": "string", "enum": list(actions)}, **fields}}
+        read = verb == "browse"
+        tools.append({"name": name, "description": _DESCRIPTIONS[verb].format(area=area.replace("_", " ")),
+                      "inputSchema": {"type": "object", "required": ["request"], "additionalProperties": False,
+                                      "properties": {"request": request}},
+                      "annotations": {"readOnlyHint": read, "destructiveHint": not read, "idempotentHint": read}})
+    return tools
+
+
+class ToolError(Exception):
+    """A call the stand-in answers with an isError result; the text says what to fix."""
+
+
+@dataclass
+class Caller:
+    user_id: str | None  # None: an account-level key
+    scopes: list[str] | None  # None: an API key
+
+
+_CALLER: contextvars.ContextVar[Caller] = contextvars.ContextVar("pd_mcp_caller")  # the request's caller
+
+
+class StandIn:
+    """The hosted server's behaviour on one REST emulator's state."""
+
+    def __init__(self, emulator: Emulator, bearer_validator: Callable[[str], dict | None] | None = None,
+                 authorization_server: str = "https://mcp.pagerduty.com/") -> None:
+        self.emulator = emulator
+        self.bearer_validator = bearer_validator
+        self.authorization_server = authorization_server
+        self.refuse_access: str | None = None
+        self.log: list[dict[str, Any]] = []
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+
+    # -- credentials --------------------------------------------------------------------------
+    def authenticate(self, authorization: str | None) -> tuple[str, Caller | None]:
+        """("token"|"bearer", the caller) or (why it is refused, None)."""
+        if not authorization:
+            return "missing", None
+        scheme, _, value = authorization.strip().partition(" ")
+        if scheme.lower() == "token":
+            key = value.strip().removeprefix("token=") if value.strip().startswith("token=") else None
+            if not key or key not in self.emulator.api_keys:
+                return "unknown key", None
+            email = self.emulator.api_keys[key]
+            user = self.emulator.user_by_email(email) if email else None
+            return "token", Caller(user["id"] if user else None, None)
+        if scheme.lower() == "bearer" and self.bearer_validator is not None:
+            grant = self.bearer_validator(value.strip())
+            if grant is None:
+                return "unknown token", None
+            return "bearer", Caller(grant.get("user_id"), list(grant.get("scopes") or []))
+        return "scheme", None
+
+    @staticmethod
+    def allowed(caller: Caller, scope: str) -> bool:
+        if caller.scopes is None:
+            return True
+        have = set(caller.scopes)
+        return scope in have or "write" in have or (scope.endswith(".read") and "read" in have)
+
+    # -- tools ----------------------------------------------------------------------------------
+    def call(self, name: str, arguments: dict[str, Any], caller: Caller) -> dict[str, Any]:
+        actions = ACTIONS.get(name)
+        if actions is None:
+            raise ToolError(f"Unknown tool {name!r}; list the tools again.")
+        request = arguments.get("request")
+        if not isinstance(request, dict) or set(arguments) != {"request"}:
+            raise ToolError("Pass exactly one argument, `request`: an object with `action` and its fields.")
+        action = request.get("action")
+        if action not in actions:
+            raise ToolError(f"request.action must be one of: {', '.join(actions)}.")
+        fields, required = actions[action]
+        missing = [f for f in required if f not in request]
+        extra = [f for f in request if f != "action" and f not in fields]
+        if missing or extra:
+            raise ToolError(f"For action {action!r}: " + "; ".join(
+                ([f"missing {', '.join(missing)}"] if missing else []) +
+                ([f"{', '.join(extra)} do not belong to this action"] if extra else [])) + ".")
+        handler = getattr(self, f"_{name}_{action}", None)
+        if handler is None:
+            raise ToolError(f"The sandbox stand-in does not serve {name} action {action!r}.")
+        with self.emulator.lock:
+            self.calls.append((name, json.loads(json.dumps(arguments))))
+            try:
+                return handler(request, caller)
+            except Problem as exc:
+                raise ToolError(f"PagerDuty answered {exc.status}: {exc.message}"
+                                + (f" ({'; '.join(exc.errors)})" if exc.errors else "")) from None
+
+    def _actor(self, caller: Caller) -> str:
+        if caller.user_id is None:
+            raise ToolError("This action needs a user: use a user-level API key or a user's OAuth token.")
+        return caller.user_id
+
+    @staticmethod
+    def _page(request: dict[str, Any], items: list[Any], what: str) -> dict[str, Any]:
+        limit, offset = request.get("limit", 25), request.get("offset", 0)
+        shown = items[offset:offset + limit]
+        return {"response": shown, "response_summary": f"{len(shown)} of {len(items)} {what}",
+                "more": offset + limit < len(items)}
+
+    # browse_users
+    def _browse_users_get(self, request: dict[str, Any], caller: Caller) -> dict[str, Any]:
+        if caller.user_id is None:
+            raise ToolError("An account-level key has no user of its own; use a user-level key.")
+        return self.emulator.users[caller.user_id]
+
+    def _browse_users_list(self, request: dict[str, Any], caller: Caller) -> dict[str, Any]:
+        q = (request.get("query") or "").lower()
+        teams = set(request.get("team_ids") or [])
+        users = [u for u in self.emulator.users.values() if (not q or q in (u["name"] + u["email"]).lower())
+                 and (not teams or teams & {t["id"] for t in u["teams"]})]
+        return self._page(request, users, "users")
+
+    # browse_incidents
+    def _browse_incidents_list(self, request: dict[str, Any], caller: Caller) -> dict[str, Any]:
+        items = list(self.emulator.incidents.values())
+        until = parse_time(request["until"], "until") if request.get("until") else now() + timedelta(seconds=1)
+        since = parse_time(request["since"], "since") if request.get("since") else until - timedelta(days=30)
+        items = [i for i in items if since <= parse_time(i["created_at"], "") < until]
+        for field, get in (("statuses", lambda i: i["status"]), ("urgencies", lambda i: i["urgency"]),
+                           ("service_ids", lambda i: i["service"]["id"]),
+                           ("priorities", lambda i: (i.get("priority") or {}).get("id"))):
+            if request.get(field):
+                items = [i for i in items if get(i) in request[field]]
+        if request.get("team_ids"):
+            items = [i for i in items if {t["id"] for t in i["teams"]} & set(request["team_ids"])]
+        if request.get("request_scope") == "assigned":
+            me = self._actor(caller)
+            items = [i for i in items if me in {a["assignee"]["id"] for a in i["assignments"]}]
+        return self._page(request, items, "incidents")
+
+    def _browse_incidents_get(self, request: dict[str, Any], caller: Caller) -> dict[str, Any]:
+        return self.emulator.find_incident(request["incident_id"])
+
+    def _browse_incidents_list_alerts(self, request: dict[str, Any], caller: Caller) -> dict[str, Any]:
+        inc = self.emulator.find_incident(request["incident_id"])
+        return self._page(request, self.emulator.alerts.get(inc["id"], []), "alerts")
+
+    def _browse_incidents_list_notes(self, request: dict[str, Any], caller: Caller) -> dict[str, Any]:
+        inc = self.emulator.find_incident(request["incident_id"])
+        return self._page(request, self.emulator.notes.get(inc["id"], []), "notes")
+
+    # browse_services, teams, escalation policies, schedules
+    def _browse_services_list(self, request: dict[str, Any], caller: Caller) -> dict[str, Any]:
+        q = (request.get("query") or "").lower()
+        return self._page(request, [s for s in self.emulator.services.values() if q in s["name"].lower()],
+                          "services")
+
+    def _browse_services_get(self, request: dict[str, Any], caller: Caller) -> dict[str, Any]:
+        return self._get(self.emulator.services, request["service_id"], "Service")
+
+    def _browse_teams_list(self, request: dict[str, Any], caller: Caller) -> dict[str, Any]:
+        teams = list(self.emulator.teams.values())
+        if request.get("scope") == "my":
+            mine = {t["id"] for t in self.emulator.users[self._actor(caller)]["teams"]}
+            teams = [t for t in teams if t["id"] in mine]
+        return self._page(request, teams, "teams")
+
+    def _browse_teams_get(self, request: dict[str, Any], caller: Caller) -> dict[str, Any]:
+        return self._get(self.emulator.teams, request["team_id"], "Team")
+
+    def _browse_teams_list_members(self, request: dict[str, Any], caller: Caller) -> dict[str, Any]:
+        self._get(self.emulator.teams, request["team_id"], "Team")
+        members = [{"user": self.emulator.ref("user", u["id"]), "role": "manager"}
+                   for u in self.emulator.users.values() if request["team_id"] in {t["id"] for t in u["teams"]}]
+        return self._page(request, members, "members")
+
+    def _browse_escalation_policies_list(self, request: dict[str, Any], caller: Caller) -> dict[str, Any]:
+        return self._page(request, list(self.emulator.policies.values()), "escalation policies")
+
+    def _browse_escalation_policies_get(self, request: dict[str, Any], caller: Caller) -> dict[str, Any]:
+        return self._get(self.emulator.policies, request["policy_id"], "Escalation policy")
+
+    def _browse_schedules_list(self, request: dict[str, Any], caller: Caller) -> dict[str, Any]:
+        shown = [{k: v for k, v in s.items() if k != "rotation"} for s in self.emulator.schedules.values()]
+        return self._page(request, shown, "schedules")
+
+    def _browse_schedules_get(self, request: dict[str, Any], caller: Caller) -> dict[str, Any]:
+        schedule = self._get(self.emulator.schedules, request["schedule_id"], "Schedule")
+        return {k: v for k, v in schedule.items() if k != "rotation"}
+
+    def _browse_schedules_list_users(self, request: dict[str, Any], caller: Caller) -> dict[str, Any]:
+        schedule = self._get(self.emulator.schedules, request["schedule_id"], "Schedule")
+        return self._page(request, list(schedule["users"]), "users")
+
+    def _browse_schedules_list_oncalls(self, request: dict[str, Any], caller: Caller) -> dict[str, Any]:
+        at = now()
+        rows = []
+        for sid in request.get("schedule_ids") or list(self.emulator.schedules):
+            schedule = self._get(self.emulator.schedules, sid, "Schedule")
+            user = self.emulator.on_call(sid, at)
+            rows.append({"schedule": self.emulator.ref("schedule", sid), "user": self.emulator.ref("user", user),
+                         "escalation_policy": schedule["escalation_policies"][0] if schedule["escalation_policies"]
+                         else None, "start": iso(at), "end": None})
+        return self._page(request, rows, "on-call entries")
+
+    # browse_activity
+    def _browse_activity_list_log_entries(self, request: dict[str, Any], caller: Caller) -> dict[str, Any]:
+        entries = [e for es in self.emulator.log_entries.values() for e in es]
+        entries.sort(key=lambda e: e["created_at"], reverse=True)
+        return self._page(request, entries, "log entries")
+
+    # manage_incidents
+    def _manage_incidents_create(self, request: dict[str, Any], caller: Caller) -> dict[str, Any]:
+        return self.emulator.create_incident(request["incident"], self._actor(caller))
+
+    def _manage_incidents_update(self, request: dict[str, Any], caller: Caller) -> dict[str, Any]:
+        actor = self._actor(caller)
+        change = dict(request["manage_request"])
+        ids = change.pop("incident_ids")
+        if "assignment" in change:
+            change["assignments"] = [{"assignee": change.pop("assignment")}]
+        updated = [self.emulator.update_incident(i, change, actor) for i in ids]
+        return {"response": updated, "response_summary": f"{len(updated)} incidents updated"}
+
+    def _manage_incidents_add_note(self, request: dict[str, Any], caller: Caller) -> dict[str, Any]:
+        return self.emulator.add_note(request["incident_id"], request["note"], self._actor(caller))
+
+    def _manage_incidents_add_responders(self, request: dict[str, Any], caller: Caller) -> dict[str, Any]:
+        inc = self.emulator.find_incident(request["incident_id"])
+        targets = [t["responder_request_target"] for t in request["request"]["responder_request_targets"]]
+        return {"incident": {"id": inc["id"], "type": "incident_reference", "summary": inc["summary"]},
+                "requester": self.emulator.ref("user", self._actor(caller)),
+                "message": request["request"]["message"], "responder_request_targets": targets}
+
+    @staticmethod
+    def _get(table: Mapping[str, dict[str, Any]], oid: str, what: str) -> dict[str, Any]:
+        if oid not in table:
+            raise Problem(404, "Not Found", 2100, [f"{what} {oid} not found"])
+        return table[oid]
+
+
+# -- HTTP ---------------------------------------------------------------------------------------
+def _mcp_server(stand_in: StandIn) -> Any:
+    import mcp_types as types
+    from mcp.server.lowlevel import Server
+
+    tools = [types.Tool.model_validate(t) for t in tool_definitions()]
+
+    async def list_tools(_ctx: Any, _params: Any) -> types.ListToolsResult:
+        return types.ListToolsResult(tools=tools)
+
+    async def call_tool(_ctx: Any, params: types.CallToolRequestParams) -> types.CallToolResult:
+        caller = _CALLER.get()
+        try:
+            result = stand_in.call(params.name, dict(params.arguments or {}), caller)
+        except ToolError as exc:
+            return types.CallToolResult(content=[types.TextContent(type="text", text=str(exc))], is_error=True)
+        return types.CallToolResult(content=[types.TextContent(type="text", text=json.dumps(result))],
+                                    structured_content=result)
+
+    return Server("PagerDuty MCP Server", version="sandbox", on_list_tools=list_tools, on_call_tool=call_tool)
+
+
+class _Gate:
+    """ASGI: the REST emulator for REST paths; for `/mcp`, credentials, account refusal, scopes, and the log."""
+
+    def __init__(self, mcp_app: Any, rest_app: Any, stand_in: StandIn) -> None:
+        self.mcp_app = mcp_app
+        self.rest_app = rest_app
+        self.stand_in = stand_in
+        self.state = mcp_app.state
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            return await self.mcp_app(scope, receive, send)
+        if scope["type"] != "http":
+            return None
+        path = scope["path"]
+        if path.startswith("/.well-known/"):
+            return await self._metadata(scope, send)
+        if path.rstrip("/") != "/mcp":
+            return await self.rest_app(scope, receive, send)
+        headers = {n.decode("latin-1").lower(): v.decode("latin-1") for n, v in scope["headers"]}
+        body, more = b"", True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                return None
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+        rpc = _rpc(body)
+        how, caller = self.stand_in.authenticate(headers.get("authorization"))
+        entry: dict[str, Any] = {"method": scope["method"], "path": path, "auth": how,
+                                 "user": caller.user_id if caller else None, "rpc": rpc.get("method"),
+                                 "tool": None, "arguments": None, "status": None}
+        params: dict[str, Any] = rpc["params"] if isinstance(rpc.get("params"), dict) else {}
+        if rpc.get("method") == "tools/call":
+            entry["tool"], entry["arguments"] = params.get("name"), params.get("arguments")
+        self.stand_in.log.append(entry)
+
+        async def logged(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                entry["status"] = int(message["status"])
+            await send(message)
+
+        if caller is None:
+            base = _base_url(scope, headers)
+            return await _json(logged, 401, {"error": "invalid_token", "error_description":
+                                             "Authentication required: the token is invalid or has expired."},
+                               [(b"www-authenticate", f'Bearer error="invalid_token", resource_metadata="{base}'
+                                 f'/.well-known/oauth-protected-resource/mcp"'.encode())])
+        if self.stand_in.refuse_access:
+            return await _json(logged, 403, {"error": {"code": 2010, "message": "Access Denied",
+                                                       "errors": [self.stand_in.refuse_access]}})
+        if entry["tool"] in ACTIONS:
+            request = (entry["arguments"] or {}).get("request") if isinstance(entry["arguments"], dict) else None
+            action = request.get("action") if isinstance(request, dict) else None
+            if isinstance(action, str) and action in ACTIONS[entry["tool"]]:
+                needed = required_scope(entry["tool"], action)
+                if not self.stand_in.allowed(caller, needed):
+                    return await _json(logged, 403, {"error": {"code": 2010, "message": "Access Denied", "errors": [
+                        f"The token is missing the scope {needed} needed for {entry['tool']} {action}."]}})
+        replayed = False
+
+        async def replay() -> dict:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        token = _CALLER.set(caller)
+        try:
+            await self.mcp_app(scope, replay, logged)
+        finally:
+            _CALLER.reset(token)
+        return None
+
+    async def _metadata(self, scope: dict, send: Any) -> None:
+        headers = {n.decode("latin-1").lower(): v.decode("latin-1") for n, v in scope["headers"]}
+        base = _base_url(scope, headers)
+        if scope["path"] == "/.well-known/oauth-protected-resource/mcp":
+            return await _json(send, 200, {"resource": f"{base}/mcp",
+                                           "authorization_servers": [self.stand_in.authorization_server],
+                                           "bearer_methods_supported": ["header"]})
+        if scope["path"] == "/.well-known/oauth-authorization-server":
+            issuer = self.stand_in.authorization_server.rstrip("/")
+            return await _json(send, 200, {"issuer": issuer, "authorization_endpoint": f"{issuer}/oauth/authorize",
+                                           "token_endpoint": f"{issuer}/oauth/token",
+                                           "response_types_supported": ["code"],
+                                           "code_challenge_methods_supported": ["S256"]})
+        return await _json(send, 404, {"error": {"code": 2100, "message": "Not Found"}})
+
+
+def _base_url(scope: dict, headers: dict[str, str]) -> str:
+    return f"http://{headers.get('host', '127.0.0.1')}"
+
+
+async def _json(send: Any, status: int, payload: dict[str, Any],
+                extra: list[tuple[bytes, bytes]] | None = None) -> None:
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), *(extra or [])]})
+    await send({"type": "http.response.body", "body": json.dumps(payload).encode()})
+
+
+def _rpc(body: bytes) -> dict[str, Any]:
+    try:
+        message = json.loads(body) if body else None
+    except ValueError:
+        return {}
+    return message if isinstance(message, dict) else {}
+
+
+def create_app(stand_in: StandIn) -> Any:
+    """The ASGI app: `/mcp` the hosted server, `/.well-known/...` its OAuth documents, the rest the REST API."""
+    from mcp_proxy.sandbox.pagerduty.app import build_app
+
+    mcp_app = _mcp_server(stand_in).streamable_http_app(stateless_http=True, json_response=True)
+    mcp_app.state.stand_in = stand_in
+    return _Gate(mcp_app, build_app(stand_in.emulator, stand_in.bearer_validator), stand_in)
+
+
+@dataclass
+class Sandbox:
+    """A running stand-in: `url` for the upstream's `url`, `base_url` the REST API on the same state."""
+
+    url: str
+    base_url: str
+    stand_in: StandIn
+    _server: Any
+
+    @property
+    def emulator(self) -> Emulator:
+        return self.stand_in.emulator
+
+    def stop(self) -> None:
+        self._server.stop()
+
+    def __enter__(self) -> Sandbox:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def start(api_keys: Mapping[str, str | None] | None = None, *,
+          bearer_validator: Callable[[str], dict | None] | None = None, authorization_server: str | None = None,
+          port: int = 0, extra_keys: Iterable[tuple[str, str | None]] = ()) -> Sandbox:
+    """Serve a seeded stand-in on 127.0.0.1:port (0: any free port) from a background thread."""
+    from mcp_proxy.sandbox.asgi_thread import serve_in_thread
+
+    keys = dict(api_keys if api_keys is not None else {SANDBOX_USER_KEY: "alice@example.com",
+                                                        SANDBOX_ACCOUNT_KEY: None})
+    keys.update(extra_keys)
+    stand_in = StandIn(Emulator(keys), bearer_validator, authorization_server or "https://mcp.pagerduty.com/")
+    server = serve_in_thread(create_app(stand_in), port=port)
+    return Sandbox(f"{server.url}/mcp", server.url, stand_in, server)
