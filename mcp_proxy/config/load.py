@@ -73,7 +73,7 @@ _KIND_KEYS: dict[str, set[str]] = {
             "redirect_uri", "scopes", "authorize_url", "token_url", "revoke_url", "max_message_bytes"},
     "uptimeobserver": {"url", "api_key", "api_key_header"},
     "pagerduty": {"base_url", "region", "api_key", "auth", "from", "client_id", "client_secret", "redirect_uri",
-                  "scopes", "authorize_url", "token_url", "revoke_url"},
+                  "scopes", "authorize_url", "token_url", "revoke_url", "api", "url"},
     "opsgenie": {"base_url", "region", "api_key", "api", "auth", "email", "api_token", "cloud_id", "site",
                  "resources_url"},
     "statuspage": {"base_url", "api_key", "page_id", "organization_id"},
@@ -168,6 +168,17 @@ def _parse_upstream(c: Checker, key: str, data: dict[str, Any]) -> UpstreamConfi
                                     choices=("x-api-key", "bearer")) or "x-api-key",
         )
     if kind == "pagerduty":
+        api = c.string(data, "api", where, "rest", choices=("rest", "mcp")) or "rest"
+        url = c.string(data, "url", where)
+        if api == "mcp":
+            c.url(url, f"{where}.url")
+            for rest_only in ("from", *sorted(_REST_EXTRA)):
+                if rest_only in data:
+                    c.add(f"{where}.{rest_only}: only for api = \"rest\" (the built-in connector); PagerDuty's hosted "
+                          f"MCP server acts as the key's or the token's user; remove it")
+        elif url:
+            c.add(f"{where}.url: only for api = \"mcp\" (PagerDuty's hosted MCP server); the REST API's root is "
+                  f"base_url")
         auth = c.string(data, "auth", where, "api_key", choices=("api_key", "oauth")) or "api_key"
         api_key = c.secret(data, "api_key", where)
         if auth == "api_key" and "api_key" not in data:
@@ -185,6 +196,9 @@ def _parse_upstream(c: Checker, key: str, data: dict[str, Any]) -> UpstreamConfi
             oauth=_parse_oauth(c, data, where, scopes_default=_DEFAULT_PD_SCOPES,
                                region_from_token="region" not in data) if auth == "oauth" else None,
             from_email=from_email,
+            api=api,
+            url=url,
+            transport="streamable-http" if api == "mcp" else None,
         )
     if kind == "opsgenie":
         if c.string(data, "api", where, "opsgenie", choices=("opsgenie", "jsm")) == "jsm":

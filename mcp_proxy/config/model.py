@@ -56,7 +56,7 @@ class UpstreamConfig:
     from_email: str | None = None  # PagerDuty `from`
     page_id: str | None = None  # Statuspage
     # Opsgenie: `api = "jsm"` serves the same tools from Jira Service Management Operations
-    api: str = "opsgenie"  # "opsgenie" | "jsm"
+    api: str = "opsgenie"  # "opsgenie" | "jsm"; kind = "pagerduty": "rest" | "mcp" (the hosted MCP server, at `url`)
     email: str | None = None  # JSM, auth = "basic": the Atlassian account's email
     api_token: SecretRef | None = None  # JSM, auth = "basic": the account's API token
     cloud_id: str | None = None  # JSM: the site's cloud id, or found from `site`

@@ -39,6 +39,15 @@ def build_upstream(
 
             http_auth = mcp_oauth_auth(cfg, paths, store, open_url or _open_browser, events=events or AuthEvents())
         return McpUpstream(cfg, store, http_auth=http_auth)
+    if cfg.kind == "pagerduty" and cfg.api == "mcp":
+        from mcp_proxy.upstreams.pagerduty_mcp import PagerDutyMcpUpstream
+
+        broker = None
+        if cfg.auth == "oauth":  # the PagerDuty sign-in of the REST connector: same app, keychain entry, refresh
+            from mcp_proxy.auth import AuthEvents, TokenBroker
+
+            broker = TokenBroker.for_upstream(cfg, paths, store, events=events or AuthEvents())
+        return PagerDutyMcpUpstream(cfg, store, broker=broker)
     from mcp_proxy.upstreams.rest import OAuthCredentials, RestUpstream, api_key_credentials, load_connector
 
     if cfg.auth == "oauth":
