@@ -30,6 +30,7 @@ COMMAND_MODULES = (
     "secret_cmd",
     "tools_cmd",
     "policy_cmd",
+    "admin_cmd",
     "audit_cmd",
     "doctor_cmd",
     "install_cmd",
