@@ -53,6 +53,7 @@ from mcp_proxy import __version__
 from mcp_proxy.audit.encode import CONTENT_TYPES, endpoint
 from mcp_proxy.errors import AuditError
 from mcp_proxy.httpsafe import OriginGuard, RedirectRefused
+from mcp_proxy.trusted_time import observe_http_date
 
 RETRYABLE = frozenset({429, 502, 503, 504})
 PAUSE = frozenset({401, 403, 404, 405, 407})
@@ -234,6 +235,7 @@ class Sender:
             return Outcome("pause", None, f"could not send to the collector at {self.shown_url} "
                                           f"({type(exc).__name__}); check [audit] collector and headers")
         status, ctype = response.status_code, response.headers.get("content-type", "")
+        observe_http_date("collector", response.headers.get("date"))  # trusted time for policy expiry
         retry_after = response.headers.get("retry-after")
         if len(data) > PARSE_IN_THREAD:
             return await anyio.to_thread.run_sync(self._classify, status, response.reason_phrase, ctype, retry_after,

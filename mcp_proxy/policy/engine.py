@@ -3,6 +3,12 @@
 Fail closed: once `[policy]` is configured, nothing upstream is allowed until a
 valid document is active, and nothing once it has expired. A document that
 fails verification is never activated; the previous good one stays active.
+
+The policy never goes back in time: a document issued before the newest one ever activated from the same
+source (the high-water mark, policy/store.py) is refused, from the cache or the network. Expiry is judged
+against trusted time (mcp_proxy/trusted_time.py): the latest of the local clock, the newest `issued_at`
+activated and the `Date` of the policy server's and the collector's answers, so setting the laptop's clock
+back does not revive an expired document.
 """
 
 from __future__ import annotations
@@ -21,8 +27,11 @@ from mcp_proxy.policy.definition import ToolFacts
 from mcp_proxy.policy.document import DocumentError, PolicyDocument, format_time, parse_document, parse_json
 from mcp_proxy.policy.evaluate import Decision, Step, evaluate, toolset_rank
 from mcp_proxy.policy.status import PolicyStatus, SyncReport
+from mcp_proxy.trusted_time import TrustedTime
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import anyio
 
     from mcp_proxy.config import PolicyConfig, SecretStore
@@ -33,6 +42,7 @@ log = logging.getLogger(__name__)
 
 MAX_SLEEP = 60.0  # the run loop wakes at least this often, so clock jumps (suspend) and expiry are noticed
 NO_POLICY_RETRY = 5.0  # first retry after a failure while nothing is active
+AHEAD_WARNING = 300.0  # an activated document issued this far ahead of the local clock: the clock is behind
 UNGOVERNED = Decision(True, "ungoverned", "ungoverned",
                       "ungoverned: no [policy] is configured, so every tool is available")
 
@@ -61,7 +71,8 @@ class PolicyEngine:
         self.paths = paths
         self._emit_hook = emit
         self.secret_store = secret_store
-        self.clock = clock
+        self.clock = clock  # the local clock; expiry is judged against now(), which also counts trusted time
+        self.trusted_time = TrustedTime(paths.data_dir, paths.locks_dir)
         self._active: Active | None = None
         self._problem = "no policy has been synced yet; run `mcp-access-proxy policy sync`"
         self._keys: list[VerifyKey] | None = None
@@ -77,6 +88,14 @@ class PolicyEngine:
         self.access_requests: dict[tuple[str, str], tuple[float, str]] = {}  # proxy_request_access, deduplicated
 
     # -- properties ------------------------------------------------------------
+    def now(self) -> float:
+        """The latest of the local clock and trusted time: what expiry is judged against."""
+        return self.trusted_time.now(self.clock())
+
+    @property
+    def state_dir(self) -> Path:
+        return self.paths.data_dir / "state"
+
     @property
     def governed(self) -> bool:
         return self.config is not None
@@ -96,7 +115,7 @@ class PolicyEngine:
             return None
         if self._active is None:
             return self._problem
-        if self._active.doc.expired(self.clock()):
+        if self._active.doc.expired(self.now()):
             return f"revision {self._active.doc.revision} expired at {format_time(self._active.doc.expires_at)}"
         return None
 
@@ -162,8 +181,10 @@ class PolicyEngine:
         self._emit("policy.rejected", {"reason": reason, "origin": origin, "policy.source": self._source_label(),
                                        "policy.active_revision": self.revision})
 
-    def _activate(self, raw: bytes, etag: str | None, fetched_at: float, *, from_cache: bool) -> bool:
-        """Verify and activate; False when it is the active document already. Raises Rejected."""
+    def _activate(self, raw: bytes, etag: str | None, fetched_at: float, *, from_cache: bool,
+                  newest: lkg.Mark | None = None) -> bool:
+        """Verify and activate; False when it is the active document already. Raises Rejected, also for a
+        document issued before `newest`, the high-water mark."""
         doc, signed, signer, alg = self.verify(raw)
         current = self._active
         if current is not None and current.raw == raw:
@@ -171,15 +192,28 @@ class PolicyEngine:
                                   current.from_cache and from_cache)
             return False
         if not from_cache:
-            if doc.expired(self.clock()):
+            if doc.expired(self.now()):
                 raise Rejected(f"revision {doc.revision} expired at {format_time(doc.expires_at)}; "
                                "the administrator must publish one with a later expires_at")
             if current is not None and doc.issued_at < current.doc.issued_at:
                 raise Rejected(f"revision {doc.revision} was issued before the active revision "
                                f"{current.doc.revision} ({format_time(doc.issued_at)} < "
                                f"{format_time(current.doc.issued_at)}); an older document is never re-activated")
+        if newest is not None and doc.issued_at.timestamp() < newest.issued_at:
+            raise Rejected(
+                f"revision {doc.revision} was issued before revision {newest.revision}, the newest this laptop has "
+                f"activated from this source ({format_time(doc.issued_at)} < {format_time(newest.issued_at)}); an "
+                "older document is never re-activated; " + (
+                    "the cached copy was replaced with an older one (by another program?), so it is not used, and "
+                    "the next sync fetches the current document in full" if from_cache else
+                    "the administrator must publish a document with a later issued_at"))
         self._active = Active(doc, raw, self.config.source if self.config else "", etag, signed, signer, alg,
                               fetched_at, from_cache)
+        self.trusted_time.observe("policy.issued_at", doc.issued_at.timestamp())
+        if doc.issued_at.timestamp() > self.clock() + AHEAD_WARNING:
+            log.warning("policy revision %s was issued at %s, after this laptop's clock (%s): the clock is behind; "
+                        "expiry is judged against the later time", doc.revision, format_time(doc.issued_at),
+                        format_time(self.clock()))
         self._last_rejected = None
         self._expired_noted = None
         self._emit("policy.activated", {
@@ -204,7 +238,7 @@ class PolicyEngine:
     def _note_expiry(self) -> bool:
         """Record (once per revision) that the active document has expired; True when that happened now."""
         active = self._active
-        if active is None or not active.doc.expired(self.clock()) or self._expired_noted == active.doc.revision:
+        if active is None or not active.doc.expired(self.now()) or self._expired_noted == active.doc.revision:
             return False
         self._expired_noted = active.doc.revision
         log.warning("policy revision %s expired at %s: no upstream tool is exposed", active.doc.revision,
@@ -226,9 +260,22 @@ class PolicyEngine:
         if cached is None:
             return
         assert self.config is not None
-        etag = cached.etag if cached.source == self.config.source else None  # a new source gets a fresh GET
+        marks = lkg.load_marks(self.state_dir) or {}
+        own = marks.get(cached.source)
+        if own is None:  # a mark is written with every cached document: this one may have been put there
+            self._reject("there is no high-water mark beside it (the proxy's state was deleted or damaged, or this "
+                         "is the first start of a version that keeps one), so it may be an older document put "
+                         "there; nothing is allowed until the policy source confirms a current one: run "
+                         "`mcp-access-proxy policy sync`", cached.raw, "cached")
+            return
+        configured = marks.get(self.config.source)
+        newest = max((m for m in (own, configured) if m is not None), key=lambda m: m.issued_at)
+        # The ETag is trusted only with the document it came with (a new source gets a fresh GET too), so that a
+        # 304 never keeps an older document swapped into the cache.
+        digest = hashlib.sha256(cached.raw).hexdigest()
+        etag = configured.etag if configured is not None and configured.sha256 == digest else None
         try:
-            self._activate(cached.raw, etag, cached.fetched_at, from_cache=True)
+            self._activate(cached.raw, etag, cached.fetched_at, from_cache=True, newest=newest)
         except Rejected as exc:
             self._reject(str(exc), cached.raw, "cached")
 
@@ -253,20 +300,24 @@ class PolicyEngine:
             try:
                 fetched = await fetch(self.config, self.paths, etag, self.secret_store)
             except FetchError as exc:
+                await anyio.to_thread.run_sync(self.trusted_time.persist)  # what the collector told us, at least
                 if self._active is None:
                     self._problem = f"the policy could not be fetched: {exc}"
                 report = SyncReport("failed", str(exc), previous, previous, at=self.clock(),
                                     retry_after=exc.retry_after)
                 self._last_sync = report
                 return report
+            self.trusted_time.observe_http_date("policy_server", fetched.date)
             if fetched.not_modified:
                 self._note_expiry()
                 report = SyncReport("not_modified", "the server says the policy is unchanged (304)", previous,
                                     previous, at=self.clock())
             else:
                 assert fetched.body is not None
+                marks = lkg.load_marks(self.state_dir) or {}
                 try:
-                    activated = self._activate(fetched.body, fetched.etag, self.clock(), from_cache=False)
+                    activated = self._activate(fetched.body, fetched.etag, self.clock(), from_cache=False,
+                                               newest=marks.get(self.config.source))
                 except Rejected as exc:
                     self._reject(str(exc), fetched.body, "fetched")
                     report = SyncReport("rejected", str(exc), previous, previous, at=self.clock())
@@ -276,6 +327,7 @@ class PolicyEngine:
                                         f"revision {self.revision} activated" if activated
                                         else f"revision {self.revision} is already active", self.revision,
                                         previous, at=self.clock())
+            await anyio.to_thread.run_sync(self.trusted_time.persist)  # the Date, and the issued_at activated
             after = self._available(known, user)
             report = replace(report, newly_available=tuple(sorted(after - before)),
                              no_longer_available=tuple(sorted(before - after)))
@@ -286,8 +338,13 @@ class PolicyEngine:
         active = self._active
         if active is None:
             return
+        mark = lkg.Mark(active.doc.issued_at.timestamp(), active.doc.revision, hashlib.sha256(active.raw).hexdigest(),
+                        active.etag)
         try:
-            lkg.save(self.paths.policy_dir, lkg.Cached(active.raw, active.source, active.etag, active.fetched_at))
+            if not lkg.save_checked(self.paths.policy_dir, self.state_dir, self.paths.locks_dir,
+                                    lkg.Cached(active.raw, active.source, active.etag, active.fetched_at), mark):
+                log.info("another proxy process has activated a newer policy than revision %s; the cache keeps it",
+                         active.doc.revision)
         except OSError as exc:  # the policy still applies in this process; it just will not survive a restart
             log.warning("could not cache the policy in %s (%s)", self.paths.policy_dir, exc.strerror or exc)
 
@@ -350,8 +407,8 @@ class PolicyEngine:
                     log.exception("the policy change handler failed")
             sleep = max(0.0, next_sync - anyio.current_time())
             active = self._active
-            if active is not None and not active.doc.expired(self.clock()):
-                sleep = min(sleep, max(0.0, active.doc.expires_at.timestamp() - self.clock()) + 0.01)
+            if active is not None and not active.doc.expired(self.now()):
+                sleep = min(sleep, max(0.0, active.doc.expires_at.timestamp() - self.now()) + 0.01)
             with anyio.move_on_after(min(sleep, MAX_SLEEP)):
                 await stop.wait()
 
@@ -359,13 +416,13 @@ class PolicyEngine:
     def decide(self, facts: ToolFacts, user: str | None) -> Decision:
         if not self.governed:
             return UNGOVERNED
-        return evaluate(self.document, facts, user, self.clock(), no_policy_reason=self._problem)
+        return evaluate(self.document, facts, user, self.now(), no_policy_reason=self._problem)
 
     def explain(self, facts: ToolFacts, user: str | None) -> tuple[Decision, list[Step]]:
         trace: list[Step] = []
         if not self.governed:
             return UNGOVERNED, [Step("policy", None, "no [policy] in the config: the proxy is ungoverned")]
-        decision = evaluate(self.document, facts, user, self.clock(), no_policy_reason=self._problem, trace=trace)
+        decision = evaluate(self.document, facts, user, self.now(), no_policy_reason=self._problem, trace=trace)
         return decision, trace
 
     def argument_rules(self, key: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -405,7 +462,7 @@ class PolicyEngine:
         if self.config is None:
             return PolicyStatus(governed=False, source=None)
         self._verify_keys() if self.config.public_keys else None
-        active, now = self._active, self.clock()
+        active, now = self._active, self.now()
         base = PolicyStatus(governed=True, source=self._source_label(), keys_configured=len(self.config.public_keys),
                             last_sync=self._last_sync, problem=self.problem, warnings=tuple(self._key_warnings))
         if active is None:

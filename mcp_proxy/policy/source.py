@@ -34,6 +34,7 @@ MAX_BYTES = 5 * 1024 * 1024
 class Fetched:
     body: bytes | None  # None when not modified
     etag: str | None
+    date: str | None = None  # the server's Date header: evidence of the real time (mcp_proxy/trusted_time.py)
 
     @property
     def not_modified(self) -> bool:
@@ -138,7 +139,7 @@ async def fetch_url(config: PolicyConfig, etag: str | None, store: SecretStore |
                     raise FetchError(f"the policy answer came from {origin_of(response.url)}, not from the "
                                      f"configured origin {guard.origin}; it is not used. {guard.fix}")
                 if response.status_code == 304:
-                    return Fetched(None, etag)
+                    return Fetched(None, etag, response.headers.get("Date"))
                 if response.status_code != 200:
                     raise _status_error(where, response.status_code, response.headers.get("Retry-After"))
                 chunks, size = [], 0
@@ -148,7 +149,7 @@ async def fetch_url(config: PolicyConfig, etag: str | None, store: SecretStore |
                         raise FetchError(f"the policy at {where} is larger than "
                                          f"{MAX_BYTES // (1024 * 1024)} MiB; is the URL right?")
                     chunks.append(chunk)
-                return Fetched(b"".join(chunks), response.headers.get("ETag"))
+                return Fetched(b"".join(chunks), response.headers.get("ETag"), response.headers.get("Date"))
     except FetchError:
         raise
     except RedirectRefused as exc:
