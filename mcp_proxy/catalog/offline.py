@@ -38,13 +38,15 @@ def load_catalog_entries(config: Config, paths: Paths) -> tuple[list[Entry], lis
     for key, cfg in sorted(config.upstreams.items()):
         if not cfg.enabled:
             continue
+        # PagerDuty's hosted MCP server (api = "mcp") is an MCP upstream: its tools are the server's, cached.
+        hosted = cfg.kind == "pagerduty" and cfg.api == "mcp"
         raw: list[dict[str, Any]] | None = (
-            _static_tools(cfg, config) if cfg.kind in REST_KINDS
+            _static_tools(cfg, config) if cfg.kind in REST_KINDS and not hosted
             else load_tools(paths.tool_cache_dir, key, connection_identity(cfg)))
         if raw is None:
             unknown.append(key)
             continue
-        entries += build_entries(key, raw, kind=cfg.kind)[0]
+        entries += build_entries(key, raw, kind="pagerduty-mcp" if hosted else cfg.kind)[0]
     return entries, unknown
 
 
