@@ -148,6 +148,16 @@ class Console:
         self.httpd.shutdown()
         self.httpd.server_close()
 
+    def state(self) -> dict[str, Any]:
+        """What the page shows: the review's rows and summary, with where a publish goes."""
+        started = time.perf_counter()
+        state = self.review.state()
+        state["summary"]["buildMs"] = round((time.perf_counter() - started) * 1000, 1)
+        state["summary"]["destinations"] = self.publisher.destinations()
+        state["summary"]["signing"] = self.publisher.sign is not None
+        state["summary"]["defaultDays"] = self.default_days
+        return state
+
     def publish(self, expires_in_days: float | None) -> dict[str, Any]:
         doc, revision = self.review.finish(time.time(), expires_in_days)
         where = self.publisher.publish(doc)
@@ -263,13 +273,7 @@ class _Handler(BaseHTTPRequestHandler):
             data = resources.files("mcp_proxy.admin").joinpath(f"static/{name}").read_bytes()
             self._send(HTTPStatus.OK, data, STATIC[name])
         elif url.path == "/api/state":
-            started = time.perf_counter()
-            state = self.console.review.state()
-            state["summary"]["buildMs"] = round((time.perf_counter() - started) * 1000, 1)
-            state["summary"]["destinations"] = self.console.publisher.destinations()
-            state["summary"]["signing"] = self.console.publisher.sign is not None
-            state["summary"]["defaultDays"] = self.console.default_days
-            self._json(HTTPStatus.OK, state)
+            self._json(HTTPStatus.OK, self.console.state())
         elif url.path == "/api/tool":
             key = (parse_qs(url.query).get("key") or [""])[0]
             self._json(HTTPStatus.OK, self.console.review.detail(key))
@@ -286,7 +290,7 @@ class _Handler(BaseHTTPRequestHandler):
             body = self._body()
             if path == "/api/ops":
                 self.console.review.apply(body)
-                self._json(HTTPStatus.OK, self.console.review.state())
+                self._json(HTTPStatus.OK, self.console.state())
             elif path == "/api/explain":
                 self._json(HTTPStatus.OK, self.console.review.explain(str(body.get("user") or "").strip()))
             elif path == "/api/publish":

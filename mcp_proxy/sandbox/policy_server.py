@@ -4,7 +4,8 @@
     app.state.fault = "500"                    # None | "500" | "503" | "slow" | "garbage" | "401"
     app.state.requests                         # [{"path", "if_none_match", "status", "authorization"}]
 
-Any GET path serves the document. `slow` holds the answer for `app.state.delay`
+Any GET path serves the document. A PUT replaces it (publishing, as `admin --publish-url` does) unless
+`app.state.read_only` is set; `app.state.puts` keeps each body received. `slow` holds the answer for `app.state.delay`
 seconds (in small steps, so clearing the fault releases it). The request log
 records whether an Authorization header was sent, never its value.
 """
@@ -64,10 +65,24 @@ def create_app(*, document: bytes | Callable[[], bytes], delay: float = 5.0) -> 
         media = "application/jose" if body[:1] not in (b"{", b" ", b"\n") else "application/json"
         return answer(Response(body, media_type=media, headers={"ETag": tag}))
 
-    app = Starlette(routes=[Route("/{path:path}", serve, methods=["GET"])])
+    async def publish(request: Request) -> Response:
+        state = request.app.state
+        body = await request.body()
+        state.requests.append({"path": request.url.path, "method": "PUT", "status": 403 if state.read_only else 204,
+                               "authorization": "authorization" in request.headers, "fault": None})
+        if state.read_only:
+            return Response("read only\n", status_code=403)
+        state.puts.append(body)
+        state.document = body
+        return Response(status_code=204, headers={"ETag": etag_for(body)})
+
+    app = Starlette(routes=[Route("/{path:path}", serve, methods=["GET"]),
+                            Route("/{path:path}", publish, methods=["PUT"])])
     app.state.document = document
     app.state.fault = None
     app.state.delay = delay
     app.state.retry_after = None
     app.state.requests = []
+    app.state.read_only = False
+    app.state.puts = []
     return app
