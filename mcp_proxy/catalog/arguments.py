@@ -20,6 +20,7 @@ in the size of the arguments, which the wire bounds.
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -245,10 +246,11 @@ async def check_arguments_in_time(schema: dict[str, Any], arguments: dict[str, A
     if _limiter is None:
         _limiter = anyio.CapacityLimiter(_CHECKS_AT_ONCE)
     started = time.monotonic()
-    try:
-        return _check_by(validator, schema, arguments, started + INLINE_BUDGET)
-    except _OutOfTime:
-        pass  # a slow pattern: the rest of the budget, off the event loop
+    if "regex" in sys.modules:  # its first import takes ~70 ms: that happens in the worker thread
+        try:
+            return _check_by(validator, schema, arguments, started + INLINE_BUDGET)
+        except _OutOfTime:
+            pass  # a slow pattern: the rest of the budget, off the event loop
     with anyio.move_on_after(CHECK_BUDGET - (time.monotonic() - started) + 0.05):
         try:
             return await anyio.to_thread.run_sync(_check_by, validator, schema, arguments, started + CHECK_BUDGET,
