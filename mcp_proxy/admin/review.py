@@ -62,45 +62,75 @@ class Review:
                 return "changed"
         return state if state in ORDER else "pending"
 
+    def warm(self) -> None:
+        """Compute the inventory's part of every row now (before the page asks), not at the first request."""
+        for key in self.inventory.tools:
+            self._seen(key)
+        self._inventory_summary()
+
+    def _seen(self, key: str) -> dict[str, Any]:
+        """The inventory's part of a row (computed once: the inventory does not change while the console runs)."""
+        cache = self.__dict__.setdefault("_seen_cache", {})
+        if key not in cache:
+            seen = self.inventory.tools.get(key)
+            if seen is None:
+                cache[key] = {"title": "", "latest": "", "annotations": {}, "versions": 0, "users": 0, "who": [],
+                              "first": "", "last": ""}
+            else:
+                latest = seen.latest()
+                users = _users_by_last(seen)
+                cache[key] = {"title": latest.title, "latest": latest.sha256, "annotations": latest.annotations,
+                              "versions": len(seen.versions), "users": len(users), "who": users[:3],
+                              "first": seen.first, "last": seen.last}
+        return dict(cache[key])
+
     def rows(self) -> list[dict[str, Any]]:
         tools = self.draft.get("tools") or {}
+        base_tools = self.base.get("tools") or {}
         toolsets = {k: v for k, v in (self.draft.get("toolsets") or {}).items() if isinstance(v, list)}
         out: list[dict[str, Any]] = []
         for key in self.keys():
             entry: dict[str, Any] = tools[key] if isinstance(tools.get(key), dict) else {}
-            seen = self.inventory.tools.get(key)
-            latest = seen.latest() if seen is not None else None
-            users = _users_by_last(seen) if seen else []
-            out.append({
-                "key": key, "state": self.state_of(key), "class": entry.get("class") or (
-                    ops.class_from_annotations(latest.annotations) if latest else ""),
-                "classSet": "class" in entry, "title": latest.title if latest else "",
-                "pinned": entry.get("sha256") or "", "latest": latest.sha256 if latest else "",
-                "versions": len(seen.versions) if seen else 0, "users": len(users), "who": users[:3],
-                "first": seen.first if seen else "", "last": seen.last if seen else "",
+            row = self._seen(key)
+            annotations = row.pop("annotations")
+            state = entry.get("state", "pending")
+            if state == "approved" and entry.get("sha256") and row["latest"] and row["latest"] != entry["sha256"]:
+                state = "changed"
+            row.update({
+                "key": key, "state": state if state in ORDER else "pending",
+                "class": entry.get("class") or (ops.class_from_annotations(annotations) if row["latest"] else ""),
+                "classSet": "class" in entry, "pinned": entry.get("sha256") or "",
                 "constrained": bool(entry.get("constraints")),
                 "toolsets": [n for n, globs in toolsets.items() if any(_match(key, g) for g in globs)],
-                "changedHere": entry != ((self.base.get("tools") or {}).get(key) or {}),
+                "changedHere": entry != (base_tools.get(key) or {}),
             })
-        out.sort(key=lambda r: (ORDER[r["state"]], -_stamp(r["last"]), r["key"]))
+            out.append(row)
+        out.sort(key=lambda r: (ORDER[r["state"]], _negated(r["last"]), r["key"]))
         return out
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self, rows: list[dict[str, Any]] | None = None) -> dict[str, Any]:
         d = self.draft
-        rows = self.rows()
+        rows = self.rows() if rows is None else rows
         counts = {s: sum(1 for r in rows if r["state"] == s) for s in ORDER}
         return {"revision": d.get("revision"), "issued_at": d.get("issued_at"), "expires_at": d.get("expires_at"),
                 "source": self.source, "signature": self.signature, "counts": counts,
                 "dirty": self.draft != self.base, "toolsets": d.get("toolsets") or {},
                 "profiles": d.get("profiles") or [], "groups": d.get("groups") or {},
-                "inventory": {"files": len(self.inventory.files), "records": self.inventory.records,
-                              "tools": len(self.inventory.tools),
-                              "users": len({u for t in self.inventory.tools.values() for u in t.users()})},
+                "inventory": self._inventory_summary(),
                 "published": self.published[-5:]}
+
+    def _inventory_summary(self) -> dict[str, Any]:
+        if "_inv_summary" not in self.__dict__:
+            self.__dict__["_inv_summary"] = {
+                "files": len(self.inventory.files), "records": self.inventory.records,
+                "tools": len(self.inventory.tools),
+                "users": len({u for t in self.inventory.tools.values() for u in t.users()})}
+        return dict(self.__dict__["_inv_summary"])
 
     def state(self) -> dict[str, Any]:
         with self.lock:
-            return {"summary": self.summary(), "rows": self.rows()}
+            rows = self.rows()
+            return {"summary": self.summary(rows), "rows": rows}
 
     def detail(self, key: str) -> dict[str, Any]:
         with self.lock:
@@ -220,8 +250,9 @@ def _match(key: str, glob: object) -> bool:
     return isinstance(glob, str) and fnmatchcase(key, glob)
 
 
-def _stamp(when: str) -> int:
-    return int(when.replace("-", "").replace(":", "").replace("T", "").rstrip("Z") or 0) if when else 0
+def _negated(when: str) -> str:
+    """A key that sorts fixed-width times newest first."""
+    return "".join(chr(0x10FFFF - ord(c)) for c in when) if when else "\U0010ffff"
 
 
 def _users_by_last(tool: InventoryTool) -> list[str]:

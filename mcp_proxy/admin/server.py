@@ -109,6 +109,7 @@ class Console:
                  default_days: float = 30.0) -> None:
         self.host = check_loopback(host)
         self.review = review
+        self.review.warm()
         self.publisher = publisher
         self.default_days = default_days
         self.token: str | None = secrets.token_urlsafe(32)

@@ -8,7 +8,6 @@
   const timings = window.__adminTimings = {start: performance.now()};
   let rows = [], shown = [], summary = {}, current = -1;
   const selected = new Set();
-  let renderToken = 0;
 
   async function api(path, body) {
     const init = body === undefined ? {credentials: "same-origin"} : {
@@ -64,31 +63,45 @@
       `<td>${esc(r.class)}</td><td>${who}</td><td>${esc(r.first)}</td><td>${esc(r.last)}</td>` +
       `<td>${esc(r.toolsets.join(", "))}</td></tr>`;
   }
-  // Incremental: the first rows at once, the rest in chunks, so the pending list shows without waiting for all.
-  function render() {
-    const token = ++renderToken, tbody = $("rows");
-    const first = 300, chunk = 1000;
-    tbody.innerHTML = shown.slice(0, first).map(rowHtml).join("");
-    const pendingDone = () => { if (!timings.pending) { timings.pending = performance.now(); document.body.dataset.pendingRendered = "1"; } };
-    const pendingCount = shown.filter((r) => r.state === "pending").length;
-    if (pendingCount <= first) pendingDone();
-    let at = first;
-    const more = () => {
-      if (token !== renderToken) return;
-      if (at >= shown.length) { timings.all = performance.now(); document.body.dataset.rendered = "1"; return; }
-      tbody.insertAdjacentHTML("beforeend", shown.slice(at, at + chunk).map((r, j) => rowHtml(r, at + j)).join(""));
-      at += chunk;
-      if (at >= pendingCount) pendingDone();
-      setTimeout(more, 0);
-    };
-    if (!timings.first) timings.first = performance.now();
-    more();
+  // Incremental: the first screenful of rows at once, more as the list is scrolled (or moved through with j/k),
+  // so thousands of tools never cost a layout of thousands of rows up front.
+  const PAGE = 200;
+  let limit = PAGE;
+  function moreRow() {
+    const left = shown.length - limit;
+    return left > 0 ? `<tr id="more-row"><td colspan="8"><button type="button" id="more">Show ${Math.min(left, 500)} more` +
+      ` (${left} not shown yet)</button></td></tr>` : "";
+  }
+  function render(keepLimit) {
+    if (!keepLimit) limit = Math.max(PAGE, current + 1);
+    $("rows").innerHTML = shown.slice(0, limit).map(rowHtml).join("") + moreRow();
+    observeMore();
+    if (!timings.pending) { timings.pending = performance.now(); document.body.dataset.pendingRendered = "1"; }
+    timings.all = performance.now();
+    document.body.dataset.rendered = "1";
     $("selected-count").textContent = selected.size ? `${selected.size} selected` : "";
+  }
+  function showMore() {
+    if (limit >= shown.length) return;
+    const from = limit;
+    limit = Math.min(shown.length, limit + 500);
+    const more = $("more-row");
+    if (more) more.remove();
+    $("rows").insertAdjacentHTML("beforeend", shown.slice(from, limit).map((r, j) => rowHtml(r, from + j)).join("") + moreRow());
+    observeMore();
+  }
+  const observer = "IntersectionObserver" in window ? new IntersectionObserver((entries) => {
+    if (entries.some((e) => e.isIntersecting)) showMore();
+  }, {rootMargin: "400px"}) : null;
+  function observeMore() {
+    const more = $("more-row");
+    if (more && observer) { observer.disconnect(); observer.observe(more); }
   }
 
   function focusRow(i, scroll = true) {
     if (!shown.length) return;
     current = Math.max(0, Math.min(i, shown.length - 1));
+    while (current >= limit) showMore();
     document.querySelectorAll("#rows tr.current").forEach((tr) => tr.classList.remove("current"));
     const tr = document.querySelector(`#rows tr[data-i="${current}"]`);
     if (tr) { tr.classList.add("current"); if (scroll) tr.focus(); }
@@ -159,12 +172,13 @@
   });
   $("state-filter").addEventListener("change", applyFilter);
   $("rows").addEventListener("click", (ev) => {
-    const tr = ev.target.closest("tr"); if (!tr) return;
+    if (ev.target.id === "more") { showMore(); return; }
+    const tr = ev.target.closest("tr"); if (!tr || tr.id === "more-row") return;
     const i = Number(tr.dataset.i), r = shown[i];
     if (ev.target.type === "checkbox") { ev.target.checked ? selected.add(r.key) : selected.delete(r.key); $("selected-count").textContent = selected.size ? `${selected.size} selected` : ""; return; }
     focusRow(i, false); showDetail(r.key);
   });
-  $("select-all").addEventListener("change", (ev) => { shown.forEach((r) => ev.target.checked ? selected.add(r.key) : selected.delete(r.key)); render(); });
+  $("select-all").addEventListener("change", (ev) => { shown.forEach((r) => ev.target.checked ? selected.add(r.key) : selected.delete(r.key)); render(true); });
   $("approve").addEventListener("click", () => op({op: "approve", class: $("class-choice").value || undefined}));
   $("disable").addEventListener("click", () => op({op: "disable"}));
   $("to-pending").addEventListener("click", () => op({op: "pending"}));
@@ -207,7 +221,7 @@
     if (ev.key === "j" || ev.key === "ArrowDown") { ev.preventDefault(); focusRow(current + 1); }
     else if (ev.key === "k" || ev.key === "ArrowUp") { ev.preventDefault(); focusRow(current - 1); }
     else if (ev.key === "Enter" && shown[current]) showDetail(shown[current].key);
-    else if (ev.key === "x" && shown[current]) { const k = shown[current].key; selected.has(k) ? selected.delete(k) : selected.add(k); render(); focusRow(current); }
+    else if (ev.key === "x" && shown[current]) { const k = shown[current].key; selected.has(k) ? selected.delete(k) : selected.add(k); render(true); focusRow(current); }
     else if (ev.key === "a") op({op: "approve", class: $("class-choice").value || undefined});
     else if (ev.key === "d") op({op: "disable"});
   });
