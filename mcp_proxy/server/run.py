@@ -77,6 +77,7 @@ async def serve_async(config: Config, paths: Paths, wire: WireFds) -> None:
     from mcp_proxy.server.identity import Identity, adopt_stored_identities
     from mcp_proxy.server.inflight import CallsInFlight
     from mcp_proxy.server.wire import wire_streams
+    from mcp_proxy.catalog.cache import era_memory
     from mcp_proxy.upstreams.factory import build_upstreams
     from mcp_proxy.upstreams.stdio_transport import kill_all_children, live_process_groups
 
@@ -103,7 +104,7 @@ async def serve_async(config: Config, paths: Paths, wire: WireFds) -> None:
 
         return AuthEvents(emit=audit.append_nowait, reveal=audit.add_secret, announce=announce)
 
-    upstreams = build_upstreams(config, paths, store, auth_events)
+    upstreams = build_upstreams(config, paths, store, auth_events, eras=era_memory(paths.tool_cache_dir))
     adopt_stored_identities(identity, upstreams)
     inflight = CallsInFlight()
     hub = Hub(config, paths, upstreams, policy, audit, link, identity, inflight)
@@ -147,7 +148,8 @@ async def serve_async(config: Config, paths: Paths, wire: WireFds) -> None:
             background.start_soon(policy.run, hub.policy_changed, hub.stop)
             _start_shipper(background, config, paths, store, audit, hub.stop)
             background.start_soon(audit.close_unfinished)  # kill -9'd processes' open calls, after start-up
-            async with wire_streams(wire, ToolCallFastPath(link, hub.call), on_eof=settle_calls) as streams:
+            async with wire_streams(wire, ToolCallFastPath(link, hub.call), on_eof=settle_calls,
+                                    max_message_bytes=config.server.max_message_bytes) as streams:
                 read_stream, write_stream = streams
                 await server.run(read_stream, write_stream, initialization_options(server))
             log.info("the client closed stdin; shutting down")

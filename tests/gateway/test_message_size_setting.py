@@ -22,3 +22,19 @@ def test_a_bad_value_names_the_key(value, words):
 def test_an_unknown_server_key_is_reported():
     with pytest.raises(ConfigError, match="server"):
         parse_config({"server": {"max_line": 5}})
+
+
+def test_the_configured_limit_reaches_the_running_proxy(proxy):
+    import json
+
+    from tests._support.proxy import stdio_upstream
+    from tests._support.wire import converse, initialize_line, spawn
+
+    proxy.write({"f": stdio_upstream()}, extra="[server]\nmax_message_bytes = 65536\n")
+    p = spawn(proxy)
+    big = json.dumps({"jsonrpc": "2.0", "id": 9, "method": "tools/list", "params": {"_meta": {"x": "y" * 100_000}}})
+    replies = converse(p, [initialize_line("2025-11-25"), big,
+                           json.dumps({"jsonrpc": "2.0", "id": 2, "method": "ping"})], {1, 2})
+    refused = [m for m in replies if m.get("id") is None and "error" in m]
+    assert refused and "max_message_bytes" in refused[0]["error"]["message"]
+    assert not any(m.get("id") == 9 for m in replies), "the over-limit request was skipped, not run"
