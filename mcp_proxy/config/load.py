@@ -75,11 +75,17 @@ _KIND_KEYS: dict[str, set[str]] = {
     "pagerduty": {"base_url", "region", "api_key", "auth", "from", "client_id", "client_secret", "redirect_uri",
                   "scopes", "authorize_url", "token_url", "revoke_url", "api", "url"},
     "opsgenie": {"base_url", "region", "api_key", "api", "auth", "email", "api_token", "cloud_id", "site",
-                 "resources_url"},
+                 "resources_url", "client_id", "client_secret", "redirect_uri", "scopes", "authorize_url",
+                 "token_url"},
     "statuspage": {"base_url", "api_key", "page_id", "organization_id"},
 }
 _REST_EXTRA = {"page_size", "max_result_chars", "max_retries", "rate_limit_per_second"}
 _DEFAULT_PD_SCOPES = ("read", "write")
+# JSM Operations, auth = "oauth" (jsm-ops.md §2.3): the scopes the Opsgenie tools need, `read:me` (who signed in)
+# and `offline_access` (a rotating refresh token).
+_DEFAULT_JSM_SCOPES = ("read:ops-alert:jira-service-management", "write:ops-alert:jira-service-management",
+                       "read:ops-config:jira-service-management", "read:me", "offline_access")
+_JSM_OAUTH_KEYS = ("client_id", "client_secret", "redirect_uri", "scopes", "authorize_url", "token_url")
 
 
 def _parse_upstream(c: Checker, key: str, data: dict[str, Any]) -> UpstreamConfig | None:
@@ -203,7 +209,7 @@ def _parse_upstream(c: Checker, key: str, data: dict[str, Any]) -> UpstreamConfi
     if kind == "opsgenie":
         if c.string(data, "api", where, "opsgenie", choices=("opsgenie", "jsm")) == "jsm":
             return _parse_jsm(c, data, where, common)
-        for jsm_only in ("auth", "email", "api_token", "cloud_id", "site", "resources_url"):
+        for jsm_only in ("auth", "email", "api_token", "cloud_id", "site", "resources_url", *_JSM_OAUTH_KEYS):
             if jsm_only in data:
                 c.add(f"{where}.{jsm_only}: only for api = \"jsm\" (Jira Service Management Operations); "
                       f"remove it or add api = \"jsm\"")
@@ -241,7 +247,10 @@ def _parse_jsm(c: Checker, data: dict[str, Any], where: str, common: dict[str, A
                   f"(and finds the site by cloud_id or site); remove it")
     auth = c.string(data, "auth", where, "basic", choices=("basic", "oauth")) or "basic"
     if auth == "oauth":
-        c.add(f"{where}.auth: Atlassian OAuth sign-in is not available yet; use auth = \"basic\" with an API token")
+        return _parse_jsm_oauth(c, data, where, common)
+    for oauth_only in _JSM_OAUTH_KEYS:
+        if oauth_only in data:
+            c.add(f"{where}.{oauth_only}: only for auth = \"oauth\" (Atlassian sign-in); remove it")
     email = c.string(data, "email", where)
     if not email:
         c.add(f"{where}.email: required for api = \"jsm\": the email of the Atlassian account the API token "
@@ -250,6 +259,17 @@ def _parse_jsm(c: Checker, data: dict[str, Any], where: str, common: dict[str, A
         c.add(f"{where}.email: {email!r} is not an email address")
     if "api_token" not in data:
         c.add(f"{where}.api_token: required for api = \"jsm\"; {_JSM_TOKEN_HELP}")
+    cloud_id, site = _jsm_site(c, data, where)
+    if not cloud_id and not site:
+        c.add(f"{where}: set site = \"<your-site>.atlassian.net\" (the cloud id is looked up) or cloud_id")
+    resources_url = c.string(data, "resources_url", where)
+    c.url(resources_url, f"{where}.resources_url")
+    return UpstreamConfig(**common, api="jsm", auth=auth, email=email, api_token=c.secret(data, "api_token", where),
+                          cloud_id=cloud_id, site=site, resources_url=resources_url)
+
+
+def _jsm_site(c: Checker, data: dict[str, Any], where: str) -> tuple[str | None, str | None]:
+    """(cloud_id, site) as configured, checked."""
     cloud_id = c.string(data, "cloud_id", where)
     if cloud_id and not _CLOUD_ID_RE.match(cloud_id):
         c.add(f"{where}.cloud_id: {cloud_id!r} is not a cloud id (a UUID, shown at https://<site>/_edge/tenant_info)")
@@ -258,12 +278,26 @@ def _parse_jsm(c: Checker, data: dict[str, Any], where: str, common: dict[str, A
         site = site.strip().lower().removeprefix("https://").rstrip("/")
         if not _SITE_RE.match(site):
             c.add(f"{where}.site: {site!r} is not a site host name such as \"acme.atlassian.net\"")
-    if not cloud_id and not site:
-        c.add(f"{where}: set site = \"<your-site>.atlassian.net\" (the cloud id is looked up) or cloud_id")
+    return cloud_id, site
+
+
+def _parse_jsm_oauth(c: Checker, data: dict[str, Any], where: str, common: dict[str, Any]) -> UpstreamConfig:
+    """`auth = "oauth"`: each user signs in with their Atlassian account (OAuth 2.0 3LO); the cloud id comes from
+    the sites the sign-in can reach (`site` picks one of several), unless `cloud_id` is set."""
+    for basic_only in ("email", "api_token"):
+        if basic_only in data:
+            c.add(f"{where}.{basic_only}: not used with auth = \"oauth\" (each user signs in with their own "
+                  f"Atlassian account); remove it")
+    if "client_secret" not in data:
+        c.add(f"{where}.client_secret: required for auth = \"oauth\": Atlassian's token endpoint needs the app's "
+              f"secret; store it with `mcp-access-proxy secret set atlassian-app`, write client_secret = "
+              f"\"keyring:atlassian-app\"")
+    cloud_id, site = _jsm_site(c, data, where)
     resources_url = c.string(data, "resources_url", where)
     c.url(resources_url, f"{where}.resources_url")
-    return UpstreamConfig(**common, api="jsm", auth=auth, email=email, api_token=c.secret(data, "api_token", where),
-                          cloud_id=cloud_id, site=site, resources_url=resources_url)
+    return UpstreamConfig(**common, api="jsm", auth="oauth", cloud_id=cloud_id, site=site,
+                          resources_url=resources_url,
+                          oauth=_parse_oauth(c, data, where, scopes_default=_DEFAULT_JSM_SCOPES))
 
 
 def _parse_oauth(c: Checker, data: dict, where: str, scopes_default: tuple[str, ...], *,

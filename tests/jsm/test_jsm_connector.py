@@ -179,7 +179,7 @@ def test_config_jsm_basic() -> None:
 
 @pytest.mark.parametrize(("table", "says"), [
     ('api = "jsm"\nauth = "oauth"\nemail = "a@b.co"\napi_token = "env:T"\ncloud_id = "x1"\n',
-     'Atlassian OAuth sign-in is not available yet; use auth = "basic" with an API token'),
+     'api_token: not used with auth = "oauth"'),
     ('api = "jsm"\napi_token = "env:T"\ncloud_id = "x1"\n', "email: required"),
     ('api = "jsm"\nemail = "a@b.co"\ncloud_id = "x1"\n', "api_token: required"),
     ('api = "jsm"\nemail = "a@b.co"\napi_token = "env:T"\n', "set site"),
