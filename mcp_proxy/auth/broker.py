@@ -42,7 +42,7 @@ from mcp_proxy.auth.broker_signin import (
 )
 from mcp_proxy.auth.errors import AuthUnavailable, SignInError, SignInRequired, TokenEndpointError
 from mcp_proxy.auth.events import NO_EVENTS, AuthEvents, PendingEvents, StoredSignIn
-from mcp_proxy.auth.providers import Provider, granted_scopes, missing_scopes, provider_for
+from mcp_proxy.auth.providers import Provider, granted_scopes, missing_scopes, provider_for_upstream
 from mcp_proxy.auth.session import SignInHandle, SignInInfo, SignInTarget
 from mcp_proxy.auth.vault import Signature, TokenInfo, TokenRecord, TokenStore, refresh_lock
 from mcp_proxy.config import OAuthSettings, SecretError, SecretStore, UpstreamConfig
@@ -77,7 +77,7 @@ class TokenBroker:
         self.paths = paths
         self.store = store
         self.clock = clock
-        self.provider: Provider | None = provider_for(cfg.kind)
+        self.provider: Provider | None = provider_for_upstream(cfg)
         self.vendor = self.provider.name if self.provider else cfg.key
         oauth = self.oauth
         self.authorize_url = oauth.authorize_url or (self.provider.authorize_url if self.provider else "")
@@ -99,7 +99,8 @@ class TokenBroker:
         self._events = events
         self._pending = PendingEvents(events.emit)  # noted in worker threads, emitted on the loop
         self._revealed: TokenRecord | None = None  # the last record whose tokens went to `events.reveal`
-        target = SignInTarget(cfg.key, self.vendor, self.authorize_url, self.scopes, self.where("redirect_uri"))
+        target = SignInTarget(cfg.key, self.vendor, self.authorize_url, self.scopes, self.where("redirect_uri"),
+                              tuple(self.provider.authorize_params.items()) if self.provider else ())
         self._sign_ins = SignIns(target, self.port, paths.locks_dir / f"oauth-callback-{self.port}.lock",
                                  prepare=self.sign_in_client, stored=self.stored_sign_in,
                                  complete=self.complete_sign_in, announce=events.announce)
@@ -405,7 +406,8 @@ class TokenBroker:
                 secret = oauth.client_secret.resolve(self.store)
             except SecretError as exc:
                 raise AuthUnavailable(str(exc), "client_secret_missing") from None
-        return endpoint.Client(self.token_url, oauth.client_id, secret, oauth.redirect_uri)
+        return endpoint.Client(self.token_url, oauth.client_id, secret, oauth.redirect_uri,
+                               json_body=bool(self.provider and self.provider.token_request_json))
 
     # -- sign-in (the browser side is `SignIns`) -----------------------------------------
     async def begin_sign_in(self, lifetime: float = SESSION_LIFETIME) -> SignInHandle:

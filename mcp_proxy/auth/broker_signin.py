@@ -128,6 +128,8 @@ def _api_root(cfg: UpstreamConfig, oauth: OAuthSettings, provider: Provider | No
         return cfg.base_url
     if provider is None:
         return None
+    if provider.api_root:
+        return provider.api_root
     chosen = region if oauth.region_from_token and region else cfg.region
     return provider.api_by_region.get(chosen or "")
 
@@ -140,10 +142,15 @@ def signed_in_record(response: endpoint.TokenResponse, cfg: UpstreamConfig, oaut
     region = region_from_audience(provider, claims)
     granted = granted_scopes(provider, response.scope, scopes)
     email = name = None
+    identity: dict[str, str] = {}
     root = _api_root(cfg, oauth, provider, region)
     if provider is not None and root:
-        email, name = endpoint.fetch_identity(provider, root, response.access_token)
+        if provider.identity_extra:  # Atlassian: the account id too
+            email, name, identity = endpoint.fetch_identity_details(provider, root, response.access_token)
+        else:
+            email, name = endpoint.fetch_identity(provider, root, response.access_token)
     extra = {k: claims[k] for k in ("subdomain", "account_id", "user_id") if isinstance(claims.get(k), str)}
+    extra.update(identity)
     return TokenRecord(
         access_token=response.access_token, refresh_token=response.refresh_token,
         expires_at=now + response.expires_in if response.expires_in else None, issued_at=now, generation=1,

@@ -33,6 +33,7 @@ class Client:
     client_id: str
     client_secret: str | None  # scoped (confidential) apps only
     redirect_uri: str
+    json_body: bool = False  # the token endpoint takes JSON (Atlassian), not a form
 
     def __repr__(self) -> str:
         secret = "set" if self.client_secret else "none"
@@ -55,15 +56,19 @@ def _host(url: str) -> str:
     return urlsplit(url).netloc or url
 
 
-def _post(url: str, data: dict[str, str], what: str, setting: str = "token_url") -> Any:
-    """POST a form to `url` (configured as the upstream's `setting`) and return its JSON object."""
+def _post(url: str, data: dict[str, str], what: str, setting: str = "token_url", as_json: bool = False) -> Any:
+    """POST a form (or, `as_json`, a JSON object) to `url` (configured as the upstream's `setting`) and return its
+    JSON object."""
     import httpx
 
     guard = OriginGuard(url, what=f"the OAuth server (the {what})",
                         fix=f"Set the upstream's {setting} to the endpoint's final address.")
     try:
         with httpx.Client(timeout=TIMEOUT, follow_redirects=False, event_hooks=guard.hooks()) as http:
-            response = http.post(url, data=data, headers={"Accept": "application/json"})
+            if as_json:
+                response = http.post(url, json=data, headers={"Accept": "application/json"})
+            else:
+                response = http.post(url, data=data, headers={"Accept": "application/json"})
     except RedirectRefused as exc:
         raise TokenEndpointError(str(exc)) from None
     except httpx.HTTPError as exc:
@@ -107,14 +112,15 @@ def exchange_code(client: Client, code: str, verifier: str) -> TokenResponse:
             "redirect_uri": client.redirect_uri, "code_verifier": verifier}
     if client.client_secret:
         data["client_secret"] = client.client_secret
-    return _token_response(_post(client.token_url, data, "sign-in code"), client.token_url)
+    return _token_response(_post(client.token_url, data, "sign-in code", as_json=client.json_body), client.token_url)
 
 
 def refresh(client: Client, refresh_token: str) -> TokenResponse:
     data = {"grant_type": "refresh_token", "client_id": client.client_id, "refresh_token": refresh_token}
     if client.client_secret:
         data["client_secret"] = client.client_secret
-    return _token_response(_post(client.token_url, data, "token refresh"), client.token_url)
+    return _token_response(_post(client.token_url, data, "token refresh", as_json=client.json_body),
+                           client.token_url)
 
 
 def revoke(url: str, client: Client, token: str, hint: str) -> str | None:
@@ -150,8 +156,15 @@ def id_token_claims(id_token: str | None) -> dict[str, Any]:
 
 def fetch_identity(provider: Provider, api_root: str, access_token: str) -> tuple[str | None, str | None]:
     """(email, name) of the signed-in user from the provider's identity call, or (None, None) on failure."""
+    email, name, _ = fetch_identity_details(provider, api_root, access_token)
+    return email, name
+
+
+def fetch_identity_details(provider: Provider, api_root: str,
+                           access_token: str) -> tuple[str | None, str | None, dict[str, str]]:
+    """(email, name, the provider's `identity_extra` fields found) of the signed-in user, or (None, None, {})."""
     if not provider.identity_path:
-        return None, None
+        return None, None, {}
     import httpx
 
     url = api_root.rstrip("/") + provider.identity_path
@@ -163,14 +176,15 @@ def fetch_identity(provider: Provider, api_root: str, access_token: str) -> tupl
         body = response.json() if response.status_code == 200 else None
     except RedirectRefused as exc:
         log.warning("%s", exc)
-        return None, None
+        return None, None, {}
     except (httpx.HTTPError, ValueError) as exc:
         log.warning("could not ask %s who signed in (%s)", _host(url), type(exc).__name__)
-        return None, None
+        return None, None, {}
     if body is None:
         log.warning("%s answered HTTP %s when asked who signed in", _host(url), response.status_code)
-        return None, None
-    return _dig(body, provider.identity_email), _dig(body, provider.identity_name)
+        return None, None, {}
+    extra = {key: value for key, path in provider.identity_extra.items() if (value := _dig(body, path))}
+    return _dig(body, provider.identity_email), _dig(body, provider.identity_name), extra
 
 
 def _dig(body: Any, path: tuple[str, ...]) -> str | None:

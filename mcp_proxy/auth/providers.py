@@ -1,4 +1,5 @@
-"""The OAuth providers the proxy knows, by upstream kind: the only vendor facts in `auth`.
+"""The OAuth providers the proxy knows, by upstream kind (JSM Operations: Atlassian): the only vendor facts in
+`auth`.
 
 An entry says where to send the user and the token requests, how the granted
 scopes relate to each other, how to tell the account's region from the ID
@@ -10,6 +11,7 @@ sandbox, tests and on-premise gateways can stand in for the vendor.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,10 @@ class Provider:
     implied_scopes: dict[str, tuple[str, ...]] = field(default_factory=dict)  # granted X implies these
     ignored_scopes: tuple[str, ...] = ()  # granted to everyone, never requested: not worth reporting
     console_hint: str = ""  # where a user revokes the app's access by hand
+    api_root: str | None = None  # the one API root, for a vendor without regions (the identity call goes there)
+    authorize_params: dict[str, str] = field(default_factory=dict)  # added to every authorization URL
+    token_request_json: bool = False  # the token endpoint takes a JSON body (else a form)
+    identity_extra: dict[str, tuple[str, ...]] = field(default_factory=dict)  # more of the identity answer to keep
 
 
 PROVIDERS: dict[str, Provider] = {
@@ -47,11 +53,39 @@ PROVIDERS: dict[str, Provider] = {
         ignored_scopes=("openid",),
         console_hint="PagerDuty: My Profile > User Settings > (app) or the app's 'Revoke All Tokens'",
     ),
+    # jsm-ops.md §2.2: Atlassian OAuth 2.0 (3LO) for JSM Operations (`kind = "opsgenie"`, `api = "jsm"`). No
+    # revocation endpoint (users remove the app at id.atlassian.com); the token endpoint takes JSON and needs the
+    # client secret (no PKCE-only public clients); the identity is the User Identity API's `/me` (`read:me`).
+    "atlassian": Provider(
+        name="Atlassian",
+        authorize_url="https://auth.atlassian.com/authorize",
+        token_url="https://auth.atlassian.com/oauth/token",
+        revoke_url=None,
+        api_root="https://api.atlassian.com",
+        identity_path="/me",
+        identity_email=("email",),
+        identity_name=("name",),
+        identity_headers={"Accept": "application/json"},
+        identity_extra={"account_id": ("account_id",)},
+        authorize_params={"audience": "api.atlassian.com", "prompt": "consent"},
+        token_request_json=True,
+        console_hint="https://id.atlassian.com/manage-profile/apps (Connected apps: remove the app's access)",
+    ),
 }
 
 
 def provider_for(kind: str) -> Provider | None:
     return PROVIDERS.get(kind)
+
+
+def provider_key(kind: str, api: str | None = None) -> str:
+    """The provider table's key for an upstream: JSM Operations signs in with Atlassian, not Opsgenie."""
+    return "atlassian" if kind == "opsgenie" and api == "jsm" else kind
+
+
+def provider_for_upstream(cfg: Any) -> Provider | None:
+    """The provider of a configured upstream (an `UpstreamConfig`)."""
+    return PROVIDERS.get(provider_key(cfg.kind, getattr(cfg, "api", None)))
 
 
 def granted_scopes(provider: Provider | None, scope: str | None, requested: tuple[str, ...]) -> tuple[str, ...]:

@@ -58,6 +58,7 @@ class SignInTarget:
     authorize_url: str
     scopes: tuple[str, ...]
     redirect_setting: str  # the config key of the redirect URI, for messages
+    params: tuple[tuple[str, str], ...] = ()  # the vendor's own authorization parameters (Atlassian: audience)
 
 
 def authorization_url(base: str, params: dict[str, str]) -> str:
@@ -83,6 +84,7 @@ class SignInSession:
         params = {"client_id": client.client_id, "redirect_uri": client.redirect_uri, "response_type": "code",
                   "state": state, "code_challenge": self._pkce.code_challenge, "code_challenge_method": "S256"}
         target = owner.target
+        params.update(target.params)
         if target.scopes:
             params["scope"] = " ".join(target.scopes)
         self.url: str = authorization_url(target.authorize_url, params)

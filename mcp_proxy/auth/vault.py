@@ -158,6 +158,7 @@ class TokenInfo:
     identity_name: str | None
     region: str | None
     has_refresh_token: bool
+    extra: dict[str, Any] = field(default_factory=dict)  # e.g. Atlassian's account_id
 
 
 Signature = tuple[int, int, int] | None  # see TokenStore.signature
@@ -269,6 +270,7 @@ class TokenStore:
             missing_scopes=tuple(meta.get("missing_scopes") or ()), identity_email=meta.get("identity_email"),
             identity_name=meta.get("identity_name"), region=meta.get("region"),
             has_refresh_token=bool(meta.get("has_refresh_token")),
+            extra=dict(meta.get("extra") or {}) if isinstance(meta.get("extra"), dict) else {},
         )
 
 

@@ -149,7 +149,8 @@ def _login(args: argparse.Namespace, ctx: CliContext) -> int:
 
     record(ctx, "auth.signed_in", {"upstream": cfg.key, "user.email": info.identity_email, "origin": "login"},
            user=info.identity_email)
-    who = info.identity_email or "an account the proxy could not name (GET /users/me failed)"
+    asked = broker.provider.identity_path if broker.provider and broker.provider.identity_path else "/users/me"
+    who = info.identity_email or f"an account the proxy could not name (GET {asked} failed)"
     print(f"Signed in to '{cfg.key}' ({broker.vendor}) as {who}.")
     if info.region:
         print(f"  region: {info.region}{' (from the sign-in)' if broker.oauth.region_from_token else ''}")
@@ -290,6 +291,8 @@ def _logout(args: argparse.Namespace, ctx: CliContext) -> int:
     else:
         print(f"Signed out of '{cfg.key}'{who}: the token was removed from this machine"
               f"{' (not revoked, as asked)' if args.no_revoke else f'; {broker.vendor} has no revocation endpoint'}.")
+        if not args.no_revoke and broker.provider is not None and broker.provider.console_hint:
+            print(f"  To end the app's access to your account as well, remove it at {broker.provider.console_hint}.")
     return EXIT_OK
 
 

@@ -1,5 +1,6 @@
-"""`whoami`: per upstream, who the vendor sees (PagerDuty answers `GET /users/me`), token expiry and
-scopes for per-user sign-in, and for shared keys, whose identity is used."""
+"""`whoami`: per upstream, who the vendor sees (PagerDuty answers `GET /users/me`; an Atlassian sign-in names
+its account and the JSM Operations site in use), token expiry and scopes for per-user sign-in, and for shared
+keys, whose identity is used."""
 
 from __future__ import annotations
 
@@ -94,6 +95,68 @@ async def _pagerduty(cfg: UpstreamConfig, config: Config, paths: Paths, store: S
     return row
 
 
+async def _jsm(cfg: UpstreamConfig, config: Config, paths: Paths, store: SecretStore, live: bool) -> dict[str, Any]:
+    """JSM Operations: the Atlassian account (signed in, or the API token's) and the site whose cloud id is used."""
+    row: dict[str, Any] = {"upstream": cfg.key, "kind": cfg.kind, "auth": cfg.auth, "identity": None,
+                           "confirmed": False, "details": []}
+    configured = cfg.site or (f"cloud id {cfg.cloud_id}" if cfg.cloud_id else None)
+    if cfg.auth != "oauth":
+        ref = str(cfg.api_token) if cfg.api_token is not None else "not set"
+        row["summary"] = (f"API token of {cfg.email} ({ref}): JSM Operations sees that Atlassian account, "
+                          "not necessarily you")
+        row["details"] = [f"site: {configured}",
+                          f"the proxy records calls as {config.user_email or '(no [user] email)'}"]
+        return row
+    from mcp_proxy.auth.broker import TokenBroker
+
+    broker = TokenBroker.for_upstream(cfg, paths, store)
+    info = broker.token_info()
+    if info is None:
+        row["summary"] = f"not signed in; run `mcp-access-proxy login {cfg.key}`"
+        return row
+    who = info.identity_email or "an account the proxy could not name (GET /me failed: is read:me granted?)"
+    account = info.extra.get("account_id")
+    more = ", ".join(str(v) for v in (info.identity_name, f"account {account}" if account else None) if v)
+    row["identity"] = info.identity_email
+    row["confirmed"] = bool(info.identity_email)
+    row["summary"] = f"signed in to Atlassian as {who}" + (f" ({more})" if more else "")
+    row["details"] = _oauth_details(info, cfg)
+    if not live:
+        row["summary"] += " (stored; not checked with Atlassian)"
+        row["details"].append(f"site: {configured or 'the only one the account can reach (found at the first call)'}")
+        return row
+    row["details"].append(f"site: {await _jsm_site(cfg, config, paths, store)}")
+    return row
+
+
+async def _jsm_site(cfg: UpstreamConfig, config: Config, paths: Paths, store: SecretStore) -> str:
+    """The site whose cloud id the JSM upstream uses, found as a tool call would (with the signed-in token)."""
+    from mcp_proxy.connectors.base import ConnectorError
+    from mcp_proxy.connectors.jsm import JsmConnector
+    from mcp_proxy.upstreams.factory import build_upstream
+    from mcp_proxy.upstreams.rest import RestUpstream
+
+    upstream = build_upstream(cfg, config, paths, store)
+    if not isinstance(upstream, RestUpstream) or not isinstance(upstream.connector, JsmConnector):
+        raise TypeError(f"upstreams.{cfg.key}: a JSM Operations upstream should be built as a REST upstream")
+    connector = upstream.connector
+    try:
+        with anyio.fail_after(LIVE_TIMEOUT):
+            cloud_id = await connector.cloud_id.get()
+    except ConnectorError as exc:
+        return f"not found: {connector.scrub(exc.message)}"
+    except TimeoutError:
+        return f"not found: Atlassian did not answer within {LIVE_TIMEOUT:g} s"
+    except ProxyError as exc:  # SignInRequired (the refresh was refused), AuthUnavailable: text fit to show
+        return f"not found: {exc}"
+    except Exception as exc:  # noqa: BLE001 - anything else may echo a request or a token: its type only
+        return f"not found: the check failed ({type(exc).__name__})"
+    finally:
+        await connector.aclose()
+    where = (connector.cloud_id.site_url or "").removeprefix("https://") or "(as configured)"
+    return f"{where} (cloud id {cloud_id})"
+
+
 def _shared_key(cfg: UpstreamConfig, config: Config) -> dict[str, Any]:
     ref = str(cfg.api_key) if cfg.api_key is not None else "not set"
     vendor = {"opsgenie": "Opsgenie", "statuspage": "Statuspage", "uptimeobserver": "UptimeObserver"}.get(cfg.kind,
@@ -132,6 +195,8 @@ def describe_all(config: Config, paths: Paths, store: SecretStore, *, live: bool
         async def one(key: str, cfg: UpstreamConfig) -> None:
             if cfg.kind == "pagerduty":
                 rows[key] = await _pagerduty(cfg, config, paths, store, live)
+            elif cfg.kind == "opsgenie" and cfg.api == "jsm":
+                rows[key] = await _jsm(cfg, config, paths, store, live)
             elif cfg.kind == "mcp":
                 rows[key] = _mcp(cfg, paths, store)
             else:

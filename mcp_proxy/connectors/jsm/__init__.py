@@ -5,19 +5,22 @@ This backend offers the Opsgenie tools under the same names and, where JSM can s
 arguments, so a policy written for `og.*` keeps governing after the migration. Not offered (JSM has
 no such API): get_team, list_users, get_user. Facts: ../shared/vendor-specs/jsm-ops.md.
 
-Auth: `auth = "basic"` (account email + API token). The credential arrives as
-`Credential("api_token", token)`; a later `auth = "oauth"` hands in `Credential("bearer", token)`,
-which `client.auth_headers_for` already sends as a Bearer token — to the 3LO root
-`/ex/jira/{cloudId}/jsm/ops/api` (`JsmConnector.root`).
+Auth: `auth = "basic"` (account email + API token) hands in `Credential("api_token", token)`, sent as Basic to
+`/jsm/ops/api/{cloudId}`. `auth = "oauth"` (each user's Atlassian sign-in, OAuth 2.0 3LO) hands in
+`Credential("bearer", token)`, sent as Bearer to the 3LO root `/ex/jira/{cloudId}/jsm/ops/api`
+(`JsmConnector.root`); the cloud id comes from the sites the token can reach (`CloudId`, `site` picks one),
+and a 401 is retried once when the sign-in has a new token.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 
 from mcp_proxy.config import UpstreamConfig
-from mcp_proxy.connectors.base import Connector, CredentialProvider
-from mcp_proxy.connectors.guard import RememberingCredentials
+from mcp_proxy.connectors.base import Connector, ConnectorError, CredentialProvider, ToolHandler, ToolOutput
+from mcp_proxy.connectors.guard import RememberingCredentials, run_once
 from mcp_proxy.connectors.jsm import alerts, directory
 from mcp_proxy.connectors.jsm.client import AsyncWrites, CloudId, basic_value, build_client
 from mcp_proxy.connectors.vendor import VendorConnector
@@ -32,19 +35,42 @@ def poll_budget(call_timeout: float) -> float:
     return max(0.2, min(5.0, call_timeout / 4))
 
 
+class _Credentials(RememberingCredentials):
+    """Remembered credentials, plus what a per-user sign-in can tell: a new token after a 401."""
+
+    async def rejected(self) -> bool:
+        """JSM answered 401 to the last bearer token: True when the sign-in (OAuthCredentials) has a new one.
+        It raises the sign-in request when the grant is dead."""
+        hook = getattr(self._provider, "rejected", None)
+        last = self.last
+        if hook is None or last is None or last.scheme != "bearer":
+            return False
+        return bool(await hook(last.value))
+
+
 class JsmConnector(VendorConnector):
     kind = "opsgenie"
 
     def __init__(self, config: UpstreamConfig, credentials: CredentialProvider,
                  transport: httpx.AsyncBaseTransport | None) -> None:
-        remembered = RememberingCredentials(credentials)
+        remembered = _Credentials(credentials)
         super().__init__(config, remembered, build_client(config, remembered, transport), max(1, config.page_size))
-        self.cloud_id = CloudId(config, transport)
+        self.credentials: _Credentials = remembered
+        self.cloud_id = CloudId(config, transport, remembered)
         self.writes = AsyncWrites(self.client, self.api, poll_budget(config.call_timeout))
         self.offer(alerts.TOOLS.bind(self) + directory.TOOLS.bind(self))
 
+    async def run(self, inner: ToolHandler, arguments: dict[str, Any]) -> ToolOutput:
+        try:
+            return await run_once(inner, arguments)
+        except ConnectorError as exc:
+            # A 401 means the request was not carried out, so even a write may go once more with a new token.
+            if exc.error_type != "http_401" or not await self.credentials.rejected():
+                raise
+        return await run_once(inner, arguments)
+
     def root(self, cloud_id: str) -> str:
-        """The API root under the host: Basic uses /jsm/ops/api/{cloudId}; OAuth 3LO (later) /ex/jira/{cloudId}/..."""
+        """The API root under the host: Basic uses /jsm/ops/api/{cloudId}; OAuth 3LO /ex/jira/{cloudId}/..."""
         if self.config.auth == "oauth":
             return f"/ex/jira/{cloud_id}/jsm/ops/api"
         return f"/jsm/ops/api/{cloud_id}"

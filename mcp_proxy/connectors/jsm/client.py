@@ -29,6 +29,7 @@ SOURCE = "mcp-access-proxy"
 RESULT_CAP = 20000  # offset + size must stay below it (the API refuses more)
 TOKEN_PAGE = "https://id.atlassian.com/manage-profile/security/api-tokens"
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
+_SITE_HOST = re.compile(r"[a-z0-9][a-z0-9.-]{0,252}")  # a site's host name as listed (shown in messages)
 _NOUNS = {"alerts": ("alert", "list_alerts shows alert ids; pass identifierType 'alias' or 'tiny' for an alias or "
                               "a tiny id"),
           "schedules": ("schedule", "list_schedules shows schedule ids and names; pass identifierType 'name' for "
@@ -59,7 +60,7 @@ def token_fix(config: UpstreamConfig) -> str:
 
 
 def auth_headers_for(config: UpstreamConfig) -> Callable[[Credential], dict[str, str]]:
-    """Basic `email:api_token` for an API token; Bearer for an OAuth access token (3LO, a later step)."""
+    """Basic `email:api_token` for an API token; Bearer for an OAuth access token (3LO)."""
     def auth_headers(credential: Credential) -> dict[str, str]:
         if credential.scheme == "api_token" and config.email:
             return {"Authorization": f"Basic {basic_value(config.email, credential.value)}"}
@@ -110,6 +111,16 @@ def make_error_mapper(config: UpstreamConfig) -> Callable[[httpx.Response], Conn
         parts = _api_parts(response)
         if status == 404 and parts[:3] == ["v1", "alerts", "requests"]:
             return RequestNotProcessed()
+        if status == 401 and config.auth == "oauth":
+            login = f"`mcp-access-proxy login {config.key}`"
+            if "scope does not match" in vendor.lower():
+                return ConnectorError(
+                    f"JSM Operations refused this request for lack of an OAuth scope (HTTP 401: {vendor}): the "
+                    f"sign-in did not grant it. Add the scope to upstreams.{config.key}.scopes (and to the app in the "
+                    f"Atlassian developer console), then run {login}.", "scope_missing")
+            return ConnectorError(
+                f"JSM Operations did not accept the signed-in Atlassian token (HTTP 401: {vendor}); run {login} to "
+                "sign in again.", "http_401")
         if status == 401:
             if "scope does not match" in vendor.lower():
                 return ConnectorError(
@@ -158,17 +169,31 @@ def link_param(links: Any, name: str) -> str | None:
 
 
 class CloudId:
-    """The site's cloud id: configured, or looked up once from the site (`/_edge/tenant_info`, no credentials)
-    or from `resources_url` (an accessible-resources list, picked by the site's URL)."""
+    """The site's cloud id: configured, or looked up once. With an API token (Basic), from the site
+    (`/_edge/tenant_info`, no credentials) or from `resources_url` (a list, picked by the site's URL). With an
+    Atlassian sign-in (OAuth 3LO), from the sites the user's token can reach (`GET
+    /oauth/token/accessible-resources` with the token): `site` picks one of several; the only one is taken
+    when `site` is not set."""
 
-    def __init__(self, config: UpstreamConfig, transport: httpx.AsyncBaseTransport | None) -> None:
+    def __init__(self, config: UpstreamConfig, transport: httpx.AsyncBaseTransport | None,
+                 credentials: CredentialProvider | None = None) -> None:
         self.config = config
         self.value = config.cloud_id
+        self.site_url: str | None = f"https://{config.site}" if config.site else None
         self._transport = transport
+        self._credentials = credentials
         self._lock = anyio.Lock()
 
+    @property
+    def oauth(self) -> bool:
+        return self.config.auth == "oauth"
+
     def lookup_url(self) -> str:
-        return self.config.resources_url or f"https://{self.config.site}/_edge/tenant_info"
+        if self.config.resources_url:
+            return self.config.resources_url
+        if self.oauth:
+            return f"{(self.config.base_url or API_HOST).rstrip('/')}/oauth/token/accessible-resources"
+        return f"https://{self.config.site}/_edge/tenant_info"
 
     async def get(self) -> str:
         if self.value:
@@ -178,22 +203,39 @@ class CloudId:
                 self.value = await self._lookup()
         return self.value
 
-    async def _lookup(self) -> str:
-        url = self.lookup_url()
+    def _fix(self) -> str:
         where = f"upstreams.{self.config.key}"
-        fix = f"check {where}.site, or set {where}.cloud_id (open https://<site>/_edge/tenant_info in a browser)"
-        guard = OriginGuard(url, what="the Atlassian site", fix=fix)
+        if self.oauth:
+            return (f"check {where}.site (the site's host name, e.g. acme.atlassian.net), or set {where}.cloud_id; "
+                    f"run `mcp-access-proxy login {self.config.key}` to choose the site on Atlassian's consent page")
+        return f"check {where}.site, or set {where}.cloud_id (open https://<site>/_edge/tenant_info in a browser)"
+
+    async def _fetch(self, url: str, fix: str) -> httpx.Response:
+        headers = {"Accept": "application/json", "User-Agent": "mcp-access-proxy"}
+        token = None
+        if self.oauth and self._credentials is not None:
+            credential = await self._credentials()  # SignInRequired passes through: the call starts a sign-in
+            token = credential.value.strip()
+            headers["Authorization"] = f"Bearer {token}"
+        guard = OriginGuard(url, what="the Atlassian site" if not self.oauth else "Atlassian's accessible resources",
+                            fix=fix)
         try:
             async with httpx.AsyncClient(timeout=httpx.Timeout(10.0), follow_redirects=False,
                                          transport=self._transport, event_hooks=guard.async_hooks(),
-                                         headers={"Accept": "application/json",
-                                                  "User-Agent": "mcp-access-proxy"}) as client:
-                response = await client.get(url)
+                                         headers=headers) as client:
+                return await client.get(url)
         except RedirectRefused as exc:
             raise ConnectorError(str(exc), exc.error_type) from None
         except httpx.HTTPError as exc:
             raise ConnectorError(f"could not look up the cloud id at {url} ({type(exc).__name__}); {fix}",
                                  "cloud_id_lookup") from None
+
+    async def _lookup(self) -> str:
+        url = self.lookup_url()
+        fix = self._fix()
+        response = await self._fetch(url, fix)
+        if response.status_code == 401 and self.oauth and await self._retry_with_new_token():
+            response = await self._fetch(url, fix)
         body = json_body(response)
         if response.status_code != 200:
             raise ConnectorError(f"the cloud id lookup at {url} answered HTTP {response.status_code}; {fix}",
@@ -202,13 +244,47 @@ class CloudId:
         if isinstance(body, dict):
             found = body.get("cloudId")
         elif isinstance(body, list):
-            site = (self.config.site or "").lower()
-            sites = [s for s in body if isinstance(s, dict)]
-            match = [s for s in sites if str(s.get("url", "")).lower().rstrip("/") == f"https://{site}"]
-            found = (match or (sites if len(sites) == 1 else []) or [{}])[0].get("id")
+            found = self._pick([s for s in body if isinstance(s, dict)], url, fix)
         if not isinstance(found, str) or not re.fullmatch(r"[A-Za-z0-9-]{1,64}", found):
             raise ConnectorError(f"the cloud id lookup at {url} gave no cloud id; {fix}", "cloud_id_lookup")
         return found
+
+    async def _retry_with_new_token(self) -> bool:
+        hook = getattr(self._credentials, "rejected", None)
+        return bool(await hook()) if hook is not None else False
+
+    def _pick(self, sites: list[dict[str, Any]], url: str, fix: str) -> Any:
+        """The cloud id of the configured site among the accessible ones, or of the only one."""
+        def host(entry: dict[str, Any]) -> str:
+            return str(entry.get("url", "")).lower().rstrip("/").removeprefix("https://")
+
+        hosts = sorted(h for h in (host(s) for s in sites) if _SITE_HOST.fullmatch(h))
+        listed = ", ".join(hosts) or "none"
+        where = f"upstreams.{self.config.key}.site"
+        site = (self.config.site or "").lower()
+        if site:
+            match = [s for s in sites if host(s) == site]
+            if not match:
+                if not self.oauth and len(sites) == 1:
+                    match = sites
+                else:
+                    raise ConnectorError(
+                        f"{where} is {site}, but the {'signed-in account' if self.oauth else 'lookup'} can reach "
+                        f"only these Atlassian sites: {listed}. Set {where} to one of them, or sign in with an "
+                        f"account of {site} and grant the app access to it "
+                        f"(`mcp-access-proxy login {self.config.key}`)", "site_not_found")
+        else:
+            match = sites if len(sites) == 1 else []
+            if len(sites) > 1:
+                raise ConnectorError(
+                    f"the signed-in Atlassian account can reach several sites ({listed}); set {where} to the one "
+                    f"whose JSM Operations to use, e.g. site = \"{hosts[0] if hosts else 'acme.atlassian.net'}\"",
+                    "site_ambiguous")
+            if not sites:
+                raise ConnectorError(f"the lookup at {url} lists no Atlassian site this app may use; {fix}",
+                                     "site_not_found")
+        self.site_url = str(match[0].get("url") or "") or self.site_url
+        return match[0].get("id")
 
 
 class AsyncWrites:
