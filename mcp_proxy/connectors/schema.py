@@ -19,15 +19,23 @@ def obj(properties: dict[str, Any], required: tuple[str, ...] = ()) -> dict[str,
     return schema
 
 
+def described(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    """`schema` with `description`, when there is one: a property whose name, type and limits say it all goes
+    without (every word of a tool list is paid in the model's context on every conversation)."""
+    if description:
+        schema["description"] = description
+    return schema
+
+
 def text(description: str, max_length: int, min_length: int = 0) -> dict[str, Any]:
-    schema: dict[str, Any] = {"type": "string", "maxLength": max_length, "description": description}
+    schema: dict[str, Any] = described({"type": "string", "maxLength": max_length}, description)
     if min_length:
         schema["minLength"] = min_length
     return schema
 
 
 def enum(description: str, values: list[str], default: str | None = None) -> dict[str, Any]:
-    schema: dict[str, Any] = {"type": "string", "enum": values, "description": description}
+    schema: dict[str, Any] = described({"type": "string", "enum": values}, description)
     if default is not None:
         schema["default"] = default
     return schema

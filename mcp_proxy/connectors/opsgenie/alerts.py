@@ -30,29 +30,27 @@ SORT_FIELDS = ["createdAt", "updatedAt", "tinyId", "alias", "message", "status",
 # What a list shows per alert; get_alert has the rest (responders, integration, report, details).
 LIST_FIELDS = ("id", "tinyId", "alias", "message", "status", "acknowledged", "snoozed", "snoozedUntil", "priority",
                "count", "owner", "tags", "source", "createdAt", "updatedAt", "lastOccurredAt")
-QUERY = text("Opsgenie alert search query, e.g. `status:open AND priority:P1`, `tag:db`, `message:\"disk full\"`, "
-             "`createdAt > 1700000000000`. Leave out to list every alert (open and closed).", 2000)
-SEARCH_ID = text("Instead of `query`: a saved search's id (or name with searchIdentifierType 'name').", 512)
-SEARCH_ID_TYPE = enum("What searchIdentifier is.", ["id", "name"], "id")
+QUERY = text("Opsgenie search query, e.g. `status:open AND priority:P1`, `tag:db`; leave out for all alerts.", 2000)
+SEARCH_ID = text("Instead of query: a saved search's id or name.", 512)
+SEARCH_ID_TYPE = enum("", ["id", "name"], "id")
 RESPONDER = obj({
-    "type": enum("Who to route to.", ["team", "user", "escalation", "schedule"]),
-    "id": text("The responder's id.", 512),
-    "name": text("Team, escalation or schedule name (instead of id).", 512),
-    "username": text("A user's username, usually the email (instead of id).", 512),
+    "type": enum("", ["team", "user", "escalation", "schedule"]),
+    "id": text("", 512),
+    "name": text("Instead of id (team, escalation, schedule).", 512),
+    "username": text("Instead of id (user, usually the email).", 512),
 }, ("type",))
 VISIBLE_TO = obj({
-    "type": enum("Team or user.", ["team", "user"]),
-    "id": text("The team's or user's id.", 512),
-    "name": text("Team name (instead of id).", 512),
-    "username": text("User's username (instead of id).", 512),
+    "type": enum("", ["team", "user"]),
+    "id": text("", 512),
+    "name": text("Team name, instead of id.", 512),
+    "username": text("Username, instead of id.", 512),
 }, ("type",))
 IDENT = {"identifier": ALERT_IDENTIFIER, "identifierType": ALERT_IDENTIFIER_TYPE}
 IDENT_REQUIRED = ("identifier",)
-PAGER = {"offset": text("Opaque paging token: the next_offset of a previous result; leave out for the start.", 200),
-         "direction": enum("Page direction from offset.", ["next", "prev"], "next"),
-         "limit": limit(20, "entries"), "order": enum("Sort by creation time.", ["asc", "desc"], "desc")}
-WAITS = ("Writes are asynchronous in Opsgenie: this waits briefly for the outcome and reports it; if Opsgenie is "
-         "slow it returns a requestId to check with get_request_status.")
+PAGER = {"offset": text("next_offset of the previous page.", 200),
+         "direction": enum("", ["next", "prev"], "next"),
+         "limit": limit(20, "entries"), "order": enum("By creation time.", ["asc", "desc"], "desc")}
+WAITS = "Waits briefly for Opsgenie's outcome; if slow, returns a requestId for get_request_status."
 
 
 class Context(Protocol):
@@ -78,15 +76,14 @@ def _matching(args: Args) -> str:
     return f" matching {args['query']!r}" if args.get("query") else ""
 
 
-@TOOLS.tool("list_alerts", "Search Opsgenie alerts, newest first. Use to find open or recent alerts "
-            "(`query`, e.g. status:open AND priority:P1). Returns the alerts (id, tinyId, alias, message, status, "
-            "acknowledged, priority, owner, tags, timestamps) and next_offset for the next page.",
+@TOOLS.tool("list_alerts", "Search Opsgenie alerts, newest first: use it to find open or recent alerts and their ids. "
+            "Returns a page with next_offset.",
             lambda ctx: obj({"query": QUERY, "searchIdentifier": SEARCH_ID, "searchIdentifierType": SEARCH_ID_TYPE,
                              "offset": {"type": "integer", "minimum": 0, "maximum": 20000, "default": 0,
-                                        "description": "Start position; use next_offset from the previous page."},
+                                        "description": "next_offset of the previous page."},
                              "limit": limit(min(ctx.page_size, 100), "alerts"),
-                             "sort": enum("Field to sort by.", SORT_FIELDS, "createdAt"),
-                             "order": enum("Sort order.", ["asc", "desc"], "desc")}),
+                             "sort": enum("", SORT_FIELDS, "createdAt"),
+                             "order": enum("", ["asc", "desc"], "desc")}),
             read_only=True, title="List alerts")
 async def list_alerts(ctx: Context, args: Args) -> ToolOutput:
     offset = non_negative(args, "offset")
@@ -107,8 +104,7 @@ async def list_alerts(ctx: Context, args: Args) -> ToolOutput:
                         next_value=lambda kept: api_next if kept == len(alerts) else offset + kept)
 
 
-@TOOLS.tool("count_alerts", "Count Opsgenie alerts matching a search query (same syntax as list_alerts), "
-            "without fetching them. Returns the number.",
+@TOOLS.tool("count_alerts", "Count Opsgenie alerts matching a search query (as list_alerts), without fetching them.",
             obj({"query": QUERY, "searchIdentifier": SEARCH_ID, "searchIdentifierType": SEARCH_ID_TYPE}),
             read_only=True, title="Count alerts")
 async def count_alerts(ctx: Context, args: Args) -> ToolOutput:
@@ -118,9 +114,8 @@ async def count_alerts(ctx: Context, args: Args) -> ToolOutput:
     return ToolOutput(text=f"{count} alerts{_matching(args)}.", structured={"count": count, "query": args.get("query")})
 
 
-@TOOLS.tool("get_alert", "Get one Opsgenie alert in full: message, description, status, priority, responders, "
-            "tags, details, entity, actions, owner and report (ack/close times). Identify it by id, alias or "
-            "tiny id.", obj(IDENT, IDENT_REQUIRED), read_only=True, title="Get alert")
+@TOOLS.tool("get_alert", "Get one Opsgenie alert in full (responders, tags, details, actions, ack/close times).",
+            obj(IDENT, IDENT_REQUIRED), read_only=True, title="Get alert")
 async def get_alert(ctx: Context, args: Args) -> ToolOutput:
     body = await ctx.client.json("GET", _alert_path(args), params=_ident_params(args))
     alert = body.get("data") or {}
@@ -129,23 +124,23 @@ async def get_alert(ctx: Context, args: Args) -> ToolOutput:
                          f"{alert.get('message', '')}", alert, ctx.max_chars)
 
 
-@TOOLS.tool("create_alert", "Create an Opsgenie alert (notifies the responders). An open alert with the same "
-            "alias is de-duplicated instead (its count goes up). " + WAITS + " Returns the alert id and alias.",
-            obj({"message": text("Short alert text shown everywhere (≤130 characters).", 130, 1),
-                 "alias": text("Client-defined key for de-duplication and later actions.", 512),
+@TOOLS.tool("create_alert", "Create an Opsgenie alert, notifying its responders; an open alert with the same alias is "
+            "de-duplicated instead. " + WAITS,
+            obj({"message": text("", 130, 1),
+                 "alias": text("Your key for de-duplication and later actions.", 512),
                  "description": text("Details for responders.", 15000),
                  "responders": {"type": "array", "maxItems": 50, "items": RESPONDER,
-                                "description": "Teams, users, escalations or schedules to notify."},
+                                "description": "Who to notify."},
                  "visibleTo": {"type": "array", "maxItems": 50, "items": VISIBLE_TO,
-                               "description": "Teams and users who may see it without being notified."},
-                 "actions": {"type": "array", "maxItems": 10, "items": text("Custom action name.", 50, 1)},
-                 "tags": {"type": "array", "maxItems": 20, "items": text("A tag.", 50, 1)},
+                               "description": "Who may see it without being notified."},
+                 "actions": {"type": "array", "maxItems": 10, "items": text("", 50, 1)},
+                 "tags": {"type": "array", "maxItems": 20, "items": text("", 50, 1)},
                  "details": {"type": "object", "maxProperties": 100,
                              "additionalProperties": {"type": "string", "maxLength": 8000},
-                             "description": "Custom key-value properties (≤8000 characters in total)."},
-                 "entity": text("The domain the alert is about, e.g. a host or service.", 512),
-                 "priority": enum("P1 (critical) to P5 (informational).", ["P1", "P2", "P3", "P4", "P5"], "P3"),
-                 "note": text("A note added on creation.", 25000)}, ("message",)),
+                             "description": "Custom properties, ≤8000 characters in all."},
+                 "entity": text("What it is about, e.g. a host.", 512),
+                 "priority": enum("", ["P1", "P2", "P3", "P4", "P5"], "P3"),
+                 "note": text("", 25000)}, ("message",)),
             read_only=False, title="Create alert")
 async def create_alert(ctx: Context, args: Args) -> ToolOutput:
     body = pick(args, "message", "alias", "description", "actions", "tags", "details", "entity", "priority", "note")
@@ -169,33 +164,32 @@ def _action(suffix: str, verb: str, fields: tuple[str, ...] = ("note",)) -> Boun
     return handler
 
 
-TOOLS.add("acknowledge_alert", "Acknowledge an Opsgenie alert: stops its escalation and tells others someone "
-          "is on it. " + WAITS, obj({**IDENT, "note": NOTE}, IDENT_REQUIRED), _action("/acknowledge", "acknowledge"),
+TOOLS.add("acknowledge_alert", "Acknowledge an Opsgenie alert: stops its escalation, shows someone is on it. "
+          + WAITS, obj({**IDENT, "note": NOTE}, IDENT_REQUIRED), _action("/acknowledge", "acknowledge"),
           read_only=False, idempotent=True, title="Acknowledge alert")
 TOOLS.add("unacknowledge_alert", "Undo the acknowledgement of an Opsgenie alert, so it escalates again. "
           + WAITS, obj({**IDENT, "note": NOTE}, IDENT_REQUIRED), _action("/unacknowledge", "unacknowledge"),
           read_only=False, idempotent=True, title="Unacknowledge alert")
-TOOLS.add("close_alert", "Close an Opsgenie alert (resolved). A closed alert cannot be reopened; a new one "
-          "with the same alias starts fresh. " + WAITS, obj({**IDENT, "note": NOTE}, IDENT_REQUIRED),
+TOOLS.add("close_alert", "Close an Opsgenie alert (resolved); it cannot be reopened. " + WAITS,
+          obj({**IDENT, "note": NOTE}, IDENT_REQUIRED),
           _action("/close", "close"), read_only=False, destructive=True, idempotent=True, title="Close alert")
-TOOLS.add("add_alert_note", "Add a note (comment) to an Opsgenie alert, e.g. findings or next steps. " + WAITS,
-          obj({**IDENT, "note": text("The note text.", 25000, 1)}, ("identifier", "note")),
+TOOLS.add("add_alert_note", "Add a note (comment) to an Opsgenie alert, e.g. findings. " + WAITS,
+          obj({**IDENT, "note": text("", 25000, 1)}, ("identifier", "note")),
           _action("/notes", "add a note to"), read_only=False, title="Add alert note")
-TOOLS.add("snooze_alert", "Snooze an Opsgenie alert: no notifications until the end time, then it notifies "
-          "again. Give either endTime or minutes. " + WAITS,
-          obj({**IDENT, "endTime": {**DATE_TIME, "description": "When the snooze ends (ISO 8601, future)."},
+TOOLS.add("snooze_alert", "Snooze an Opsgenie alert's notifications until endTime or for minutes. " + WAITS,
+          obj({**IDENT, "endTime": {**DATE_TIME, "description": "Future end, ISO 8601."},
                "minutes": {"type": "integer", "minimum": 1, "maximum": 43200,
-                           "description": "Instead of endTime: snooze for this many minutes from now."},
+                           "description": "Instead of endTime."},
                "note": NOTE}, IDENT_REQUIRED),
           _action("/snooze", "snooze", ("endTime", "minutes", "note")), read_only=False, idempotent=True,
           title="Snooze alert")
 TOOLS.add("escalate_alert", "Escalate an Opsgenie alert to the next level of an escalation policy now. " + WAITS,
-          obj({**IDENT, "escalation": obj({"id": text("Escalation id.", 512), "name": text("Escalation name "
-               "(instead of id).", 512)}), "note": NOTE}, ("identifier", "escalation")),
+          obj({**IDENT, "escalation": obj({"id": text("", 512), "name": text("Instead of id.", 512)}), "note": NOTE},
+              ("identifier", "escalation")),
           _action("/escalate", "escalate", ("escalation", "note")), read_only=False, title="Escalate alert")
 TOOLS.add("assign_alert", "Make a user the owner of an Opsgenie alert. " + WAITS,
-          obj({**IDENT, "owner": obj({"id": text("User id.", 512), "username": text("Username (email) "
-               "(instead of id).", 512)}), "note": NOTE}, ("identifier", "owner")),
+          obj({**IDENT, "owner": obj({"id": text("", 512), "username": text("Instead of id (email).", 512)}),
+               "note": NOTE}, ("identifier", "owner")),
           _action("/assign", "assign", ("owner", "note")), read_only=False, idempotent=True, title="Assign alert")
 
 
@@ -221,23 +215,22 @@ async def _notes_or_logs(ctx: Context, args: Args, kind: str) -> ToolOutput:
                         extra={"direction": direction}, next_value=next_value, hint=hint)
 
 
-@TOOLS.tool("list_alert_notes", "List the notes of an Opsgenie alert, newest first by default. Returns the "
-            "notes (note, owner, createdAt) and next_offset, an opaque token for the next page.",
+@TOOLS.tool("list_alert_notes", "List the notes of an Opsgenie alert (note, owner, createdAt), newest first by "
+            "default.",
             obj({**IDENT, **PAGER}, IDENT_REQUIRED), read_only=True, title="List alert notes")
 async def list_alert_notes(ctx: Context, args: Args) -> ToolOutput:
     return await _notes_or_logs(ctx, args, "notes")
 
 
-@TOOLS.tool("list_alert_logs", "List an Opsgenie alert's activity log (created, notified, acknowledged, closed, "
-            "…), newest first by default. Returns log entries and next_offset, an opaque token for the next "
-            "page.", obj({**IDENT, **PAGER}, IDENT_REQUIRED), read_only=True, title="List alert logs")
+@TOOLS.tool("list_alert_logs", "List an Opsgenie alert's activity log (created, notified, acknowledged, "
+            "closed, …), newest first by default.", obj({**IDENT, **PAGER}, IDENT_REQUIRED), read_only=True,
+            title="List alert logs")
 async def list_alert_logs(ctx: Context, args: Args) -> ToolOutput:
     return await _notes_or_logs(ctx, args, "logs")
 
 
-@TOOLS.tool("get_request_status", "Check the outcome of an asynchronous Opsgenie alert write by its requestId "
-            "(given by a write that had not finished). Returns whether it was processed, succeeded, the alert "
-            "id and Opsgenie's status text.",
+@TOOLS.tool("get_request_status", "Check the outcome of an Opsgenie alert write that had not finished, by "
+            "the requestId it returned.",
             obj({"requestId": {"type": "string", "minLength": 1, "maxLength": 128,
                                "pattern": "^[A-Za-z0-9_.:-]+$", "description": "The requestId to check."}},
                 ("requestId",)),

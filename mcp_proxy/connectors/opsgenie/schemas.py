@@ -14,22 +14,19 @@ MAX_LIMIT = 100
 
 
 def limit(default: int, what: str) -> dict[str, Any]:
-    return {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": default,
-            "description": f"How many {what} to return (1-{MAX_LIMIT})."}
+    return {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": default}
 
 
-DATE_TIME = {"type": "string", "maxLength": 40,
-             "description": "ISO 8601 date-time with a time zone, e.g. 2026-11-22T09:00:00Z."}
+DATE_TIME = {"type": "string", "maxLength": 40, "description": "ISO 8601 date-time with zone."}
 
-ALERT_IDENTIFIER = text("The alert: its id (default), its alias, or its tiny id (the short number shown in the UI); "
-                        "say which in identifierType.", 512, 1)
-ALERT_IDENTIFIER_TYPE = enum("What `identifier` is: id, alias or tiny.", ["id", "alias", "tiny"], "id")
-NAMED_IDENTIFIER_TYPE = enum("What `identifier` is: id (default) or name.", ["id", "name"], "id")
-NOTE = text("An optional note to add to the alert with this action.", 25000)
+ALERT_IDENTIFIER = text("Alert id, alias or tiny id (the short number in the UI), per identifierType.", 512, 1)
+ALERT_IDENTIFIER_TYPE = enum("", ["id", "alias", "tiny"], "id")
+NAMED_IDENTIFIER_TYPE = enum("", ["id", "name"], "id")
+NOTE = text("Optional note added with this action.", 25000)
 
 
 def named_identifier(what: str) -> dict[str, Any]:
-    return text(f"The {what}'s id, or its name when identifierType is 'name'.", 512, 1)
+    return text(f"The {what}'s id, or name per identifierType.", 512, 1)
 
 
 def segment(value: Any) -> str:

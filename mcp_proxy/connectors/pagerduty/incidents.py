@@ -17,8 +17,7 @@ from mcp_proxy.connectors.tools import Args, ToolTable
 STATUSES = ["triggered", "acknowledged", "resolved"]
 URGENCIES = ["high", "low"]
 SORT_BY = [f"{f}:{d}" for f in ("created_at", "resolved_at", "incident_number", "urgency") for d in ("desc", "asc")]
-INCIDENT_ID = {"type": "string", "pattern": r"^[A-Za-z0-9]{1,64}$",
-               "description": "The incident's id (e.g. Q2V3X4Y5Z6ABCD) or its number (e.g. 1234)."}
+INCIDENT_ID = {"type": "string", "pattern": r"^[A-Za-z0-9]{1,64}$", "description": "Incident id or number."}
 ID_ONLY = obj({"id": INCIDENT_ID}, ("id",))
 CONTENT_MAX = 25000
 
@@ -45,26 +44,23 @@ def _first_page(ctx: Context, args: Args) -> tuple[int, list[tuple[str, Any]]]:
     return offset, [("limit", limit), ("offset", offset)]
 
 
-@TOOLS.tool("list_incidents", "List PagerDuty incidents, newest first, filtered by status, urgency, service, team, "
-            "assignee, priority and time. Without since/until PagerDuty searches the last 30 days; use "
-            "date_range='all' for older ones. Use it to find open incidents (statuses=['triggered','acknowledged']) "
-            "or an incident's id. Returns a compact page (id, number, title, status, urgency, service, assignees) "
-            "and next_offset when more match.",
+@TOOLS.tool("list_incidents", "List PagerDuty incidents, newest first: use it to find open incidents or an "
+            "incident's id. Without since/until: the last 30 days (date_range='all' for all).",
             lambda ctx: obj({
-                "statuses": enums("Only incidents in these states. Leave out for all states.", STATUSES),
-                "urgencies": enums("Only these urgencies.", URGENCIES),
+                "statuses": enums("", STATUSES),
+                "urgencies": enums("", URGENCIES),
                 "service_ids": ids("service"), "team_ids": ids("team"),
-                "user_ids": ids("user", 20, "Only incidents assigned to these users."),
+                "user_ids": ids("user", 20, "Assigned to these users."),
                 "priority_ids": ids("priority"),
-                "incident_key": text("Only the incident with this de-duplication key.", 255, 1),
-                "since": date_time("Start of the window (created at or after)."),
-                "until": date_time("End of the window. The window may span at most 6 months."),
+                "incident_key": text("De-duplication key.", 255, 1),
+                "since": date_time("Created at or after."),
+                "until": date_time("At most 6 months after since."),
                 "date_range": {"type": "string", "enum": ["all"],
-                               "description": "'all' searches every incident ever, ignoring since/until."},
+                               "description": "Instead of since/until."},
                 "sort_by": {"type": "array", "items": {"type": "string", "enum": SORT_BY}, "uniqueItems": True,
-                            "minItems": 1, "maxItems": 2, "description": "Sort order, e.g. ['created_at:desc']."},
+                            "minItems": 1, "maxItems": 2},
                 "total": {"type": "boolean", "default": False,
-                          "description": "Also count all matches (slower); the count is in `total`."},
+                          "description": "Also count all matches (slower)."},
                 **paging(ctx.page_size, "incidents"),
             }), read_only=True)
 async def list_incidents(ctx: Context, args: Args) -> ToolOutput:

@@ -26,33 +26,28 @@ def flag(description: str, default: bool | None = None) -> dict[str, Any]:
     return schema
 
 
-PAGE_ID = ident("The status page's id. Leave out to use the upstream's configured page_id; list_pages shows the ids.")
-ORGANIZATION_ID = ident("The organisation's id. Leave out to use the upstream's configured organization_id.")
+PAGE_ID = ident("Default: the configured page_id (list_pages shows others).")
+ORGANIZATION_ID = ident("Default: the configured organization_id.")
 DELIVER_NOTIFICATIONS = flag(
-    "Required, no default: true emails (and texts, and calls the webhooks of) the page's subscribers about this "
-    "change; false changes the page silently. Choose deliberately.")
-DATE_TIME = {"type": "string", "format": "date-time", "maxLength": 40,
-             "description": "ISO 8601 date-time with a time zone, e.g. 2026-11-22T09:00:00Z."}
+    "Required: true notifies the page's subscribers (email, SMS, webhooks); false changes the page silently.")
+# `format: date-time` is RFC 3339: a time zone is part of it, so it need not be said again.
+DATE_TIME = {"type": "string", "format": "date-time", "maxLength": 40}
 COMPONENT_MAP = {
     "type": "object", "maxProperties": 50,
     "propertyNames": {"pattern": ID_PATTERN, "maxLength": 64},
     "additionalProperties": {"type": "string", "enum": COMPONENT_STATUSES},
-    "description": ("Affected components and the status to set on each, as {component_id: status}, e.g. "
-                    "{\"cmpapi000001\": \"partial_outage\"}; ids from list_components."),
+    "description": "{component_id: status} to set; ids from list_components.",
 }
-
-_FIRST_PAGE = {True: "0-based: the first page is 0", False: "the first is 1"}
 
 
 def page_arg(zero_based: bool = False) -> dict[str, Any]:
+    # The minimum says where pages start (0 or 1).
     first = 0 if zero_based else 1
-    return {"type": "integer", "minimum": first, "maximum": 100000, "default": first,
-            "description": f"Which page of results ({_FIRST_PAGE[zero_based]})."}
+    return {"type": "integer", "minimum": first, "maximum": 100000, "default": first}
 
 
 def size_arg(default: int, what: str) -> dict[str, Any]:
-    return {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE, "default": min(default, MAX_PAGE_SIZE),
-            "description": f"How many {what} per page (1-{MAX_PAGE_SIZE})."}
+    return {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE, "default": min(default, MAX_PAGE_SIZE)}
 
 
 def integer(args: dict[str, Any], name: str, default: int, low: int, high: int) -> int:
