@@ -105,7 +105,7 @@ def search_mode_bytes() -> tuple[int, int]:
     from mcp_proxy.policy.access_tools import access_tool_definitions
 
     own = [types.Tool.model_validate(d).model_dump(mode="json", by_alias=True, exclude_none=True)
-           for d in access_tool_definitions(search=True)]  # type: ignore[call-arg]
+           for d in access_tool_definitions(search=True)]
     return len(own), len(compact({"tools": own}))
 
 

@@ -4,10 +4,16 @@
 not available to this user, and why; `proxy_request_access` records a request
 for access with the user's reason as an `access.requested` audit event, which
 the organisation sees at its collector.
+
+With `tool_search = true` the client sees, instead of the approved catalog, three more:
+`proxy_search_tools` (a query over the approved tools), `proxy_describe_tool` (one tool's
+full definition) and `proxy_call_tool` (a call, which the server runs through the same call
+pipeline as a direct call). Their definitions and the ranking live here; the server answers them.
 """
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from collections.abc import Callable
@@ -19,6 +25,9 @@ if TYPE_CHECKING:
     from mcp_proxy.policy.engine import PolicyEngine
 
 ACCESS_TOOL_NAMES = ("proxy_unavailable_tools", "proxy_request_access")
+SEARCH_TOOL_NAMES = ("proxy_search_tools", "proxy_describe_tool", "proxy_call_tool")
+SEARCH_LIMIT = 10  # tools one search answers with by default
+MAX_SEARCH_LIMIT = 50
 MAX_LISTED = 200  # tools named in one answer; the rest are counted
 MAX_REASON = 1000
 REPEAT_WINDOW = 600.0  # seconds in which the same user's request for the same tool is recorded once
@@ -33,7 +42,67 @@ _WHY = {
 }
 
 
-def access_tool_definitions() -> list[dict[str, Any]]:
+def search_tool_definitions() -> list[dict[str, Any]]:
+    """The search mode's tools (`tool_search = true`): find, describe and call the approved tools."""
+    return [
+        {
+            "name": "proxy_search_tools",
+            "description": (
+                "Search the tools available to this user (incident, on-call, status page, monitoring tools of the "
+                "connected services). Start here: returns matching tools' names, titles and one-line "
+                "descriptions; then proxy_describe_tool for the arguments and proxy_call_tool to run one."),
+            "inputSchema": {
+                "type": "object",
+                "properties": {
+                    "query": {"type": "string", "maxLength": 500,
+                              "description": "Words to match, e.g. 'acknowledge incident'; empty lists all."},
+                    "limit": {"type": "integer", "minimum": 1, "maximum": MAX_SEARCH_LIMIT, "default": SEARCH_LIMIT},
+                },
+                "additionalProperties": False,
+            },
+            "annotations": {"title": "Search tools", "readOnlyHint": True, "destructiveHint": False,
+                            "idempotentHint": True, "openWorldHint": False},
+        },
+        {
+            "name": "proxy_describe_tool",
+            "description": "One available tool's full definition (description and input schema), before calling it.",
+            "inputSchema": {
+                "type": "object",
+                "properties": {"name": {"type": "string", "maxLength": 200,
+                                        "description": "The tool's name, as proxy_search_tools shows it."}},
+                "required": ["name"],
+                "additionalProperties": False,
+            },
+            "annotations": {"title": "Describe a tool", "readOnlyHint": True, "destructiveHint": False,
+                            "idempotentHint": True, "openWorldHint": False},
+        },
+        {
+            "name": "proxy_call_tool",
+            "description": (
+                "Call an available tool by name with its arguments (see proxy_describe_tool). The same policy, "
+                "checks and audit apply as to a direct call; the result is the tool's own."),
+            "inputSchema": {
+                "type": "object",
+                "properties": {
+                    "name": {"type": "string", "maxLength": 200, "description": "The tool's name."},
+                    "arguments": {"type": "object", "description": "The tool's arguments."},
+                },
+                "required": ["name"],
+                "additionalProperties": False,
+            },
+            # It may call any tool: as cautious as the most dangerous one.
+            "annotations": {"title": "Call a tool", "readOnlyHint": False, "destructiveHint": True,
+                            "idempotentHint": False, "openWorldHint": True},
+        },
+    ]
+
+
+def access_tool_definitions(search: bool = False) -> list[dict[str, Any]]:
+    """The proxy's own tools: with `search`, the search mode's three first."""
+    return [*(search_tool_definitions() if search else []), *_access_definitions()]
+
+
+def _access_definitions() -> list[dict[str, Any]]:
     return [
         {
             "name": "proxy_unavailable_tools",
@@ -178,3 +247,35 @@ async def call_access_tool(name: str, arguments: dict[str, Any], *, engine: Poli
     if name == "proxy_request_access":
         return _request(engine, list(facts), user, arguments, emit)
     return f"'{name}' is not a tool of the proxy; use one of {', '.join(ACCESS_TOOL_NAMES)}.", {}, True
+
+
+_WORD = re.compile(r"[a-z0-9]+")
+
+
+def _words(text: str) -> list[str]:
+    return _WORD.findall(text.lower())
+
+
+def rank_tools(query: str, tools: list[tuple[str, str, str]], limit: int = SEARCH_LIMIT) -> list[int]:
+    """Indexes of `tools` ((name, title, description) each) that match `query`, best first.
+
+    Simple on purpose: each query word scores 3 in the name, 2 in the title, 1 in the description (a word
+    matches a word it begins, so "incident" finds "incidents"); ties go by name. An empty query lists all."""
+    words = _words(query)
+    scored: list[tuple[int, str, int]] = []
+    for index, (name, title, description) in enumerate(tools):
+        fields = ((3, set(_words(name))), (2, set(_words(title))), (1, set(_words(description))))
+        score = 0
+        for word in words:
+            score += max((weight for weight, found in fields if any(w.startswith(word) for w in found)), default=0)
+        if score or not words:
+            scored.append((-score, name, index))
+    return [index for _, _, index in sorted(scored)[:limit]]
+
+
+def first_line(description: str, limit: int = 160) -> str:
+    """A description's first sentence (or line), at most `limit` characters."""
+    head = description.strip().split("\n", 1)[0]
+    end = head.find(". ")
+    head = head[: end + 1] if end > 0 else head
+    return head if len(head) <= limit else head[: limit - 1].rstrip() + "…"
