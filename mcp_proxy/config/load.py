@@ -334,7 +334,7 @@ def _parse_oauth(c: Checker, data: dict, where: str, scopes_default: tuple[str, 
 def parse_config(data: dict[str, Any], path: Path | None = None) -> Config:
     c = Checker()
     c.known(data, "(top level)", {"user", "policy", "audit", "upstreams", "secrets", "log_level", "max_tools",
-                                  "server"})
+                                  "server", "tool_search"})
     user = c.table(data.get("user"), "user")
     c.known(user, "user", {"email"})
     email = c.string(user, "email", "user")
@@ -347,7 +347,9 @@ def parse_config(data: dict[str, Any], path: Path | None = None) -> Config:
         max_tools = c.integer(data, "max_tools", "(top level)", 0)
 
     srv = c.table(data.get("server"), "server")
-    c.known(srv, "server", {"max_message_bytes"})
+    c.known(srv, "server", {"max_message_bytes", "tool_search"})
+    # tool_search: the client sees the proxy's search, describe and call tools instead of the catalog.
+    tool_search = c.boolean(data, "tool_search", "(top level)", False) or c.boolean(srv, "tool_search", "server", False)
     server = ServerConfig(max_message_bytes=c.integer(srv, "max_message_bytes", "server", 32 * 1024 * 1024,
                                                       minimum=64 * 1024))
 
@@ -426,4 +428,5 @@ def parse_config(data: dict[str, Any], path: Path | None = None) -> Config:
         upstreams=upstreams,
         max_tools=max_tools or None,
         server=server,
+        tool_search=tool_search,
     )

@@ -115,6 +115,7 @@ class Config:
     upstreams: dict[str, UpstreamConfig]
     max_tools: int | None = None
     server: ServerConfig = ServerConfig()
+    tool_search: bool = False  # `tool_search` (top level or [server]): search, describe and call tools only
 
     @property
     def governed(self) -> bool:

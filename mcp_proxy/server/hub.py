@@ -54,7 +54,9 @@ class Hub:
         self.link = link
         self.identity = identity
         self.catalog = Catalog({key: upstream.kind for key, upstream in upstreams.items()})
-        self.access_tools = AccessTools(policy, self.catalog.facts, audit.append_nowait)
+        # With tool_search, proxy_call_tool runs its target through this hub's own pipeline, built just below.
+        self.access_tools = AccessTools(policy, self.catalog.facts, audit.append_nowait, search=config.tool_search,
+                                        shown=self._approved_as_shown, run=lambda call: self.pipeline(call))
         self.inflight = inflight
         self.upstream_requests = UpstreamRequests(link, inflight, audit.append)
         self.pipeline = Pipeline(call_stages(
@@ -120,6 +122,9 @@ class Hub:
                 tg.start_soon(self.policy.wait_first_sync, FIRST_LIST_WAIT)
 
     async def list_tools(self) -> types.ListToolsResult:
+        if self.config.tool_search:  # the search mode: the proxy's own tools only, known without waiting
+            return types.ListToolsResult(tools=self._access_tools(), ttl_ms=self._list_ttl_ms(),
+                                         cache_scope="private")
         if not self._first_list_done:
             self._first_list_done = True
             await self._wait_for_first_answers()
@@ -133,6 +138,14 @@ class Hub:
                                        ttl_ms=self._list_ttl_ms(), cache_scope="private")
         self._list_cache = (key, result)
         return result
+
+    async def _approved_as_shown(self, user: str | None) -> list[types.Tool]:
+        """The search mode's catalog: every tool the policy allows `user`, as a direct list would show it (not cut
+        to max_tools: that limit is for lists, and the search mode is how a client reaches the rest)."""
+        if not self._first_list_done:
+            self._first_list_done = True
+            await self._wait_for_first_answers()
+        return [self._as_shown(e) for e in self.catalog.entries() if self.policy.decide(e.facts, user).allowed]
 
     def _as_shown(self, entry: Entry) -> types.Tool:
         """The tool as the model sees it: with argument constraints, its input schema narrowed to match, so the
