@@ -23,6 +23,11 @@ Behaviour:
   `refresh_delay` (and `authorize_delay`: the user's time on the consent page) widen the window
   for concurrency tests.
 - `deny_consent = True`: the user clicks "Deny" (redirect with `error=access_denied`).
+- `consent_page = True`: instead of approving at once (what the stand-in browser of
+  `mcp_proxy.sandbox.browser` relies on), `GET /oauth/authorize` shows an HTML consent page, a form
+  with two buttons, `#approve` ("Allow") and `#deny` ("Deny"), posted back to `/oauth/authorize`;
+  the click decides (`consents` records each decision) and the answer is the 303 redirect to
+  `redirect_uri`. A request is decided once: a second post of the same page is a 400 page.
   `tamper_state = True`: the redirect carries a different `state` (a forged or stale response).
 - `POST /oauth/revoke` (`token`, `client_id`): RFC 7009, answers 200 whatever the token.
 - `expires_in` (default 3600) is the access-token lifetime of new tokens; `expire_access_tokens()`
@@ -37,6 +42,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import html
 import secrets
 import threading
 import time
@@ -94,6 +100,7 @@ class OAuthServer:
     grant_only: set[str] | None = None
     refresh_delay: float = 0.0
     authorize_delay: float = 0.0  # the user takes this long to click "Allow"
+    consent_page: bool = False  # a real page with Allow and Deny buttons, for a real browser
     allow_registration: bool = False
     # PagerDuty's token shape by default; tests choose plain opaque strings (no recognisable shape) to check
     # that the proxy redacts the tokens it was issued by value, not only by their look.
@@ -111,6 +118,8 @@ class OAuthServer:
         self.issued: Counter[str] = Counter()
         self.log: list[dict[str, Any]] = []
         self.authorize_requests: list[dict[str, str]] = []
+        self.pending_consents: dict[str, dict[str, str]] = {}  # consent page id -> its authorize request
+        self.consents: list[str] = []  # "allow" or "deny", one per consent page answered
 
     # -- set-up and test controls ----------------------------------------------------------------
     def add_client(self, client: OAuthClient) -> OAuthClient:
@@ -196,38 +205,84 @@ def create_app(server: OAuthServer) -> Starlette:
             await asyncio.sleep(server.authorize_delay)
         q = dict(request.query_params)
         server.authorize_requests.append(q)
+        checked = check_request(q)
+        if isinstance(checked, Response):
+            return checked
+        if server.consent_page:
+            consent = secrets.token_urlsafe(16)
+            with server.lock:
+                server.pending_consents[consent] = q
+            return consent_page(checked, q, consent)
+        if server.deny_consent:
+            return back(q, {"error": "access_denied", "error_description": "The user denied access"})
+        return grant(checked, q)
+
+    async def decide(request: Request) -> Response:
+        """The consent page's form: Allow or Deny."""
+        fields = await form(request)
+        with server.lock:
+            q = server.pending_consents.pop(fields.get("consent", ""), None)
+        if q is None:
+            return HTMLResponse("This consent page has expired or was already answered; start the sign-in again.",
+                                status_code=400)
+        decision = "allow" if fields.get("decision") == "allow" else "deny"
+        server.consents.append(decision)
+        if decision == "deny":
+            return back(q, {"error": "access_denied", "error_description": "The user denied access"}, 303)
+        checked = check_request(q)
+        return checked if isinstance(checked, Response) else grant(checked, q, 303)
+
+    def back(q: dict[str, str], params: dict[str, str], status: int = 302) -> Response:
+        redirect_uri, state = q["redirect_uri"], q.get("state")
+        if state is not None:
+            params["state"] = "tampered-" + state[:8] if server.tamper_state else state
+        sep = "&" if "?" in redirect_uri else "?"
+        return RedirectResponse(f"{redirect_uri}{sep}{urlencode(params)}", status_code=status)
+
+    def check_request(q: dict[str, str]) -> OAuthClient | Response:
+        """The client of a well-formed request, or the answer to a bad one (a page, or a redirect with the error)."""
         client = server.clients.get(q.get("client_id", ""))
         if client is None:
             return HTMLResponse("Unknown or missing client_id", status_code=400)
-        redirect_uri = q.get("redirect_uri", "")
-        if redirect_uri not in client.redirect_uris:
+        if q.get("redirect_uri", "") not in client.redirect_uris:
             return HTMLResponse(REDIRECT_ERROR, status_code=400)
-        state = q.get("state")
-
-        def back(params: dict[str, str]) -> Response:
-            if state is not None:
-                params["state"] = "tampered-" + state[:8] if server.tamper_state else state
-            sep = "&" if "?" in redirect_uri else "?"
-            return RedirectResponse(f"{redirect_uri}{sep}{urlencode(params)}", status_code=302)
-
         if q.get("response_type") != "code":
-            return back({"error": "unsupported_response_type", "error_description": "response_type must be code"})
+            return back(q, {"error": "unsupported_response_type", "error_description": "response_type must be code"})
         if q.get("code_challenge_method") != "S256" or not q.get("code_challenge"):
-            return back({"error": "invalid_request", "error_description": "PKCE with S256 is required"})
-        if server.deny_consent:
-            return back({"error": "access_denied", "error_description": "The user denied access"})
-        requested = q.get("scope", "").split()
-        granted = [s for s in requested if s in client.known_scopes]
+            return back(q, {"error": "invalid_request", "error_description": "PKCE with S256 is required"})
+        return client
+
+    def granted_scopes(client: OAuthClient, q: dict[str, str]) -> list[str]:
+        granted = [s for s in q.get("scope", "").split() if s in client.known_scopes]
         if server.grant_only is not None:
             granted = [s for s in granted if s in server.grant_only]
+        return granted
+
+    def grant(client: OAuthClient, q: dict[str, str], status: int = 302) -> Response:
         code = secrets.token_urlsafe(24)
         with server.lock:
             server.all_codes.append(code)
-            server.codes[code] = {"client_id": client.client_id, "redirect_uri": redirect_uri,
-                                  "challenge": q["code_challenge"], "scopes": ("openid", *granted),
+            server.codes[code] = {"client_id": client.client_id, "redirect_uri": q["redirect_uri"],
+                                  "challenge": q["code_challenge"], "scopes": ("openid", *granted_scopes(client, q)),
                                   "issued_at": server.clock(), "user_id": server.user_id,
                                   "resource": q.get("resource")}
-        return back({"code": code, "subdomain": server.subdomain})
+        return back(q, {"code": code, "subdomain": server.subdomain}, status)
+
+    def consent_page(client: OAuthClient, q: dict[str, str], consent: str) -> Response:
+        scopes = "".join(f"<li>{html.escape(s)}</li>" for s in ["openid", *granted_scopes(client, q)])
+        resource = f"<p>For: <code>{html.escape(q['resource'])}</code></p>" if q.get("resource") else ""
+        body = (f"<!doctype html><html><head><meta charset=utf-8><title>Authorize {html.escape(client.client_id)}"
+                f"</title></head><body style=\"font-family:system-ui,sans-serif;max-width:40em;margin:4em auto\">"
+                f"<h1>Authorize application</h1><p id=\"who\">Signed in as <b>{html.escape(server.user_id)}</b> "
+                f"({html.escape(server.subdomain)}).</p><p id=\"what\">The application "
+                f"<b>{html.escape(client.client_id)}</b> asks to access your account with these scopes:</p>"
+                f"<ul id=\"scopes\">{scopes}</ul>{resource}"
+                f"<form method=\"post\" action=\"/oauth/authorize\">"
+                f"<input type=\"hidden\" name=\"consent\" value=\"{consent}\">"
+                f"<button id=\"approve\" type=\"submit\" name=\"decision\" value=\"allow\">Allow</button> "
+                f"<button id=\"deny\" type=\"submit\" name=\"decision\" value=\"deny\">Deny</button>"
+                f"</form></body></html>")
+        return HTMLResponse(body, headers={"Cache-Control": "no-store", "X-Frame-Options": "DENY"})
 
     def authenticate(fields: dict[str, str]) -> OAuthClient | Response:
         """The client the request names and proves, or the error to answer with."""
@@ -316,6 +371,7 @@ def create_app(server: OAuthServer) -> Starlette:
 
     return Starlette(routes=[
         Route("/oauth/authorize", authorize, methods=["GET"]),
+        Route("/oauth/authorize", decide, methods=["POST"]),
         Route("/oauth/token", token, methods=["POST"]),
         Route("/oauth/revoke", revoke, methods=["POST"]),
         Route("/oauth/register", register, methods=["POST"]),
