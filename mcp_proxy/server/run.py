@@ -77,7 +77,6 @@ async def serve_async(config: Config, paths: Paths, wire: WireFds) -> None:
     from mcp_proxy.server.identity import Identity, adopt_stored_identities
     from mcp_proxy.server.inflight import CallsInFlight
     from mcp_proxy.server.wire import wire_streams
-    from mcp_proxy.catalog.cache import era_memory
     from mcp_proxy.upstreams.factory import build_upstreams
     from mcp_proxy.upstreams.stdio_transport import kill_all_children, live_process_groups
 
@@ -104,7 +103,7 @@ async def serve_async(config: Config, paths: Paths, wire: WireFds) -> None:
 
         return AuthEvents(emit=audit.append_nowait, reveal=audit.add_secret, announce=announce)
 
-    upstreams = build_upstreams(config, paths, store, auth_events, eras=era_memory(paths.tool_cache_dir))
+    upstreams = build_upstreams(config, paths, store, auth_events)
     adopt_stored_identities(identity, upstreams)
     inflight = CallsInFlight()
     hub = Hub(config, paths, upstreams, policy, audit, link, identity, inflight)
