@@ -10,11 +10,18 @@ from urllib.parse import quote
 from mcp_proxy.connectors.base import ConnectorError, ToolOutput
 from mcp_proxy.connectors.http import RestClient
 from mcp_proxy.connectors.jsm.client import RESULT_CAP, SOURCE, AsyncWrites, link_param
-from mcp_proxy.connectors.opsgenie.alerts import RESPONDER, VISIBLE_TO
+from mcp_proxy.connectors.opsgenie.alerts import (
+    IDENT,
+    IDENT_REQUIRED,
+    REQUEST_ID,
+    RESPONDER,
+    VISIBLE_TO,
+    alert_output,
+    matching,
+    request_status_output,
+)
 from mcp_proxy.connectors.opsgenie.client import WriteOutcome
 from mcp_proxy.connectors.opsgenie.schemas import (
-    ALERT_IDENTIFIER,
-    ALERT_IDENTIFIER_TYPE,
     DATE_TIME,
     NOTE,
     limit,
@@ -24,7 +31,6 @@ from mcp_proxy.connectors.opsgenie.schemas import (
     segment,
 )
 from mcp_proxy.connectors.opsgenie.writes import _snooze_body
-from mcp_proxy.connectors.output import object_output
 from mcp_proxy.connectors.schema import enum, obj, pick, text
 from mcp_proxy.connectors.tools import Args, BoundHandler, ToolTable
 
@@ -33,8 +39,6 @@ LIST_FIELDS = ("id", "tinyId", "alias", "message", "status", "acknowledged", "sn
                "count", "owner", "tags", "source", "createdAt", "updatedAt", "lastOccuredAt")
 QUERY = text("JSM Operations alert search query, e.g. `status:open AND priority:P1`, `tag:db`, "
              "`message:*disk*`. Leave out to list every alert (open and closed).", 2000)
-IDENT = {"identifier": ALERT_IDENTIFIER, "identifierType": ALERT_IDENTIFIER_TYPE}
-IDENT_REQUIRED = ("identifier",)
 PAGER = {"offset": text("Opaque paging token: the next_offset of a previous result; leave out for the start.", 200),
          "limit": limit(20, "entries")}
 WAITS = ("Writes are asynchronous in JSM Operations: this waits briefly for the outcome and reports it; if JSM "
@@ -83,10 +87,6 @@ async def alert_id(ctx: Context, args: Args) -> str:
     return segment((await find_alert(ctx, args)).get("id"))
 
 
-def _matching(args: Args) -> str:
-    return f" matching {args['query']!r}" if args.get("query") else ""
-
-
 @TOOLS.tool("list_alerts", "Search JSM Operations alerts, newest first. Use to find open or recent alerts "
             "(`query`, e.g. status:open AND priority:P1). Returns the alerts (id, tinyId, alias, message, status, "
             "acknowledged, priority, owner, tags, timestamps), the total count and next_offset for the next page. "
@@ -124,7 +124,7 @@ async def list_alerts(ctx: Context, args: Args) -> ToolOutput:
                     "the rest.")
         return "This is the last page."
 
-    return paged_output(f"{len(alerts)} of {total if total is not None else '?'} alerts{_matching(args)} "
+    return paged_output(f"{len(alerts)} of {total if total is not None else '?'} alerts{matching(args)} "
                         f"(offset {offset}); get_alert shows one in full.", "alerts", alerts, ctx.max_chars,
                         extra={"offset": offset, "count": total}, next_value=next_value, hint=hint)
 
@@ -136,17 +136,14 @@ async def count_alerts(ctx: Context, args: Args) -> ToolOutput:
     # JSM has no count endpoint: a one-item page carries the total.
     body = await get_json(ctx, "/v1/alerts", {**pick(args, "query"), "size": 1})
     count = body.get("count", 0)
-    return ToolOutput(text=f"{count} alerts{_matching(args)}.", structured={"count": count, "query": args.get("query")})
+    return ToolOutput(text=f"{count} alerts{matching(args)}.", structured={"count": count, "query": args.get("query")})
 
 
 @TOOLS.tool("get_alert", "Get one JSM Operations alert in full: message, status, priority, responders, tags, "
             "extra properties, entity, actions, owner, ack and close times. Identify it by id, alias or tiny id.",
             obj(IDENT, IDENT_REQUIRED), read_only=True, title="Get alert")
 async def get_alert(ctx: Context, args: Args) -> ToolOutput:
-    alert = await find_alert(ctx, args)
-    state = "acknowledged" if alert.get("acknowledged") else alert.get("status", "?")
-    return object_output(f"Alert #{alert.get('tinyId')} {alert.get('priority', '')} {state}: "
-                         f"{alert.get('message', '')}", alert, ctx.max_chars)
+    return alert_output(await find_alert(ctx, args), ctx.max_chars)
 
 
 def write_result(verb: str, outcome: WriteOutcome) -> ToolOutput:
@@ -361,21 +358,13 @@ async def list_alert_logs(ctx: Context, args: Args) -> ToolOutput:
 @TOOLS.tool("get_request_status", "Check the outcome of an asynchronous JSM Operations alert write by its "
             "requestId (given by a write that had not finished). Returns whether it was processed, succeeded, "
             "the alert id and JSM's status text.",
-            obj({"requestId": {"type": "string", "minLength": 1, "maxLength": 128,
-                               "pattern": "^[A-Za-z0-9_.:-]+$", "description": "The requestId to check."}},
-                ("requestId",)),
+            REQUEST_ID,
             read_only=True, title="Get request status")
 async def get_request_status(ctx: Context, args: Args) -> ToolOutput:
     rid = str(args.get("requestId") or "").strip()
-    data = await ctx.writes.status(rid)
-    if data is None:
-        return ToolOutput(text=f"JSM Operations has not processed request {rid} yet (or does not know it: JSM "
-                               "answers both alike); ask again in a few seconds.",
-                          structured={"requestId": rid, "processed": False})
-    ok = "succeeded" if data.get("isSuccess") else "failed"
-    return ToolOutput(text=f"Request {rid} ({data.get('action', '?')}) {ok}: {data.get('status', '')}; "
-                           f"alert {data.get('alertId', '?')}.",
-                      structured={"requestId": rid, "processed": True, **data})
+    return request_status_output(rid, await ctx.writes.status(rid),
+                                 f"JSM Operations has not processed request {rid} yet (or does not know it: "
+                                 "JSM answers both alike); ask again in a few seconds.")
 
 
 def quoted(value: Any) -> str:

@@ -50,6 +50,9 @@ IDENT_REQUIRED = ("identifier",)
 PAGER = {"offset": text("next_offset of the previous page.", 200),
          "direction": enum("", ["next", "prev"], "next"),
          "limit": limit(20, "entries"), "order": enum("By creation time.", ["asc", "desc"], "desc")}
+REQUEST_ID = obj({"requestId": {"type": "string", "minLength": 1, "maxLength": 128,
+                                 "pattern": "^[A-Za-z0-9_.:-]+$", "description": "The requestId to check."}},
+                 ("requestId",))
 WAITS = "Waits briefly for Opsgenie's outcome; if slow, returns a requestId for get_request_status."
 
 
@@ -72,8 +75,26 @@ def _alert_path(args: Args, suffix: str = "") -> str:
     return f"/v2/alerts/{segment(args.get('identifier'))}{suffix}"
 
 
-def _matching(args: Args) -> str:
+def matching(args: Args) -> str:
+    """` matching 'query'` for a summary line, when a query was given (shared with the JSM backend)."""
     return f" matching {args['query']!r}" if args.get("query") else ""
+
+
+def alert_output(alert: dict[str, Any], max_chars: int) -> ToolOutput:
+    """One alert in full, under its summary line (shared with the JSM backend)."""
+    state = "acknowledged" if alert.get("acknowledged") else alert.get("status", "?")
+    return object_output(f"Alert #{alert.get('tinyId')} {alert.get('priority', '')} {state}: "
+                         f"{alert.get('message', '')}", alert, max_chars)
+
+
+def request_status_output(rid: str, data: dict[str, Any] | None, pending: str) -> ToolOutput:
+    """The answer of get_request_status: `pending` when the request is not processed yet (shared with JSM)."""
+    if data is None:
+        return ToolOutput(text=pending, structured={"requestId": rid, "processed": False})
+    ok = "succeeded" if data.get("isSuccess") else "failed"
+    return ToolOutput(text=f"Request {rid} ({data.get('action', '?')}) {ok}: {data.get('status', '')}; "
+                           f"alert {data.get('alertId', '?')}.",
+                      structured={"requestId": rid, "processed": True, **data})
 
 
 @TOOLS.tool("list_alerts", "Search Opsgenie alerts, newest first: use it to find open or recent alerts and their ids. "
@@ -99,7 +120,7 @@ async def list_alerts(ctx: Context, args: Args) -> ToolOutput:
         return (f"More alerts match: call list_alerts again with offset={pointer} (same query)."
                 if pointer is not None else "This is the last page.")
 
-    return paged_output(f"{len(alerts)} alerts{_matching(args)} (offset {offset}); get_alert shows one in full.",
+    return paged_output(f"{len(alerts)} alerts{matching(args)} (offset {offset}); get_alert shows one in full.",
                         "alerts", alerts, ctx.max_chars, extra={"offset": offset}, hint=hint,
                         next_value=lambda kept: api_next if kept == len(alerts) else offset + kept)
 
@@ -111,17 +132,14 @@ async def count_alerts(ctx: Context, args: Args) -> ToolOutput:
     params = pick(args, "query", "searchIdentifier", "searchIdentifierType")
     body = await ctx.client.json("GET", "/v2/alerts/count", params=params)
     count = (body.get("data") or {}).get("count", 0)
-    return ToolOutput(text=f"{count} alerts{_matching(args)}.", structured={"count": count, "query": args.get("query")})
+    return ToolOutput(text=f"{count} alerts{matching(args)}.", structured={"count": count, "query": args.get("query")})
 
 
 @TOOLS.tool("get_alert", "Get one Opsgenie alert in full (responders, tags, details, actions, ack/close times).",
             obj(IDENT, IDENT_REQUIRED), read_only=True, title="Get alert")
 async def get_alert(ctx: Context, args: Args) -> ToolOutput:
     body = await ctx.client.json("GET", _alert_path(args), params=_ident_params(args))
-    alert = body.get("data") or {}
-    state = "acknowledged" if alert.get("acknowledged") else alert.get("status", "?")
-    return object_output(f"Alert #{alert.get('tinyId')} {alert.get('priority', '')} {state}: "
-                         f"{alert.get('message', '')}", alert, ctx.max_chars)
+    return alert_output(body.get("data") or {}, ctx.max_chars)
 
 
 @TOOLS.tool("create_alert", "Create an Opsgenie alert, notifying its responders; an open alert with the same alias is "
@@ -231,17 +249,9 @@ async def list_alert_logs(ctx: Context, args: Args) -> ToolOutput:
 
 @TOOLS.tool("get_request_status", "Check the outcome of an Opsgenie alert write that had not finished, by "
             "the requestId it returned.",
-            obj({"requestId": {"type": "string", "minLength": 1, "maxLength": 128,
-                               "pattern": "^[A-Za-z0-9_.:-]+$", "description": "The requestId to check."}},
-                ("requestId",)),
+            REQUEST_ID,
             read_only=True, title="Get request status")
 async def get_request_status(ctx: Context, args: Args) -> ToolOutput:
     rid = str(args.get("requestId") or "").strip()
-    data = await ctx.writes.status(rid)
-    if data is None:
-        return ToolOutput(text=f"Opsgenie has not processed request {rid} yet; ask again in a few seconds.",
-                          structured={"requestId": rid, "processed": False})
-    ok = "succeeded" if data.get("isSuccess") else "failed"
-    return ToolOutput(text=f"Request {rid} ({data.get('action', '?')}) {ok}: {data.get('status', '')}; "
-                           f"alert {data.get('alertId', '?')}.",
-                      structured={"requestId": rid, "processed": True, **data})
+    return request_status_output(rid, await ctx.writes.status(rid),
+                                 f"Opsgenie has not processed request {rid} yet; ask again in a few seconds.")
