@@ -10,10 +10,20 @@ from typing import Any
 from mcp_proxy.connectors.base import ConnectorError, ToolOutput
 from mcp_proxy.connectors.jsm.alerts import Context, get_json
 from mcp_proxy.connectors.jsm.client import link_param
-from mcp_proxy.connectors.opsgenie.directory import EMPTY, ON_CALL, TIMELINES, _named
-from mcp_proxy.connectors.opsgenie.schemas import DATE_TIME, NAMED_IDENTIFIER_TYPE, named_identifier, segment
+from mcp_proxy.connectors.opsgenie.directory import (
+    EMPTY,
+    ON_CALL,
+    TIMELINE,
+    _named,
+    escalation_summary,
+    expand_timelines,
+    schedule_summary,
+    timeline_rows,
+    with_date,
+)
+from mcp_proxy.connectors.opsgenie.schemas import segment
 from mcp_proxy.connectors.output import list_output, object_output
-from mcp_proxy.connectors.schema import enum, iso_datetime, obj
+from mcp_proxy.connectors.schema import obj
 from mcp_proxy.connectors.tools import Args, ToolTable
 
 MAX_PAGES = 40  # a directory list reads at most this many pages
@@ -60,12 +70,6 @@ async def schedule_id(ctx: Context, args: Args) -> str:
                          "http_404")
 
 
-def _date(args: Args, params: dict[str, Any]) -> dict[str, Any]:
-    if args.get("date"):
-        params["date"] = iso_datetime(args["date"], "date")
-    return params
-
-
 TOOLS.add("list_escalations", "List the JSM Operations escalations of every team: who gets notified, in which "
           "order, after which delays. Returns each escalation's id, name, teamId, rules and repeat settings.",
           EMPTY, lambda ctx, args: _escalations(ctx), read_only=True, title="List escalations")
@@ -83,8 +87,7 @@ async def get_escalation(ctx: Context, args: Args) -> ToolOutput:
     identifier = str(args.get("identifier") or "").strip()
     for escalation in await all_escalations(ctx):
         if escalation.get(kind) == identifier:
-            return object_output(f"Escalation {escalation.get('name')!r} ({len(escalation.get('rules') or [])} "
-                                 "rules).", escalation, ctx.max_chars)
+            return object_output(escalation_summary(escalation), escalation, ctx.max_chars)
     raise ConnectorError(f"JSM Operations found no escalation with {kind} {identifier!r} in any team; "
                          "list_escalations shows them", "http_404")
 
@@ -103,43 +106,20 @@ async def list_schedules(ctx: Context, args: Args) -> ToolOutput:
             "start) by id or name.", _named("schedule"), read_only=True, title="Get schedule")
 async def get_schedule(ctx: Context, args: Args) -> ToolOutput:
     data = await get_json(ctx, f"/v1/schedules/{await schedule_id(ctx, args)}")
-    return object_output(f"Schedule {data.get('name')!r} (time zone {data.get('timezone')}, "
-                         f"{len(data.get('rotations') or [])} rotations).", data, ctx.max_chars)
-
-
-def _periods(timeline: dict[str, Any], which: str) -> list[dict[str, Any]]:
-    rows = []
-    for rotation in (timeline or {}).get("rotations") or []:
-        for period in rotation.get("periods") or []:
-            responder = period.get("responder") or {}
-            rows.append({"timeline": which, "rotation": rotation.get("name"), "startDate": period.get("startDate"),
-                         "endDate": period.get("endDate"), "type": period.get("type"),
-                         "recipient": responder.get("id"), "recipientType": responder.get("type")})
-    return rows
+    return object_output(schedule_summary(data), data, ctx.max_chars)
 
 
 @TOOLS.tool("get_schedule_timeline", "Show who is on call in a JSM Operations schedule over a time window "
             "(default: one week from now). Returns periods (rotation, start, end, recipient account id) of the "
             "final timeline, and of the base/override/forwarding timelines when asked.",
-            obj({"identifier": named_identifier("schedule"), "identifierType": NAMED_IDENTIFIER_TYPE,
-                 "interval": {"type": "integer", "minimum": 1, "maximum": 12, "default": 1,
-                              "description": "Length of the window, in intervalUnit."},
-                 "intervalUnit": enum("Unit of interval.", ["days", "weeks", "months"], "weeks"),
-                 "date": {**DATE_TIME, "description": "Start of the window (ISO 8601 with zone); default now."},
-                 "expand": {"type": "array", "maxItems": 3, "uniqueItems": True,
-                            "items": {"type": "string", "enum": TIMELINES},
-                            "description": "Also return these timelines."}}, ("identifier",)),
+            TIMELINE,
             read_only=True, title="Get schedule timeline")
 async def get_schedule_timeline(ctx: Context, args: Args) -> ToolOutput:
     sid = await schedule_id(ctx, args)
-    params = _date(args, {"interval": args.get("interval", 1), "intervalUnit": args.get("intervalUnit", "weeks")})
-    expand = [e for e in args.get("expand") or [] if e in TIMELINES]
-    if expand:
-        params["expand"] = ",".join(expand)
+    params = with_date(args, {"interval": args.get("interval", 1), "intervalUnit": args.get("intervalUnit", "weeks")})
+    expand = expand_timelines(args, params)
     data = await get_json(ctx, f"/v1/schedules/{sid}/timeline", params)
-    rows = _periods(data.get("finalTimeline") or {}, "final")
-    for which in expand:
-        rows += _periods(data.get(f"{which}Timeline") or {}, which)
+    rows = timeline_rows(data, expand, "responder", "id")
     return list_output(
         f"Timeline of schedule {args.get('identifier')!r} from {data.get('startDate')} to {data.get('endDate')}: "
         f"{len(rows)} periods (final timeline = who is actually on call; recipients are account ids).",
@@ -153,7 +133,7 @@ def _ids(participants: Any) -> list[str]:
 
 
 async def _on_call(ctx: Context, args: Args, suffix: str) -> dict[str, Any]:
-    params = _date(args, {"flat": "true"} if args.get("flat") else {})
+    params = with_date(args, {"flat": "true"} if args.get("flat") else {})
     return await get_json(ctx, f"/v1/schedules/{await schedule_id(ctx, args)}/{suffix}", params or None)
 
 

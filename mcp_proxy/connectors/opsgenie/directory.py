@@ -31,6 +31,15 @@ ON_CALL = obj({"identifier": named_identifier("schedule"), "identifierType": NAM
                                        "their types and escalation details."},
                "date": WHEN}, ("identifier",))
 
+TIMELINE = obj({"identifier": named_identifier("schedule"), "identifierType": NAMED_IDENTIFIER_TYPE,
+                "interval": {"type": "integer", "minimum": 1, "maximum": 12, "default": 1,
+                             "description": "Length of the window, in intervalUnit."},
+                "intervalUnit": enum("Unit of interval.", ["days", "weeks", "months"], "weeks"),
+                "date": {**DATE_TIME, "description": "Start of the window (ISO 8601 with zone); default now."},
+                "expand": {"type": "array", "maxItems": 3, "uniqueItems": True,
+                           "items": {"type": "string", "enum": TIMELINES},
+                           "description": "Also return these timelines."}}, ("identifier",))
+
 TOOLS: ToolTable[Context] = ToolTable()
 
 
@@ -43,7 +52,8 @@ def _identifier_type(args: Args, param: str = "identifierType") -> dict[str, Any
     return {param: args.get("identifierType") or "id"}
 
 
-def _date(args: Args, params: dict[str, Any]) -> dict[str, Any]:
+def with_date(args: Args, params: dict[str, Any]) -> dict[str, Any]:
+    """`params` with the `date` argument, checked, when given (shared with the JSM backend)."""
     if args.get("date"):
         params["date"] = iso_datetime(args["date"], "date")
     return params
@@ -59,15 +69,42 @@ def _names(participants: Any) -> list[str]:
     return out
 
 
-def _periods(timeline: dict[str, Any], which: str) -> list[dict[str, Any]]:
+def _periods(timeline: dict[str, Any], which: str, key: str, field: str) -> list[dict[str, Any]]:
     rows = []
     for rotation in (timeline or {}).get("rotations") or []:
         for period in rotation.get("periods") or []:
-            recipient = period.get("recipient") or {}
+            recipient = period.get(key) or {}
             rows.append({"timeline": which, "rotation": rotation.get("name"), "startDate": period.get("startDate"),
                          "endDate": period.get("endDate"), "type": period.get("type"),
-                         "recipient": recipient.get("name"), "recipientType": recipient.get("type")})
+                         "recipient": recipient.get(field), "recipientType": recipient.get("type")})
     return rows
+
+
+def expand_timelines(args: Args, params: dict[str, Any]) -> list[str]:
+    """The extra timelines asked for, also set as `expand` in `params` (shared with the JSM backend)."""
+    expand = [e for e in args.get("expand") or [] if e in TIMELINES]
+    if expand:
+        params["expand"] = ",".join(expand)
+    return expand
+
+
+def timeline_rows(data: dict[str, Any], expand: list[str], key: str = "recipient",
+                  field: str = "name") -> list[dict[str, Any]]:
+    """The periods of the final timeline, then of each expanded one; a period names its recipient in
+    `key`, by `field` (shared with the JSM backend, whose periods name a `responder` by `id`)."""
+    rows = _periods(data.get("finalTimeline") or {}, "final", key, field)
+    for which in expand:
+        rows += _periods(data.get(f"{which}Timeline") or {}, which, key, field)
+    return rows
+
+
+def escalation_summary(data: dict[str, Any]) -> str:
+    return f"Escalation {data.get('name')!r} ({len(data.get('rules') or [])} rules)."
+
+
+def schedule_summary(data: dict[str, Any]) -> str:
+    return (f"Schedule {data.get('name')!r} (time zone {data.get('timezone')}, "
+            f"{len(data.get('rotations') or [])} rotations).")
 
 
 async def _get(ctx: Context, path: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -99,7 +136,7 @@ TOOLS.add("list_escalations", "List the Opsgenie escalation policies: who gets n
           title="List escalations")
 TOOLS.add("get_escalation", "Get one Opsgenie escalation policy with its rules (condition, delay, recipient) "
           "by id or name.", _named("escalation"),
-          _getter("escalations", lambda d: f"Escalation {d.get('name')!r} ({len(d.get('rules') or [])} rules)."),
+          _getter("escalations", escalation_summary),
           read_only=True, title="Get escalation")
 TOOLS.add("list_schedules", "List the Opsgenie on-call schedules (id, name, time zone, enabled, owner team). "
           "Use the id or name with who_is_on_call, next_on_call or get_schedule_timeline.",
@@ -110,33 +147,21 @@ TOOLS.add("list_schedules", "List the Opsgenie on-call schedules (id, name, time
           read_only=True, title="List schedules")
 TOOLS.add("get_schedule", "Get one Opsgenie schedule with its rotations (participants, type, length, start, "
           "time restrictions) by id or name.", _named("schedule"),
-          _getter("schedules", lambda d: f"Schedule {d.get('name')!r} (time zone {d.get('timezone')}, "
-                                         f"{len(d.get('rotations') or [])} rotations)."),
+          _getter("schedules", schedule_summary),
           read_only=True, title="Get schedule")
 
 
 @TOOLS.tool("get_schedule_timeline", "Show who is on call in an Opsgenie schedule over a time window (default: "
             "one week from now). Returns periods (rotation, start, end, recipient) of the final timeline, and of "
             "the base/override/forwarding timelines when asked.",
-            obj({"identifier": named_identifier("schedule"), "identifierType": NAMED_IDENTIFIER_TYPE,
-                 "interval": {"type": "integer", "minimum": 1, "maximum": 12, "default": 1,
-                              "description": "Length of the window, in intervalUnit."},
-                 "intervalUnit": enum("Unit of interval.", ["days", "weeks", "months"], "weeks"),
-                 "date": {**DATE_TIME, "description": "Start of the window (ISO 8601 with zone); default now."},
-                 "expand": {"type": "array", "maxItems": 3, "uniqueItems": True,
-                            "items": {"type": "string", "enum": TIMELINES},
-                            "description": "Also return these timelines."}}, ("identifier",)),
+            TIMELINE,
             read_only=True, title="Get schedule timeline")
 async def get_schedule_timeline(ctx: Context, args: Args) -> ToolOutput:
-    params = _date(args, {**_identifier_type(args), "interval": args.get("interval", 1),
+    params = with_date(args, {**_identifier_type(args), "interval": args.get("interval", 1),
                           "intervalUnit": args.get("intervalUnit", "weeks")})
-    expand = [e for e in args.get("expand") or [] if e in TIMELINES]
-    if expand:
-        params["expand"] = ",".join(expand)
+    expand = expand_timelines(args, params)
     data = (await _get(ctx, f"/v2/schedules/{segment(args.get('identifier'))}/timeline", params)).get("data") or {}
-    rows = _periods(data.get("finalTimeline") or {}, "final")
-    for which in expand:
-        rows += _periods(data.get(f"{which}Timeline") or {}, which)
+    rows = timeline_rows(data, expand)
     parent = data.get("_parent") or {}
     return list_output(
         f"Timeline of schedule {parent.get('name')!r} from {data.get('startDate')} to {data.get('endDate')}: "
@@ -147,7 +172,7 @@ async def get_schedule_timeline(ctx: Context, args: Args) -> ToolOutput:
 
 async def _on_call(ctx: Context, args: Args, suffix: str) -> dict[str, Any]:
     # The on-call endpoints call the identifier type `scheduleIdentifierType`, not `identifierType`.
-    params = _date(args, _identifier_type(args, "scheduleIdentifierType"))
+    params = with_date(args, _identifier_type(args, "scheduleIdentifierType"))
     if args.get("flat"):
         params["flat"] = "true"
     path = f"/v2/schedules/{segment(args.get('identifier'))}/{suffix}"
