@@ -20,7 +20,7 @@ from mcp_proxy.config import UpstreamConfig
 from mcp_proxy.connectors.base import ConnectorError, Credential, CredentialProvider
 from mcp_proxy.connectors.errors import ErrorReply, by_status, json_body
 from mcp_proxy.connectors.http import RestClient, VendorProfile, client_for
-from mcp_proxy.connectors.opsgenie.client import WriteOutcome
+from mcp_proxy.connectors.opsgenie.client import WriteOutcome, await_processed, check_request_id
 from mcp_proxy.httpsafe import OriginGuard, RedirectRefused
 
 API_HOST = "https://api.atlassian.com"
@@ -28,7 +28,6 @@ VENDOR = "JSM Operations"
 SOURCE = "mcp-access-proxy"
 RESULT_CAP = 20000  # offset + size must stay below it (the API refuses more)
 TOKEN_PAGE = "https://id.atlassian.com/manage-profile/security/api-tokens"
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 _SITE_HOST = re.compile(r"[a-z0-9][a-z0-9.-]{0,252}")  # a site's host name as listed (shown in messages)
 _NOUNS = {"alerts": ("alert", "list_alerts shows alert ids; pass identifierType 'alias' or 'tiny' for an alias or "
                               "a tiny id"),
@@ -297,9 +296,7 @@ class AsyncWrites:
 
     async def status(self, request_id: str) -> dict[str, Any] | None:
         """The request's status, or None while JSM answers 404 (queued, or unknown)."""
-        if not _REQUEST_ID.match(request_id):
-            raise ConnectorError("requestId must be the id returned by an alert write (letters, digits, '-')",
-                                 "bad_argument")
+        check_request_id(request_id)
         try:
             body = await self.client.json("GET", await self.api(f"/v1/alerts/requests/{request_id}"))
         except RequestNotProcessed:
@@ -312,16 +309,4 @@ class AsyncWrites:
         if not request_id:
             raise ConnectorError("JSM Operations accepted the request but returned no request id; check the alert "
                                  "with get_alert or list_alerts before repeating it", "bad_response")
-        data: dict[str, Any] | None = None
-        delay = 0.05
-        with anyio.move_on_after(self.budget):
-            while True:
-                try:
-                    data = await self.status(request_id)
-                except ConnectorError as exc:
-                    return WriteOutcome(request_id, False, {}, poll_error=exc.message)
-                if data is not None:
-                    break
-                await anyio.sleep(delay)
-                delay = min(delay * 2, 1.0)
-        return WriteOutcome(request_id, data is not None, data or {})
+        return await await_processed(request_id, self.status, self.budget)

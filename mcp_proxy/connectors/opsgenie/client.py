@@ -7,7 +7,7 @@ Only Opsgenie quirks live here; pooling, pacing and retries are `RestClient`'s.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -171,6 +171,35 @@ class WriteOutcome:
     poll_error: str | None = None
 
 
+def check_request_id(request_id: str) -> None:
+    """Refuses what cannot be a request id before it goes into a path (shared with the JSM backend)."""
+    if not _REQUEST_ID.match(request_id):
+        raise ConnectorError("requestId must be the id returned by an alert write (letters, digits, '-')",
+                             "bad_argument")
+
+
+async def await_processed(request_id: str, status: Callable[[str], Awaitable[dict[str, Any] | None]],
+                          budget: float) -> WriteOutcome:
+    """Polls `status` for an accepted write until it is processed or `budget` seconds have passed
+    (shared with the JSM backend)."""
+    data: dict[str, Any] | None = None
+    delay = 0.05
+    # Bounded so that the whole call ends well inside the proxy's call timeout.
+    with anyio.move_on_after(budget):
+        while True:
+            try:
+                data = await status(request_id)
+            except ConnectorError as exc:
+                # The write was accepted: an error now must not read as "it failed" (the model
+                # would repeat it); report it as not yet known instead.
+                return WriteOutcome(request_id, False, {}, poll_error=exc.message)
+            if data is not None:
+                break
+            await anyio.sleep(delay)
+            delay = min(delay * 2, 1.0)
+    return WriteOutcome(request_id, data is not None, data or {})
+
+
 class AsyncWrites:
     """Sends an alert write and waits (bounded) for Opsgenie to process it."""
 
@@ -180,9 +209,7 @@ class AsyncWrites:
 
     async def status(self, request_id: str) -> dict[str, Any] | None:
         """The request's status data, or None while Opsgenie has not processed it."""
-        if not _REQUEST_ID.match(request_id):
-            raise ConnectorError("requestId must be the id returned by an alert write (letters, digits, '-')",
-                                 "bad_argument")
+        check_request_id(request_id)
         try:
             body = await self.client.json("GET", f"/v2/alerts/requests/{request_id}")
         except RequestNotProcessed:
@@ -196,19 +223,4 @@ class AsyncWrites:
         if not request_id:
             raise ConnectorError("Opsgenie accepted the request but returned no request id; check the alert with "
                                  "get_alert or list_alerts before repeating it", "bad_response")
-        data: dict[str, Any] | None = None
-        delay = 0.05
-        # Bounded so that the whole call ends well inside the proxy's call timeout.
-        with anyio.move_on_after(self.budget):
-            while True:
-                try:
-                    data = await self.status(request_id)
-                except ConnectorError as exc:
-                    # The write was accepted: an error now must not read as "it failed" (the model
-                    # would repeat it); report it as not yet known instead.
-                    return WriteOutcome(request_id, False, {}, poll_error=exc.message)
-                if data is not None:
-                    break
-                await anyio.sleep(delay)
-                delay = min(delay * 2, 1.0)
-        return WriteOutcome(request_id, data is not None, data or {})
+        return await await_processed(request_id, self.status, self.budget)
