@@ -1,6 +1,7 @@
 """`mcp-access-proxy demo`: the whole mission on the built-in sandbox, with no account and no network.
 
-Starts local stand-ins for PagerDuty (REST and its OAuth server), Opsgenie, Statuspage and UptimeObserver,
+Starts local stand-ins for PagerDuty (REST, its OAuth server and its hosted MCP server), Opsgenie, JSM
+Operations, Statuspage and UptimeObserver,
 a policy server and a collector on 127.0.0.1; drafts, approves and signs a policy as an administrator would;
 runs the real proxy in front of them with a generated config under a temporary home; and drives one
 scripted client session through it, printing what happens.
@@ -65,7 +66,8 @@ def _run_demo(keep: bool, out: TextIO) -> int:
         world.start()
         world.publish_policy()
         t.say("Sandbox: " + ", ".join(f"{name} {server.url}" for name, server in world.servers.items())
-              + f", uptimeobserver {world.uptimeobserver_url}", indent=0)
+              + f", uptimeobserver {world.uptimeobserver_url}, pagerduty hosted MCP {world.pagerduty_mcp_url}",
+              indent=0)
         t.say(f"Proxy config {world.config_path}; the policy was drafted from the catalog, decided and signed "
               f"(revision {world.policy_revision}); the proxy verifies it with the public key in its config.",
               indent=0)

@@ -6,6 +6,7 @@ Desktop or Cursor would, and prints each step and what came back.
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import sys
@@ -93,6 +94,7 @@ async def run_session(world: World, t: Transcript, errlog: TextIO) -> None:
     async with connect(world, errlog) as client:
         await _list(client, t)
         await _read(client, t)
+        await _more_backends(client, t)
         await _denied(client, t)
         await _sign_in_and_write(client, world, t)
         await _audit(world, t)  # while the proxy runs: its background shipper pushes the records
@@ -124,6 +126,32 @@ async def _read(client: Any, t: Transcript) -> None:
     t.rows([f"#{a.get('tinyId')} {a.get('priority')} {a.get('status'):<6} {a.get('message')}"
             for a in (result.structured_content or {}).get("alerts", [])])
 
+
+async def _more_backends(client: Any, t: Transcript) -> None:
+    t.step("Two more backends: JSM Operations, and PagerDuty's hosted MCP server")
+    result = await client.call_tool("jsm_list_alerts", {"query": "status:open", "limit": 5})
+    if result.is_error:
+        raise RuntimeError(f"jsm_list_alerts failed: {_text(result)}")
+    t.say("tools/call jsm_list_alerts {\"query\": \"status:open\"} → Atlassian's JSM Operations API (basic auth "
+          "with Alice's API token from the secret store):")
+    t.rows([f"#{a.get('tinyId')} {a.get('priority')} {a.get('status'):<6} {a.get('message')}"
+            for a in (result.structured_content or {}).get("alerts", [])])
+    arguments = {"request": {"action": "list", "statuses": ["triggered"], "limit": 5}}
+    result = await client.call_tool("pdm_browse_incidents", arguments)
+    if result.is_error:
+        raise RuntimeError(f"pdm_browse_incidents failed: {_text(result)}")
+    t.say("tools/call pdm_browse_incidents {\"request\": {\"action\": \"list\", \"statuses\": [\"triggered\"]}} → "
+          "forwarded to PagerDuty's own hosted MCP server with Alice's API key; the policy approves this tool and "
+          "manage_incidents for add_note only:")
+    answer = result.structured_content or {}
+    if "response" not in answer:  # the hosted server answers with JSON text: {response, response_summary, more}
+        try:
+            answer = json.loads(_text(result))
+        except ValueError:
+            answer = {}
+    t.rows([str(answer.get("response_summary", ""))] +
+           [f"#{i.get('incident_number')} {i.get('status'):<12} {i.get('urgency'):<4} {i.get('title')}"
+            for i in answer.get("response", []) if isinstance(i, dict)])
 
 async def _denied(client: Any, t: Transcript) -> None:
     t.step("A call the policy denies: closing an alert")
@@ -164,7 +192,8 @@ async def _sign_in_and_write(client: Any, world: World, t: Transcript) -> None:
 async def _audit(world: World, t: Transcript) -> None:
     t.step("The audit trail at the organisation's collector")
     collector = world.apps["collector"].state.collector
-    wanted = {"og_list_alerts", "og_close_alert", "pd_list_incidents", "pd_acknowledge_incident"}
+    wanted = {"og_list_alerts", "jsm_list_alerts", "pdm_browse_incidents", "og_close_alert", "pd_list_incidents",
+              "pd_acknowledge_incident"}
     with anyio.move_on_after(15):
         while not wanted <= {r.get("gen_ai.tool.name") for r in collector.records}:
             await anyio.sleep(0.1)
@@ -189,8 +218,6 @@ async def _audit(world: World, t: Transcript) -> None:
 
 def client_snippet(world: World) -> str:
     """A client config entry that reaches this sandbox (for `demo --keep`)."""
-    import json
-
     entry = {"command": sys.executable, "args": ["-m", "mcp_proxy", "--config", str(world.config_path)],
              "env": {"MCP_ACCESS_PROXY_HOME": str(world.home)}}
     return json.dumps({"mcpServers": {"mcp-access-proxy-demo": entry}}, indent=2)
