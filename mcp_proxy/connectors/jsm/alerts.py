@@ -30,7 +30,7 @@ from mcp_proxy.connectors.opsgenie.schemas import (
     paged_output,
     segment,
 )
-from mcp_proxy.connectors.opsgenie.writes import _snooze_body
+from mcp_proxy.connectors.opsgenie.writes import _snooze_body, outcome_output
 from mcp_proxy.connectors.schema import enum, obj, pick, text
 from mcp_proxy.connectors.tools import Args, BoundHandler, ToolTable
 
@@ -148,27 +148,8 @@ async def get_alert(ctx: Context, args: Args) -> ToolOutput:
 
 def write_result(verb: str, outcome: WriteOutcome) -> ToolOutput:
     """The outcome of an asynchronous write, or how to check it later."""
-    rid = outcome.request_id
-    if not outcome.processed:
-        why = (f"checking its status failed ({outcome.poll_error})" if outcome.poll_error
-               else "it had not been processed yet when this call stopped waiting")
-        structured: dict[str, Any] = {"requestId": rid, "processed": False, "accepted": True}
-        if outcome.poll_error:
-            structured["statusError"] = outcome.poll_error
-        return ToolOutput(text=(f"JSM Operations accepted the request to {verb} (requestId {rid}), but {why}. Do "
-                                f"not repeat it: check the outcome in a few seconds with "
-                                f"get_request_status(requestId=\"{rid}\")."), structured=structured)
-    data = outcome.data
-    if data.get("isSuccess") is False:
-        raise ConnectorError(f"JSM Operations could not {verb}: {data.get('status') or 'no reason given'} "
-                             f"(requestId {rid}). Check the identifiers with list_alerts or get_alert.",
-                             "action_failed")
-    result: dict[str, Any] = {"requestId": rid, "processed": True, **{k: data[k] for k in
-              ("isSuccess", "action", "status", "alertId", "alias", "processedAt") if k in data}}
-    who = f"alert {data.get('alertId')}" if data.get("alertId") else "the alert"
-    alias = f" (alias {data['alias']})" if data.get("alias") else ""
-    return ToolOutput(text=f"Done: {verb} — {who}{alias}. JSM Operations says: {data.get('status') or 'processed'}"
-                           f" (requestId {rid}).", structured=result)
+    return outcome_output("JSM Operations", verb, outcome,
+                          lambda status: " Check the identifiers with list_alerts or get_alert.")
 
 
 async def team_id_by_name(ctx: Context, name: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -66,8 +67,19 @@ def _snooze_body(args: dict[str, Any]) -> dict[str, Any]:
     return {"endTime": end, **pick(args, "note")}
 
 
+def _failure_hint(status: str) -> str:
+    return (" Check the alert identifier and identifierType with list_alerts or get_alert."
+            if "not exist" in status.lower() else " Check the arguments and the alert's current state.")
+
+
 def write_result(verb: str, outcome: WriteOutcome) -> ToolOutput:
     """The real outcome of an asynchronous write, or how to check it later."""
+    return outcome_output("Opsgenie", verb, outcome, _failure_hint)
+
+
+def outcome_output(vendor: str, verb: str, outcome: WriteOutcome, failure_hint: Callable[[str], str]) -> ToolOutput:
+    """The outcome of an asynchronous write at `vendor`, or how to check it later; a failed write raises,
+    with `failure_hint(status)` appended (shared with the JSM backend)."""
     rid = outcome.request_id
     if not outcome.processed:
         why = (f"checking its status failed ({outcome.poll_error})" if outcome.poll_error
@@ -76,19 +88,18 @@ def write_result(verb: str, outcome: WriteOutcome) -> ToolOutput:
         if outcome.poll_error:
             structured["statusError"] = outcome.poll_error
         return ToolOutput(
-            text=(f"Opsgenie accepted the request to {verb} (requestId {rid}), but {why}. Do not repeat it: check "
+            text=(f"{vendor} accepted the request to {verb} (requestId {rid}), but {why}. Do not repeat it: check "
                   f"the outcome in a few seconds with get_request_status(requestId=\"{rid}\")."),
             structured=structured,
         )
     data = outcome.data
     if data.get("isSuccess") is False:
-        status = data.get("status") or "no reason given"
-        hint = (" Check the alert identifier and identifierType with list_alerts or get_alert."
-                if "not exist" in str(status).lower() else " Check the arguments and the alert's current state.")
-        raise ConnectorError(f"Opsgenie could not {verb}: {status} (requestId {rid}).{hint}", "action_failed")
+        status = str(data.get("status") or "no reason given")
+        raise ConnectorError(f"{vendor} could not {verb}: {status} (requestId {rid}).{failure_hint(status)}",
+                             "action_failed")
     result: dict[str, Any] = {"requestId": rid, "processed": True, **{k: data[k] for k in
               ("isSuccess", "action", "status", "alertId", "alias", "processedAt") if k in data}}
     who = f"alert {data.get('alertId')}" if data.get("alertId") else "the alert"
     alias = f" (alias {data['alias']})" if data.get("alias") else ""
-    return ToolOutput(text=f"Done: {verb} — {who}{alias}. Opsgenie says: {data.get('status') or 'processed'} "
+    return ToolOutput(text=f"Done: {verb} — {who}{alias}. {vendor} says: {data.get('status') or 'processed'} "
                            f"(requestId {rid}).", structured=result)
