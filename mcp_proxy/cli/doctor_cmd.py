@@ -84,8 +84,10 @@ def _check_keychain(report: Report, store: Any, config: Any) -> None:
         report.add(WARN, "secret store", "the opt-in 0600 file store is in use ([secrets] store = \"file\"); "
                                          "prefer the OS keychain where one works")
         return
+    from mcp_proxy.server.secrets_in_use import secret_refs
+
     available, name = store.keyring_available()
-    needed = any(r.scheme == "keyring" for r in _secret_refs(config)) or any(
+    needed = any(r.scheme == "keyring" for r in secret_refs(config)) or any(
         u.auth == "oauth" for u in config.upstreams.values())
     if available:
         report.add(OK, "keychain", name)
@@ -95,23 +97,11 @@ def _check_keychain(report: Report, store: Any, config: Any) -> None:
                    "(dbus-run-session + gnome-keyring-daemon --unlock) or set [secrets] store = \"file\"")
 
 
-def _secret_refs(config: Any) -> list[Any]:
-    """Every secret the config references, with JSM Operations' `api_token` (basic auth), which the shared
-    list does not name."""
-    from mcp_proxy.server.secrets_in_use import secret_refs
-
-    refs = secret_refs(config)
-    for cfg in config.upstreams.values():
-        token = getattr(cfg, "api_token", None)
-        if token is not None and all(ref is not token for ref in refs):
-            refs.append(token)
-    return refs
-
-
 def _check_secrets(report: Report, config: Any, store: Any) -> None:
     from mcp_proxy.config import SecretError
+    from mcp_proxy.server.secrets_in_use import secret_refs
 
-    for ref in _secret_refs(config):
+    for ref in secret_refs(config):
         try:
             ref.resolve(store)
             report.add(OK, f"secret {ref.where}", f"{ref} resolves")

@@ -12,6 +12,8 @@ def secret_refs(config: Config) -> list[SecretRef]:
         refs += [v for v in (*cfg.env.values(), *cfg.headers.values()) if isinstance(v, SecretRef)]
         if cfg.api_key:
             refs.append(cfg.api_key)
+        if cfg.api_token:  # JSM Operations, auth = "basic"
+            refs.append(cfg.api_token)
         if cfg.oauth and cfg.oauth.client_secret:
             refs.append(cfg.oauth.client_secret)
     refs += [v for v in config.audit.headers.values() if isinstance(v, SecretRef)]

@@ -59,3 +59,14 @@ def test_pagerduty_keeps_its_provider() -> None:
                         'client_id = "x"\n')
     provider = provider_for_upstream(parse_config(data, Path("c.toml")).upstreams["pd"])
     assert provider is not None and provider.name == "PagerDuty" and provider.authorize_params == {}
+
+
+def test_a_jsm_api_token_is_among_the_secrets_the_audit_redacts():
+    from mcp_proxy.config.load import parse_config
+    from mcp_proxy.server.secrets_in_use import secret_refs
+
+    config = parse_config({"user": {"email": "a@example.com"}, "secrets": {"store": "file"},
+                           "upstreams": {"jsm": {"kind": "opsgenie", "api": "jsm", "auth": "basic",
+                                                 "cloud_id": "c1", "email": "a@example.com",
+                                                 "api_token": "env:JSM_TOKEN"}}})
+    assert any(ref.name == "JSM_TOKEN" for ref in secret_refs(config))
