@@ -70,7 +70,8 @@ def load_config(path: Path) -> Config:
 _COMMON_UPSTREAM_KEYS = {"kind", "enabled", "connect_timeout", "call_timeout"}
 _KIND_KEYS: dict[str, set[str]] = {
     "mcp": {"command", "args", "env", "cwd", "url", "transport", "headers", "auth", "client_id", "client_secret",
-            "redirect_uri", "scopes", "authorize_url", "token_url", "revoke_url", "max_message_bytes"},
+            "redirect_uri", "scopes", "authorize_url", "token_url", "revoke_url", "max_message_bytes",
+            "protocol"},
     "uptimeobserver": {"url", "api_key", "api_key_header"},
     "pagerduty": {"base_url", "region", "api_key", "auth", "from", "client_id", "client_secret", "redirect_uri",
                   "scopes", "authorize_url", "token_url", "revoke_url", "api", "url"},
@@ -158,6 +159,7 @@ def _parse_upstream(c: Checker, key: str, data: dict[str, Any]) -> UpstreamConfi
             transport=transport or ("stdio" if command else None),
             headers=c.mapping(data, "headers", where, SECRET_HEADER_RE),
             max_message_bytes=c.integer(data, "max_message_bytes", where, 32 * 1024 * 1024, minimum=65536),
+            protocol=c.string(data, "protocol", where, "auto", choices=("auto", "legacy")) or "auto",
             auth=auth or "none",
             oauth=oauth,
         )

@@ -47,6 +47,10 @@ class UpstreamConfig:
     headers: dict[str, str | SecretRef] = field(default_factory=dict)
     # The largest message read from the upstream; a larger answer fails its call (or its tools/list).
     max_message_bytes: int = 32 * 1024 * 1024
+    # kind = "mcp": "auto" probes `server/discover` (the stateless 2026-07-28 era when offered, else the
+    # handshake); "legacy" always speaks the handshake era (initialize), for servers whose behaviour on the
+    # stateless era differs in a way that matters (list_changed, requests toward the user).
+    protocol: str = "auto"
     # REST connectors
     base_url: str | None = None
     region: str = "us"

@@ -70,6 +70,7 @@ async def _watch_signals(on_signal: Callable[[], Awaitable[None]]) -> None:
 
 async def serve_async(config: Config, paths: Paths, wire: WireFds) -> None:
     from mcp_proxy.auth import AuthEvents
+    from mcp_proxy.catalog.cache import era_memory
     from mcp_proxy.server.app import build_server, initialization_options
     from mcp_proxy.server.client import ClientLink
     from mcp_proxy.server.fastpath import ToolCallFastPath
@@ -103,7 +104,7 @@ async def serve_async(config: Config, paths: Paths, wire: WireFds) -> None:
 
         return AuthEvents(emit=audit.append_nowait, reveal=audit.add_secret, announce=announce)
 
-    upstreams = build_upstreams(config, paths, store, auth_events)
+    upstreams = build_upstreams(config, paths, store, auth_events, eras=era_memory(paths.tool_cache_dir))
     adopt_stored_identities(identity, upstreams)
     inflight = CallsInFlight()
     hub = Hub(config, paths, upstreams, policy, audit, link, identity, inflight)

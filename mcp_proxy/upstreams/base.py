@@ -84,6 +84,7 @@ class UpstreamStatus:
     detail: str = ""
     tool_count: int = 0
     list_ttl_ms: int | None = None  # how long the upstream said its tool list stays fresh (2026-07-28 ttlMs)
+    protocol_version: str | None = None  # what the connection speaks: a handshake-era version or 2026-07-28
     connected_once: anyio.Event = field(default_factory=anyio.Event)
 
 
@@ -105,6 +106,15 @@ class Upstream(ABC):
         failures are isError results.
 
         A dict is a wire-format result passed through unchanged (the server validates it on the way out)."""
+
+    async def resume_tool_call(
+        self, name: str, arguments: dict[str, Any], *, progress: ProgressRelay | None, timeout: float,
+        input_responses: dict[str, Any], request_state: str | None,
+    ) -> types.CallToolResult | dict[str, Any]:
+        """Run a tool again with the answers to the input requests of its `InputRequiredResult` (wire-format
+        JSON objects by key) and that result's `request_state` (the 2026-07-28 era's multi round-trip).
+        Only MCP upstreams ask for input; the others never get here."""
+        raise UpstreamUnavailable(f"the upstream '{self.key}' does not take answers to input requests")
 
     async def wait_ready(self, budget: float) -> None:
         """Return once the upstream can take a call (its tool list is then current), waiting at most `budget`

@@ -11,9 +11,12 @@ from mcp_proxy.upstreams.base import Upstream
 
 if TYPE_CHECKING:
     from mcp_proxy.auth import AuthEvents
+    from mcp_proxy.upstreams.mcp_upstream import EraMemory
 
 # The audit events of one upstream's sign-ins and tokens (serve passes them; commands run without).
 AuthEventsFor = Callable[[str], "AuthEvents"]
+# Where each MCP upstream's protocol-era verdict is remembered between starts (catalog.cache.era_memory).
+ErasFor = Callable[[UpstreamConfig], "EraMemory"]
 
 
 def build_upstream(
@@ -24,6 +27,7 @@ def build_upstream(
     *,
     open_url: Callable[[str], Awaitable[None]] | None = None,
     auth_events: AuthEventsFor | None = None,
+    eras: ErasFor | None = None,
 ) -> Upstream:
     events = auth_events(cfg.key) if auth_events is not None else None
     if cfg.kind == "uptimeobserver":
@@ -38,7 +42,7 @@ def build_upstream(
             from mcp_proxy.auth import AuthEvents, mcp_oauth_auth
 
             http_auth = mcp_oauth_auth(cfg, paths, store, open_url or _open_browser, events=events or AuthEvents())
-        return McpUpstream(cfg, store, http_auth=http_auth)
+        return McpUpstream(cfg, store, http_auth=http_auth, eras=eras(cfg) if eras is not None else None)
     if cfg.kind == "pagerduty" and cfg.api == "mcp":
         from mcp_proxy.upstreams.pagerduty_mcp import PagerDutyMcpUpstream
 
@@ -67,6 +71,6 @@ async def _open_browser(url: str) -> None:
 
 
 def build_upstreams(config: Config, paths: Paths, store: SecretStore,
-                    auth_events: AuthEventsFor | None = None) -> dict[str, Upstream]:
-    return {key: build_upstream(cfg, config, paths, store, auth_events=auth_events)
+                    auth_events: AuthEventsFor | None = None, *, eras: ErasFor | None = None) -> dict[str, Upstream]:
+    return {key: build_upstream(cfg, config, paths, store, auth_events=auth_events, eras=eras)
             for key, cfg in config.upstreams.items() if cfg.enabled}

@@ -7,6 +7,19 @@ upstream that is down, hangs, sends an off-spec list or crashes mid-call
 affects only its own tools and calls. So does one whose answer is larger than
 `max_message_bytes`: the transports drop it as it streams by and fail that call
 (or that tool list, which is then asked for again only after `TOO_LARGE_RETRY`).
+
+Protocol eras: an upstream is probed with `server/discover` and spoken to in the stateless 2026-07-28 era
+when it answers, else with the `initialize` handshake (`Client(mode="auto")`, its probe bounded by
+`PROBE_TIMEOUT`). The verdict is remembered (`EraMemory`, kept in the tool cache), so the next start does
+not probe: a handshake-era verdict connects with `initialize` (probed again after `LEGACY_VERDICT_LIFETIME`,
+to notice an upgrade), a 2026-07-28 one adopts the remembered `server/discover` result. A remembered verdict
+that fails (the server was upgraded or downgraded: its first answer refuses the era, or lacks the era's
+`resultType`) is dropped and the upstream is connected again at once, with a probe.
+
+On the 2026-07-28 era there are no requests toward the user (an upstream answers `InputRequiredResult`
+instead, passed on as the call's result), no `ping` (HTTP health checks use `server/discover`), and a
+changed tool list is announced only on `subscriptions/listen`: the upstream listens there when the server
+says it serves it, and otherwise lists again on a timer bounded by the list's `ttlMs`.
 """
 
 from __future__ import annotations
@@ -14,16 +27,20 @@ from __future__ import annotations
 import logging
 import math
 import random
+import time
 from contextlib import AsyncExitStack
-from typing import Any
+from typing import Any, Protocol
 
 import anyio
 import mcp_types as types
 from mcp import Client
 from mcp.client.session import ClientRequestContext
 from mcp.client.stdio import StdioServerParameters
+from mcp.client.subscriptions import ListenNotSupportedError, SubscriptionLost
 from mcp.shared.dispatcher import CallOptions
 from mcp.shared.exceptions import MCPError
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+from pydantic import ValidationError
 
 from mcp_proxy import __version__
 from mcp_proxy.config import SecretError, SecretRef, SecretStore, UpstreamConfig
@@ -37,7 +54,14 @@ from mcp_proxy.upstreams.base import (
     UpstreamUnavailable,
     connection_identity,
 )
-from mcp_proxy.upstreams.raw import bounded_streamable_http, is_closed, is_too_large, raw_request, supports_raw
+from mcp_proxy.upstreams.raw import (
+    bound_discover_probe,
+    bounded_streamable_http,
+    is_closed,
+    is_too_large,
+    raw_request,
+    supports_raw,
+)
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +73,38 @@ REQUEST_TIMEOUT = -32001
 # An oversized tool list does not shrink by asking again at once: wait this long (not the backoff's 0.5 s,
 # 1 s, ...) between attempts, each of which costs reading the whole answer.
 TOO_LARGE_RETRY = 300.0
+# How long the `server/discover` probe waits (the SDK's own limit is 10 s): a handshake-era server that never
+# answers an unknown request costs this much once, before the verdict is remembered. Well under the first
+# tools/list's wait (5 s), so that such an upstream's tools are in the first answer.
+PROBE_TIMEOUT = 2.0
+# A remembered handshake-era verdict is probed again after this long: a server that has since learnt the
+# stateless era still answers `initialize`, so nothing else would tell.
+LEGACY_VERDICT_LIFETIME = 7 * 24 * 3600.0
+# How long the first answer under a remembered 2026-07-28 verdict may take before the verdict is doubted
+# (a downgraded server that ignores requests before `initialize` would otherwise hold the connect).
+VERDICT_CHECK_TIMEOUT = 10.0
+# Re-listing a 2026-07-28 upstream that does not serve subscriptions/listen: every `ttlMs`, within these bounds,
+# and every RELIST_DEFAULT when the list says no ttlMs.
+RELIST_DEFAULT = 60.0
+RELIST_BOUNDS = (5.0, 600.0)
+LEGACY = "legacy"
+
+
+class EraMemory(Protocol):
+    """Where an upstream's protocol-era verdict is remembered between starts (catalog/cache.py: CachedEra).
+
+    A verdict is a JSON object: {"era": "legacy", "checked": epoch seconds} or {"era": "2026-07-28",
+    "discover": the server's DiscoverResult, "checked": ...}. Both methods do file I/O (run them in a thread)."""
+
+    def recall(self) -> dict[str, Any] | None: ...
+
+    def remember(self, verdict: dict[str, Any]) -> None: ...
+
+
+class StaleVerdict(UpstreamError):
+    """The remembered protocol era did not fit the server any more (it was upgraded or downgraded)."""
+
+    error_type = "stale_era_verdict"
 
 
 class AnswerTooLarge(UpstreamError):
@@ -97,7 +153,8 @@ class McpUpstream(Upstream):
         """Where this upstream's OAuth tokens live (`auth = "oauth"`), else None."""
         return getattr(self._http_auth, "storage", None)
 
-    def __init__(self, cfg: UpstreamConfig, store: SecretStore, *, http_auth: Any = None) -> None:
+    def __init__(self, cfg: UpstreamConfig, store: SecretStore, *, http_auth: Any = None,
+                 eras: EraMemory | None = None) -> None:
         self.key = cfg.key
         self.cfg = cfg
         self.store = store
@@ -111,6 +168,10 @@ class McpUpstream(Upstream):
         self._drop_reason: str | None = None  # why the proxy itself ended the session, for the status line
         # The last attempt failed on the credentials: waiting for a reconnect cannot help, so calls fail at once.
         self._credentials_refused = False
+        self._eras = eras
+        self._verdict: dict[str, Any] | None = None  # the remembered era verdict, until one fails
+        self._mode = "auto"  # how the current attempt negotiates: "auto" (probe), "legacy" or a modern version
+        self._listening = False  # a subscriptions/listen stream announces list changes
 
     def cache_identity(self) -> str:
         return connection_identity(self.cfg)
@@ -124,7 +185,7 @@ class McpUpstream(Upstream):
         leaf = exc
         while isinstance(leaf, BaseExceptionGroup) and leaf.exceptions:
             leaf = leaf.exceptions[0]
-        if isinstance(leaf, (SecretError, AnswerTooLarge)):
+        if isinstance(leaf, (SecretError, AnswerTooLarge, StaleVerdict)):
             return str(leaf)
         if isinstance(leaf, FileNotFoundError):
             return f"the command {self.cfg.command!r} was not found; check upstreams.{self.key}.command"
@@ -196,26 +257,44 @@ class McpUpstream(Upstream):
         elif isinstance(message, Exception):
             log.debug("upstream %s sent something that is not MCP (%s)", self.key, type(message).__name__)
 
-    async def _list_all(self, client: Client) -> list[dict[str, Any]]:
+    async def _list_all(self, client: Client, *, check_era: bool = False) -> list[dict[str, Any]]:
+        """Every page of tools/list. `check_era`: the era was adopted from a remembered verdict, unconfirmed;
+        the first answer confirms it (a 2026-07-28 result carries `resultType`) or raises StaleVerdict."""
         session = client.session
+        modern = client.protocol_version in MODERN_PROTOCOL_VERSIONS
         tools: list[dict[str, Any]] = []
         cursor: str | None = None
-        for _ in range(MAX_LIST_PAGES):
+        for page_number in range(MAX_LIST_PAGES):
             params = {"cursor": cursor} if cursor else None
             if supports_raw(session):
+                timeout = self.cfg.connect_timeout
+                if check_era and page_number == 0:
+                    timeout = min(timeout, VERDICT_CHECK_TIMEOUT)
                 try:
-                    page = await raw_request(session, "tools/list", params, {"timeout": self.cfg.connect_timeout})
+                    page = await raw_request(session, "tools/list", params, {"timeout": timeout})
                 except MCPError as exc:
                     if is_too_large(exc.error):
                         raise AnswerTooLarge(self._too_large("tools/list")) from None
+                    if check_era and page_number == 0:
+                        raise StaleVerdict(f"it refused the remembered protocol era {client.protocol_version} "
+                                           f"(MCP error {exc.error.code})") from None
                     raise
+                if check_era and page_number == 0 and modern and "resultType" not in page:
+                    raise StaleVerdict(f"it did not answer in the remembered protocol era {client.protocol_version}")
+                if page_number == 0:
+                    # 0 is what the SDK's servers send when the handler gives no hint: taken as none, or every
+                    # such upstream would make the merged list uncacheable (the proxy watches the upstream
+                    # and announces changes itself).
+                    ttl = page.get("ttlMs") if modern else None
+                    self.status.list_ttl_ms = ttl if isinstance(ttl, int) and not isinstance(ttl, bool) \
+                        and ttl > 0 else None
                 page_tools = page.get("tools")
                 if not isinstance(page_tools, list):
                     raise ValueError("tools/list result has no tools array")
                 tools.extend(t for t in page_tools if isinstance(t, dict))
                 cursor = page.get("nextCursor")
             else:  # pragma: no cover - only if the SDK's internals move
-                result = await client.list_tools(cursor=cursor)
+                result = await client.list_tools(cursor=cursor, cache_mode="bypass")
                 tools.extend(t.model_dump(by_alias=True, exclude_none=True) for t in result.tools)
                 cursor = result.next_cursor
             if not cursor:
@@ -228,11 +307,14 @@ class McpUpstream(Upstream):
                 "maintainers why it is so large")
 
     async def run(self, events: UpstreamEvents) -> None:
+        if self._eras is not None:
+            self._verdict = await anyio.to_thread.run_sync(self._eras.recall)
         attempt = 0
         while True:
             self._dead = anyio.Event()
             self._drop_reason = None
             too_large = False
+            doubted = False
             try:
                 await self._session_once(events)
                 attempt = 0
@@ -241,11 +323,22 @@ class McpUpstream(Upstream):
                 reason = self._describe_failure(exc)
                 self._credentials_refused = self._refused_credentials(exc)
                 too_large = _is_too_large(exc)
+                # The remembered era may be what failed (the server was upgraded or downgraded): the next attempt
+                # probes, and comes at once. A failure that had nothing to do with the era costs one probe.
+                doubted = self._mode != "auto" and self._verdict is not None and not too_large
+                if doubted:
+                    log.info("upstream %s: connecting in the remembered era %s failed (%s); probing again",
+                             self.key, self._mode, reason)
+                    self._verdict = None
             self._client = None
+            self._listening = False
             delay = min(60.0, 0.5 * 2**attempt) * (0.75 + random.random() / 2)
             if too_large:
                 delay = TOO_LARGE_RETRY
-            attempt += 1
+            if doubted:
+                delay = 0.0
+            else:
+                attempt += 1
             self.status.state = "reconnecting"
             self.status.detail = f"{reason}; retrying in {delay:.0f} s"
             log.warning("upstream %s: %s; retrying in %.1f s", self.key, reason, delay)
@@ -259,17 +352,22 @@ class McpUpstream(Upstream):
         async with AsyncExitStack() as stack:
             self._http_watch.last_error_status = None
             with anyio.CancelScope(deadline=anyio.current_time() + self.cfg.connect_timeout) as connect_scope:
+                self._mode, prior = self._era_options()
+                bound_discover_probe(PROBE_TIMEOUT)
                 client = Client(
                     self._transport(stack),
-                    mode="legacy",  # handshake era: list_changed and elicitation work (see reference notes)
+                    mode=self._mode,
+                    prior_discover=prior,
                     message_handler=self._on_message,
                     **self._request_callbacks(events),
                     client_info=types.Implementation(name="mcp-access-proxy", version=__version__),
                     cache=None,
                 )
                 async with client:
-                    tools = await self._list_all(client)
+                    tools = await self._list_all(client, check_era=prior is not None)
                     connect_scope.deadline = math.inf
+                    self.status.protocol_version = client.protocol_version
+                    await self._remember_era(client)
                     self._client = client
                     self.status.state = "connected"
                     self.status.detail = ""
@@ -283,22 +381,96 @@ class McpUpstream(Upstream):
             if connect_scope.cancelled_caught:
                 raise TimeoutError
 
+    # -- protocol era --------------------------------------------------------
+    def _era_options(self) -> tuple[str, types.DiscoverResult | None]:
+        """How to connect: the remembered verdict's era (and DiscoverResult), else "auto" (probe)."""
+        if self.cfg.protocol == LEGACY:  # pinned in the config: the handshake era, never probed
+            return LEGACY, None
+        verdict = self._verdict
+        if verdict is None:
+            return "auto", None
+        era = verdict.get("era")
+        if era == LEGACY:
+            checked = verdict.get("checked")
+            fresh = isinstance(checked, (int, float)) and 0 <= time.time() - checked < LEGACY_VERDICT_LIFETIME
+            return (LEGACY, None) if fresh else ("auto", None)
+        if era in MODERN_PROTOCOL_VERSIONS:
+            try:
+                prior = types.DiscoverResult.model_validate(verdict.get("discover"))
+            except ValidationError:
+                return "auto", None
+            if era in prior.supported_versions:
+                return era, prior
+        return "auto", None
+
+    async def _remember_era(self, client: Client) -> None:
+        """Remember what the connection speaks, if it was probed (a confirmed verdict is kept as it is)."""
+        discover = client.session.discover_result
+        era = LEGACY if discover is None else client.protocol_version
+        if self._mode != "auto" and self._verdict is not None and self._verdict.get("era") == era:
+            return
+        verdict: dict[str, Any] = {"era": era, "checked": round(time.time())}
+        if discover is not None:
+            verdict["discover"] = discover.model_dump(by_alias=True, mode="json", exclude_none=True)
+        log.info("upstream %s speaks %s", self.key, client.protocol_version)
+        self._verdict = verdict
+        if self._eras is not None:
+            await anyio.to_thread.run_sync(self._eras.remember, verdict)
+
+    # -- watching ---------------------------------------------------------------
     async def _watch(self, client: Client, events: UpstreamEvents) -> None:
-        since_ping = 0.0
+        modern = client.protocol_version in MODERN_PROTOCOL_VERSIONS
+        async with anyio.create_task_group() as tg:
+            tools_caps = client.server_capabilities.tools
+            if modern and tools_caps is not None and tools_caps.list_changed:
+                tg.start_soon(self._listen, client)
+            await self._watch_loop(client, events, modern)
+            tg.cancel_scope.cancel()
+
+    async def _listen(self, client: Client) -> None:
+        """2026-07-28: a changed tool list is announced only on a subscriptions/listen stream."""
+        try:
+            async with client.listen(tools_list_changed=True) as subscription:
+                if not subscription.honored.tools_list_changed:
+                    return
+                self._listening = True
+                self._relist.set()  # a change between the first list and the acknowledgement is not announced
+                async for _event in subscription:
+                    self._relist.set()
+        except (MCPError, SubscriptionLost, ListenNotSupportedError, TimeoutError) as exc:
+            log.info("upstream %s: no subscriptions/listen stream (%s); listing again on a timer", self.key,
+                     type(exc).__name__)
+        finally:
+            self._listening = False
+
+    def _relist_every(self) -> float:
+        ttl_ms = self.status.list_ttl_ms
+        seconds = RELIST_DEFAULT if ttl_ms is None else ttl_ms / 1000
+        return min(max(seconds, RELIST_BOUNDS[0]), RELIST_BOUNDS[1])
+
+    async def _watch_loop(self, client: Client, events: UpstreamEvents, modern: bool) -> None:
+        since_ping = since_list = 0.0
         while True:
             with anyio.move_on_after(HEALTH_INTERVAL):
                 await self._relist.wait()
             if is_closed(client.session) or self._dead.is_set():
                 return
+            since_list += HEALTH_INTERVAL
+            if modern and not self._listening and since_list >= self._relist_every():
+                self._relist.set()
             if self._relist.is_set():
                 self._relist = anyio.Event()
+                since_list = 0.0
                 tools = await self._list_all(client)
                 self.status.tool_count = len(tools)
                 await events.tools_changed(self.key, tools)
             since_ping += HEALTH_INTERVAL
             if since_ping >= PING_INTERVAL and self.cfg.url:
                 since_ping = 0.0
-                await raw_request(client.session, "ping", None, {"timeout": 10.0})
+                if modern:  # no ping on 2026-07-28: discover is as cheap, and is answered by every server
+                    await client.session.send_discover(client.protocol_version)
+                else:
+                    await raw_request(client.session, "ping", None, {"timeout": 10.0})
 
     def _request_callbacks(self, events: UpstreamEvents) -> dict[str, Any]:
         """The SDK client's callbacks for this upstream's requests toward the user: each goes to the server,
@@ -346,12 +518,27 @@ class McpUpstream(Upstream):
     async def call_tool(
         self, name: str, arguments: dict[str, Any], *, progress: ProgressRelay | None, timeout: float
     ) -> types.CallToolResult | dict[str, Any]:
+        return await self._call(name, arguments, progress=progress, timeout=timeout)
+
+    async def resume_tool_call(
+        self, name: str, arguments: dict[str, Any], *, progress: ProgressRelay | None, timeout: float,
+        input_responses: dict[str, Any], request_state: str | None,
+    ) -> types.CallToolResult | dict[str, Any]:
+        return await self._call(name, arguments, progress=progress, timeout=timeout,
+                                resume={"inputResponses": input_responses, "requestState": request_state})
+
+    async def _call(
+        self, name: str, arguments: dict[str, Any], *, progress: ProgressRelay | None, timeout: float,
+        resume: dict[str, Any] | None = None,
+    ) -> types.CallToolResult | dict[str, Any]:
         client = await self._wait_connected(timeout)
         opts: CallOptions = {"timeout": timeout}
         if progress is not None:
             opts["on_progress"] = progress
         refusals = self._http_watch.auth_refusals
         params: dict[str, Any] = {"name": name, "arguments": arguments}
+        if resume is not None:  # the retry of an InputRequiredResult (2026-07-28): the answers and its state
+            params.update({k: v for k, v in resume.items() if v is not None})
         trace = outbound_meta()  # the call's W3C trace context, so the upstream's spans join the client's trace
         if trace:
             params["_meta"] = trace
@@ -387,6 +574,10 @@ class McpUpstream(Upstream):
         # Returned as the raw dict: the server validates and sieves it once for the client's protocol version on
         # the way out, so validating it here too would double the cost of every call. A result that is not
         # even shaped like one is turned into an error here, so the model learns what happened.
+        result_type = raw.get("resultType")  # only on the 2026-07-28 era
+        if result_type == "input_required":
+            # The upstream asks for input (an elicitation, ...) instead of sending a request: passed on unchanged.
+            return raw
         if not isinstance(raw.get("content"), list):
             return types.CallToolResult(
                 content=[types.TextContent(type="text", text=(
@@ -394,6 +585,10 @@ class McpUpstream(Upstream):
                     "it on. Report this to the server's maintainers."))],
                 is_error=True,
             )
+        if result_type == "complete":
+            # The result as a handshake-era upstream sends it: the server adds `resultType` for a 2026-07-28
+            # client (app.py: for_era), and the fast path, which serves handshake-era clients, passes dicts on.
+            del raw["resultType"]
         return raw
 
     def _refused_mid_session(self) -> types.CallToolResult:

@@ -7,6 +7,11 @@ per-call cost of a proxy that forwards results unchanged. We send the same reque
 own dispatcher and stamping (so headers and progress work as usual) and validate what we need ourselves.
 `supports_raw` tells when the private attributes are missing so the public API is used instead.
 
+The era probe's timeout (`bound_discover_probe`): `Client(mode="auto")` waits up to the SDK's fixed 10 s
+for an answer to `server/discover` before it falls back to `initialize`, and a handshake-era stdio server
+that never answers an unknown request costs that much at every connect: longer than the first tools/list
+waits (5 s). The SDK reads the limit from a module constant at each probe, with no parameter for it.
+
 A bounded Streamable HTTP transport (`bounded_streamable_http`): the SDK's transport with three changes
 that its public API does not offer (see `_BoundedTransport`).
 """
@@ -59,6 +64,18 @@ async def raw_request(
         data["params"] = params
     session._stamp(data, opts)  # noqa: SLF001 - see module docstring
     return await session._dispatcher.send_raw_request(method, data.get("params"), opts)  # noqa: SLF001
+
+
+def bound_discover_probe(seconds: float) -> None:
+    """Let `server/discover` probes (mode="auto") wait at most `seconds` for an answer (process-wide).
+
+    A probe that times out falls back to `initialize`, as any probe error does. A modern server too slow to
+    answer in time still ends up modern: having seen the probe, it refuses the `initialize` that follows with
+    -32022, on which the SDK probes once more (`mcp/client/_probe.py`)."""
+    import mcp.client.session as sdk_session
+
+    if hasattr(sdk_session, "DISCOVER_TIMEOUT_SECONDS"):
+        sdk_session.DISCOVER_TIMEOUT_SECONDS = seconds
 
 
 def is_closed(session: ClientSession) -> bool:

@@ -56,7 +56,9 @@ async def test_progress_is_relayed(proxy):
 
 
 async def test_elicitation_is_relayed_to_the_client(proxy):
-    proxy.write({"one": stdio_upstream()})
+    # The fake elicits with a server-initiated request, which exists on the handshake era only: pinned there.
+    # The 2026-07-28 form (InputRequiredResult) is tests/governance/test_upstream_input.py.
+    proxy.write({"one": stdio_upstream(protocol="legacy")})
 
     async def answer(context, params):
         assert params.message == "[one, while running one_ask] favourite colour?"  # labelled with its upstream
@@ -69,7 +71,9 @@ async def test_elicitation_is_relayed_to_the_client(proxy):
 
 
 async def test_upstream_list_changed_reaches_the_client(proxy):
-    proxy.write({"one": stdio_upstream()})
+    # The fake announces with notifications/tools/list_changed, which the 2026-07-28 era carries only on
+    # subscriptions/listen (which the fake does not serve): pinned to the handshake era.
+    proxy.write({"one": stdio_upstream(protocol="legacy")})
     notices: list[float] = []
 
     async def on_message(message):

@@ -1,6 +1,9 @@
 """Upstreams do not talk to the user behind the policy, through the real process: an upstream's request
 toward the user (elicitation) reaches the user only during a call to an approved tool of that upstream,
-labelled, and every one is recorded; outside such a call it is refused toward the upstream."""
+labelled, and every one is recorded; outside such a call it is refused toward the upstream.
+
+The fake upstream asks with server-initiated requests, which exist on the handshake era only, so it is pinned
+there (`protocol = "legacy"`); the 2026-07-28 form is tests/governance/test_upstream_input.py."""
 
 from __future__ import annotations
 
@@ -25,7 +28,8 @@ async def test_an_upstream_with_every_tool_disabled_cannot_ask_the_user_for_a_pa
     policy = tmp_path / "policy.json"
     policy.write_text(json.dumps(policy_doc("r1", {"f.echo": {"state": "disabled"}})))
     seen_by_upstream = tmp_path / "answers.jsonl"
-    proxy.write({"f": stdio_upstream(env={"FAKE_ELICIT_ON_LIST": str(seen_by_upstream)})},
+    proxy.write({"f": stdio_upstream(env={"FAKE_ELICIT_ON_LIST": str(seen_by_upstream)},
+                                                protocol="legacy")},
                 extra=policy_config(policy))
     asked: list[str] = []
 
@@ -49,7 +53,7 @@ async def test_during_an_approved_call_the_ask_is_relayed_labelled_and_recorded(
     policy.write_text(json.dumps(policy_doc("r1", {
         "f.echo": {"state": "approved", "class": "read", "sha256": ECHO_HASH},
         "f.ask": {"state": "approved", "class": "read"}})))
-    proxy.write({"f": stdio_upstream()}, extra=policy_config(policy))
+    proxy.write({"f": stdio_upstream(protocol="legacy")}, extra=policy_config(policy))
     asked: list[str] = []
 
     async def user(context, params):
