@@ -157,7 +157,8 @@ def _as_wire(result: CallResult) -> JsonObject:
         # leaves it out too, and the two paths answer alike).
         return result.model_dump(by_alias=True, exclude_none=True, exclude={"result_type"}, mode="json")
     if _looks_like_result(result):
-        return result
+        # An upstream on the 2026-07-28 era tags its results (`resultType`); a handshake-era client's do not.
+        return {k: v for k, v in result.items() if k != "resultType"} if "resultType" in result else result
     return _as_wire(error_result("The upstream returned a result that is not valid MCP; the proxy cannot pass it "
                                  "on. Report this to the server's maintainers."))
 

@@ -61,7 +61,8 @@ class Hub:
         self.upstream_requests = UpstreamRequests(link, inflight, audit.append)
         self.pipeline = Pipeline(call_stages(
             audit=audit, inflight=inflight, access_tools=self.access_tools, catalog=self.catalog,
-            upstreams=upstreams, policy=policy, user=lambda: identity.user, sign_in=SignInFlow(identity.confirmed)))
+            upstreams=upstreams, policy=policy, user=lambda: identity.user, sign_in=SignInFlow(identity.confirmed),
+            input_relay=self.upstream_requests))
         self._list_cache: tuple[ListKey, types.ListToolsResult] | None = None
         self._policy_generation = 0
         self._first_list_done = False

@@ -12,6 +12,7 @@
     SignIn         a call refused for want of a sign-in signs the user in, then runs once more
     Recheck        once the upstream is ready: decided again on the live definition, policy and user
     RecordStarted  `mcp.tool.started` is on disk before anything is sent upstream
+    UpstreamInput  an upstream's InputRequiredResult is relayed to the client, labelled and recorded
     Forward        the upstream runs the call, within its call timeout
 
 Why this order: the boundary is outermost so that even a failing audit write gives the client an answer;
@@ -21,7 +22,8 @@ stop's cancellation happens inside it; the proxy's own tools need no upstream; t
 the resolved definition, cheaply refusing what it must before any wait; nothing reaches a vendor
 before the policy and the schema have passed it; sign-in wraps the recheck and the forwarding it
 repeats, so the user signed in after it is the one decided for; the recheck comes after every wait;
-the started record comes last, right before the only stage that sends anything upstream.
+the started record comes right before the stages that send anything upstream; the upstream's input
+requests are relayed from inside the call that the policy allowed, which is what governs them.
 
 A stage is `async (call, call_next) -> result` and takes only what it uses. A new concern (a rate limit,
 a redaction) is one new stage in this list.
@@ -46,6 +48,7 @@ from mcp_proxy.server.stages.resolve import Resolve, ToolLookup
 from mcp_proxy.server.stages.sign_in import SignIn, SignInFlow
 from mcp_proxy.server.stages.trace import Trace
 from mcp_proxy.server.stages.track import TrackInFlight
+from mcp_proxy.server.stages.upstream_input import InputRelay, NoInputRelay, UpstreamInput
 from mcp_proxy.server.stages.validate import Validate
 from mcp_proxy.upstreams.base import Upstream
 
@@ -56,7 +59,7 @@ class Policy(Decider, ConstraintSource, Protocol):
 
 def call_stages(*, audit: AuditSink, inflight: CallsInFlight, access_tools: AccessTools, catalog: ToolLookup,
                 upstreams: Mapping[str, Upstream], policy: Policy, user: Callable[[], str | None],
-                sign_in: SignInFlow) -> list[Stage]:
+                sign_in: SignInFlow, input_relay: InputRelay | None = None) -> list[Stage]:
     return [
         ErrorBoundary(),
         Trace(),
@@ -70,6 +73,7 @@ def call_stages(*, audit: AuditSink, inflight: CallsInFlight, access_tools: Acce
         SignIn(sign_in),
         Recheck(catalog, policy, user, policy),
         RecordStarted(audit),
+        UpstreamInput(input_relay or NoInputRelay()),
         Forward(),
     ]
 

@@ -41,7 +41,11 @@ class UpstreamRequests:
         self._inflight = inflight
         self._append = append
 
-    def _governing_call(self, upstream: str) -> ToolCall | None:
+    def _governing_call(self, upstream: str, call: ToolCall | None = None) -> ToolCall | None:
+        """The approved call in flight that the request belongs to: the one given (an input request of that
+        call's own result), else any approved call of `upstream` (a handshake-era request, tied to no call)."""
+        if call is not None:
+            return call if call.allowed and call.entry is not None and call.entry.upstream == upstream else None
         return self._inflight.approved_call_to(upstream)
 
     async def _record(self, kind: str, upstream: str, call: ToolCall | None, decision: str, reason: str,
@@ -60,8 +64,9 @@ class UpstreamRequests:
             return None
         return session
 
-    async def elicit(self, upstream: str, params: types.ElicitRequestParams) -> types.ElicitResult | types.ErrorData:
-        call = self._governing_call(upstream)
+    async def elicit(self, upstream: str, params: types.ElicitRequestParams, *,
+                     call: ToolCall | None = None) -> types.ElicitResult | types.ErrorData:
+        call = self._governing_call(upstream, call)
         if call is None:
             await self._record("elicitation", upstream, None, "deny", "no approved call of this upstream in flight")
             return _refusal(upstream, "elicitation")
@@ -81,9 +86,9 @@ class UpstreamRequests:
                               "elicitation.content": answer.content})
         return answer
 
-    async def sample(self, upstream: str,
-                     params: types.CreateMessageRequestParams) -> types.CreateMessageResult | types.ErrorData:
-        call = self._governing_call(upstream)
+    async def sample(self, upstream: str, params: types.CreateMessageRequestParams, *,
+                     call: ToolCall | None = None) -> types.CreateMessageResult | types.ErrorData:
+        call = self._governing_call(upstream, call)
         session = self._client("sampling") if call is not None else None
         if call is None or session is None:
             reason = ("no approved call of this upstream in flight" if call is None
@@ -101,8 +106,9 @@ class UpstreamRequests:
                            **{"sampling.model": result.model})
         return result
 
-    async def list_roots(self, upstream: str) -> types.ListRootsResult | types.ErrorData:
-        call = self._governing_call(upstream)
+    async def list_roots(self, upstream: str, *, call: ToolCall | None = None
+                         ) -> types.ListRootsResult | types.ErrorData:
+        call = self._governing_call(upstream, call)
         session = self._client("roots") if call is not None else None
         if call is None or session is None:
             reason = ("no approved call of this upstream in flight" if call is None
@@ -118,3 +124,47 @@ class UpstreamRequests:
         await self._record("roots", upstream, call, "allow", "relayed during an approved call",
                            **{"roots.count": len(result.roots)})
         return result
+
+    # -- the 2026-07-28 era: input requests inside an upstream's InputRequiredResult ------------------------------
+    async def answer(self, upstream: str, call: ToolCall,
+                     request: types.InputRequest) -> types.InputResponse | types.ErrorData:
+        """One input request of `call`'s InputRequiredResult, asked of a handshake-era client through the
+        session exactly as the request itself would be (labelled, recorded; refused or declined likewise)."""
+        if isinstance(request, types.ElicitRequest):
+            return await self.elicit(upstream, request.params, call=call)
+        if isinstance(request, types.CreateMessageRequest):
+            return await self.sample(upstream, request.params, call=call)
+        return await self.list_roots(upstream, call=call)
+
+    async def handed_on(self, upstream: str, call: ToolCall, key: str, request: types.InputRequest) -> None:
+        """An input request passed on to a stateless-era client inside the proxy's own InputRequiredResult."""
+        await self._record(_kind(request), upstream, call, "allow", "passed on to the client during an approved call",
+                           **{"mcp.input.key": key})
+
+    async def refused_input(self, upstream: str, call: ToolCall, request: types.InputRequest, reason: str) -> None:
+        """An input request the stateless-era client cannot serve: the proxy answers it (decline, no roots) or
+        ends the call (sampling), as for a handshake-era client."""
+        await self._record(_kind(request), upstream, call, "deny", reason)
+
+    async def answered(self, upstream: str, call: ToolCall, key: str, request: types.InputRequest,
+                       response: object) -> None:
+        """The stateless-era client's answer to an input request, as it goes back to the upstream."""
+        more: JsonObject = {"mcp.input.key": key}
+        if isinstance(response, types.ElicitResult):
+            more.update({"elicitation.action": response.action, "elicitation.content": response.content})
+        elif isinstance(response, (types.CreateMessageResult, types.CreateMessageResultWithTools)):
+            more["sampling.model"] = response.model
+        elif isinstance(response, types.ListRootsResult):
+            more["roots.count"] = len(response.roots)
+        else:
+            more["error.type"] = "no_answer"
+        await self._record(_kind(request), upstream, call, "allow", "the client's answer, relayed to the upstream",
+                           **more)
+
+
+def _kind(request: types.InputRequest) -> str:
+    if isinstance(request, types.ElicitRequest):
+        return "elicitation"
+    if isinstance(request, types.CreateMessageRequest):
+        return "sampling"
+    return "roots"

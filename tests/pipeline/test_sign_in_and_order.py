@@ -21,6 +21,7 @@ from mcp_proxy.server.stages.resolve import Resolve
 from mcp_proxy.server.stages.sign_in import SignIn, SignInFlow
 from mcp_proxy.server.stages.trace import Trace
 from mcp_proxy.server.stages.track import TrackInFlight
+from mcp_proxy.server.stages.upstream_input import UpstreamInput
 from mcp_proxy.server.stages.validate import Validate
 from mcp_proxy.upstreams.base import Upstream
 from tests._support.pipeline_fakes import (
@@ -138,7 +139,8 @@ def pipeline(policy: FakePolicy, upstream: FakeUpstream, audit: AuditRecorder,
 def test_the_order_of_the_stages():
     stages = pipeline(FakePolicy(), FakeUpstream(), AuditRecorder()).stages
     assert [type(s) for s in stages] == [ErrorBoundary, Trace, AuditCall, TrackInFlight, ProxyTools, Resolve,
-                                         Authorize, Constrain, Validate, SignIn, Recheck, RecordStarted, Forward]
+                                         Authorize, Constrain, Validate, SignIn, Recheck, RecordStarted, UpstreamInput,
+                                         Forward]
 
 
 async def test_a_denied_call_never_reaches_the_upstream_and_is_on_record():
