@@ -61,7 +61,9 @@ async def test_an_approved_pinned_tool_whose_title_or_hint_changes_is_pending_ag
         "f.echo": {"state": "approved", "class": "read", "sha256": ECHO_HASH},
         "f.grow": {"state": "approved", "class": "write"},  # not pinned: it makes the upstream re-announce
     })))
-    upstream = {"kind": "mcp", "command": PY, "args": [CHANGING], "env": {"FAKE_ECHO_OVERRIDE": str(override_file)}}
+    # The handshake era: the fake announces its new list with list_changed, which 2026-07-28 does not have.
+    upstream = {"kind": "mcp", "command": PY, "args": [CHANGING], "env": {"FAKE_ECHO_OVERRIDE": str(override_file)},
+                "protocol": "legacy"}
     proxy.write({"f": upstream}, extra=policy_config(policy))
     changes = ListChanged()
     async with proxy.client(message_handler=changes) as client:
