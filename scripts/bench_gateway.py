@@ -26,10 +26,15 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import anyio
+
+if TYPE_CHECKING:
+    from mcp import Client
 
 ROOT = Path(__file__).resolve().parents[1]
 FAKE = str(ROOT / "tests" / "gateway" / "fake_upstream.py")
@@ -46,7 +51,7 @@ def _config(home: Path, upstreams: int, tools: int) -> Path:
 
 
 @asynccontextmanager
-async def connect(argv: list[str], env: dict[str, str]):
+async def connect(argv: list[str], env: dict[str, str]) -> AsyncIterator[Client]:
     from mcp import Client
     from mcp.client.stdio import StdioServerParameters, stdio_client
 
@@ -81,7 +86,7 @@ def name_for(kind: str, tool: str) -> str:
     return tool if kind == "direct" else f"u0_{tool}"
 
 
-async def latencies(client, kind: str, n: int) -> list[float]:
+async def latencies(client: Client, kind: str, n: int) -> list[float]:
     out = []
     name = name_for(kind, "echo")
     for _ in range(n):
@@ -91,7 +96,7 @@ async def latencies(client, kind: str, n: int) -> list[float]:
     return out
 
 
-async def throughput(client, kind: str, in_flight: int, total: int) -> float:
+async def throughput(client: Client, kind: str, in_flight: int, total: int) -> float:
     name = name_for(kind, "echo")
     remaining = total
 
@@ -151,8 +156,8 @@ def _audit_config(home: Path, durability: str, group_commit_ms: float) -> Path:
 async def audit_overhead(args: argparse.Namespace, root: Path) -> list[tuple[str, str, str, str, str]]:
     kinds = ("off", "group", "fsync")
     homes = {k: root / f"audit-{k}" for k in kinds}
-    argv = {k: (["-c", NO_AUDIT] if k == "off" else ["-m", "mcp_proxy"]) + ["--config", str(_audit_config(homes[k], k, args.group_commit_ms))]
-            for k in kinds}
+    argv = {k: (["-c", NO_AUDIT] if k == "off" else ["-m", "mcp_proxy"])
+            + ["--config", str(_audit_config(homes[k], k, args.group_commit_ms))] for k in kinds}
     rows = []
     async with connect(argv["off"], env_for(homes["off"])) as off, \
             connect(argv["group"], env_for(homes["group"])) as group, \
@@ -307,7 +312,9 @@ async def main(args: argparse.Namespace) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=1000)
-    parser.add_argument("--rounds", type=int, default=5, help="rounds of the cold-start and throughput measures (median)")
+    parser.add_argument("--rounds", type=int, default=5,
+                        help="rounds of the cold-start and throughput measures (median)")
     parser.add_argument("--section", choices=("all", "gateway", "audit"), default="all")
-    parser.add_argument("--group-commit-ms", type=float, default=5.0, help="[audit] group_commit_ms for the audit runs")
+    parser.add_argument("--group-commit-ms", type=float, default=5.0,
+                        help="[audit] group_commit_ms for the audit runs")
     anyio.run(main, parser.parse_args())
