@@ -11,7 +11,7 @@ from mcp_proxy.upstreams.base import Upstream
 
 if TYPE_CHECKING:
     from mcp_proxy.auth import AuthEvents
-    from mcp_proxy.upstreams.mcp_upstream import EraMemory
+    from mcp_proxy.upstreams.eras import EraMemory
 
 # The audit events of one upstream's sign-ins and tokens (serve passes them; commands run without).
 AuthEventsFor = Callable[[str], "AuthEvents"]

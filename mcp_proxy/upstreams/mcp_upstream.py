@@ -27,9 +27,8 @@ from __future__ import annotations
 import logging
 import math
 import random
-import time
 from contextlib import AsyncExitStack
-from typing import Any, Protocol
+from typing import Any
 
 import anyio
 import mcp_types as types
@@ -40,7 +39,6 @@ from mcp.client.subscriptions import ListenNotSupportedError, SubscriptionLost
 from mcp.shared.dispatcher import CallOptions
 from mcp.shared.exceptions import MCPError
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
-from pydantic import ValidationError
 
 from mcp_proxy import __version__
 from mcp_proxy.config import SecretError, SecretRef, SecretStore, UpstreamConfig
@@ -53,6 +51,15 @@ from mcp_proxy.upstreams.base import (
     UpstreamStatus,
     UpstreamUnavailable,
     connection_identity,
+)
+from mcp_proxy.upstreams.eras import (
+    LEGACY,
+    PROBE_TIMEOUT,
+    VERDICT_CHECK_TIMEOUT,
+    EraMemory,
+    StaleVerdict,
+    connect_options,
+    verdict_for,
 )
 from mcp_proxy.upstreams.raw import (
     bound_discover_probe,
@@ -73,38 +80,10 @@ REQUEST_TIMEOUT = -32001
 # An oversized tool list does not shrink by asking again at once: wait this long (not the backoff's 0.5 s,
 # 1 s, ...) between attempts, each of which costs reading the whole answer.
 TOO_LARGE_RETRY = 300.0
-# How long the `server/discover` probe waits (the SDK's own limit is 10 s): a handshake-era server that never
-# answers an unknown request costs this much once, before the verdict is remembered. Well under the first
-# tools/list's wait (5 s), so that such an upstream's tools are in the first answer.
-PROBE_TIMEOUT = 2.0
-# A remembered handshake-era verdict is probed again after this long: a server that has since learnt the
-# stateless era still answers `initialize`, so nothing else would tell.
-LEGACY_VERDICT_LIFETIME = 7 * 24 * 3600.0
-# How long the first answer under a remembered 2026-07-28 verdict may take before the verdict is doubted
-# (a downgraded server that ignores requests before `initialize` would otherwise hold the connect).
-VERDICT_CHECK_TIMEOUT = 10.0
 # Re-listing a 2026-07-28 upstream that does not serve subscriptions/listen: every `ttlMs`, within these bounds,
 # and every RELIST_DEFAULT when the list says no ttlMs.
 RELIST_DEFAULT = 60.0
 RELIST_BOUNDS = (5.0, 600.0)
-LEGACY = "legacy"
-
-
-class EraMemory(Protocol):
-    """Where an upstream's protocol-era verdict is remembered between starts (catalog/cache.py: CachedEra).
-
-    A verdict is a JSON object: {"era": "legacy", "checked": epoch seconds} or {"era": "2026-07-28",
-    "discover": the server's DiscoverResult, "checked": ...}. Both methods do file I/O (run them in a thread)."""
-
-    def recall(self) -> dict[str, Any] | None: ...
-
-    def remember(self, verdict: dict[str, Any]) -> None: ...
-
-
-class StaleVerdict(UpstreamError):
-    """The remembered protocol era did not fit the server any more (it was upgraded or downgraded)."""
-
-    error_type = "stale_era_verdict"
 
 
 class AnswerTooLarge(UpstreamError):
@@ -384,24 +363,7 @@ class McpUpstream(Upstream):
     # -- protocol era --------------------------------------------------------
     def _era_options(self) -> tuple[str, types.DiscoverResult | None]:
         """How to connect: the remembered verdict's era (and DiscoverResult), else "auto" (probe)."""
-        if self.cfg.protocol == LEGACY:  # pinned in the config: the handshake era, never probed
-            return LEGACY, None
-        verdict = self._verdict
-        if verdict is None:
-            return "auto", None
-        era = verdict.get("era")
-        if era == LEGACY:
-            checked = verdict.get("checked")
-            fresh = isinstance(checked, (int, float)) and 0 <= time.time() - checked < LEGACY_VERDICT_LIFETIME
-            return (LEGACY, None) if fresh else ("auto", None)
-        if era in MODERN_PROTOCOL_VERSIONS:
-            try:
-                prior = types.DiscoverResult.model_validate(verdict.get("discover"))
-            except ValidationError:
-                return "auto", None
-            if era in prior.supported_versions:
-                return era, prior
-        return "auto", None
+        return connect_options(self.cfg.protocol, self._verdict)
 
     async def _remember_era(self, client: Client) -> None:
         """Remember what the connection speaks, if it was probed (a confirmed verdict is kept as it is)."""
@@ -409,9 +371,7 @@ class McpUpstream(Upstream):
         era = LEGACY if discover is None else client.protocol_version
         if self._mode != "auto" and self._verdict is not None and self._verdict.get("era") == era:
             return
-        verdict: dict[str, Any] = {"era": era, "checked": round(time.time())}
-        if discover is not None:
-            verdict["discover"] = discover.model_dump(by_alias=True, mode="json", exclude_none=True)
+        verdict = verdict_for(era, discover)
         log.info("upstream %s speaks %s", self.key, client.protocol_version)
         self._verdict = verdict
         if self._eras is not None:
