@@ -75,6 +75,7 @@ async def test_a_login_as_someone_else_elsewhere_makes_the_running_process_act_a
     login(aproxy)  # alice
     changed = ListChanged()
     async with aproxy.client(env=aproxy.env(BROWSER="false"), message_handler=changed) as client:
+        await client.list_tools()  # the first list waits for the first policy sync, as a client's first list does
         with anyio.fail_after(60):
             first = await client.call_tool("pd_get_current_user", {})
             incidents = await client.call_tool("pd_list_incidents", {})
