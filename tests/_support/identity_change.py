@@ -1,6 +1,6 @@
 """For the tests of a sign-in changing under a running `serve` (`logout` or `login` as someone else in another
-process): the OAuth sandbox with a PagerDuty emulator that notes every bearer token it is shown, and who owns
-each token."""
+process): the OAuth sandbox with a PagerDuty emulator that notes every bearer token it is shown, who owns each
+token, and the records that end a tool call."""
 
 from __future__ import annotations
 
@@ -37,9 +37,7 @@ class BearerLog:
         return self._server.bearer_validator(token)
 
     def issued_to(self, user_id: str) -> set[str]:
-        """The access tokens issued to `user_id` that are still known to the server."""
-        with self._server.lock:
-            return {t for t, g in self._server.access.items() if g.user_id == user_id}
+        return issued_to(self._server, user_id)
 
     def mark(self) -> int:
         with self._lock:
@@ -48,6 +46,17 @@ class BearerLog:
     def since(self, mark: int) -> list[str]:
         with self._lock:
             return self.tokens[mark:]
+
+
+def issued_to(server: OAuthServer, user_id: str) -> set[str]:
+    """The access tokens `server` issued to `user_id` that it still knows."""
+    with server.lock:
+        return {t for t, g in server.access.items() if g.user_id == user_id}
+
+
+def calls_of(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The records that end a tool call: `mcp.tool.call` and `mcp.tool.denied`."""
+    return [r for r in records if r["event_name"] in ("mcp.tool.call", "mcp.tool.denied")]
 
 
 @contextmanager

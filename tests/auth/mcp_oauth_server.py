@@ -21,8 +21,10 @@ class _Verifier:
     def __init__(self, oauth: OAuthServer) -> None:
         self.oauth = oauth
         self.seen: list[str] = []
+        self.tokens: list[str] = []  # every bearer token it was shown, in order
 
     async def verify_token(self, token: str) -> AccessToken | None:
+        self.tokens.append(token)
         info = self.oauth.bearer_validator(token)
         self.seen.append("ok" if info else "refused")
         if info is None:

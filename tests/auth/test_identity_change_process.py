@@ -6,13 +6,12 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import anyio
 import pytest
 
 from tests._support.auth import AuthProxy
-from tests._support.identity_change import ALICE, BOB, BearerLog, watched_sandbox
+from tests._support.identity_change import ALICE, BOB, BearerLog, calls_of, watched_sandbox
 from tests._support.policy_process import ListChanged, policy_config, policy_doc
 from tests._support.proxy import text_of
 
@@ -23,10 +22,6 @@ pytestmark = pytest.mark.anyio
 def watched(tmp_path: Path) -> Iterator[tuple[AuthProxy, BearerLog]]:
     with watched_sandbox(tmp_path) as (sandbox, bearers):
         yield AuthProxy(tmp_path, sandbox), bearers
-
-
-def calls_of(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [r for r in records if r["event_name"] in ("mcp.tool.call", "mcp.tool.denied")]
 
 
 def login(aproxy: AuthProxy) -> None:
