@@ -16,7 +16,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from mcp_proxy.sandbox.jsm.state import RESULT_CAP, Emulator, Problem, iso, now, parse_time
+from mcp_proxy.sandbox.alert_state import iso, now
+from mcp_proxy.sandbox.jsm.state import RESULT_CAP, Emulator, Problem, parse_time
 
 ROOT = "/jsm/ops/api/{cloudId}"
 Result = tuple[int, Any]

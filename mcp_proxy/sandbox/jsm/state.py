@@ -6,15 +6,16 @@ from __future__ import annotations
 import copy
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
+from mcp_proxy.sandbox import alert_state
+from mcp_proxy.sandbox.alert_state import AlertState, Turn, iso, now
 from mcp_proxy.sandbox.jsm import seed
 
 # The `action` a request status reports, per write.
 ACTIONS = {"create": "Create", "acknowledge": "Acknowledge", "unacknowledge": "UnAcknowledge", "close": "Close",
            "snooze": "Snooze", "escalate": "EscalateToNext", "assign": "Assign"}
-PRIORITIES = ("P1", "P2", "P3", "P4", "P5")
 RESULT_CAP = 20000  # offset + size must stay below it
 
 
@@ -27,65 +28,37 @@ class Problem(Exception):
         self.status, self.title, self.code, self.headers = status, title, code, headers or {}
 
 
-def now() -> datetime:
-    return datetime.now(UTC)
-
-
-def iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-
-
 def parse_time(value: Any, field: str) -> datetime:
-    try:
-        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        raise Problem(422, f"{field} must be an ISO 8601 date-time", "INVALID_INPUT") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    parsed = alert_state.read_time(value)
+    if parsed is None:
+        raise Problem(422, f"{field} must be an ISO 8601 date-time", "INVALID_INPUT")
+    return parsed
 
 
 def invalid(title: str) -> Problem:
     return Problem(422, title, "INVALID_INPUT")
 
 
-class Emulator:
+class Emulator(AlertState):
     def __init__(self, *, accounts: dict[str, str], bearer_tokens: set[str], cloud_id: str, site: str,
                  processing_polls: int, seed_data: bool) -> None:
+        super().__init__(processing_polls=processing_polls)
         self.accounts = dict(accounts)  # email -> API token
         self.bearer_tokens = set(bearer_tokens)  # OAuth (3LO) access tokens: the hook for later
         self.cloud_id = cloud_id
         self.site = site
-        self.processing_polls = processing_polls  # < 0: never processed
-        self.never_complete = processing_polls < 0
         self.absolute_links = False  # links.next as an absolute URL (the narrative) or relative (the examples)
         self.missing_scopes: set[str] = set()  # e.g. {"write"}: those calls get 401 "scope does not match"
         self.throttled: int | None = 0  # requests still to answer 429 (None: all)
         self.retry_after = 1.0
         self.throttle_only: str | None = None
-        self.log: list[dict[str, Any]] = []
-        self.alerts: dict[str, dict[str, Any]] = {}
-        self.notes: dict[str, list[dict[str, Any]]] = {}
-        self.logs: dict[str, list[dict[str, Any]]] = {}
-        self.requests: dict[str, dict[str, Any]] = {}
-        self.teams: list[dict[str, Any]] = []
-        self.escalations: dict[str, list[dict[str, Any]]] = {}
-        self.schedules: list[dict[str, Any]] = []
-        self._seq = 0
-        self._tiny = 104
+        self.escalations: dict[str, list[dict[str, Any]]] = {}  # team id -> its escalations
         if seed_data:
             self.load_seed()
 
     def load_seed(self) -> None:
-        for alert in seed.alerts():
-            self.alerts[alert["id"]] = alert
-        for aid, rows in seed.notes().items():
-            for row in rows:
-                self.add_note(aid, row["note"], row["owner"], row["createdAt"])
-        for aid, rows in seed.logs().items():
-            for row in rows:
-                self._cursor_row(self.logs, aid, dict(row))
-        self.teams = copy.deepcopy(seed.TEAMS)
+        self.load(seed.alerts(), seed.notes(), seed.logs(), seed.TEAMS, seed.SCHEDULES)
         self.escalations = copy.deepcopy(seed.ESCALATIONS)
-        self.schedules = copy.deepcopy(seed.SCHEDULES)
 
     # -- toggles ------------------------------------------------------------------------
     def throttle(self, times: int | None = 1, retry_after: float = 1.0, only: str | None = None) -> None:
@@ -118,6 +91,9 @@ class Emulator:
                "owner": owner}
         return self._cursor_row(self.notes, aid, row)
 
+    def file_log(self, aid: str, row: dict[str, Any]) -> None:
+        self._cursor_row(self.logs, aid, dict(row))
+
     def log_event(self, aid: str, text: str, owner: str = "System") -> None:
         self._cursor_row(self.logs, aid, {"logTime": iso(now()), "logType": "system", "log": text, "owner": owner})
 
@@ -135,14 +111,7 @@ class Emulator:
             raise Problem(404, f"Alert with alias [{alias}] does not exist", "NOT_FOUND")
         return found[0]
 
-    def query_alerts(self, query: str | None) -> list[dict[str, Any]]:
-        alerts = list(self.alerts.values())
-        terms = [t.strip() for t in (query or "").replace(" and ", " AND ").split(" AND ") if t.strip()]
-        for term in terms:
-            alerts = [a for a in alerts if self._matches(a, term)]
-        return alerts
-
-    def _matches(self, alert: dict[str, Any], term: str) -> bool:
+    def matches(self, alert: dict[str, Any], term: str) -> bool:
         if ":" not in term:
             return term.strip('"').strip("*").lower() in alert["message"].lower()
         field, _, value = term.partition(":")
@@ -166,23 +135,14 @@ class Emulator:
     def submit(self, action: str, effect: Callable[[], dict[str, Any]]) -> str:
         """Accept an asynchronous write: its effect runs at once (unless requests never complete); its
         status shows after `processing_polls` polls (404 before)."""
-        rid = str(uuid.uuid4())
-        record: dict[str, Any] = {"polls": 0, "data": None}
-        if not self.never_complete:
-            record["data"] = {"action": ACTIONS[action], "processedAt": iso(now()),
-                              "integrationId": seed.INTEGRATION_ID, **effect()}
-        self.requests[rid] = record
-        return rid
+        return self.accept(lambda: {"action": ACTIONS[action], "processedAt": iso(now()),
+                                    "integrationId": seed.INTEGRATION_ID, **effect()})
 
     def request_status(self, rid: str) -> dict[str, Any]:
-        record = self.requests.get(rid)
-        if record is None:
+        data = self.poll(rid)
+        if data is None:  # Observed: a request still queued is answered 404, like an unknown one.
             raise Problem(404, f"Request with id [{rid}] does not exist", "NOT_FOUND")
-        record["polls"] += 1
-        if record["data"] is None or record["polls"] <= self.processing_polls:
-            # Observed: a request still queued is answered 404, like an unknown one.
-            raise Problem(404, f"Request with id [{rid}] does not exist", "NOT_FOUND")
-        return record["data"]
+        return data
 
     def validate_create(self, body: dict[str, Any]) -> None:
         message = body.get("message")
@@ -190,14 +150,13 @@ class Emulator:
             raise invalid("message can not be empty")
         if len(message) > 130:
             raise invalid("message can not be longer than 130 characters")
-        for field, limit in (("alias", 512), ("description", 15000), ("entity", 512), ("source", 100),
-                             ("note", 25000)):
-            if field in body and (not isinstance(body[field], str) or len(body[field]) > limit):
-                raise invalid(f"{field} must be a string of at most {limit} characters")
-        if body.get("priority", "P3") not in PRIORITIES:
+        limits = (("alias", 512), ("description", 15000), ("entity", 512), ("source", 100), ("note", 25000))
+        for field, limit in alert_state.overlong(body, limits):
+            raise invalid(f"{field} must be a string of at most {limit} characters")
+        if body.get("priority", "P3") not in alert_state.PRIORITIES:
             raise invalid("priority must be one of P1, P2, P3, P4, P5")
         props = body.get("extraProperties", {})
-        if not isinstance(props, dict) or sum(len(str(k)) + len(str(v)) for k, v in props.items()) > 8000:
+        if not isinstance(props, dict) or alert_state.text_size(props) > 8000:
             raise invalid("extraProperties can not be longer than 8000 characters")
         for field in ("responders", "visibleTo"):
             for r in body.get(field) or []:
@@ -218,10 +177,9 @@ class Emulator:
                 alert["lastOccuredAt"] = alert["updatedAt"] = iso(now())
                 self.log_event(alert["id"], f"Alert count increased to {alert['count']}")
                 return {"isSuccess": True, "status": "Alert deduplicated", "alertId": alert["id"], "alias": alias}
-        self._tiny += 1
         aid = str(uuid.uuid4())
         created = iso(now())
-        alert = {"id": aid, "tinyId": str(self._tiny), "alias": alias or aid, "message": body["message"],
+        alert = {"id": aid, "tinyId": self.next_tiny_id(), "alias": alias or aid, "message": body["message"],
                  "status": "open", "acknowledged": False, "seen": False, "tags": list(body.get("tags", [])),
                  "extraProperties": dict(body.get("extraProperties", {})), "snoozed": False, "count": 1,
                  "lastOccuredAt": created, "createdAt": created, "updatedAt": created,
@@ -289,46 +247,28 @@ class Emulator:
                 return schedule
         raise Problem(404, f"Schedule with id [{sid}] does not exist", "NOT_FOUND")
 
-    @staticmethod
-    def _period(rotation: dict[str, Any]) -> timedelta:
-        unit = {"hourly": timedelta(hours=1), "daily": timedelta(days=1), "weekly": timedelta(weeks=1)}
-        return unit[rotation["type"]] * rotation.get("length", 1)
-
     def on_call_at(self, schedule: dict[str, Any], moment: datetime) -> list[str]:
         out = []
         for rotation in schedule.get("rotations") or []:
-            start = parse_time(rotation["startDate"], "startDate")
             people = [p["id"] for p in rotation["participants"] if p.get("type") == "user"]
-            if people and moment >= start:
-                out.append(people[int((moment - start) / self._period(rotation)) % len(people)])
+            passed = alert_state.turns_passed(rotation, moment)
+            if people and passed is not None:
+                out.append(people[passed % len(people)])
         return out
 
     def next_on_call(self, schedule: dict[str, Any], moment: datetime) -> list[str]:
         out = []
         for rotation in schedule.get("rotations") or []:
-            start = parse_time(rotation["startDate"], "startDate")
             people = [p["id"] for p in rotation["participants"] if p.get("type") == "user"]
+            passed = alert_state.turns_passed(rotation, moment)
             if people:
-                index = 0 if moment < start else int((moment - start) / self._period(rotation)) + 1
-                out.append(people[index % len(people)])
+                out.append(people[(0 if passed is None else passed + 1) % len(people)])
         return out
 
     def timeline(self, schedule: dict[str, Any], start: datetime, end: datetime) -> dict[str, Any]:
-        rotations = []
-        for order, rotation in enumerate(schedule.get("rotations") or [], 1):
-            period = self._period(rotation)
-            r_start = parse_time(rotation["startDate"], "startDate")
-            people = rotation["participants"]
-            periods = []
-            if people and end > r_start:
-                index = max(0, int((max(start, r_start) - r_start) / period))
-                while r_start + period * index < end:
-                    p_start = r_start + period * index
-                    who = {"id": people[index % len(people)]["id"], "type": "user"}
-                    periods.append({"startDate": iso(max(p_start, start)), "endDate": iso(min(p_start + period, end)),
-                                    "type": "historical" if p_start + period <= now() else "base",
-                                    "responder": who, "flattenedResponders": [who]})
-                    index += 1
-            rotations.append({"id": rotation["id"], "name": rotation["name"], "order": float(order),
-                              "deleted": False, "periods": periods})
-        return {"rotations": rotations}
+        def period(turn: Turn) -> dict[str, Any]:
+            who = {"id": turn.person["id"], "type": "user"}
+            return {"type": "historical" if turn.end <= now() else "base", "responder": who,
+                    "flattenedResponders": [who]}
+
+        return alert_state.schedule_timeline(schedule, start, end, period, deleted=False)

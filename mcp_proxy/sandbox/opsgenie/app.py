@@ -15,7 +15,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from mcp_proxy.sandbox.opsgenie.state import ALERT_ACTIONS, TIMELINES, Emulator, Problem, iso, now, parse_time
+from mcp_proxy.sandbox.alert_state import iso, now
+from mcp_proxy.sandbox.opsgenie.state import ALERT_ACTIONS, TIMELINES, Emulator, Problem, parse_time
 
 Result = tuple[int, dict[str, Any], dict[str, str]]
 Handler = Callable[[Emulator, Request, dict[str, Any]], Awaitable[Result]]

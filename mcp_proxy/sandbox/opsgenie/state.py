@@ -6,14 +6,15 @@ from __future__ import annotations
 import copy
 import uuid
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
+from mcp_proxy.sandbox import alert_state
+from mcp_proxy.sandbox.alert_state import AlertState, Turn, iso, now
 from mcp_proxy.sandbox.opsgenie import seed
 
 ALERT_ACTIONS = {"acknowledge": "Acknowledge", "unacknowledge": "UnAcknowledge", "close": "Close",
                  "notes": "AddNote", "snooze": "Snooze", "escalate": "EscalateToNext", "assign": "Assign"}
-PRIORITIES = ("P1", "P2", "P3", "P4", "P5")
 TIMELINES = ("base", "forwarding", "override")
 
 
@@ -26,22 +27,10 @@ class Problem(Exception):
         self.status, self.message, self.errors, self.headers, self.code = status, message, errors, headers or {}, code
 
 
-def now() -> datetime:
-    return datetime.now(UTC)
-
-
-def iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-
-
 def parse_time(value: str, field: str) -> datetime:
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except (ValueError, AttributeError):
-        raise Problem(422, "Request body is not processable. Please check the errors.",
-                      errors={field: f"{field} must be an ISO 8601 date-time"}) from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
+    parsed = alert_state.read_time(value)
+    if parsed is None:
+        raise unprocessable({field: f"{field} must be an ISO 8601 date-time"})
     return parsed
 
 
@@ -49,46 +38,27 @@ def unprocessable(errors: dict[str, str]) -> Problem:
     return Problem(422, "Request body is not processable. Please check the errors.", errors=errors)
 
 
-class Emulator:
+class Emulator(AlertState):
     def __init__(self, *, integration_keys: Iterable[str], config_keys: Iterable[str], rate_limit: bool,
                  processing_polls: int, seed_data: bool) -> None:
+        super().__init__(processing_polls=processing_polls)
         self.integration_keys = set(integration_keys)
         self.config_keys = set(config_keys)
         self.rate_limit = rate_limit
         self.rate_limit_remaining: int | None = None  # None: every request is throttled while rate_limit is on
         self.rate_limit_period = 1.0
         self.rate_limit_only: str | None = None
-        self.processing_polls = processing_polls  # < 0: requests are never processed
-        self.never_complete = processing_polls < 0
         self.echo_key_in_errors = False  # misbehave like some gateways: put the presented key in a 401 message
-        self.log: list[dict[str, Any]] = []
-        self.alerts: dict[str, dict[str, Any]] = {}
-        self.notes: dict[str, list[dict[str, Any]]] = {}
-        self.logs: dict[str, list[dict[str, Any]]] = {}
-        self.requests: dict[str, dict[str, Any]] = {}
         self.users: list[dict[str, Any]] = []
-        self.teams: list[dict[str, Any]] = []
         self.escalations: list[dict[str, Any]] = []
-        self.schedules: list[dict[str, Any]] = []
-        self._seq = 0
-        self._tiny = 104
         if seed_data:
             self.load_seed()
 
     # -- setup and toggles -------------------------------------------------
     def load_seed(self) -> None:
-        for alert in seed.alerts():
-            self.alerts[alert["id"]] = alert
-        for aid, rows in seed.notes().items():
-            for row in rows:
-                self._append(self.notes, aid, row)
-        for aid, rows in seed.logs().items():
-            for row in rows:
-                self._append(self.logs, aid, row)
+        self.load(seed.alerts(), seed.notes(), seed.logs(), seed.TEAMS, seed.SCHEDULES)
         self.users = copy.deepcopy(seed.USERS)
-        self.teams = copy.deepcopy(seed.TEAMS)
         self.escalations = copy.deepcopy(seed.ESCALATIONS)
-        self.schedules = copy.deepcopy(seed.SCHEDULES)
 
     def throttle(self, times: int | None = None, period: float = 1.0, only: str | None = None) -> None:
         """Answer 429 to the next `times` requests (None: to all, until `rate_limit` is set False),
@@ -114,10 +84,17 @@ class Emulator:
             return "config"
         return None
 
-    def _append(self, table: dict[str, list[dict[str, Any]]], aid: str, row: dict[str, Any]) -> None:
+    def _append(self, table: dict[str, list[dict[str, Any]]], aid: str, row: dict[str, Any]) -> dict[str, Any]:
         self._seq += 1
         millis = int(parse_time(row["createdAt"], "createdAt").timestamp() * 1000)
         table.setdefault(aid, []).append({**row, "offset": f"{millis}_{millis * 1000000 + self._seq}"})
+        return table[aid][-1]
+
+    def add_note(self, aid: str, text: str, owner: str, created: str | None = None) -> dict[str, Any]:
+        return self._append(self.notes, aid, {"note": text, "owner": owner, "createdAt": created or iso(now())})
+
+    def file_log(self, aid: str, row: dict[str, Any]) -> None:
+        self._append(self.logs, aid, row)
 
     # -- alerts --------------------------------------------------------------
     def find_alert(self, identifier: str, kind: str = "id") -> dict[str, Any] | None:
@@ -133,31 +110,19 @@ class Emulator:
     def submit(self, action: str, effect: Callable[[], dict[str, Any]]) -> str:
         """Accept an asynchronous request; its effect runs at once (unless it never completes), its
         status shows after `processing_polls` polls."""
-        rid = str(uuid.uuid4())
-        record: dict[str, Any] = {"polls": 0, "action": action, "data": None}
-        if not self.never_complete:
-            record["data"] = {"success": True, "action": action, "processedAt": iso(now()),
-                              "integrationId": seed.INTEGRATION["id"], **effect()}
-        self.requests[rid] = record
-        return rid
+        return self.accept(lambda: {"success": True, "action": action, "processedAt": iso(now()),
+                                    "integrationId": seed.INTEGRATION["id"], **effect()})
 
     def request_status(self, rid: str) -> dict[str, Any]:
-        record = self.requests.get(rid)
-        if record is None:
+        if rid not in self.requests:
             raise Problem(404, f"Request with id [{rid}] does not exist")
-        record["polls"] += 1
-        if record["data"] is None or record["polls"] <= self.processing_polls:
+        data = self.poll(rid)
+        if data is None:
             raise Problem(404, "Request not processed yet. Please try again later.",
                           headers={"X-Opsgenie-Errortype": "RequestNotProcessed"})
-        return record["data"]
+        return data
 
-    def query_alerts(self, query: str | None) -> list[dict[str, Any]]:
-        alerts = list(self.alerts.values())
-        for term in [t.strip() for t in (query or "").replace(" and ", " AND ").split(" AND ") if t.strip()]:
-            alerts = [a for a in alerts if self._matches(a, term)]
-        return alerts
-
-    def _matches(self, alert: dict[str, Any], term: str) -> bool:
+    def matches(self, alert: dict[str, Any], term: str) -> bool:
         if ":" not in term and "=" not in term:
             return term.strip('"').lower() in alert["message"].lower()
         field, _, value = term.replace("=", ":", 1).partition(":")
@@ -184,19 +149,19 @@ class Emulator:
             errors["message"] = "Message can not be empty."
         elif len(message) > 130:
             errors["message"] = "Message can not be longer than 130 characters."
-        for field, limit in (("alias", 512), ("description", 15000), ("entity", 512), ("source", 100),
-                             ("user", 100), ("note", 25000)):
-            if field in body and (not isinstance(body[field], str) or len(body[field]) > limit):
-                errors[field] = f"{field} must be a string of at most {limit} characters."
+        limits = (("alias", 512), ("description", 15000), ("entity", 512), ("source", 100), ("user", 100),
+                  ("note", 25000))
+        for field, limit in alert_state.overlong(body, limits):
+            errors[field] = f"{field} must be a string of at most {limit} characters."
         tags = body.get("tags", [])
         if not isinstance(tags, list) or len(tags) > 20 or any(not isinstance(t, str) or len(t) > 50 for t in tags):
             errors["tags"] = "Tags can have at most 20 entries of at most 50 characters."
         if not isinstance(body.get("actions", []), list) or len(body.get("actions", [])) > 10:
             errors["actions"] = "Actions can have at most 10 entries."
         details = body.get("details", {})
-        if not isinstance(details, dict) or sum(len(str(k)) + len(str(v)) for k, v in details.items()) > 8000:
+        if not isinstance(details, dict) or alert_state.text_size(details) > 8000:
             errors["details"] = "Details can not be longer than 8000 characters in total."
-        if body.get("priority", "P3") not in PRIORITIES:
+        if body.get("priority", "P3") not in alert_state.PRIORITIES:
             errors["priority"] = "Priority should be one of [P1, P2, P3, P4, P5]."
         for field in ("responders", "visibleTo"):
             for i, r in enumerate(body.get(field) or []):
@@ -216,10 +181,9 @@ class Emulator:
             existing["lastOccurredAt"] = existing["updatedAt"] = iso(now())
             self.log_event(existing["id"], f"Alert count increased to {existing['count']}", "system", "System")
             return {"isSuccess": True, "status": "Alert deduplicated", "alertId": existing["id"], "alias": alias}
-        self._tiny += 1
         aid = f"{uuid.uuid4()}-{int(now().timestamp() * 1000)}"
         created = iso(now())
-        alert = {"id": aid, "tinyId": str(self._tiny), "alias": alias or aid, "message": body["message"],
+        alert = {"id": aid, "tinyId": self.next_tiny_id(), "alias": alias or aid, "message": body["message"],
                  "status": "open", "acknowledged": False, "isSeen": False, "tags": list(body.get("tags", [])),
                  "snoozed": False, "count": 1, "lastOccurredAt": created, "createdAt": created, "updatedAt": created,
                  "source": body.get("source", "127.0.0.1"), "owner": "", "priority": body.get("priority", "P3"),
@@ -231,7 +195,7 @@ class Emulator:
         self.alerts[aid] = alert
         self.log_event(aid, f"Alert created by {actor}", "system", actor)
         if body.get("note"):
-            self._append(self.notes, aid, {"note": body["note"], "owner": actor, "createdAt": created})
+            self.add_note(aid, body["note"], actor, created)
         return {"isSuccess": True, "status": "Created alert", "alertId": aid, "alias": alert["alias"]}
 
     def _responder_id(self, r: dict[str, Any]) -> str:
@@ -248,9 +212,8 @@ class Emulator:
                      body: dict[str, Any]) -> Callable[[], dict[str, Any]]:
         """Validate synchronously (422); the effect, or its failure, comes with the request status."""
         errors: dict[str, str] = {}
-        for field, limit in (("user", 100), ("source", 100), ("note", 25000)):
-            if field in body and (not isinstance(body[field], str) or len(body[field]) > limit):
-                errors[field] = f"{field} must be a string of at most {limit} characters."
+        for field, limit in alert_state.overlong(body, (("user", 100), ("source", 100), ("note", 25000))):
+            errors[field] = f"{field} must be a string of at most {limit} characters."
         if action == "notes" and not (isinstance(body.get("note"), str) and body["note"].strip()):
             errors["note"] = "Note can not be empty."
         end = None
@@ -306,7 +269,7 @@ class Emulator:
             else:
                 status = "Added note"
             if body.get("note"):
-                self._append(self.notes, alert["id"], {"note": body["note"], "owner": actor, "createdAt": iso(now())})
+                self.add_note(alert["id"], body["note"], actor)
             self.log_event(alert["id"], f"{status} by {actor}", "system", actor)
             return {**result, "status": status}
 
@@ -331,37 +294,15 @@ class Emulator:
         """(id, username) on call at `moment` in each rotation."""
         out = []
         for rotation in schedule.get("rotations") or []:
-            start = parse_time(rotation["startDate"], "startDate")
             people = [(p["id"], p["username"]) for p in rotation["participants"]]
-            if not people or moment < start:
-                continue
-            index = int((moment - start) / self._period(rotation)) % len(people)
-            out.append(people[index])
+            passed = alert_state.turns_passed(rotation, moment)
+            if people and passed is not None:
+                out.append(people[passed % len(people)])
         return out
 
-    @staticmethod
-    def _period(rotation: dict[str, Any]) -> timedelta:
-        unit = {"hourly": timedelta(hours=1), "daily": timedelta(days=1), "weekly": timedelta(weeks=1)}
-        return unit[rotation["type"]] * rotation.get("length", 1)
-
     def timeline(self, schedule: dict[str, Any], start: datetime, end: datetime) -> dict[str, Any]:
-        rotations = []
-        for order, rotation in enumerate(schedule.get("rotations") or [], 1):
-            period = self._period(rotation)
-            r_start = parse_time(rotation["startDate"], "startDate")
-            people = rotation["participants"]
-            periods = []
-            if people and end > r_start:
-                index = max(0, int((max(start, r_start) - r_start) / period))
-                while True:
-                    p_start = r_start + period * index
-                    if p_start >= end:
-                        break
-                    person = people[index % len(people)]
-                    periods.append({"startDate": iso(max(p_start, start)), "endDate": iso(min(p_start + period, end)),
-                                    "type": "default",
-                                    "recipient": {"id": person["id"], "type": "user", "name": person["username"]}})
-                    index += 1
-            rotations.append({"id": rotation["id"], "name": rotation["name"], "order": float(order),
-                              "periods": periods})
-        return {"rotations": rotations}
+        def period(turn: Turn) -> dict[str, Any]:
+            return {"type": "default",
+                    "recipient": {"id": turn.person["id"], "type": "user", "name": turn.person["username"]}}
+
+        return alert_state.schedule_timeline(schedule, start, end, period)
