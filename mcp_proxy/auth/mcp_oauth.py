@@ -8,6 +8,11 @@ and three changes:
   tokens themselves, not a per-process counter), then tries one refresh instead of a new browser
   sign-in. Only a refusal of the grant (`invalid_grant`) forgets the token; a server error, a rate
   limit or a rejected client leaves it stored and says "try again" or which setting to fix.
+- **A `logout` or `login` in another process reaches a running `serve` at its next request**, not at the
+  next 401: each request (and, through `follow_stored_sign_in`, each tool call before it is sent) stats the
+  token's metadata file (vault.py: `TokenStore.signature`) and re-reads the keychain only when it changed. A
+  new sign-in is adopted as it is, never refreshed over; a removed one drops this process's token, and the
+  call raises SignInRequired without sending it.
 - **Stored tokens keep their expiry** (the SDK forgets it on restart and would send expired tokens)
   and the token endpoint they came from, so a restarted proxy refreshes at the right place.
 - **`serve` never opens a browser for an MCP upstream**: it runs in the background, reconnects with
@@ -215,6 +220,32 @@ class ProxyOAuthProvider(OAuthClientProvider):
         self._adopt_stored()
         return "changed"
 
+    async def follow_stored_sign_in(self) -> None:
+        """Before each call of `serve` (cheap: one stat, the keychain only after a change): take up a sign-in or
+        refresh another process stored since this one read the store. Raises SignInRequired when the sign-in
+        was removed (`logout`, or a refusal seen elsewhere): the token this process holds is not used again."""
+        if self.interactive or not self._initialized or not self.storage.changed():
+            return
+        async with self.context.lock:
+            if await self._take_up_stored() == "gone":
+                raise SignInRequired(self.cfg.key, "the stored sign-in was removed, by `logout` or after the server "
+                                                   "refused it")
+
+    async def _take_up_stored(self) -> str:
+        """Under `context.lock`: re-read the store if it changed since this process read or wrote it, and adopt
+        what it holds (`_reload`'s answer, "same" when unchanged). "gone" (and the tokens dropped) only when this
+        process held a token: re-reading, never refreshing, is what keeps a new `login` from being undone."""
+        if not self.storage.changed():
+            return "same"
+        held = self.context.current_tokens is not None
+        stored = await self._reload()
+        if stored != "gone":
+            return stored
+        log.info("upstream %s: the stored sign-in was removed in another process; not using its token", self.cfg.key)
+        self.context.clear_tokens()
+        self.storage.record = None
+        return "gone" if held else "same"
+
     async def _refresh_once(self) -> AsyncGenerator[httpx2.Request, httpx2.Response]:
         """Refresh under the cross-process lock, unless another process already did. Sets `refresh_problem`
         when the refresh failed but the sign-in is kept."""
@@ -272,6 +303,8 @@ class ProxyOAuthProvider(OAuthClientProvider):
         async with self.context.lock:
             if not self._initialized:
                 await self._initialize()
+            elif not self.interactive:  # a `login`, refresh or `logout` in another process since the last request
+                await self._take_up_stored()
             if not self.context.is_token_valid() and self.context.can_refresh_token():
                 async for step in _relay(self._refresh_once()):
                     step.response = yield step.request

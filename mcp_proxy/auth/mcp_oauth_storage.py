@@ -13,11 +13,13 @@ import anyio
 from mcp.shared.auth import OAuthClientInformationFull, OAuthToken
 
 from mcp_proxy.auth.events import NO_EVENTS, AuthEvents
-from mcp_proxy.auth.vault import TokenRecord, TokenStore
+from mcp_proxy.auth.vault import Signature, TokenRecord, TokenStore
 from mcp_proxy.config import SecretError, SecretStore, UpstreamConfig
 from mcp_proxy.paths import Paths
 
 log = logging.getLogger("mcp_proxy.auth.mcp_oauth")
+
+_NOT_LOOKED: Signature = (-1, -1, -1)  # no stored state has this signature
 
 
 class KeychainTokenStorage:
@@ -38,13 +40,21 @@ class KeychainTokenStorage:
         # A refreshed record the keychain refused to store, and the refresh token it replaced (see _load).
         self.unsaved: TokenRecord | None = None
         self.unsaved_over: str | None = None
+        # The token metadata file's signature when `record` was read (vault.py: TokenStore.signature): another
+        # signature means another process signed in, refreshed or signed out since.
+        self.seen: Signature = _NOT_LOOKED
         self._events = events
 
     def _reveal(self, record: TokenRecord | None) -> None:
         if record is not None:
             self._events.reveal_all(record.secrets())
 
+    def changed(self) -> bool:
+        """Whether the stored sign-in may have changed since this process last read it: one stat, no keychain."""
+        return self.tokens.signature() != self.seen
+
     def _load(self) -> TokenRecord | None:
+        seen = self.tokens.signature()  # before the keychain: a write after it shows as a change next time
         try:
             record = self.tokens.load()
         except SecretError as exc:
@@ -52,6 +62,7 @@ class KeychainTokenStorage:
             self.unreadable = True
             return None
         self.unreadable = False
+        self.seen = seen
         unsaved = self.unsaved
         if unsaved is not None:
             # The keychain refused our refreshed record: while it still holds the one ours replaced (or nothing,
@@ -114,6 +125,9 @@ class KeychainTokenStorage:
             self.unsaved, self.unsaved_over = record, previous.refresh_token
             log.error("upstream %s: the refreshed token could not be stored (%s); this process keeps using it and "
                       "stores it at its next refresh", self.cfg.key, exc)
+        # `login` stores without the refresh lock, so a stat now could already be of its record: the next call
+        # reads the store once more instead (once per refresh), and finds its own record or the new sign-in.
+        self.seen = _NOT_LOOKED
         self.record = record
         self.fresh = False
 
@@ -144,7 +158,9 @@ class KeychainTokenStorage:
 
     def forget(self, refused: str | None = None) -> bool:
         self.unsaved = self.unsaved_over = None
-        return self.tokens.forget(refused)
+        existed = self.tokens.forget(refused)
+        self.seen = self.tokens.signature()  # its own removal is no news to this process
+        return existed
 
 
 def static_client(cfg: UpstreamConfig, store: SecretStore) -> OAuthClientInformationFull | None:
