@@ -1,8 +1,10 @@
-"""The Statuspage emulator's endpoints: one function per operation, (emu, call) → (status, body)."""
+"""The Statuspage emulator's endpoints: one function per operation, (emu, call) → (status, body), each
+declared with its method and path by `@route` (`ROUTES` is what `app.py` dispatches on)."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,6 +21,7 @@ from mcp_proxy.sandbox.statuspage.state import (
 )
 
 Result = tuple[int, Any]
+P = "/pages/{page_id}"
 
 
 @dataclass
@@ -26,6 +29,19 @@ class Call:
     params: dict[str, str]  # path parameters
     query: dict[str, str]
     body: Any
+
+
+Handler = Callable[[Emulator, Call], Awaitable[Result]]
+PageTable = dict[str, dict[str, dict[str, Any]]]  # page id -> item id -> item
+ROUTES: list[tuple[str, str, Handler]] = []  # (method, path template as in the spec, handler)
+
+
+def route(method: str, template: str) -> Callable[[Handler], Handler]:
+    """Declares the operation a handler answers, so that each path stands above the code that serves it."""
+    def declare(handler: Handler) -> Handler:
+        ROUTES.append((method, template, handler))
+        return handler
+    return declare
 
 
 def _int(call: Call, name: str, default: int, low: int) -> int:
@@ -43,6 +59,13 @@ def _paged(call: Call, items: list[Any], size_name: str = "per_page", zero_based
     page = _int(call, "page", first, first) - first
     size = min(100, _int(call, size_name, 100, 1))
     return 200, items[page * size:(page + 1) * size]
+
+
+def _stored(table: Callable[[Emulator], PageTable], id_param: str) -> Handler:
+    """GET of one item of a page just as it is stored (a component, a group, a metric)."""
+    async def handler(emu: Emulator, call: Call) -> Result:
+        return 200, emu.find(table(emu), call.params["page_id"], call.params[id_param])
+    return handler
 
 
 def _wrapped(call: Call, key: str) -> dict[str, Any]:
@@ -63,10 +86,12 @@ def _time(value: Any, name: str) -> datetime:
 
 
 # -- pages, components, groups ------------------------------------------------------------------
+@route("GET", "/pages")
 async def list_pages(emu: Emulator, call: Call) -> Result:
     return 200, [emu.public(p) for p in emu.pages.values()]
 
 
+@route("GET", P)
 async def get_page(emu: Emulator, call: Call) -> Result:
     return 200, emu.public(emu.page(call.params["page_id"]))
 
@@ -83,15 +108,16 @@ def _component_rows(emu: Emulator, pid: str) -> list[dict[str, Any]]:
     return rows
 
 
+@route("GET", f"{P}/components")
 async def list_components(emu: Emulator, call: Call) -> Result:
     emu.page(call.params["page_id"])
     return _paged(call, _component_rows(emu, call.params["page_id"]))
 
 
-async def get_component(emu: Emulator, call: Call) -> Result:
-    return 200, emu.find(emu.components, call.params["page_id"], call.params["component_id"])
+route("GET", f"{P}/components/{{component_id}}")(_stored(lambda emu: emu.components, "component_id"))
 
 
+@route("PATCH", f"{P}/components/{{component_id}}")
 async def patch_component(emu: Emulator, call: Call) -> Result:
     pid = call.params["page_id"]
     comp = emu.find(emu.components, pid, call.params["component_id"])
@@ -112,14 +138,14 @@ async def patch_component(emu: Emulator, call: Call) -> Result:
     return 200, comp
 
 
+@route("GET", f"{P}/component-groups")
 async def list_groups(emu: Emulator, call: Call) -> Result:
     emu.page(call.params["page_id"])
     groups = sorted(emu.groups[call.params["page_id"]].values(), key=lambda g: g["position"])
     return _paged(call, groups)
 
 
-async def get_group(emu: Emulator, call: Call) -> Result:
-    return 200, emu.find(emu.groups, call.params["page_id"], call.params["id"])
+route("GET", f"{P}/component-groups/{{id}}")(_stored(lambda emu: emu.groups, "id"))
 
 
 # -- incidents and maintenances -------------------------------------------------------------------
@@ -128,6 +154,7 @@ def _incidents(emu: Emulator, pid: str) -> list[dict[str, Any]]:
     return sorted(emu.incidents[pid].values(), key=lambda i: i["created_at"], reverse=True)
 
 
+@route("GET", f"{P}/incidents")
 async def list_incidents(emu: Emulator, call: Call) -> Result:
     items = _incidents(emu, call.params["page_id"])
     q = (call.query.get("q") or "").lower()
@@ -138,13 +165,13 @@ async def list_incidents(emu: Emulator, call: Call) -> Result:
     return status, [emu.render_incident(i) for i in page]
 
 
-def incident_lister(which: str):  # noqa: ANN201
+def incident_lister(which: str) -> Handler:
     async def handler(emu: Emulator, call: Call) -> Result:
         items = _incidents(emu, call.params["page_id"])
         moment = emu.iso(now())
         if which == "unresolved":
             items = [i for i in items if i["_kind"] == "realtime" and i["status"] != "resolved"]
-        elif which == "active":
+        elif which == "active_maintenance":
             items = [i for i in items if i["_kind"] == "scheduled" and i["status"] in ("in_progress", "verifying")]
         else:
             items = [i for i in items if i["_kind"] == "scheduled" and i["status"] == "scheduled"
@@ -155,6 +182,11 @@ def incident_lister(which: str):  # noqa: ANN201
     return handler
 
 
+for _which in ("unresolved", "upcoming", "scheduled", "active_maintenance"):
+    route("GET", f"{P}/incidents/{_which}")(incident_lister(_which))
+
+
+@route("GET", f"{P}/incidents/{{incident_id}}")
 async def get_incident(emu: Emulator, call: Call) -> Result:
     return 200, emu.render_incident(emu.find(emu.incidents, call.params["page_id"], call.params["incident_id"]))
 
@@ -193,6 +225,7 @@ def _check_schedule(item: dict[str, Any], data: dict[str, Any]) -> None:
         raise Problem(422, "Scheduled until must be after scheduled for")
 
 
+@route("POST", f"{P}/incidents")
 async def create_incident(emu: Emulator, call: Call) -> Result:
     pid = call.params["page_id"]
     emu.page(pid)
@@ -236,6 +269,7 @@ async def create_incident(emu: Emulator, call: Call) -> Result:
     return 201, emu.render_incident(item)
 
 
+@route("PATCH", f"{P}/incidents/{{incident_id}}")
 async def patch_incident(emu: Emulator, call: Call) -> Result:
     pid = call.params["page_id"]
     item = emu.find(emu.incidents, pid, call.params["incident_id"])
@@ -279,15 +313,16 @@ async def patch_incident(emu: Emulator, call: Call) -> Result:
 
 
 # -- metrics --------------------------------------------------------------------------------------
+@route("GET", f"{P}/metrics")
 async def list_metrics(emu: Emulator, call: Call) -> Result:
     emu.page(call.params["page_id"])
     return _paged(call, list(emu.metrics[call.params["page_id"]].values()))
 
 
-async def get_metric(emu: Emulator, call: Call) -> Result:
-    return 200, emu.find(emu.metrics, call.params["page_id"], call.params["metric_id"])
+route("GET", f"{P}/metrics/{{metric_id}}")(_stored(lambda emu: emu.metrics, "metric_id"))
 
 
+@route("POST", f"{P}/metrics/{{metric_id}}/data")
 async def add_metric_data(emu: Emulator, call: Call) -> Result:
     pid = call.params["page_id"]
     metric = emu.find(emu.metrics, pid, call.params["metric_id"])
@@ -325,6 +360,7 @@ def _primary(sub: dict[str, Any]) -> str:
     return str(sub.get("endpoint") or sub.get("email") or sub.get("phone_number") or "")
 
 
+@route("GET", f"{P}/subscribers")
 async def list_subscribers(emu: Emulator, call: Call) -> Result:
     items = _subscribers(emu, call)
     q = (call.query.get("q") or "").lower()
@@ -339,6 +375,7 @@ async def list_subscribers(emu: Emulator, call: Call) -> Result:
     return status, [emu.public(s) for s in page]
 
 
+@route("GET", f"{P}/subscribers/count")
 async def count_subscribers(emu: Emulator, call: Call) -> Result:
     items = _subscribers(emu, call)
     kinds = [call.query["type"]] if call.query.get("type") else ["email", "sms", "webhook", "slack",
@@ -346,10 +383,12 @@ async def count_subscribers(emu: Emulator, call: Call) -> Result:
     return 200, {k: sum(1 for s in items if s["mode"] == k) for k in kinds}
 
 
+@route("GET", f"{P}/subscribers/{{subscriber_id}}")
 async def get_subscriber(emu: Emulator, call: Call) -> Result:
     return 200, emu.public(emu.find(emu.subscribers, call.params["page_id"], call.params["subscriber_id"]))
 
 
+@route("POST", f"{P}/subscribers")
 async def create_subscriber(emu: Emulator, call: Call) -> Result:
     pid = call.params["page_id"]
     emu.page(pid)
@@ -389,6 +428,7 @@ async def create_subscriber(emu: Emulator, call: Call) -> Result:
     return 201, emu.public(sub)
 
 
+@route("DELETE", f"{P}/subscribers/{{subscriber_id}}")
 async def delete_subscriber(emu: Emulator, call: Call) -> Result:
     pid = call.params["page_id"]
     sub = emu.find(emu.subscribers, pid, call.params["subscriber_id"])
@@ -402,37 +442,9 @@ async def delete_subscriber(emu: Emulator, call: Call) -> Result:
 
 
 # -- organisation ---------------------------------------------------------------------------------
+@route("GET", "/organizations/{organization_id}/users")
 async def list_users(emu: Emulator, call: Call) -> Result:
     org = call.params["organization_id"]
     if org not in emu.organizations:
         raise Problem(404, NOT_FOUND)
     return _paged(call, emu.users[org])
-
-
-P = "/pages/{page_id}"
-ROUTES = [
-    ("GET", "/pages", list_pages),
-    ("GET", P, get_page),
-    ("GET", f"{P}/components", list_components),
-    ("GET", f"{P}/components/{{component_id}}", get_component),
-    ("PATCH", f"{P}/components/{{component_id}}", patch_component),
-    ("GET", f"{P}/component-groups", list_groups),
-    ("GET", f"{P}/component-groups/{{id}}", get_group),
-    ("GET", f"{P}/incidents", list_incidents),
-    ("POST", f"{P}/incidents", create_incident),
-    ("GET", f"{P}/incidents/unresolved", incident_lister("unresolved")),
-    ("GET", f"{P}/incidents/upcoming", incident_lister("upcoming")),
-    ("GET", f"{P}/incidents/scheduled", incident_lister("scheduled")),
-    ("GET", f"{P}/incidents/active_maintenance", incident_lister("active")),
-    ("GET", f"{P}/incidents/{{incident_id}}", get_incident),
-    ("PATCH", f"{P}/incidents/{{incident_id}}", patch_incident),
-    ("GET", f"{P}/metrics", list_metrics),
-    ("GET", f"{P}/metrics/{{metric_id}}", get_metric),
-    ("POST", f"{P}/metrics/{{metric_id}}/data", add_metric_data),
-    ("GET", f"{P}/subscribers", list_subscribers),
-    ("POST", f"{P}/subscribers", create_subscriber),
-    ("GET", f"{P}/subscribers/count", count_subscribers),
-    ("GET", f"{P}/subscribers/{{subscriber_id}}", get_subscriber),
-    ("DELETE", f"{P}/subscribers/{{subscriber_id}}", delete_subscriber),
-    ("GET", "/organizations/{organization_id}/users", list_users),
-]
