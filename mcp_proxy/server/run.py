@@ -12,10 +12,11 @@ import logging
 import os
 import signal
 import socket
+import sys
 import uuid
 from collections.abc import Awaitable, Callable
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 import anyio
 import anyio.lowlevel
@@ -79,7 +80,7 @@ async def serve_async(config: Config, paths: Paths, wire: WireFds) -> None:
     from mcp_proxy.server.inflight import CallsInFlight
     from mcp_proxy.server.wire import wire_streams
     from mcp_proxy.upstreams.factory import build_upstreams
-    from mcp_proxy.upstreams.stdio_transport import kill_all_children, live_process_groups
+    from mcp_proxy.upstreams.stdio_transport import exiting, kill_all_children, live_process_groups
 
     store = SecretStore(config.secrets_store, paths.data_dir / "secrets.json")
     instance_id = uuid.uuid4().hex
@@ -133,6 +134,7 @@ async def serve_async(config: Config, paths: Paths, wire: WireFds) -> None:
                 # flight settle, stop upstreams (bounded), reap children, flush the audit, exit.
                 log.info("signal received; shutting down")
                 await settle_calls()
+                exiting()
                 background.cancel_scope.cancel()
                 with anyio.move_on_after(SHUTDOWN_BUDGET):
                     while live_process_groups():
@@ -154,6 +156,7 @@ async def serve_async(config: Config, paths: Paths, wire: WireFds) -> None:
                 await server.run(read_stream, write_stream, initialization_options(server))
             log.info("the client closed stdin; shutting down")
             hub.stop.set()
+            exiting()  # the client waits for us to leave: children get short graces (upstreams/stdio_transport.py)
             background.cancel_scope.cancel()
         outer.cancel_scope.cancel()
     audit.close()
@@ -169,6 +172,10 @@ def _start_shipper(tg: TaskGroup, config: Config, paths: Paths, store: SecretSto
     tg.start_soon(partial(run_shipper, emit=audit.append_nowait), paths, config.audit, store, stop)
 
 
-def serve(config: Config, paths: Paths, wire: WireFds) -> int:
+def serve(config: Config, paths: Paths, wire: WireFds) -> NoReturn:
     anyio.run(serve_async, config, paths, wire)
-    return 0
+    # Everything is written and closed (the audit above, the log here). Leave without the interpreter's teardown:
+    # unwinding tens of MiB of modules and objects takes longer than the whole shutdown, and the client waits.
+    logging.shutdown()
+    sys.stderr.flush()
+    os._exit(0)

@@ -46,12 +46,24 @@ log = logging.getLogger(__name__)
 
 EOF_GRACE = 1.0
 TERM_GRACE = 1.0
+# When the proxy itself is exiting because its client closed stdin, the client waits on us: children get EOF,
+# a moment to leave, then SIGTERM and SIGKILL, as the MCP spec's stdio shutdown describes, without the proxy
+# waiting a second per step (an idle Python server needs ~0.2 s just to exit, and many wait on open streams).
+EXIT_EOF_GRACE = 0.04
+EXIT_TERM_GRACE = 0.03
 ID_WINDOW = 4096  # bytes kept of each end of an oversized line: where its JSON-RPC id is
 STDERR_LINE = 2000  # bytes of one stderr line that are logged
 STDERR_BURST = 200  # stderr lines logged at once ...
 STDERR_RATE = 20.0  # ... and per second after that
 STDERR_TAIL = 20  # the last lines of a flood, logged when it ends
 _live_groups: set[int] = set()
+_exiting = False
+
+
+def exiting() -> None:
+    """The whole proxy is exiting: children still running are stopped with the short exit graces."""
+    global _exiting
+    _exiting = True
 
 
 def live_process_groups() -> frozenset[int]:
@@ -220,13 +232,14 @@ async def _relay_stderr(stream: anyio.abc.ByteReceiveStream, label: str) -> None
 
 
 async def _stop(process: anyio.abc.Process) -> None:
+    eof_grace, term_grace = (EXIT_EOF_GRACE, EXIT_TERM_GRACE) if _exiting else (EOF_GRACE, TERM_GRACE)
     with suppress(Exception):
         if process.stdin is not None:
             await process.stdin.aclose()
-    with anyio.move_on_after(EOF_GRACE):
+    with anyio.move_on_after(eof_grace):
         await process.wait()
         return
-    for sig, grace in ((signal.SIGTERM, TERM_GRACE), (signal.SIGKILL, 2.0)):
+    for sig, grace in ((signal.SIGTERM, term_grace), (signal.SIGKILL, 2.0)):
         with suppress(ProcessLookupError, PermissionError):
             os.killpg(process.pid, sig)
         with anyio.move_on_after(grace):
@@ -312,7 +325,7 @@ async def stdio_transport(params: StdioServerParameters, *, label: str,
             finally:
                 with anyio.CancelScope(shield=True):
                     await _stop(process)
-                    with anyio.move_on_after(0.5):  # the child's last words (often why it failed)
+                    with anyio.move_on_after(0.0 if _exiting else 0.5):  # the child's last words (often why it failed)
                         await stderr_done.wait()
                 tg.cancel_scope.cancel()
     finally:

@@ -90,6 +90,26 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def test_stdin_eof_with_an_upstream_that_ignores_eof_and_sigterm(proxy, tmp_path):
+    # The exit on EOF is quick (scripts/bench_gateway.py measures it), but never by leaving a child behind.
+    pidfile = tmp_path / "child.pid"
+    proxy.write({"stubborn": stdio_upstream("--stubborn", "--pidfile", str(pidfile))})
+    p = _spawn(proxy)
+    p.stdin.write(_init("2025-06-18") + "\n")
+    p.stdin.flush()
+    json.loads(p.stdout.readline())
+    deadline = time.monotonic() + 20
+    while not pidfile.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    child = int(pidfile.read_text())
+    time.sleep(0.5)  # let the upstream finish connecting
+    p.stdin.close()
+    p.wait(timeout=10)
+    assert p.returncode == 0
+    time.sleep(0.2)
+    assert not _alive(child), "the upstream process outlived the proxy"
+
+
 def test_stdin_eof_is_a_clean_exit(proxy):
     proxy.write({"one": stdio_upstream()})
     p = _spawn(proxy)
