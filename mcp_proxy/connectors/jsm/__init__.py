@@ -23,16 +23,13 @@ from mcp_proxy.connectors.base import Connector, ConnectorError, CredentialProvi
 from mcp_proxy.connectors.guard import RememberingCredentials, run_once
 from mcp_proxy.connectors.jsm import alerts, directory
 from mcp_proxy.connectors.jsm.client import AsyncWrites, CloudId, basic_value, build_client
+from mcp_proxy.connectors.opsgenie.common import poll_budget
 from mcp_proxy.connectors.vendor import VendorConnector
 
 __all__ = ["NOT_OFFERED", "JsmConnector", "build"]
 
 # Opsgenie tools this backend cannot serve.
 NOT_OFFERED = ("get_team", "list_users", "get_user")
-
-
-def poll_budget(call_timeout: float) -> float:
-    return max(0.2, min(5.0, call_timeout / 4))
 
 
 class _Credentials(RememberingCredentials):

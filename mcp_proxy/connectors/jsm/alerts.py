@@ -5,32 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
-from urllib.parse import quote
 
 from mcp_proxy.connectors.base import ConnectorError, ToolOutput
 from mcp_proxy.connectors.http import RestClient
 from mcp_proxy.connectors.jsm.client import RESULT_CAP, SOURCE, AsyncWrites, link_param
-from mcp_proxy.connectors.opsgenie.alerts import (
-    IDENT,
-    IDENT_REQUIRED,
-    REQUEST_ID,
-    RESPONDER,
-    VISIBLE_TO,
-    alert_output,
-    matching,
-    request_status_output,
-)
+from mcp_proxy.connectors.opsgenie import common, schemas
 from mcp_proxy.connectors.opsgenie.client import WriteOutcome
-from mcp_proxy.connectors.opsgenie.schemas import (
-    DATE_TIME,
-    NOTE,
-    limit,
-    non_negative,
-    page_limit,
-    paged_output,
-    segment,
-)
-from mcp_proxy.connectors.opsgenie.writes import _snooze_body, outcome_output
+from mcp_proxy.connectors.opsgenie.writes import outcome_output, snooze_end
 from mcp_proxy.connectors.schema import enum, obj, pick, text
 from mcp_proxy.connectors.tools import Args, BoundHandler, ToolTable
 
@@ -40,7 +21,7 @@ LIST_FIELDS = ("id", "tinyId", "alias", "message", "status", "acknowledged", "sn
 QUERY = text("JSM Operations alert search query, e.g. `status:open AND priority:P1`, `tag:db`, "
              "`message:*disk*`. Leave out to list every alert (open and closed).", 2000)
 PAGER = {"offset": text("Opaque paging token: the next_offset of a previous result; leave out for the start.", 200),
-         "limit": limit(20, "entries")}
+         "limit": schemas.limit(20, "entries")}
 WAITS = ("Writes are asynchronous in JSM Operations: this waits briefly for the outcome and reports it; if JSM "
          "is slow it returns a requestId to check with get_request_status.")
 
@@ -78,13 +59,13 @@ async def find_alert(ctx: Context, args: Args) -> dict[str, Any]:
             raise ConnectorError(f"JSM Operations found no alert with tiny id {identifier}; list_alerts shows them",
                                  "http_404")
         return found[0]
-    return await get_json(ctx, f"/v1/alerts/{segment(identifier)}")
+    return await get_json(ctx, f"/v1/alerts/{schemas.segment(identifier)}")
 
 
 async def alert_id(ctx: Context, args: Args) -> str:
     if (args.get("identifierType") or "id") == "id":
-        return segment(args.get("identifier"))
-    return segment((await find_alert(ctx, args)).get("id"))
+        return schemas.segment(args.get("identifier"))
+    return schemas.segment((await find_alert(ctx, args)).get("id"))
 
 
 @TOOLS.tool("list_alerts", "Search JSM Operations alerts, newest first. Use to find open or recent alerts "
@@ -94,16 +75,16 @@ async def alert_id(ctx: Context, args: Args) -> str:
             lambda ctx: obj({"query": QUERY,
                              "offset": {"type": "integer", "minimum": 0, "maximum": RESULT_CAP - 1, "default": 0,
                                         "description": "Start position; use next_offset from the previous page."},
-                             "limit": limit(min(ctx.page_size, 100), "alerts"),
+                             "limit": schemas.limit(min(ctx.page_size, 100), "alerts"),
                              "sort": enum("Field to sort by.", SORT_FIELDS, "createdAt"),
                              "order": enum("Sort order.", ["asc", "desc"], "desc")}),
             read_only=True, title="List alerts")
 async def list_alerts(ctx: Context, args: Args) -> ToolOutput:
-    offset = non_negative(args, "offset")
+    offset = schemas.non_negative(args, "offset")
     if offset >= RESULT_CAP - 1:
         raise ConnectorError(f"JSM Operations serves only the first {RESULT_CAP} results of a search; narrow the "
                              "query (e.g. a time range or a status) instead of paging further", "result_cap")
-    page = min(page_limit(args, min(ctx.page_size, 100)), RESULT_CAP - 1 - offset)
+    page = min(schemas.page_limit(args, min(ctx.page_size, 100)), RESULT_CAP - 1 - offset)
     params = {**pick(args, "query", "sort", "order"), "offset": offset, "size": page}
     body = await get_json(ctx, "/v1/alerts", params)
     alerts = [{k: a[k] for k in LIST_FIELDS if k in a} for a in body.get("values") or []]
@@ -124,7 +105,7 @@ async def list_alerts(ctx: Context, args: Args) -> ToolOutput:
                     "the rest.")
         return "This is the last page."
 
-    return paged_output(f"{len(alerts)} of {total if total is not None else '?'} alerts{matching(args)} "
+    return schemas.paged_output(f"{len(alerts)} of {total if total is not None else '?'} alerts{common.matching(args)} "
                         f"(offset {offset}); get_alert shows one in full.", "alerts", alerts, ctx.max_chars,
                         extra={"offset": offset, "count": total}, next_value=next_value, hint=hint)
 
@@ -135,15 +116,14 @@ async def list_alerts(ctx: Context, args: Args) -> ToolOutput:
 async def count_alerts(ctx: Context, args: Args) -> ToolOutput:
     # JSM has no count endpoint: a one-item page carries the total.
     body = await get_json(ctx, "/v1/alerts", {**pick(args, "query"), "size": 1})
-    count = body.get("count", 0)
-    return ToolOutput(text=f"{count} alerts{matching(args)}.", structured={"count": count, "query": args.get("query")})
+    return common.count_output(body.get("count", 0), args)
 
 
 @TOOLS.tool("get_alert", "Get one JSM Operations alert in full: message, status, priority, responders, tags, "
             "extra properties, entity, actions, owner, ack and close times. Identify it by id, alias or tiny id.",
-            obj(IDENT, IDENT_REQUIRED), read_only=True, title="Get alert")
+            schemas.on_alert({}), read_only=True, title="Get alert")
 async def get_alert(ctx: Context, args: Args) -> ToolOutput:
-    return alert_output(await find_alert(ctx, args), ctx.max_chars)
+    return common.alert_output(await find_alert(ctx, args), ctx.max_chars)
 
 
 def write_result(verb: str, outcome: WriteOutcome) -> ToolOutput:
@@ -177,29 +157,19 @@ async def _recipients(ctx: Context, values: Any, name: str) -> list[dict[str, An
 
 @TOOLS.tool("create_alert", "Create a JSM Operations alert (notifies the responders). An open alert with the "
             "same alias is de-duplicated instead (its count goes up). " + WAITS + " Returns the alert id and alias.",
-            obj({"message": text("Short alert text shown everywhere (≤130 characters).", 130, 1),
-                 "alias": text("Client-defined key for de-duplication and later actions.", 512),
-                 "description": text("Details for responders.", 15000),
-                 "responders": {"type": "array", "maxItems": 50, "items": RESPONDER,
-                                "description": "Teams (id or name), users (account id), escalations or schedules "
-                                               "(id) to notify."},
-                 "visibleTo": {"type": "array", "maxItems": 50, "items": VISIBLE_TO,
-                               "description": "Teams and users who may see it without being notified."},
-                 "actions": {"type": "array", "maxItems": 10, "items": text("Custom action name.", 50, 1)},
-                 "tags": {"type": "array", "maxItems": 20, "items": text("A tag.", 50, 1)},
-                 "details": {"type": "object", "maxProperties": 100,
-                             "additionalProperties": {"type": "string", "maxLength": 8000},
-                             "description": "Custom key-value properties (JSM: extraProperties; ≤8000 characters "
-                                            "in total)."},
-                 "entity": text("The domain the alert is about, e.g. a host or service.", 512),
-                 "priority": enum("P1 (critical) to P5 (informational).", ["P1", "P2", "P3", "P4", "P5"], "P3"),
-                 "note": text("A note added on creation.", 25000)}, ("message",)),
+            schemas.new_alert(message="Short alert text shown everywhere (≤130 characters).",
+                              alias="Client-defined key for de-duplication and later actions.",
+                              responders="Teams (id or name), users (account id), escalations or schedules (id) "
+                                         "to notify.",
+                              visible_to="Teams and users who may see it without being notified.",
+                              action="Custom action name.", tag="A tag.",
+                              details="Custom key-value properties (JSM: extraProperties; ≤8000 characters in total).",
+                              entity="The domain the alert is about, e.g. a host or service.",
+                              priority="P1 (critical) to P5 (informational).", note="A note added on creation."),
             read_only=False, title="Create alert")
 async def create_alert(ctx: Context, args: Args) -> ToolOutput:
     body = pick(args, "message", "alias", "description", "actions", "tags", "entity", "priority", "note")
-    details = args.get("details") or {}
-    if sum(len(str(k)) + len(str(v)) for k, v in details.items()) > 8000:
-        raise ConnectorError("details may hold at most 8000 characters in total (keys and values)", "bad_argument")
+    details = common.checked_details(args)
     if details:
         body["extraProperties"] = details
     for field in ("responders", "visibleTo"):
@@ -231,7 +201,7 @@ def _action(suffix: str, verb: str,
 
 
 async def _snooze(ctx: Context, args: Args) -> dict[str, Any]:
-    return {"endTime": _snooze_body(args)["endTime"]}
+    return {"endTime": snooze_end(args)}
 
 
 async def _escalation(ctx: Context, args: Args) -> dict[str, Any]:
@@ -258,18 +228,19 @@ async def _owner(ctx: Context, args: Args) -> dict[str, Any]:
 
 
 TOOLS.add("acknowledge_alert", "Acknowledge a JSM Operations alert: stops its escalation and tells others someone "
-          "is on it. " + WAITS, obj({**IDENT, "note": NOTE}, IDENT_REQUIRED), _action("acknowledge", "acknowledge"),
+          "is on it. " + WAITS, schemas.on_alert(), _action("acknowledge", "acknowledge"),
           read_only=False, idempotent=True, title="Acknowledge alert")
 TOOLS.add("unacknowledge_alert", "Undo the acknowledgement of a JSM Operations alert, so it escalates again. "
-          + WAITS, obj({**IDENT, "note": NOTE}, IDENT_REQUIRED), _action("unacknowledge", "unacknowledge"),
+          + WAITS, schemas.on_alert(), _action("unacknowledge", "unacknowledge"),
           read_only=False, idempotent=True, title="Unacknowledge alert")
 TOOLS.add("close_alert", "Close a JSM Operations alert (resolved). A closed alert cannot be reopened; a new one "
-          "with the same alias starts fresh. " + WAITS, obj({**IDENT, "note": NOTE}, IDENT_REQUIRED),
+          "with the same alias starts fresh. " + WAITS, schemas.on_alert(),
           _action("close", "close"), read_only=False, destructive=True, idempotent=True, title="Close alert")
 
 
 @TOOLS.tool("add_alert_note", "Add a note (comment) to a JSM Operations alert, e.g. findings or next steps. "
-            "Returns the note.", obj({**IDENT, "note": text("The note text.", 25000, 1)}, ("identifier", "note")),
+            "Returns the note.",
+            schemas.on_alert({"note": text("The note text.", 25000, 1)}, ("identifier", "note")),
             read_only=False, title="Add alert note")
 async def add_alert_note(ctx: Context, args: Args) -> ToolOutput:
     aid = await alert_id(ctx, args)
@@ -281,26 +252,22 @@ async def add_alert_note(ctx: Context, args: Args) -> ToolOutput:
 
 TOOLS.add("snooze_alert", "Snooze a JSM Operations alert: no notifications until the end time, then it notifies "
           "again. Give either endTime or minutes. " + WAITS,
-          obj({**IDENT, "endTime": {**DATE_TIME, "description": "When the snooze ends (ISO 8601, future)."},
-               "minutes": {"type": "integer", "minimum": 1, "maximum": 43200,
-                           "description": "Instead of endTime: snooze for this many minutes from now."},
-               "note": NOTE}, IDENT_REQUIRED),
+          schemas.snooze(end_time="When the snooze ends (ISO 8601, future).",
+                         minutes="Instead of endTime: snooze for this many minutes from now."),
           _action("snooze", "snooze", _snooze), read_only=False, idempotent=True, title="Snooze alert")
 TOOLS.add("escalate_alert", "Escalate a JSM Operations alert to the next level of an escalation now (by escalation "
           "id, or name: looked up in the teams' escalations). " + WAITS,
-          obj({**IDENT, "escalation": obj({"id": text("Escalation id.", 512), "name": text("Escalation name "
-               "(instead of id).", 512)}), "note": NOTE}, ("identifier", "escalation")),
+          schemas.escalate(escalation_id="Escalation id.", name="Escalation name (instead of id)."),
           _action("escalate", "escalate", _escalation), read_only=False, title="Escalate alert")
 TOOLS.add("assign_alert", "Make a user the owner of a JSM Operations alert, by Atlassian account id. " + WAITS,
-          obj({**IDENT, "owner": obj({"id": text("The user's Atlassian account id.", 512),
-                                      "username": text("Not supported by JSM Operations (give id).", 512)}),
-               "note": NOTE}, ("identifier", "owner")),
+          schemas.assign(account_id="The user's Atlassian account id.",
+                         username="Not supported by JSM Operations (give id)."),
           _action("assign", "assign", _owner), read_only=False, idempotent=True, title="Assign alert")
 
 
 async def _notes_or_logs(ctx: Context, args: Args, kind: str) -> ToolOutput:
     aid = await alert_id(ctx, args)
-    params: dict[str, Any] = {"size": page_limit(args, 20)}
+    params: dict[str, Any] = {"size": schemas.page_limit(args, 20)}
     if args.get("offset"):
         params["after"] = str(args["offset"])
     body = await get_json(ctx, f"/v1/alerts/{aid}/{kind}", params)
@@ -318,35 +285,18 @@ async def _notes_or_logs(ctx: Context, args: Args, kind: str) -> ToolOutput:
             return f"Some {kind} were left out for size: call again with a smaller limit."
         return f"No more {kind}."
 
-    return paged_output(f"{len(items)} {kind} of alert {args.get('identifier')}, newest first.", kind, items,
+    return schemas.paged_output(f"{len(items)} {kind} of alert {args.get('identifier')}, newest first.", kind, items,
                         ctx.max_chars, extra={}, next_value=next_value, hint=hint)
 
 
-@TOOLS.tool("list_alert_notes", "List the notes of a JSM Operations alert, newest first. Returns the notes (note, "
-            "owner, createdAt) and next_offset, an opaque token for the next page.",
-            obj({**IDENT, **PAGER}, IDENT_REQUIRED), read_only=True, title="List alert notes")
-async def list_alert_notes(ctx: Context, args: Args) -> ToolOutput:
-    return await _notes_or_logs(ctx, args, "notes")
-
-
-@TOOLS.tool("list_alert_logs", "List a JSM Operations alert's activity log (created, notified, acknowledged, "
-            "closed, …), newest first. Returns log entries and next_offset, an opaque token for the next page.",
-            obj({**IDENT, **PAGER}, IDENT_REQUIRED), read_only=True, title="List alert logs")
-async def list_alert_logs(ctx: Context, args: Args) -> ToolOutput:
-    return await _notes_or_logs(ctx, args, "logs")
-
-
-@TOOLS.tool("get_request_status", "Check the outcome of an asynchronous JSM Operations alert write by its "
-            "requestId (given by a write that had not finished). Returns whether it was processed, succeeded, "
-            "the alert id and JSM's status text.",
-            REQUEST_ID,
-            read_only=True, title="Get request status")
-async def get_request_status(ctx: Context, args: Args) -> ToolOutput:
-    rid = str(args.get("requestId") or "").strip()
-    return request_status_output(rid, await ctx.writes.status(rid),
-                                 f"JSM Operations has not processed request {rid} yet (or does not know it: "
-                                 "JSM answers both alike); ask again in a few seconds.")
-
-
-def quoted(value: Any) -> str:
-    return quote(str(value), safe="")
+common.add_alert_history(
+    TOOLS, _notes_or_logs, PAGER,
+    notes="List the notes of a JSM Operations alert, newest first. Returns the notes (note, owner, createdAt) and "
+          "next_offset, an opaque token for the next page.",
+    logs="List a JSM Operations alert's activity log (created, notified, acknowledged, closed, …), newest first. "
+         "Returns log entries and next_offset, an opaque token for the next page.")
+common.add_request_status(
+    TOOLS, "Check the outcome of an asynchronous JSM Operations alert write by its requestId (given by a write that "
+    "had not finished). Returns whether it was processed, succeeded, the alert id and JSM's status text.",
+    lambda rid: f"JSM Operations has not processed request {rid} yet (or does not know it: JSM answers both "
+    "alike); ask again in a few seconds.")

@@ -10,20 +10,8 @@ from typing import Any
 from mcp_proxy.connectors.base import ConnectorError, ToolOutput
 from mcp_proxy.connectors.jsm.alerts import Context, get_json
 from mcp_proxy.connectors.jsm.client import link_param
-from mcp_proxy.connectors.opsgenie.directory import (
-    EMPTY,
-    ON_CALL,
-    TIMELINE,
-    _named,
-    escalation_summary,
-    expand_timelines,
-    schedule_summary,
-    timeline_rows,
-    with_date,
-)
-from mcp_proxy.connectors.opsgenie.schemas import segment
+from mcp_proxy.connectors.opsgenie import common, schemas
 from mcp_proxy.connectors.output import list_output, object_output
-from mcp_proxy.connectors.schema import obj
 from mcp_proxy.connectors.tools import Args, ToolTable
 
 MAX_PAGES = 40  # a directory list reads at most this many pages
@@ -54,7 +42,7 @@ async def all_escalations(ctx: Context) -> list[dict[str, Any]]:
     out = []
     for team in await teams(ctx):
         team_id = str(team.get("teamId"))
-        for escalation in await _all(ctx, f"/v1/teams/{segment(team_id)}/escalations", 100):
+        for escalation in await _all(ctx, f"/v1/teams/{schemas.segment(team_id)}/escalations", 100):
             out.append({**escalation, "teamId": team_id})
     return out
 
@@ -62,17 +50,17 @@ async def all_escalations(ctx: Context) -> list[dict[str, Any]]:
 async def schedule_id(ctx: Context, args: Args) -> str:
     identifier = str(args.get("identifier") or "").strip()
     if (args.get("identifierType") or "id") == "id":
-        return segment(identifier)
+        return schemas.segment(identifier)
     for schedule in await _all(ctx, "/v1/schedules", 50, {"query": identifier}):
         if str(schedule.get("name", "")).lower() == identifier.lower():
-            return segment(schedule.get("id"))
+            return schemas.segment(schedule.get("id"))
     raise ConnectorError(f"JSM Operations has no schedule named {identifier!r}; list_schedules shows the names",
                          "http_404")
 
 
 TOOLS.add("list_escalations", "List the JSM Operations escalations of every team: who gets notified, in which "
           "order, after which delays. Returns each escalation's id, name, teamId, rules and repeat settings.",
-          EMPTY, lambda ctx, args: _escalations(ctx), read_only=True, title="List escalations")
+          schemas.EMPTY, lambda ctx, args: _escalations(ctx), read_only=True, title="List escalations")
 
 
 async def _escalations(ctx: Context) -> ToolOutput:
@@ -81,21 +69,20 @@ async def _escalations(ctx: Context) -> ToolOutput:
 
 
 @TOOLS.tool("get_escalation", "Get one JSM Operations escalation with its rules (condition, delay, recipient) by "
-            "id or name.", _named("escalation"), read_only=True, title="Get escalation")
+            "id or name.", schemas.named("escalation"), read_only=True, title="Get escalation")
 async def get_escalation(ctx: Context, args: Args) -> ToolOutput:
     kind = args.get("identifierType") or "id"
     identifier = str(args.get("identifier") or "").strip()
     for escalation in await all_escalations(ctx):
         if escalation.get(kind) == identifier:
-            return object_output(escalation_summary(escalation), escalation, ctx.max_chars)
+            return object_output(common.escalation_summary(escalation), escalation, ctx.max_chars)
     raise ConnectorError(f"JSM Operations found no escalation with {kind} {identifier!r} in any team; "
                          "list_escalations shows them", "http_404")
 
 
 @TOOLS.tool("list_schedules", "List the JSM Operations on-call schedules (id, name, time zone, enabled, team). Use "
             "the id or name with who_is_on_call, next_on_call or get_schedule_timeline.",
-            obj({"expandRotations": {"type": "boolean", "default": False,
-                                     "description": "Include each schedule's rotations."}}),
+            schemas.LIST_SCHEDULES,
             read_only=True, title="List schedules")
 async def list_schedules(ctx: Context, args: Args) -> ToolOutput:
     items = await _all(ctx, "/v1/schedules", 50, {"expand": "rotation"} if args.get("expandRotations") else None)
@@ -103,23 +90,24 @@ async def list_schedules(ctx: Context, args: Args) -> ToolOutput:
 
 
 @TOOLS.tool("get_schedule", "Get one JSM Operations schedule with its rotations (participants, type, length, "
-            "start) by id or name.", _named("schedule"), read_only=True, title="Get schedule")
+            "start) by id or name.", schemas.named("schedule"), read_only=True, title="Get schedule")
 async def get_schedule(ctx: Context, args: Args) -> ToolOutput:
     data = await get_json(ctx, f"/v1/schedules/{await schedule_id(ctx, args)}")
-    return object_output(schedule_summary(data), data, ctx.max_chars)
+    return object_output(common.schedule_summary(data), data, ctx.max_chars)
 
 
 @TOOLS.tool("get_schedule_timeline", "Show who is on call in a JSM Operations schedule over a time window "
             "(default: one week from now). Returns periods (rotation, start, end, recipient account id) of the "
             "final timeline, and of the base/override/forwarding timelines when asked.",
-            TIMELINE,
+            schemas.TIMELINE,
             read_only=True, title="Get schedule timeline")
 async def get_schedule_timeline(ctx: Context, args: Args) -> ToolOutput:
     sid = await schedule_id(ctx, args)
-    params = with_date(args, {"interval": args.get("interval", 1), "intervalUnit": args.get("intervalUnit", "weeks")})
-    expand = expand_timelines(args, params)
+    params = common.with_date(args, {"interval": args.get("interval", 1),
+                                     "intervalUnit": args.get("intervalUnit", "weeks")})
+    expand = common.expand_timelines(args, params)
     data = await get_json(ctx, f"/v1/schedules/{sid}/timeline", params)
-    rows = timeline_rows(data, expand, "responder", "id")
+    rows = common.timeline_rows(data, expand, "responder", "id")
     return list_output(
         f"Timeline of schedule {args.get('identifier')!r} from {data.get('startDate')} to {data.get('endDate')}: "
         f"{len(rows)} periods (final timeline = who is actually on call; recipients are account ids).",
@@ -127,39 +115,24 @@ async def get_schedule_timeline(ctx: Context, args: Args) -> ToolOutput:
         extra={"schedule": {"id": sid}, "startDate": data.get("startDate"), "endDate": data.get("endDate")})
 
 
-def _ids(participants: Any) -> list[str]:
-    return [f"{p.get('id', '?')} ({p.get('type', '?')})" if isinstance(p, dict) else str(p)
-            for p in participants or []]
-
-
 async def _on_call(ctx: Context, args: Args, suffix: str) -> dict[str, Any]:
-    params = with_date(args, {"flat": "true"} if args.get("flat") else {})
+    params = common.with_date(args, {"flat": "true"} if args.get("flat") else {})
     return await get_json(ctx, f"/v1/schedules/{await schedule_id(ctx, args)}/{suffix}", params or None)
 
 
-@TOOLS.tool("who_is_on_call", "Who is on call now (or at `date`) in a JSM Operations schedule, by schedule id or "
-            "name. Returns the on-call participants (Atlassian account ids, and teams/escalations with theirs).",
-            ON_CALL, read_only=True, title="Who is on call")
-async def who_is_on_call(ctx: Context, args: Args) -> ToolOutput:
-    data = await _on_call(ctx, args, "on-calls")
-    names = _ids(data.get("onCallParticipants") or data.get("onCallUsers"))
-    when = f" at {args['date']}" if args.get("date") else " now"
-    return object_output(f"On call{when} for schedule {args.get('identifier')!r}: {', '.join(names) or 'nobody'}.",
-                         data, ctx.max_chars)
-
-
-@TOOLS.tool("next_on_call", "Who is on call next in a JSM Operations schedule after now (or after `date`), by "
-            "schedule id or name. Returns the next on-call participants (account ids).", ON_CALL, read_only=True,
-            title="Next on call")
-async def next_on_call(ctx: Context, args: Args) -> ToolOutput:
-    data = await _on_call(ctx, args, "next-on-calls")
-    names = _ids(data.get("nextOnCallParticipants") or data.get("nextOnCallUsers"))
-    return object_output(f"Next on call for schedule {args.get('identifier')!r}: {', '.join(names) or 'nobody'}.",
-                         data, ctx.max_chars)
+common.add_on_call_tools(
+    TOOLS, _on_call,
+    common.OnCallAnswers(now=("onCallParticipants", "onCallUsers"),
+                         upcoming=("nextOnCallParticipants", "nextOnCallUsers"), field="id",
+                         schedule=lambda data, args: args.get("identifier")),
+    now="Who is on call now (or at `date`) in a JSM Operations schedule, by schedule id or name. Returns the "
+        "on-call participants (Atlassian account ids, and teams/escalations with theirs).",
+    upcoming="Who is on call next in a JSM Operations schedule after now (or after `date`), by schedule id or name. "
+             "Returns the next on-call participants (account ids).")
 
 
 @TOOLS.tool("list_teams", "List the JSM Operations teams (Atlassian platform teams: id and name). Their "
-            "escalations are in list_escalations.", EMPTY, read_only=True, title="List teams")
+            "escalations are in list_escalations.", schemas.EMPTY, read_only=True, title="List teams")
 async def list_teams(ctx: Context, args: Args) -> ToolOutput:
     items = [{"id": t.get("teamId"), "name": t.get("teamName")} for t in await teams(ctx)]
     return list_output(f"{len(items)} teams.", "teams", items, ctx.max_chars)

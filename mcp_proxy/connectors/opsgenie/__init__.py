@@ -14,14 +14,10 @@ from mcp_proxy.connectors.base import Connector, CredentialProvider
 from mcp_proxy.connectors.guard import RememberingCredentials
 from mcp_proxy.connectors.opsgenie import alerts, directory
 from mcp_proxy.connectors.opsgenie.client import AsyncWrites, base_url_for, build_client
+from mcp_proxy.connectors.opsgenie.common import poll_budget
 from mcp_proxy.connectors.vendor import VendorConnector
 
 __all__ = ["OpsgenieConnector", "base_url_for", "build", "poll_budget"]
-
-
-def poll_budget(call_timeout: float) -> float:
-    """How long a write waits for Opsgenie to process it: a few seconds, well inside the call timeout."""
-    return max(0.2, min(5.0, call_timeout / 4))
 
 
 class OpsgenieConnector(VendorConnector):

@@ -4,22 +4,30 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from mcp_proxy.connectors.base import ConnectorError, ToolOutput
+from mcp_proxy.connectors.base import ToolOutput
 from mcp_proxy.connectors.http import RestClient
 from mcp_proxy.connectors.opsgenie.client import AsyncWrites, next_query
+from mcp_proxy.connectors.opsgenie.common import (
+    add_alert_history,
+    add_request_status,
+    alert_output,
+    checked_details,
+    count_output,
+    matching,
+)
 from mcp_proxy.connectors.opsgenie.schemas import (
-    ALERT_IDENTIFIER,
-    ALERT_IDENTIFIER_TYPE,
-    DATE_TIME,
-    NOTE,
+    assign,
+    escalate,
     limit,
+    new_alert,
     non_negative,
+    on_alert,
     page_limit,
     paged_output,
     segment,
+    snooze,
 )
 from mcp_proxy.connectors.opsgenie.writes import action_body, recipients, with_actor, write_result
-from mcp_proxy.connectors.output import object_output
 from mcp_proxy.connectors.schema import enum, obj, pick, text
 from mcp_proxy.connectors.tools import Args, BoundHandler, ToolTable
 
@@ -33,26 +41,9 @@ LIST_FIELDS = ("id", "tinyId", "alias", "message", "status", "acknowledged", "sn
 QUERY = text("Opsgenie search query, e.g. `status:open AND priority:P1`, `tag:db`; leave out for all alerts.", 2000)
 SEARCH_ID = text("Instead of query: a saved search's id or name.", 512)
 SEARCH_ID_TYPE = enum("", ["id", "name"], "id")
-RESPONDER = obj({
-    "type": enum("", ["team", "user", "escalation", "schedule"]),
-    "id": text("", 512),
-    "name": text("Instead of id (team, escalation, schedule).", 512),
-    "username": text("Instead of id (user, usually the email).", 512),
-}, ("type",))
-VISIBLE_TO = obj({
-    "type": enum("", ["team", "user"]),
-    "id": text("", 512),
-    "name": text("Team name, instead of id.", 512),
-    "username": text("Username, instead of id.", 512),
-}, ("type",))
-IDENT = {"identifier": ALERT_IDENTIFIER, "identifierType": ALERT_IDENTIFIER_TYPE}
-IDENT_REQUIRED = ("identifier",)
 PAGER = {"offset": text("next_offset of the previous page.", 200),
          "direction": enum("", ["next", "prev"], "next"),
          "limit": limit(20, "entries"), "order": enum("By creation time.", ["asc", "desc"], "desc")}
-REQUEST_ID = obj({"requestId": {"type": "string", "minLength": 1, "maxLength": 128,
-                                 "pattern": "^[A-Za-z0-9_.:-]+$", "description": "The requestId to check."}},
-                 ("requestId",))
 WAITS = "Waits briefly for Opsgenie's outcome; if slow, returns a requestId for get_request_status."
 
 
@@ -73,28 +64,6 @@ def _ident_params(args: Args) -> dict[str, Any]:
 
 def _alert_path(args: Args, suffix: str = "") -> str:
     return f"/v2/alerts/{segment(args.get('identifier'))}{suffix}"
-
-
-def matching(args: Args) -> str:
-    """` matching 'query'` for a summary line, when a query was given (shared with the JSM backend)."""
-    return f" matching {args['query']!r}" if args.get("query") else ""
-
-
-def alert_output(alert: dict[str, Any], max_chars: int) -> ToolOutput:
-    """One alert in full, under its summary line (shared with the JSM backend)."""
-    state = "acknowledged" if alert.get("acknowledged") else alert.get("status", "?")
-    return object_output(f"Alert #{alert.get('tinyId')} {alert.get('priority', '')} {state}: "
-                         f"{alert.get('message', '')}", alert, max_chars)
-
-
-def request_status_output(rid: str, data: dict[str, Any] | None, pending: str) -> ToolOutput:
-    """The answer of get_request_status: `pending` when the request is not processed yet (shared with JSM)."""
-    if data is None:
-        return ToolOutput(text=pending, structured={"requestId": rid, "processed": False})
-    ok = "succeeded" if data.get("isSuccess") else "failed"
-    return ToolOutput(text=f"Request {rid} ({data.get('action', '?')}) {ok}: {data.get('status', '')}; "
-                           f"alert {data.get('alertId', '?')}.",
-                      structured={"requestId": rid, "processed": True, **data})
 
 
 @TOOLS.tool("list_alerts", "Search Opsgenie alerts, newest first: use it to find open or recent alerts and their ids. "
@@ -131,12 +100,11 @@ async def list_alerts(ctx: Context, args: Args) -> ToolOutput:
 async def count_alerts(ctx: Context, args: Args) -> ToolOutput:
     params = pick(args, "query", "searchIdentifier", "searchIdentifierType")
     body = await ctx.client.json("GET", "/v2/alerts/count", params=params)
-    count = (body.get("data") or {}).get("count", 0)
-    return ToolOutput(text=f"{count} alerts{matching(args)}.", structured={"count": count, "query": args.get("query")})
+    return count_output((body.get("data") or {}).get("count", 0), args)
 
 
 @TOOLS.tool("get_alert", "Get one Opsgenie alert in full (responders, tags, details, actions, ack/close times).",
-            obj(IDENT, IDENT_REQUIRED), read_only=True, title="Get alert")
+            on_alert({}), read_only=True, title="Get alert")
 async def get_alert(ctx: Context, args: Args) -> ToolOutput:
     body = await ctx.client.json("GET", _alert_path(args), params=_ident_params(args))
     return alert_output(body.get("data") or {}, ctx.max_chars)
@@ -144,21 +112,10 @@ async def get_alert(ctx: Context, args: Args) -> ToolOutput:
 
 @TOOLS.tool("create_alert", "Create an Opsgenie alert, notifying its responders; an open alert with the same alias is "
             "de-duplicated instead. " + WAITS,
-            obj({"message": text("", 130, 1),
-                 "alias": text("Your key for de-duplication and later actions.", 512),
-                 "description": text("Details for responders.", 15000),
-                 "responders": {"type": "array", "maxItems": 50, "items": RESPONDER,
-                                "description": "Who to notify."},
-                 "visibleTo": {"type": "array", "maxItems": 50, "items": VISIBLE_TO,
-                               "description": "Who may see it without being notified."},
-                 "actions": {"type": "array", "maxItems": 10, "items": text("", 50, 1)},
-                 "tags": {"type": "array", "maxItems": 20, "items": text("", 50, 1)},
-                 "details": {"type": "object", "maxProperties": 100,
-                             "additionalProperties": {"type": "string", "maxLength": 8000},
-                             "description": "Custom properties, ≤8000 characters in all."},
-                 "entity": text("What it is about, e.g. a host.", 512),
-                 "priority": enum("", ["P1", "P2", "P3", "P4", "P5"], "P3"),
-                 "note": text("", 25000)}, ("message",)),
+            new_alert(message="", alias="Your key for de-duplication and later actions.",
+                      responders="Who to notify.", visible_to="Who may see it without being notified.",
+                      action="", tag="", details="Custom properties, ≤8000 characters in all.",
+                      entity="What it is about, e.g. a host.", priority="", note=""),
             read_only=False, title="Create alert")
 async def create_alert(ctx: Context, args: Args) -> ToolOutput:
     body = pick(args, "message", "alias", "description", "actions", "tags", "details", "entity", "priority", "note")
@@ -166,9 +123,7 @@ async def create_alert(ctx: Context, args: Args) -> ToolOutput:
         body["responders"] = recipients(args["responders"], "responders")
     if args.get("visibleTo"):
         body["visibleTo"] = recipients(args["visibleTo"], "visibleTo")
-    details = body.get("details") or {}
-    if sum(len(str(k)) + len(str(v)) for k, v in details.items()) > 8000:
-        raise ConnectorError("details may hold at most 8000 characters in total (keys and values)", "bad_argument")
+    checked_details(args)
     outcome = await ctx.writes.submit("/v2/alerts", with_actor(body, ctx.user))
     return write_result("create the alert", outcome)
 
@@ -183,31 +138,26 @@ def _action(suffix: str, verb: str, fields: tuple[str, ...] = ("note",)) -> Boun
 
 
 TOOLS.add("acknowledge_alert", "Acknowledge an Opsgenie alert: stops its escalation, shows someone is on it. "
-          + WAITS, obj({**IDENT, "note": NOTE}, IDENT_REQUIRED), _action("/acknowledge", "acknowledge"),
+          + WAITS, on_alert(), _action("/acknowledge", "acknowledge"),
           read_only=False, idempotent=True, title="Acknowledge alert")
 TOOLS.add("unacknowledge_alert", "Undo the acknowledgement of an Opsgenie alert, so it escalates again. "
-          + WAITS, obj({**IDENT, "note": NOTE}, IDENT_REQUIRED), _action("/unacknowledge", "unacknowledge"),
+          + WAITS, on_alert(), _action("/unacknowledge", "unacknowledge"),
           read_only=False, idempotent=True, title="Unacknowledge alert")
 TOOLS.add("close_alert", "Close an Opsgenie alert (resolved); it cannot be reopened. " + WAITS,
-          obj({**IDENT, "note": NOTE}, IDENT_REQUIRED),
+          on_alert(),
           _action("/close", "close"), read_only=False, destructive=True, idempotent=True, title="Close alert")
 TOOLS.add("add_alert_note", "Add a note (comment) to an Opsgenie alert, e.g. findings. " + WAITS,
-          obj({**IDENT, "note": text("", 25000, 1)}, ("identifier", "note")),
+          on_alert({"note": text("", 25000, 1)}, ("identifier", "note")),
           _action("/notes", "add a note to"), read_only=False, title="Add alert note")
 TOOLS.add("snooze_alert", "Snooze an Opsgenie alert's notifications until endTime or for minutes. " + WAITS,
-          obj({**IDENT, "endTime": {**DATE_TIME, "description": "Future end, ISO 8601."},
-               "minutes": {"type": "integer", "minimum": 1, "maximum": 43200,
-                           "description": "Instead of endTime."},
-               "note": NOTE}, IDENT_REQUIRED),
+          snooze(end_time="Future end, ISO 8601.", minutes="Instead of endTime."),
           _action("/snooze", "snooze", ("endTime", "minutes", "note")), read_only=False, idempotent=True,
           title="Snooze alert")
 TOOLS.add("escalate_alert", "Escalate an Opsgenie alert to the next level of an escalation policy now. " + WAITS,
-          obj({**IDENT, "escalation": obj({"id": text("", 512), "name": text("Instead of id.", 512)}), "note": NOTE},
-              ("identifier", "escalation")),
+          escalate(escalation_id="", name="Instead of id."),
           _action("/escalate", "escalate", ("escalation", "note")), read_only=False, title="Escalate alert")
 TOOLS.add("assign_alert", "Make a user the owner of an Opsgenie alert. " + WAITS,
-          obj({**IDENT, "owner": obj({"id": text("", 512), "username": text("Instead of id (email).", 512)}),
-               "note": NOTE}, ("identifier", "owner")),
+          assign(account_id="", username="Instead of id (email)."),
           _action("/assign", "assign", ("owner", "note")), read_only=False, idempotent=True, title="Assign alert")
 
 
@@ -233,25 +183,11 @@ async def _notes_or_logs(ctx: Context, args: Args, kind: str) -> ToolOutput:
                         extra={"direction": direction}, next_value=next_value, hint=hint)
 
 
-@TOOLS.tool("list_alert_notes", "List the notes of an Opsgenie alert (note, owner, createdAt), newest first by "
-            "default.",
-            obj({**IDENT, **PAGER}, IDENT_REQUIRED), read_only=True, title="List alert notes")
-async def list_alert_notes(ctx: Context, args: Args) -> ToolOutput:
-    return await _notes_or_logs(ctx, args, "notes")
-
-
-@TOOLS.tool("list_alert_logs", "List an Opsgenie alert's activity log (created, notified, acknowledged, "
-            "closed, …), newest first by default.", obj({**IDENT, **PAGER}, IDENT_REQUIRED), read_only=True,
-            title="List alert logs")
-async def list_alert_logs(ctx: Context, args: Args) -> ToolOutput:
-    return await _notes_or_logs(ctx, args, "logs")
-
-
-@TOOLS.tool("get_request_status", "Check the outcome of an Opsgenie alert write that had not finished, by "
-            "the requestId it returned.",
-            REQUEST_ID,
-            read_only=True, title="Get request status")
-async def get_request_status(ctx: Context, args: Args) -> ToolOutput:
-    rid = str(args.get("requestId") or "").strip()
-    return request_status_output(rid, await ctx.writes.status(rid),
-                                 f"Opsgenie has not processed request {rid} yet; ask again in a few seconds.")
+add_alert_history(
+    TOOLS, _notes_or_logs, PAGER,
+    notes="List the notes of an Opsgenie alert (note, owner, createdAt), newest first by default.",
+    logs="List an Opsgenie alert's activity log (created, notified, acknowledged, closed, …), newest first by "
+         "default.")
+add_request_status(
+    TOOLS, "Check the outcome of an Opsgenie alert write that had not finished, by the requestId it returned.",
+    lambda rid: f"Opsgenie has not processed request {rid} yet; ask again in a few seconds.")

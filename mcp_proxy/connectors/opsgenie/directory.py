@@ -8,103 +8,35 @@ from typing import Any
 from mcp_proxy.connectors.base import ToolOutput
 from mcp_proxy.connectors.opsgenie.alerts import Context
 from mcp_proxy.connectors.opsgenie.client import next_query
+from mcp_proxy.connectors.opsgenie.common import (
+    OnCallAnswers,
+    add_on_call_tools,
+    escalation_summary,
+    expand_timelines,
+    schedule_summary,
+    timeline_rows,
+    with_date,
+)
 from mcp_proxy.connectors.opsgenie.schemas import (
-    DATE_TIME,
-    NAMED_IDENTIFIER_TYPE,
+    EMPTY,
+    LIST_SCHEDULES,
+    TIMELINE,
     limit,
-    named_identifier,
+    named,
     non_negative,
     page_limit,
     paged_output,
     segment,
 )
 from mcp_proxy.connectors.output import list_output, object_output
-from mcp_proxy.connectors.schema import enum, iso_datetime, obj, text
+from mcp_proxy.connectors.schema import enum, obj, text
 from mcp_proxy.connectors.tools import Args, BoundHandler, ToolTable
-
-TIMELINES = ["base", "forwarding", "override"]
-EMPTY = obj({})
-WHEN = {**DATE_TIME, "description": "The moment to ask about (ISO 8601 with zone); default now."}
-ON_CALL = obj({"identifier": named_identifier("schedule"), "identifierType": NAMED_IDENTIFIER_TYPE,
-               "flat": {"type": "boolean", "default": False,
-                        "description": "true: only the recipients' names; false: participants with "
-                                       "their types and escalation details."},
-               "date": WHEN}, ("identifier",))
-
-TIMELINE = obj({"identifier": named_identifier("schedule"), "identifierType": NAMED_IDENTIFIER_TYPE,
-                "interval": {"type": "integer", "minimum": 1, "maximum": 12, "default": 1,
-                             "description": "Length of the window, in intervalUnit."},
-                "intervalUnit": enum("Unit of interval.", ["days", "weeks", "months"], "weeks"),
-                "date": {**DATE_TIME, "description": "Start of the window (ISO 8601 with zone); default now."},
-                "expand": {"type": "array", "maxItems": 3, "uniqueItems": True,
-                           "items": {"type": "string", "enum": TIMELINES},
-                           "description": "Also return these timelines."}}, ("identifier",))
 
 TOOLS: ToolTable[Context] = ToolTable()
 
 
-def _named(what: str) -> dict[str, Any]:
-    """The input schema of a tool that takes one thing by id or name."""
-    return obj({"identifier": named_identifier(what), "identifierType": NAMED_IDENTIFIER_TYPE}, ("identifier",))
-
-
 def _identifier_type(args: Args, param: str = "identifierType") -> dict[str, Any]:
     return {param: args.get("identifierType") or "id"}
-
-
-def with_date(args: Args, params: dict[str, Any]) -> dict[str, Any]:
-    """`params` with the `date` argument, checked, when given (shared with the JSM backend)."""
-    if args.get("date"):
-        params["date"] = iso_datetime(args["date"], "date")
-    return params
-
-
-def _names(participants: Any) -> list[str]:
-    out = []
-    for p in participants or []:
-        if isinstance(p, dict):
-            out.append(f"{p.get('name', '?')} ({p.get('type', '?')})")
-        else:
-            out.append(str(p))
-    return out
-
-
-def _periods(timeline: dict[str, Any], which: str, key: str, field: str) -> list[dict[str, Any]]:
-    rows = []
-    for rotation in (timeline or {}).get("rotations") or []:
-        for period in rotation.get("periods") or []:
-            recipient = period.get(key) or {}
-            rows.append({"timeline": which, "rotation": rotation.get("name"), "startDate": period.get("startDate"),
-                         "endDate": period.get("endDate"), "type": period.get("type"),
-                         "recipient": recipient.get(field), "recipientType": recipient.get("type")})
-    return rows
-
-
-def expand_timelines(args: Args, params: dict[str, Any]) -> list[str]:
-    """The extra timelines asked for, also set as `expand` in `params` (shared with the JSM backend)."""
-    expand = [e for e in args.get("expand") or [] if e in TIMELINES]
-    if expand:
-        params["expand"] = ",".join(expand)
-    return expand
-
-
-def timeline_rows(data: dict[str, Any], expand: list[str], key: str = "recipient",
-                  field: str = "name") -> list[dict[str, Any]]:
-    """The periods of the final timeline, then of each expanded one; a period names its recipient in
-    `key`, by `field` (shared with the JSM backend, whose periods name a `responder` by `id`)."""
-    rows = _periods(data.get("finalTimeline") or {}, "final", key, field)
-    for which in expand:
-        rows += _periods(data.get(f"{which}Timeline") or {}, which, key, field)
-    return rows
-
-
-def escalation_summary(data: dict[str, Any]) -> str:
-    return f"Escalation {data.get('name')!r} ({len(data.get('rules') or [])} rules)."
-
-
-def schedule_summary(data: dict[str, Any]) -> str:
-    return (f"Schedule {data.get('name')!r} (time zone {data.get('timezone')}, "
-            f"{len(data.get('rotations') or [])} rotations).")
 
 
 async def _get(ctx: Context, path: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -135,18 +67,17 @@ TOOLS.add("list_escalations", "List the Opsgenie escalation policies: who gets n
           EMPTY, _lister("/v2/escalations", "escalations", "escalation policies"), read_only=True,
           title="List escalations")
 TOOLS.add("get_escalation", "Get one Opsgenie escalation policy with its rules (condition, delay, recipient) "
-          "by id or name.", _named("escalation"),
+          "by id or name.", named("escalation"),
           _getter("escalations", escalation_summary),
           read_only=True, title="Get escalation")
 TOOLS.add("list_schedules", "List the Opsgenie on-call schedules (id, name, time zone, enabled, owner team). "
           "Use the id or name with who_is_on_call, next_on_call or get_schedule_timeline.",
-          obj({"expandRotations": {"type": "boolean", "default": False,
-                                   "description": "Include each schedule's rotations."}}),
+          LIST_SCHEDULES,
           _lister("/v2/schedules", "schedules", "schedules",
                   lambda args: {"expand": "rotation"} if args.get("expandRotations") else None),
           read_only=True, title="List schedules")
 TOOLS.add("get_schedule", "Get one Opsgenie schedule with its rotations (participants, type, length, start, "
-          "time restrictions) by id or name.", _named("schedule"),
+          "time restrictions) by id or name.", named("schedule"),
           _getter("schedules", schedule_summary),
           read_only=True, title="Get schedule")
 
@@ -179,32 +110,20 @@ async def _on_call(ctx: Context, args: Args, suffix: str) -> dict[str, Any]:
     return (await _get(ctx, path, params)).get("data") or {}
 
 
-@TOOLS.tool("who_is_on_call", "Who is on call now (or at `date`) in an Opsgenie schedule, by schedule id or "
-            "name. Returns the on-call participants (users, and escalations/teams with their members).",
-            ON_CALL, read_only=True, title="Who is on call")
-async def who_is_on_call(ctx: Context, args: Args) -> ToolOutput:
-    data = await _on_call(ctx, args, "on-calls")
-    names = _names(data.get("onCallParticipants") or data.get("onCallRecipients"))
-    when = f" at {args['date']}" if args.get("date") else " now"
-    name = (data.get("_parent") or {}).get("name", args.get("identifier"))
-    return object_output(f"On call{when} for schedule {name!r}: {', '.join(names) or 'nobody'}.", data,
-                         ctx.max_chars)
-
-
-@TOOLS.tool("next_on_call", "Who is on call next in an Opsgenie schedule after now (or after `date`), by "
-            "schedule id or name. Returns the next on-call recipients.", ON_CALL, read_only=True,
-            title="Next on call")
-async def next_on_call(ctx: Context, args: Args) -> ToolOutput:
-    data = await _on_call(ctx, args, "next-on-calls")
-    names = _names(data.get("nextOnCallRecipients") or data.get("nextOnCallParticipants"))
-    name = (data.get("_parent") or {}).get("name", args.get("identifier"))
-    return object_output(f"Next on call for schedule {name!r}: {', '.join(names) or 'nobody'}.", data,
-                         ctx.max_chars)
+add_on_call_tools(
+    TOOLS, _on_call,
+    OnCallAnswers(now=("onCallParticipants", "onCallRecipients"),
+                  upcoming=("nextOnCallRecipients", "nextOnCallParticipants"), field="name",
+                  schedule=lambda data, args: (data.get("_parent") or {}).get("name", args.get("identifier"))),
+    now="Who is on call now (or at `date`) in an Opsgenie schedule, by schedule id or name. Returns the on-call "
+        "participants (users, and escalations/teams with their members).",
+    upcoming="Who is on call next in an Opsgenie schedule after now (or after `date`), by schedule id or name. "
+             "Returns the next on-call recipients.")
 
 
 TOOLS.add("list_teams", "List the Opsgenie teams (id, name, description). Use get_team for members.",
           EMPTY, _lister("/v2/teams", "teams", "teams"), read_only=True, title="List teams")
-TOOLS.add("get_team", "Get one Opsgenie team with its members and their roles, by id or name.", _named("team"),
+TOOLS.add("get_team", "Get one Opsgenie team with its members and their roles, by id or name.", named("team"),
           _getter("teams", lambda d: f"Team {d.get('name')!r} ({len(d.get('members') or [])} members)."),
           read_only=True, title="Get team")
 

@@ -1,4 +1,7 @@
-"""Input-schema building blocks for the Opsgenie tools (limits from Opsgenie's docs and spec)."""
+"""Input-schema building blocks for the Opsgenie tools (limits from Opsgenie's docs and spec).
+
+Shared with the JSM Operations backend, which offers the same tools with the same arguments: the shapes and
+limits live here once, and each backend passes in only the descriptions it words its own way."""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ from urllib.parse import quote
 
 from mcp_proxy.connectors.base import ConnectorError, ToolOutput
 from mcp_proxy.connectors.output import settled_list_output
-from mcp_proxy.connectors.schema import enum, text
+from mcp_proxy.connectors.schema import described, enum, obj, text
 
 MAX_LIMIT = 100
 
@@ -27,6 +30,93 @@ NOTE = text("Optional note added with this action.", 25000)
 
 def named_identifier(what: str) -> dict[str, Any]:
     return text(f"The {what}'s id, or name per identifierType.", 512, 1)
+
+
+def named(what: str) -> dict[str, Any]:
+    """The input schema of a tool that takes one thing by id or name."""
+    return obj({"identifier": named_identifier(what), "identifierType": NAMED_IDENTIFIER_TYPE}, ("identifier",))
+
+
+# One alert, by id, alias or tiny id: the arguments every alert tool starts with.
+IDENT = {"identifier": ALERT_IDENTIFIER, "identifierType": ALERT_IDENTIFIER_TYPE}
+IDENT_REQUIRED = ("identifier",)
+RESPONDER = obj({
+    "type": enum("", ["team", "user", "escalation", "schedule"]),
+    "id": text("", 512),
+    "name": text("Instead of id (team, escalation, schedule).", 512),
+    "username": text("Instead of id (user, usually the email).", 512),
+}, ("type",))
+VISIBLE_TO = obj({
+    "type": enum("", ["team", "user"]),
+    "id": text("", 512),
+    "name": text("Team name, instead of id.", 512),
+    "username": text("Username, instead of id.", 512),
+}, ("type",))
+REQUEST_ID = obj({"requestId": {"type": "string", "minLength": 1, "maxLength": 128,
+                                 "pattern": "^[A-Za-z0-9_.:-]+$", "description": "The requestId to check."}},
+                 ("requestId",))
+
+
+def on_alert(fields: dict[str, Any] | None = None, required: tuple[str, ...] = IDENT_REQUIRED) -> dict[str, Any]:
+    """The input schema of a tool on one alert: the identifier, then `fields` (by default an optional note)."""
+    return obj({**IDENT, **({"note": NOTE} if fields is None else fields)}, required)
+
+
+def new_alert(*, message: str, alias: str, responders: str, visible_to: str, action: str, tag: str, details: str,
+              entity: str, priority: str, note: str) -> dict[str, Any]:
+    """The input schema of create_alert (Opsgenie's limits, which JSM keeps), with each backend's wording."""
+    return obj({"message": text(message, 130, 1),
+                "alias": text(alias, 512),
+                "description": text("Details for responders.", 15000),
+                "responders": described({"type": "array", "maxItems": 50, "items": RESPONDER}, responders),
+                "visibleTo": described({"type": "array", "maxItems": 50, "items": VISIBLE_TO}, visible_to),
+                "actions": {"type": "array", "maxItems": 10, "items": text(action, 50, 1)},
+                "tags": {"type": "array", "maxItems": 20, "items": text(tag, 50, 1)},
+                "details": described({"type": "object", "maxProperties": 100,
+                                      "additionalProperties": {"type": "string", "maxLength": 8000}}, details),
+                "entity": text(entity, 512),
+                "priority": enum(priority, ["P1", "P2", "P3", "P4", "P5"], "P3"),
+                "note": text(note, 25000)}, ("message",))
+
+
+def snooze(*, end_time: str, minutes: str) -> dict[str, Any]:
+    """The input schema of snooze_alert: until endTime, or for minutes (at most 30 days)."""
+    return on_alert({"endTime": {**DATE_TIME, "description": end_time},
+                     "minutes": {"type": "integer", "minimum": 1, "maximum": 43200, "description": minutes},
+                     "note": NOTE})
+
+
+def escalate(*, escalation_id: str, name: str) -> dict[str, Any]:
+    """The input schema of escalate_alert: the escalation by id or name."""
+    return on_alert({"escalation": obj({"id": text(escalation_id, 512), "name": text(name, 512)}), "note": NOTE},
+                    ("identifier", "escalation"))
+
+
+def assign(*, account_id: str, username: str) -> dict[str, Any]:
+    """The input schema of assign_alert: the new owner by id or username."""
+    return on_alert({"owner": obj({"id": text(account_id, 512), "username": text(username, 512)}), "note": NOTE},
+                    ("identifier", "owner"))
+
+
+# The directory tools' arguments.
+EMPTY = obj({})
+TIMELINES = ["base", "forwarding", "override"]
+ON_CALL = obj({"identifier": named_identifier("schedule"), "identifierType": NAMED_IDENTIFIER_TYPE,
+               "flat": {"type": "boolean", "default": False,
+                        "description": "true: only the recipients' names; false: participants with "
+                                       "their types and escalation details."},
+               "date": {**DATE_TIME, "description": "The moment to ask about (ISO 8601 with zone); default now."}},
+              ("identifier",))
+TIMELINE = obj({"identifier": named_identifier("schedule"), "identifierType": NAMED_IDENTIFIER_TYPE,
+                "interval": {"type": "integer", "minimum": 1, "maximum": 12, "default": 1,
+                             "description": "Length of the window, in intervalUnit."},
+                "intervalUnit": enum("Unit of interval.", ["days", "weeks", "months"], "weeks"),
+                "date": {**DATE_TIME, "description": "Start of the window (ISO 8601 with zone); default now."},
+                "expand": {"type": "array", "maxItems": 3, "uniqueItems": True,
+                           "items": {"type": "string", "enum": TIMELINES},
+                           "description": "Also return these timelines."}}, ("identifier",))
+LIST_SCHEDULES = obj({"expandRotations": {"type": "boolean", "default": False,
+                                          "description": "Include each schedule's rotations."}})
 
 
 def segment(value: Any) -> str:

@@ -42,7 +42,7 @@ def action_body(args: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]
     """The body of an action on one alert, from the tool's `fields`."""
     body = pick(args, *fields)
     if "endTime" in fields or "minutes" in fields:
-        body = _snooze_body(args)
+        body = {"endTime": snooze_end(args), **pick(args, "note")}
     # The spec types these as recipients, whose `type` is required.
     if "escalation" in body:
         body["escalation"] = {"type": "escalation", **_one_of(body["escalation"], ("id", "name"), "escalation")}
@@ -57,14 +57,13 @@ def _one_of(value: Any, keys: tuple[str, ...], name: str) -> dict[str, Any]:
     return {k: value[k] for k in keys if value.get(k)}
 
 
-def _snooze_body(args: dict[str, Any]) -> dict[str, Any]:
+def snooze_end(args: dict[str, Any]) -> str:
+    """When snooze_alert's snooze ends: endTime, or minutes from now (shared with the JSM backend)."""
     if bool(args.get("endTime")) == bool(args.get("minutes")):
         raise ConnectorError("give exactly one of endTime (ISO 8601) or minutes", "bad_argument")
     if args.get("minutes"):
-        end = iso(datetime.now(UTC) + timedelta(minutes=int(args["minutes"])))
-    else:
-        end = iso_datetime(args["endTime"], "endTime")
-    return {"endTime": end, **pick(args, "note")}
+        return iso(datetime.now(UTC) + timedelta(minutes=int(args["minutes"])))
+    return iso_datetime(args["endTime"], "endTime")
 
 
 def _failure_hint(status: str) -> str:
