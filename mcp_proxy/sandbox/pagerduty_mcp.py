@@ -48,14 +48,13 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from mcp_proxy.sandbox import mcp_stand_in
+from mcp_proxy.sandbox.mcp_stand_in import Served, ToolError, send_json
 from mcp_proxy.sandbox.pagerduty.state import Emulator, Problem, iso, now, parse_time
 from mcp_proxy.sandbox.pagerduty_mcp_tools import ACTIONS, required_scope, tool_definitions
 
 SANDBOX_USER_KEY = "pdmcpsandboxuserkey0123456789"  # alice's
 SANDBOX_ACCOUNT_KEY = "pdmcpsandboxaccountkey0123456"  # account-level
-
-class ToolError(Exception):
-    """A call the stand-in answers with an isError result; the text says what to fix."""
 
 
 @dataclass
@@ -281,24 +280,11 @@ class StandIn:
 
 # -- HTTP ---------------------------------------------------------------------------------------
 def _mcp_server(stand_in: StandIn) -> Any:
-    import mcp_types as types
-    from mcp.server.lowlevel import Server
+    def run(name: str, arguments: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        result = stand_in.call(name, arguments, _CALLER.get())  # the caller the gate let in
+        return json.dumps(result), result
 
-    tools = [types.Tool.model_validate(t) for t in tool_definitions()]
-
-    async def list_tools(_ctx: Any, _params: Any) -> types.ListToolsResult:
-        return types.ListToolsResult(tools=tools)
-
-    async def call_tool(_ctx: Any, params: types.CallToolRequestParams) -> types.CallToolResult:
-        caller = _CALLER.get()
-        try:
-            result = stand_in.call(params.name, dict(params.arguments or {}), caller)
-        except ToolError as exc:
-            return types.CallToolResult(content=[types.TextContent(type="text", text=str(exc))], is_error=True)
-        return types.CallToolResult(content=[types.TextContent(type="text", text=json.dumps(result))],
-                                    structured_content=result)
-
-    return Server("PagerDuty MCP Server", version="sandbox", on_list_tools=list_tools, on_call_tool=call_tool)
+    return mcp_stand_in.mcp_server("PagerDuty MCP Server", tool_definitions(), run)
 
 
 class _Gate:
@@ -321,14 +307,10 @@ class _Gate:
         if path.rstrip("/") != "/mcp":
             return await self.rest_app(scope, receive, send)
         headers = {n.decode("latin-1").lower(): v.decode("latin-1") for n, v in scope["headers"]}
-        body, more = b"", True
-        while more:
-            message = await receive()
-            if message["type"] != "http.request":
-                return None
-            body += message.get("body", b"")
-            more = message.get("more_body", False)
-        rpc = _rpc(body)
+        body = await mcp_stand_in.read_body(receive)
+        if body is None:
+            return None
+        rpc = mcp_stand_in.rpc_message(body)
         how, caller = self.stand_in.authenticate(headers.get("authorization"))
         entry: dict[str, Any] = {"method": scope["method"], "path": path, "auth": how,
                                  "user": caller.user_id if caller else None, "rpc": rpc.get("method"),
@@ -337,41 +319,27 @@ class _Gate:
         if rpc.get("method") == "tools/call":
             entry["tool"], entry["arguments"] = params.get("name"), params.get("arguments")
         self.stand_in.log.append(entry)
-
-        async def logged(message: dict) -> None:
-            if message["type"] == "http.response.start":
-                entry["status"] = int(message["status"])
-            await send(message)
-
+        logged = mcp_stand_in.noting_status(send, entry)
         if caller is None:
             base = _base_url(scope, headers)
-            return await _json(logged, 401, {"error": "invalid_token", "error_description":
-                                             "Authentication required: the token is invalid or has expired."},
-                               [(b"www-authenticate", f'Bearer error="invalid_token", resource_metadata="{base}'
-                                 f'/.well-known/oauth-protected-resource/mcp"'.encode())])
+            return await send_json(logged, 401, {"error": "invalid_token", "error_description":
+                                                 "Authentication required: the token is invalid or has expired."},
+                                   [(b"www-authenticate", f'Bearer error="invalid_token", resource_metadata="{base}'
+                                     f'/.well-known/oauth-protected-resource/mcp"'.encode())])
         if self.stand_in.refuse_access:
-            return await _json(logged, 403, {"error": {"code": 2010, "message": "Access Denied",
-                                                       "errors": [self.stand_in.refuse_access]}})
+            return await send_json(logged, 403, {"error": {"code": 2010, "message": "Access Denied",
+                                                           "errors": [self.stand_in.refuse_access]}})
         if entry["tool"] in ACTIONS:
             request = (entry["arguments"] or {}).get("request") if isinstance(entry["arguments"], dict) else None
             action = request.get("action") if isinstance(request, dict) else None
             if isinstance(action, str) and action in ACTIONS[entry["tool"]]:
                 needed = required_scope(entry["tool"], action)
                 if not self.stand_in.allowed(caller, needed):
-                    return await _json(logged, 403, {"error": {"code": 2010, "message": "Access Denied", "errors": [
+                    return await send_json(logged, 403, {"error": {"code": 2010, "message": "Access Denied", "errors": [
                         f"The token is missing the scope {needed} needed for {entry['tool']} {action}."]}})
-        replayed = False
-
-        async def replay() -> dict:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
         token = _CALLER.set(caller)
         try:
-            await self.mcp_app(scope, replay, logged)
+            await self.mcp_app(scope, mcp_stand_in.replaying(body, receive), logged)
         finally:
             _CALLER.reset(token)
         return None
@@ -380,35 +348,20 @@ class _Gate:
         headers = {n.decode("latin-1").lower(): v.decode("latin-1") for n, v in scope["headers"]}
         base = _base_url(scope, headers)
         if scope["path"] == "/.well-known/oauth-protected-resource/mcp":
-            return await _json(send, 200, {"resource": f"{base}/mcp",
-                                           "authorization_servers": [self.stand_in.authorization_server],
-                                           "bearer_methods_supported": ["header"]})
+            return await send_json(send, 200, {"resource": f"{base}/mcp",
+                                               "authorization_servers": [self.stand_in.authorization_server],
+                                               "bearer_methods_supported": ["header"]})
         if scope["path"] == "/.well-known/oauth-authorization-server":
             issuer = self.stand_in.authorization_server.rstrip("/")
-            return await _json(send, 200, {"issuer": issuer, "authorization_endpoint": f"{issuer}/oauth/authorize",
-                                           "token_endpoint": f"{issuer}/oauth/token",
-                                           "response_types_supported": ["code"],
-                                           "code_challenge_methods_supported": ["S256"]})
-        return await _json(send, 404, {"error": {"code": 2100, "message": "Not Found"}})
+            return await send_json(send, 200, {"issuer": issuer, "authorization_endpoint": f"{issuer}/oauth/authorize",
+                                               "token_endpoint": f"{issuer}/oauth/token",
+                                               "response_types_supported": ["code"],
+                                               "code_challenge_methods_supported": ["S256"]})
+        return await send_json(send, 404, {"error": {"code": 2100, "message": "Not Found"}})
 
 
 def _base_url(scope: dict, headers: dict[str, str]) -> str:
     return f"http://{headers.get('host', '127.0.0.1')}"
-
-
-async def _json(send: Any, status: int, payload: dict[str, Any],
-                extra: list[tuple[bytes, bytes]] | None = None) -> None:
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), *(extra or [])]})
-    await send({"type": "http.response.body", "body": json.dumps(payload).encode()})
-
-
-def _rpc(body: bytes) -> dict[str, Any]:
-    try:
-        message = json.loads(body) if body else None
-    except ValueError:
-        return {}
-    return message if isinstance(message, dict) else {}
 
 
 def create_app(stand_in: StandIn) -> Any:
@@ -421,26 +374,15 @@ def create_app(stand_in: StandIn) -> Any:
 
 
 @dataclass
-class Sandbox:
-    """A running stand-in: `url` for the upstream's `url`, `base_url` the REST API on the same state."""
+class Sandbox(Served):
+    """A running stand-in (`url`: for the upstream's `url`); `base_url`: the REST API on the same state."""
 
-    url: str
     base_url: str
     stand_in: StandIn
-    _server: Any
 
     @property
     def emulator(self) -> Emulator:
         return self.stand_in.emulator
-
-    def stop(self) -> None:
-        self._server.stop()
-
-    def __enter__(self) -> Sandbox:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 def start(api_keys: Mapping[str, str | None] | None = None, *,
@@ -454,4 +396,4 @@ def start(api_keys: Mapping[str, str | None] | None = None, *,
     keys.update(extra_keys)
     stand_in = StandIn(Emulator(keys), bearer_validator, authorization_server or "https://mcp.pagerduty.com/")
     server = serve_in_thread(create_app(stand_in), port=port)
-    return Sandbox(f"{server.url}/mcp", server.url, stand_in, server)
+    return Sandbox(f"{server.url}/mcp", server, base_url=server.url, stand_in=stand_in)

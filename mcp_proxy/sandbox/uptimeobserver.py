@@ -34,12 +34,14 @@ yesterday after 4 minutes. Default key `SANDBOX_KEY`.
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from mcp_proxy.sandbox import mcp_stand_in
+from mcp_proxy.sandbox.mcp_stand_in import Served, ToolError, send_json
 
 SANDBOX_KEY = "uo_sandbox_0123456789abcdef0123456789abcdef"
 MONITOR_ID = {"type": "string", "pattern": "^mon_[a-z0-9]{2,20}$", "description": "A monitor id, e.g. mon_api01."}
@@ -83,10 +85,6 @@ TOOLS = [
 
 def _iso(at: datetime) -> str:
     return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-class ToolError(Exception):
-    """A tool call the emulator refuses; the message says what to fix."""
 
 
 class Emulator:
@@ -265,24 +263,6 @@ REFUSALS = {
 }
 
 
-def _server(emulator: Emulator) -> Any:
-    import mcp_types as types
-    from mcp.server.lowlevel import Server
-
-    async def list_tools(_ctx: Any, _params: Any) -> types.ListToolsResult:
-        return types.ListToolsResult(tools=[types.Tool.model_validate(t) for t in TOOLS])
-
-    async def call_tool(_ctx: Any, params: types.CallToolRequestParams) -> types.CallToolResult:
-        try:
-            text, structured = emulator.call(params.name, dict(params.arguments or {}))
-        except ToolError as exc:
-            return types.CallToolResult(content=[types.TextContent(type="text", text=str(exc))], is_error=True)
-        return types.CallToolResult(content=[types.TextContent(type="text", text=text)],
-                                    structured_content=structured)
-
-    return Server("uptimeobserver", version="sandbox", on_list_tools=list_tools, on_call_tool=call_tool)
-
-
 class _KeyGate:
     """ASGI wrapper: checks the key on every HTTP request and logs it (without the key)."""
 
@@ -296,53 +276,25 @@ class _KeyGate:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         headers = [(n.decode("latin-1").lower(), v.decode("latin-1")) for n, v in scope["headers"]]
-        body, more = b"", True
-        while more:
-            message = await receive()
-            if message["type"] != "http.request":
-                return
-            body += message.get("body", b"")
-            more = message.get("more_body", False)
-        entry: dict[str, Any] = {"method": scope["method"], "path": scope["path"], "rpc": _rpc_method(body),
+        body = await mcp_stand_in.read_body(receive)
+        if body is None:
+            return
+        entry: dict[str, Any] = {"method": scope["method"], "path": scope["path"],
+                                 "rpc": mcp_stand_in.rpc_message(body).get("method"),
                                  "key_headers": [n for n, _ in headers if n in ("x-api-key", "authorization")],
                                  "auth": self.emulator.check(headers), "status": None}
         self.emulator.log.append(entry)
-
-        async def logged_send(message: dict) -> None:
-            if message["type"] == "http.response.start":
-                entry["status"] = int(message["status"])
-            await send(message)
-
+        logged = mcp_stand_in.noting_status(send, entry)
         if entry["auth"] != "ok":
-            payload = json.dumps({"error": "unauthorized", "message": REFUSALS[entry["auth"]]}).encode()
-            await logged_send({"type": "http.response.start", "status": 401,
-                               "headers": [(b"content-type", b"application/json")]})
-            await send({"type": "http.response.body", "body": payload})
+            await send_json(logged, 401, {"error": "unauthorized", "message": REFUSALS[entry["auth"]]})
             return
-        replayed = False
-
-        async def replay() -> dict:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
-        await self.app(scope, replay, logged_send)
-
-
-def _rpc_method(body: bytes) -> str | None:
-    try:
-        message = json.loads(body) if body else None
-    except ValueError:
-        return None
-    return message.get("method") if isinstance(message, dict) else None
+        await self.app(scope, mcp_stand_in.replaying(body, receive), logged)
 
 
 def create_app(emulator: Emulator | None = None) -> Any:
     """The ASGI app; `app.state.emulator` is its Emulator."""
     emulator = emulator or Emulator()
-    inner = _server(emulator).streamable_http_app()
+    inner = mcp_stand_in.mcp_server("uptimeobserver", TOOLS, emulator.call).streamable_http_app()
     inner.state.emulator = emulator
     gate = _KeyGate(inner, emulator)
     gate.state = inner.state
@@ -350,24 +302,13 @@ def create_app(emulator: Emulator | None = None) -> Any:
 
 
 @dataclass
-class Sandbox:
-    """A running emulator: `url` is the MCP endpoint for the upstream's `url`."""
+class Sandbox(Served):
+    """A running emulator (`url`: for the upstream's `url`)."""
 
-    url: str
     emulator: Emulator
-    _server: Any
 
     def revoke(self, key: str) -> None:
         self.emulator.revoke(key)
-
-    def stop(self) -> None:
-        self._server.stop()
-
-    def __enter__(self) -> Sandbox:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 def start(api_keys: Iterable[str] = (SANDBOX_KEY,), *, port: int = 0) -> Sandbox:
@@ -376,4 +317,4 @@ def start(api_keys: Iterable[str] = (SANDBOX_KEY,), *, port: int = 0) -> Sandbox
 
     emulator = Emulator(api_keys)
     server = serve_in_thread(create_app(emulator), port=port)
-    return Sandbox(f"{server.url}/mcp", emulator, server)
+    return Sandbox(f"{server.url}/mcp", server, emulator=emulator)
