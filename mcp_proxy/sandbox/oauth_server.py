@@ -24,10 +24,10 @@ Behaviour:
   for concurrency tests.
 - `deny_consent = True`: the user clicks "Deny" (redirect with `error=access_denied`).
 - `consent_page = True`: instead of approving at once (what the stand-in browser of
-  `mcp_proxy.sandbox.browser` relies on), `GET /oauth/authorize` shows an HTML consent page, a form
-  with two buttons, `#approve` ("Allow") and `#deny` ("Deny"), posted back to `/oauth/authorize`;
-  the click decides (`consents` records each decision) and the answer is the 303 redirect to
-  `redirect_uri`. A request is decided once: a second post of the same page is a 400 page.
+  `mcp_proxy.sandbox.browser` relies on), `GET /oauth/authorize` shows the consent page of
+  `mcp_proxy.sandbox.consent`, a form with two buttons, `#approve` ("Allow") and `#deny` ("Deny"),
+  posted back to `/oauth/authorize`; the click decides (`consents` records each decision) and the
+  answer is the 303 redirect to `redirect_uri`. A request is decided once: a second post of the same page is a 400 page.
   `tamper_state = True`: the redirect carries a different `state` (a forged or stale response).
 - `POST /oauth/revoke` (`token`, `client_id`): RFC 7009, answers 200 whatever the token.
 - `expires_in` (default 3600) is the access-token lifetime of new tokens; `expire_access_tokens()`
@@ -42,15 +42,16 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
-import html
 import secrets
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlencode
+
+from mcp_proxy.sandbox.consent import ConsentDesk, ConsentPage
+from mcp_proxy.sandbox.oauth_grants import GrantTables, oauth_error, token_answer
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -86,7 +87,7 @@ class Grant:
 
 
 @dataclass
-class OAuthServer:
+class OAuthServer(GrantTables[Grant]):
     clients: dict[str, OAuthClient] = field(default_factory=dict)
     clock: Callable[[], float] = time.time
     expires_in: int = 3600
@@ -108,28 +109,22 @@ class OAuthServer:
     token_bytes: int = 24
 
     def __post_init__(self) -> None:
-        self.lock = threading.Lock()
+        self._init_tables()
         self.codes: dict[str, dict[str, Any]] = {}
-        self.access: dict[str, Grant] = {}
-        self.refresh: dict[str, Grant] = {}
         self.used_refresh: set[str] = set()
         self.all_codes: list[str] = []  # every code issued, for leak checks
         self.all_verifiers: list[str] = []  # every PKCE verifier presented, for leak checks
         self.issued: Counter[str] = Counter()
         self.log: list[dict[str, Any]] = []
         self.authorize_requests: list[dict[str, str]] = []
-        self.pending_consents: dict[str, dict[str, str]] = {}  # consent page id -> its authorize request
-        self.consents: list[str] = []  # "allow" or "deny", one per consent page answered
+        self.consent_desk = ConsentDesk()
+        self.pending_consents = self.consent_desk.pending  # consent page id -> its authorize request and page
+        self.consents = self.consent_desk.answers  # "allow" or "deny", one per consent page answered
 
     # -- set-up and test controls ----------------------------------------------------------------
     def add_client(self, client: OAuthClient) -> OAuthClient:
         self.clients[client.client_id] = client
         return client
-
-    def expire_access_tokens(self) -> None:
-        with self.lock:
-            for grant in self.access.values():
-                grant.expires_at = self.clock() - 1
 
     def revoke_all(self) -> None:
         """Like "Revoke All Tokens" on the app: every access and refresh token stops working."""
@@ -145,11 +140,6 @@ class OAuthServer:
                 return None
             return {"user_id": grant.user_id, "scopes": [s for s in grant.scopes if s != "openid"],
                     "resource": grant.resource}
-
-    @property
-    def active_refresh_tokens(self) -> set[str]:
-        with self.lock:
-            return set(self.refresh)
 
     # -- grants ------------------------------------------------------------------------------------
     def _id_token(self, client: OAuthClient, issuer: str) -> str:
@@ -172,13 +162,6 @@ class OAuthServer:
         return {"token_type": "bearer", "access_token": access, "refresh_token": refresh,
                 "scope": " ".join(scopes), "expires_in": self.expires_in,
                 "id_token": self._id_token(client, issuer), "client_info": {"account_subdomain": self.subdomain}}
-
-
-def _error(status: int, error: str, description: str) -> Any:
-    from starlette.responses import JSONResponse
-
-    return JSONResponse({"error": error, "error_description": description}, status_code=status,
-                        headers={"Cache-Control": "no-store"})
 
 
 def _s256(verifier: str) -> str:
@@ -209,25 +192,18 @@ def create_app(server: OAuthServer) -> Starlette:
         if isinstance(checked, Response):
             return checked
         if server.consent_page:
-            consent = secrets.token_urlsafe(16)
-            with server.lock:
-                server.pending_consents[consent] = q
-            return consent_page(checked, q, consent)
+            return server.consent_desk.open(q, consent_page(checked, q))
         if server.deny_consent:
             return back(q, {"error": "access_denied", "error_description": "The user denied access"})
         return grant(checked, q)
 
     async def decide(request: Request) -> Response:
         """The consent page's form: Allow or Deny."""
-        fields = await form(request)
-        with server.lock:
-            q = server.pending_consents.pop(fields.get("consent", ""), None)
-        if q is None:
-            return HTMLResponse("This consent page has expired or was already answered; start the sign-in again.",
-                                status_code=400)
-        decision = "allow" if fields.get("decision") == "allow" else "deny"
-        server.consents.append(decision)
-        if decision == "deny":
+        answer = server.consent_desk.answer(await form(request))
+        if isinstance(answer, Response):
+            return answer
+        q = answer.request
+        if not answer.allowed:
             return back(q, {"error": "access_denied", "error_description": "The user denied access"}, 303)
         checked = check_request(q)
         return checked if isinstance(checked, Response) else grant(checked, q, 303)
@@ -268,29 +244,19 @@ def create_app(server: OAuthServer) -> Starlette:
                                   "resource": q.get("resource")}
         return back(q, {"code": code, "subdomain": server.subdomain}, status)
 
-    def consent_page(client: OAuthClient, q: dict[str, str], consent: str) -> Response:
-        scopes = "".join(f"<li>{html.escape(s)}</li>" for s in ["openid", *granted_scopes(client, q)])
-        resource = f"<p>For: <code>{html.escape(q['resource'])}</code></p>" if q.get("resource") else ""
-        body = (f"<!doctype html><html><head><meta charset=utf-8><title>Authorize {html.escape(client.client_id)}"
-                f"</title></head><body style=\"font-family:system-ui,sans-serif;max-width:40em;margin:4em auto\">"
-                f"<h1>Authorize application</h1><p id=\"who\">Signed in as <b>{html.escape(server.user_id)}</b> "
-                f"({html.escape(server.subdomain)}).</p><p id=\"what\">The application "
-                f"<b>{html.escape(client.client_id)}</b> asks to access your account with these scopes:</p>"
-                f"<ul id=\"scopes\">{scopes}</ul>{resource}"
-                f"<form method=\"post\" action=\"/oauth/authorize\">"
-                f"<input type=\"hidden\" name=\"consent\" value=\"{consent}\">"
-                f"<button id=\"approve\" type=\"submit\" name=\"decision\" value=\"allow\">Allow</button> "
-                f"<button id=\"deny\" type=\"submit\" name=\"decision\" value=\"deny\">Deny</button>"
-                f"</form></body></html>")
-        return HTMLResponse(body, headers={"Cache-Control": "no-store", "X-Frame-Options": "DENY"})
+    def consent_page(client: OAuthClient, q: dict[str, str]) -> ConsentPage:
+        resource = [("For", q["resource"])] if q.get("resource") else []
+        return ConsentPage(title=f"Authorize {client.client_id}", who=f"{server.user_id} ({server.subdomain})",
+                           app=client.client_id, scopes=["openid", *granted_scopes(client, q)],
+                           action="/oauth/authorize", notes=resource)
 
     def authenticate(fields: dict[str, str]) -> OAuthClient | Response:
         """The client the request names and proves, or the error to answer with."""
         client = server.clients.get(fields.get("client_id", ""))
         if client is None:
-            return _error(401, "invalid_client", "Unknown client")
+            return oauth_error(401, "invalid_client", "Unknown client")
         if client.secret is not None and not secrets.compare_digest(fields.get("client_secret", ""), client.secret):
-            return _error(401, "invalid_client", "Client authentication failed")
+            return oauth_error(401, "invalid_client", "Client authentication failed")
         return client
 
     async def token(request: Request) -> Response:
@@ -303,37 +269,34 @@ def create_app(server: OAuthServer) -> Starlette:
             with server.lock:
                 entry = server.codes.pop(fields.get("code", ""), None)  # single use, even when it fails below
                 if entry is None:
-                    return _error(400, "invalid_grant", "The authorization code is invalid or was already used")
+                    return oauth_error(400, "invalid_grant", "The authorization code is invalid or was already used")
                 if server.clock() - entry["issued_at"] > server.code_ttl:
-                    return _error(400, "invalid_grant", "The authorization code has expired")
+                    return oauth_error(400, "invalid_grant", "The authorization code has expired")
                 if entry["client_id"] != client.client_id:
-                    return _error(400, "invalid_grant", "The code was issued to another client")
+                    return oauth_error(400, "invalid_grant", "The code was issued to another client")
                 if fields.get("redirect_uri") != entry["redirect_uri"]:
-                    return _error(400, "invalid_grant", REDIRECT_ERROR)
+                    return oauth_error(400, "invalid_grant", REDIRECT_ERROR)
                 verifier = fields.get("code_verifier", "")
                 if verifier:
                     server.all_verifiers.append(verifier)
                 if not verifier or not secrets.compare_digest(_s256(verifier), entry["challenge"]):
-                    return _error(400, "invalid_grant", "PKCE verification failed")
+                    return oauth_error(400, "invalid_grant", "PKCE verification failed")
                 body = server.issue(client, entry["user_id"], entry["scopes"], issuer_of(request),
                                     "authorization_code", entry["resource"])
-            return JSONResponse(body, headers={"Cache-Control": "no-store"})
+            return token_answer(body)
         if grant_type == "refresh_token":
-            if server.refresh_delay:
-                await asyncio.sleep(server.refresh_delay)
             presented = fields.get("refresh_token", "")
-            with server.lock:
-                grant = server.refresh.pop(presented, None)
+            async with server.rotating(presented) as grant:
                 if grant is None or grant.client_id != client.client_id:
                     server.issued["refresh_refused"] += 1
                     reason = ("The refresh token was already used" if presented in server.used_refresh
                               else "The refresh token is invalid or revoked")
-                    return _error(400, "invalid_grant", reason)
+                    return oauth_error(400, "invalid_grant", reason)
                 server.used_refresh.add(presented)
                 body = server.issue(client, grant.user_id, grant.scopes, issuer_of(request), "refresh_token",
                                     fields.get("resource") or grant.resource)
-            return JSONResponse(body, headers={"Cache-Control": "no-store"})
-        return _error(400, "unsupported_grant_type", f"grant_type {grant_type!r} is not supported")
+            return token_answer(body)
+        return oauth_error(400, "unsupported_grant_type", f"grant_type {grant_type!r} is not supported")
 
     async def revoke(request: Request) -> Response:
         fields = await form(request)
