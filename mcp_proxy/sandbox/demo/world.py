@@ -30,14 +30,12 @@ class World:
     apps: dict[str, Any] = field(default_factory=dict)
     stoppers: list[Any] = field(default_factory=list)
     callback_port: int = 0
+    home: Path = field(init=False)  # the proxy's MCP_ACCESS_PROXY_HOME
+    config_path: Path = field(init=False)
 
-    @property
-    def home(self) -> Path:
-        return self.root / "home"
-
-    @property
-    def config_path(self) -> Path:
-        return self.root / "config.toml"
+    def __post_init__(self) -> None:
+        self.home = self.root / "home"
+        self.config_path = self.root / "config.toml"
 
     def url(self, name: str) -> str:
         return self.servers[name].url
@@ -183,7 +181,7 @@ api_key = "keyring:pagerduty_mcp"
         Returns (the policy URL, the public key the proxy verifies it with)."""
         from mcp_proxy.catalog.offline import load_catalog_facts
         from mcp_proxy.config import load_config
-        from mcp_proxy.paths import Paths
+        from mcp_proxy.paths import HOME_ENV, resolve_paths
         from mcp_proxy.policy.draft import make_draft
         from mcp_proxy.policy.signature import generate_key_pair, load_private_key, sign_jws
         from mcp_proxy.sandbox.policy_server import create_app as policy_app
@@ -192,8 +190,8 @@ api_key = "keyring:pagerduty_mcp"
         # A first config without [policy] lets the catalog be read; the real one follows.
         self.write_config("https://policy.invalid/unused", public_pem.decode())
         config = load_config(self.config_path)
-        root = self.home
-        facts = load_catalog_facts(config, Paths(root, root / "data", root / "cache", root / "logs"))
+        # The files the proxy will use: the demo runs it with MCP_ACCESS_PROXY_HOME set to `home`.
+        facts = load_catalog_facts(config, resolve_paths({HOME_ENV: str(self.home)}))
         draft = make_draft(facts, time.time(), days=1, auto_approve="read_only")
         # The administrator trusts the UptimeObserver server's own read-only hints (an MCP upstream's
         # annotations approve nothing unless the policy says so); the REST connectors' read tools need no trust.
