@@ -222,14 +222,22 @@ class ProxyOAuthProvider(OAuthClientProvider):
 
     async def follow_stored_sign_in(self) -> None:
         """Before each call of `serve` (cheap: one stat, the keychain only after a change): take up a sign-in or
-        refresh another process stored since this one read the store. Raises SignInRequired when the sign-in
-        was removed (`logout`, or a refusal seen elsewhere): the token this process holds is not used again."""
-        if self.interactive or not self._initialized or not self.storage.changed():
+        refresh another process stored since this one read the store. Raises SignInRequired when no sign-in is
+        stored (`logout`, a refusal seen elsewhere, or none yet): a token this process holds is not used again,
+        and the call says to run `login` at once instead of waiting for a connection that cannot succeed."""
+        if self.interactive:
+            return
+        signature = self.storage.tokens.signature()
+        if signature is None and self.storage.unsaved is None:  # nothing stored, nothing kept in memory
+            async with self.context.lock:
+                self.context.clear_tokens()
+                self.storage.record = None
+            raise SignInRequired(self.cfg.key, "no sign-in is stored")
+        if not self._initialized or signature == self.storage.seen:
             return
         async with self.context.lock:
             if await self._take_up_stored() == "gone":
-                raise SignInRequired(self.cfg.key, "the stored sign-in was removed, by `logout` or after the server "
-                                                   "refused it")
+                raise SignInRequired(self.cfg.key, "the stored sign-in was removed")
 
     async def _take_up_stored(self) -> str:
         """Under `context.lock`: re-read the store if it changed since this process read or wrote it, and adopt
