@@ -79,8 +79,8 @@ class AtlassianProxy(ProxyEnv):
     def write_og(self, extra: str = "", **overrides: Any) -> Path:
         return self.write({"og": self.sandbox.upstream(**overrides)}, extra)
 
-    def run(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
-        return subprocess.run([PY, "-m", "mcp_proxy", "--config", str(self.config), *args], env=self.env(),
+    def run(self, *args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+        return subprocess.run([PY, "-m", "mcp_proxy", "--config", str(self.config), *args], env=env or self.env(),
                               capture_output=True, text=True, timeout=timeout)
 
     def token_meta(self) -> Path:

@@ -1,22 +1,25 @@
 """Sign-in in a real headless Chromium: the shared DevTools driver (`tests._support.admin.Chromium`, over
 `--remote-debugging-pipe`), a `BROWSER` command that hands the proxy's URL to the test instead of opening it,
-and the user's part of a sign-in: open the URL, click a button of the consent page, read the page the proxy's
-loopback listener answers with.
+the user's part of a sign-in: open the URL, pick from the consent page's lists (Atlassian's site picker), click a
+button, read the page the proxy's loopback listener answers with; and a `login` command run while the user does.
 
 Without Chromium (`apt-get install chromium`) the browser tests skip and say so; `.ci/run` installs it and sets
 MCP_PROXY_TEST_REQUIRE_BROWSER=1, which turns such a skip into a failure."""
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
+import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import anyio
 import pytest
 
 from tests._support.admin import CHROMIUM, Chromium
@@ -71,13 +74,26 @@ class Landing:
     text: str
 
 
-def sign_in(browser: Chromium, url: str, button: str, redirect_uri: str, name: str = "sign-in") -> Landing:
-    """As the user: open the authorization URL, click `#approve` or `#deny` on the consent page, follow the
-    redirect to `redirect_uri` and read the page shown there."""
+def choose(browser: Chromium, selector: str, value: str) -> None:
+    """As the user picking an option of a `<select>`: the option must be offered; the page hears `change`."""
+    found = browser.eval(f"(() => {{ const s = document.querySelector({json.dumps(selector)});"
+                         f" if (!s || ![...s.options].some(o => o.value === {json.dumps(value)})) return false;"
+                         f" s.value = {json.dumps(value)}; s.dispatchEvent(new Event('input', {{bubbles: true}}));"
+                         " s.dispatchEvent(new Event('change', {bubbles: true})); return true; })()")
+    if not found:
+        raise AssertionError(f"the consent page offers no {value!r} in {selector}")
+
+
+def sign_in(browser: Chromium, url: str, button: str, redirect_uri: str, name: str = "sign-in",
+            picks: Mapping[str, str] | None = None) -> Landing:
+    """As the user: open the authorization URL, pick `picks` ({select: option value}) and click `#approve` or
+    `#deny` on the consent page, follow the redirect to `redirect_uri` and read the page shown there."""
     shots = os.environ.get(SCREENSHOTS_VAR)
     browser.goto(url)
     browser.wait_for(f"document.readyState === 'complete' && !!document.querySelector('#{button}')", timeout=WAIT)
     consent = browser.eval("document.body.innerText")
+    for selector, value in (picks or {}).items():
+        choose(browser, selector, value)
     if shots:
         browser.screenshot(Path(shots) / f"{name}-consent.png")
     browser.click(f"#{button}")
@@ -88,3 +104,17 @@ def sign_in(browser: Chromium, url: str, button: str, redirect_uri: str, name: s
     return Landing(consent=consent, url=browser.eval("location.href"), title=browser.eval("document.title"),
                    heading=browser.eval("document.querySelector('h1').innerText"),
                    text=browser.eval("document.body.innerText"))
+
+
+async def login_while_the_user_signs_in(login: Callable[[], subprocess.CompletedProcess],
+                                        user: Callable[[], Landing]) -> tuple[subprocess.CompletedProcess, Landing]:
+    """Run the `login` command (a blocking call) and, meanwhile, the user's part in the browser."""
+    found: dict[str, subprocess.CompletedProcess] = {}
+
+    async def run_login() -> None:
+        found["done"] = await anyio.to_thread.run_sync(login)
+
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(run_login)
+        landing = await anyio.to_thread.run_sync(user)
+    return found["done"], landing

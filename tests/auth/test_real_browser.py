@@ -16,7 +16,14 @@ import pytest
 
 from tests._support.admin import Chromium
 from tests._support.auth import AuthProxy, mcp_table, wait_for_tool
-from tests._support.chromium import Landing, browser_command, chromium, sign_in, wait_for_url
+from tests._support.chromium import (
+    Landing,
+    browser_command,
+    chromium,
+    login_while_the_user_signs_in,
+    sign_in,
+    wait_for_url,
+)
 from tests._support.proxy import text_of
 
 pytestmark = pytest.mark.anyio
@@ -94,16 +101,9 @@ async def test_remote_mcp_server_login_in_chromium(aproxy: AuthProxy, browser: C
     server.consent_page = True
     aproxy.write({"mon": mcp_table(aproxy.sandbox, url, client_id="mcp-static-client")})
     opened = tmp_path / "opened-urls"
-    found: dict[str, Any] = {}
-
-    async def login() -> None:
-        found["done"] = await anyio.to_thread.run_sync(
-            partial(aproxy.run, "login", "mon", env=aproxy.env(BROWSER=browser_command(opened)), timeout=180))
-
-    async with anyio.create_task_group() as tasks:
-        tasks.start_soon(login)
-        landing = await anyio.to_thread.run_sync(partial(user_signs_in, browser, opened, aproxy, "approve", "mcp"))
-    done = found["done"]
+    done, landing = await login_while_the_user_signs_in(
+        partial(aproxy.run, "login", "mon", env=aproxy.env(BROWSER=browser_command(opened)), timeout=180),
+        partial(user_signs_in, browser, opened, aproxy, "approve", "mcp"))
     assert done.returncode == 0, done.stderr
     assert "Signed in to 'mon'" in done.stdout, done.stdout
     assert "mcp-static-client" in landing.consent and url in landing.consent  # the resource the token is for
