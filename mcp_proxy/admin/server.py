@@ -61,13 +61,18 @@ def check_loopback(host: str) -> str:
 @dataclass
 class Publisher:
     """Where a published revision goes: the JSON source (unsigned), a file (signed when a key is given) and an
-    HTTP PUT; `sign` turns the document's bytes into a compact JWS (the key stays inside it)."""
+    HTTP PUT; `sign` turns the document's bytes into a compact JWS (the key stays inside it).
+
+    `put_token` is sent as `Authorization: Bearer ...` with the PUT and nowhere else: not in a message, not in
+    the log, not to another origin (the PUT follows no redirect, and says where one pointed). `token_ref` is
+    what the administrator gave (`keyring:NAME`), for messages."""
 
     sign: Callable[[bytes], str] | None = None
     json_path: Path | None = None
     out_path: Path | None = None
     put_url: str | None = None
-    put_headers: dict[str, str] = field(default_factory=dict)
+    put_token: str | None = field(default=None, repr=False)
+    token_ref: str | None = None
 
     def destinations(self) -> list[str]:
         return [str(p) for p in (self.json_path, self.out_path) if p is not None] + \
@@ -86,20 +91,41 @@ class Publisher:
             atomic_write(self.out_path, body, mode=0o644)
             where.append(str(self.out_path))
         if self.put_url:
-            import httpx
-
-            media = "application/jose" if self.sign else "application/json"
-            try:
-                reply = httpx.put(self.put_url, content=body, headers={"Content-Type": media, **self.put_headers},
-                                  timeout=20, follow_redirects=False)
-            except httpx.HTTPError as exc:
-                raise ops.OpError(f"publishing to {self.put_url} failed: {type(exc).__name__}") from None
-            if not reply.is_success:
-                raise ops.OpError(f"publishing to {self.put_url} failed: HTTP {reply.status_code}")
+            self._put(self.put_url, body)
             where.append(self.put_url)
         if not where:
             raise ops.OpError("nowhere to publish: start `admin` with --policy FILE, --out PATH or --publish-url URL")
         return where
+
+    def _put(self, url: str, body: bytes) -> None:
+        import httpx
+
+        from mcp_proxy.httpsafe import OriginGuard, RedirectRefused
+
+        headers = {"Content-Type": "application/jose" if self.sign else "application/json"}
+        if self.put_token:
+            headers["Authorization"] = f"Bearer {self.put_token}"
+        guard = OriginGuard(url, what="the policy server", fix="give `admin --publish-url` the URL that takes the "
+                                                                "PUT itself")
+        try:
+            with httpx.Client(timeout=20, follow_redirects=False, event_hooks=guard.hooks()) as client:
+                reply = client.put(url, content=body, headers=headers)
+        except RedirectRefused as exc:
+            raise ops.OpError(f"publishing failed: {exc}") from None
+        except httpx.HTTPError as exc:
+            raise ops.OpError(f"publishing to {url} failed: {type(exc).__name__}") from None
+        if reply.status_code in (401, 403):
+            raise ops.OpError(f"publishing to {url} failed: HTTP {reply.status_code}, the policy server refused "
+                              f"{self._credential()}")
+        if not reply.is_success:
+            raise ops.OpError(f"publishing to {url} failed: HTTP {reply.status_code}")
+
+    def _credential(self) -> str:
+        if self.token_ref is None and self.put_token is None:
+            return ("an unauthenticated publish: start `admin` with --publish-token keyring:NAME (or env:NAME) "
+                    "naming the token it expects")
+        return (f"the token from {self.token_ref or '--publish-token'}: check that it is the one the server "
+                "expects, and that it may publish (`mcp-access-proxy secret set NAME` replaces a keychain entry)")
 
 
 class Console:

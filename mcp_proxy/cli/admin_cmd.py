@@ -30,7 +30,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                                                            "(`mcp-access-proxy secret set NAME`)")
     p.add_argument("--out", metavar="PATH", help="write the published (signed) document here (default: next to "
                                                  "--policy FILE, as .jws when signing)")
-    p.add_argument("--publish-url", metavar="URL", help="publish by HTTP PUT to this URL")
+    p.add_argument("--publish-url", metavar="URL", help="publish by HTTP PUT to this URL (https; plain http only on "
+                                                       "a loopback host)")
+    p.add_argument("--publish-token", metavar="REF", help="send `Authorization: Bearer TOKEN` with the PUT, the token "
+                                                         "read from REF: keyring:NAME (`mcp-access-proxy secret set "
+                                                         "NAME`) or env:NAME; never the token itself")
     p.add_argument("--days", type=float, default=30.0, help="default expiry of a published revision (days)")
     p.set_defaults(func=_admin)
 
@@ -43,15 +47,21 @@ def _new_policy() -> dict[str, Any]:
             "defaults": {"auto_approve": "none"}, "tools": {}, "toolsets": {}, "groups": {}, "profiles": []}
 
 
-def _fetch(url: str) -> bytes:
-    import httpx
-
+def _check_url(url: str) -> None:
     from mcp_proxy.admin.ops import OpError
     from mcp_proxy.httpsafe import origin_of
 
     origin = origin_of(url)
     if origin.scheme != "https" and origin.host not in ("127.0.0.1", "localhost", "::1"):
-        raise OpError(f"{url}: a policy URL must be https (plain http only on a loopback host)")
+        raise OpError(f"{origin}: a policy URL must be https (plain http only on a loopback host)")
+
+
+def _fetch(url: str) -> bytes:
+    import httpx
+
+    from mcp_proxy.admin.ops import OpError
+
+    _check_url(url)
     try:
         reply = httpx.get(url, timeout=20, follow_redirects=False)
     except httpx.HTTPError as exc:
@@ -77,14 +87,33 @@ def _public_keys(ctx: CliContext, signer_key: Any) -> list[str]:
     return texts
 
 
+def _publish_token(args: argparse.Namespace, ctx: CliContext) -> str | None:
+    """The token of `--publish-token REF`, or None. A reference only: a token typed on the command line would be
+    in the shell's history and in every `ps` listing."""
+    from mcp_proxy.admin.ops import OpError
+    from mcp_proxy.config import SecretRef
+
+    if args.publish_token is None:
+        return None
+    if not args.publish_url:
+        raise OpError("--publish-token goes with --publish-url: it is sent with the PUT")
+    ref = SecretRef.parse(args.publish_token, "--publish-token")
+    if ref is None:
+        raise OpError("--publish-token takes where the token is, keyring:NAME or env:NAME, not the token itself "
+                      "(store it with `mcp-access-proxy secret set NAME`)")
+    return ref.resolve(ctx.secret_store())
+
+
 def _admin(args: argparse.Namespace, ctx: CliContext) -> int:
     from mcp_proxy.admin.inventory import Inventory, normal_time
     from mcp_proxy.admin.review import Review
     from mcp_proxy.admin.server import Console, NotLoopback, Publisher, check_loopback
     from mcp_proxy.errors import ProxyError
+    from mcp_proxy.logsetup import setup_logging
     from mcp_proxy.policy.document import DocumentError, parse_document, parse_json
     from mcp_proxy.policy.signature import decode_unverified, is_jws, load_private_key, load_public_keys, sign_jws
 
+    setup_logging(args.log_level or "warning", None, to_file=False)
     try:
         check_loopback(args.host)
     except NotLoopback as exc:
@@ -101,7 +130,15 @@ def _admin(args: argparse.Namespace, ctx: CliContext) -> int:
                 err(f"mcp-access-proxy: no keychain entry {args.key_keychain!r}; store the key with "
                     f"`mcp-access-proxy secret set {args.key_keychain} < key.pem`")
                 return EXIT_FAILURE
-            key = load_private_key(pem.encode())
+            try:
+                key = load_private_key(pem.encode())
+            except ProxyError as exc:
+                err(f"mcp-access-proxy: keychain entry {args.key_keychain!r}: {exc}")
+                return EXIT_FAILURE
+        # The publishing token: resolved now, so a missing one is said at start, not at the first publish.
+        token = _publish_token(args, ctx)
+        if args.publish_url:
+            _check_url(args.publish_url)
         # The policy.
         source, json_path, signature = args.policy or "(new policy)", None, "unsigned"
         raw: bytes | None = None
@@ -152,7 +189,8 @@ def _admin(args: argparse.Namespace, ctx: CliContext) -> int:
     elif out is None and args.policy and json_path is None and not args.policy.startswith(("http://", "https://")):
         out = Path(args.policy).expanduser()  # a local JWS: replaced by the new one
     publisher = Publisher(sign=(lambda payload: sign_jws(payload, key)) if key is not None else None,
-                          json_path=json_path, out_path=out, put_url=args.publish_url)
+                          json_path=json_path, out_path=out, put_url=args.publish_url, put_token=token,
+                          token_ref=args.publish_token if token is not None else None)
     review = Review(doc, inventory, source=source, signature=signature)
     console = Console(review, publisher, host=args.host, port=args.port, default_days=args.days)
     print(f"admin console: {console.url}", flush=True)

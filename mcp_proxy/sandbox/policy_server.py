@@ -5,7 +5,9 @@
     app.state.requests                         # [{"path", "if_none_match", "status", "authorization"}]
 
 Any GET path serves the document. A PUT replaces it (publishing, as `admin --publish-url` does) unless
-`app.state.read_only` is set; `app.state.puts` keeps each body received. `slow` holds the answer for `app.state.delay`
+`app.state.read_only` is set; `app.state.puts` keeps each body received. With `app.state.publish_token` set
+(or `create_app(publish_token=...)`), a PUT needs `Authorization: Bearer <that token>` and gets 401 without it,
+as a policy server that takes publishes must. `slow` holds the answer for `app.state.delay`
 seconds (in small steps, so clearing the fault releases it). The request log
 records whether an Authorization header was sent, never its value.
 """
@@ -13,6 +15,7 @@ records whether an Authorization header was sent, never its value.
 from __future__ import annotations
 
 import hashlib
+import hmac
 from collections.abc import Callable
 from typing import Any
 
@@ -23,7 +26,7 @@ def etag_for(body: bytes) -> str:
     return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
 
 
-def create_app(*, document: bytes | Callable[[], bytes], delay: float = 5.0) -> Any:
+def create_app(*, document: bytes | Callable[[], bytes], delay: float = 5.0, publish_token: str | None = None) -> Any:
     import anyio
     from starlette.applications import Starlette
     from starlette.requests import Request
@@ -68,8 +71,12 @@ def create_app(*, document: bytes | Callable[[], bytes], delay: float = 5.0) -> 
     async def publish(request: Request) -> Response:
         state = request.app.state
         body = await request.body()
-        state.requests.append({"path": request.url.path, "method": "PUT", "status": 403 if state.read_only else 204,
+        authorized = _bearer_ok(request.headers.get("authorization", ""), state.publish_token)
+        status = 401 if not authorized else 403 if state.read_only else 204
+        state.requests.append({"path": request.url.path, "method": "PUT", "status": status,
                                "authorization": "authorization" in request.headers, "fault": None})
+        if not authorized:
+            return Response("unauthorized\n", status_code=401, headers={"WWW-Authenticate": 'Bearer realm="policy"'})
         if state.read_only:
             return Response("read only\n", status_code=403)
         state.puts.append(body)
@@ -85,4 +92,12 @@ def create_app(*, document: bytes | Callable[[], bytes], delay: float = 5.0) -> 
     app.state.requests = []
     app.state.read_only = False
     app.state.puts = []
+    app.state.publish_token = publish_token
     return app
+
+
+def _bearer_ok(header: str, token: str | None) -> bool:
+    if token is None:
+        return True
+    scheme, _, value = header.partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(value.strip().encode(), token.encode())

@@ -221,3 +221,70 @@ class Chromium:
             with contextlib.suppress(OSError):
                 os.close(fd)
         shutil.rmtree(self.profile, ignore_errors=True)
+
+
+# -- the real `mcp-access-proxy admin` process ------------------------------------------------------------
+class AdminProcess:
+    """`mcp-access-proxy admin --no-browser ARGS...` as a child process; `client()` is a signed-in HTTP session
+    (the one-time URL exchanged for the cookie), `post()` sends a state change with the page's CSRF token.
+    stderr goes to a file (`stderr()`), so nothing the process says is lost or blocks it."""
+
+    def __init__(self, args: list[str], env: dict[str, str], tmp: Path) -> None:
+        import sys
+
+        self.stderr_path = tmp / f"admin-stderr-{time.monotonic_ns()}.txt"
+        self._stderr = self.stderr_path.open("wb")
+        self.process = subprocess.Popen([sys.executable, "-m", "mcp_proxy", "admin", "--no-browser", *args],
+                                        env=env, stdout=subprocess.PIPE, stderr=self._stderr, text=True)
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()  # "admin console: URL", or EOF when it did not start
+        if not line.startswith("admin console: "):
+            self.stop()
+            raise RuntimeError(f"admin did not start (exit {self.process.returncode}): {self.stderr()}")
+        self.url = line.split(": ", 1)[1].strip()
+        self.base = self.url.split("/?", 1)[0]
+        self.csrf = ""
+
+    def client(self) -> Any:
+        import httpx
+
+        client = httpx.Client(base_url=self.base, timeout=30)
+        assert client.get(self.url[len(self.base):]).status_code == 303  # the token for the session cookie
+        page = client.get("/").text
+        self.csrf = page.split('name="csrf-token" content="', 1)[1].split('"', 1)[0]
+        return client
+
+    def post(self, client: Any, path: str, body: dict[str, Any]) -> Any:
+        return client.post(path, json=body, headers={"X-CSRF-Token": self.csrf})
+
+    def stderr(self) -> str:
+        return self.stderr_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+        self._stderr.close()
+
+
+@contextlib.contextmanager
+def admin_process(args: list[str], env: dict[str, str], tmp: Path) -> Any:
+    admin = AdminProcess(args, env, tmp)
+    try:
+        yield admin
+    finally:
+        admin.stop()
+
+
+def run_cli(args: list[str], env: dict[str, str], stdin: bytes | None = None) -> subprocess.CompletedProcess[str]:
+    """One `mcp-access-proxy` command, run to its end."""
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "mcp_proxy", *args], input=stdin.decode() if stdin else None,
+                          capture_output=True, text=True, env=env, timeout=120)
