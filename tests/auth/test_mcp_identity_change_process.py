@@ -79,3 +79,20 @@ async def test_a_login_as_someone_else_elsewhere_makes_the_running_process_use_t
         ("ok", "someone@example.com"), ("ok", "someone@example.com")]
     assert oauth.issued["refresh_token"] == 0 and oauth.issued["refresh_refused"] == 0
     aproxy.assert_no_secret_leaked()
+
+
+async def test_a_process_started_after_a_logout_says_to_log_in_at_once(aproxy: AuthProxy, mcp_server: Any) -> None:
+    _verifier, url = mcp_server
+    aproxy.write({"mon": mcp_table(aproxy.sandbox, url, client_id="mcp-static-client")})
+    login(aproxy)
+    async with aproxy.client() as client:  # connects once: the tool list is cached on disk
+        await wait_for_tool(client, "mon_echo")
+        assert text_of(await echo(client, "1")) == "echo: 1"
+    out = aproxy.run("logout", "mon")
+    assert out.returncode == 0, out.stderr
+    async with aproxy.client() as client:  # the cached list offers the tool; no token to connect with
+        result = await echo(client, "2")
+        assert result.is_error and "mcp-access-proxy login mon" in text_of(result), text_of(result)
+    calls = calls_of(aproxy.audit_records())
+    # Not `upstream_unavailable` after waiting for a connection that cannot succeed without a sign-in.
+    assert [(c["outcome"], c.get("error.type")) for c in calls] == [("ok", None), ("error", "sign_in_required")]
