@@ -7,9 +7,8 @@ from __future__ import annotations
 import gzip
 import json
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
@@ -18,8 +17,8 @@ from mcp_proxy.config import UpstreamConfig
 from mcp_proxy.config.secrets import SecretRef
 from mcp_proxy.connectors.base import Connector, Credential
 from mcp_proxy.connectors.opsgenie import build
-from mcp_proxy.sandbox.asgi_thread import serve_in_thread
 from mcp_proxy.sandbox.jsm import Emulator, create_app, seed
+from tests._support.emulators import EmulatorSandbox, served_and_checked
 from tests.pagerduty.spec_check import OpenApiChecker, _nullable
 
 SPEC_NAME = "jsm-ops.openapi.json"
@@ -150,28 +149,13 @@ def token_provider(token: str = seed.API_TOKEN, scheme: str = "api_token"):
 
 
 @dataclass
-class Sandbox:
-    url: str
+class Sandbox(EmulatorSandbox):
     emulator: Emulator
-    connectors: list[Connector] = field(default_factory=list)
 
     def connector(self, token: str = seed.API_TOKEN, *, scheme: str = "api_token", **cfg: Any) -> Connector:
-        connector = build(upstream_config(cfg.pop("base_url", self.url), **cfg), token_provider(token, scheme))
-        self.connectors.append(connector)
-        return connector
-
-    def requests(self, method: str | None = None, path_part: str = "") -> list[dict[str, Any]]:
-        return [e for e in self.emulator.log if (method is None or e["method"] == method) and path_part in e["path"]]
+        return self.keep(build(upstream_config(cfg.pop("base_url", self.url), **cfg), token_provider(token, scheme)))
 
 
-@contextmanager
-def serve(checker: JsmChecker, **options: Any) -> Iterator[Sandbox]:
-    app = create_app(**options)
-    server = serve_in_thread(app)
-    sandbox = Sandbox(server.url, app.state.emulator)
-    try:
-        yield sandbox
-    finally:
-        server.stop()
-    problems = check_exchanges(checker, sandbox.emulator)
-    assert not problems, "exchanges that do not match the JSM Ops spec:\n" + "\n".join(problems)
+def serve(checker: JsmChecker, **options: Any) -> AbstractContextManager[Sandbox]:
+    return served_and_checked(create_app(**options), Sandbox, lambda box: check_exchanges(checker, box.emulator),
+                              "JSM Ops")

@@ -4,17 +4,16 @@ every exchange it saw against the vendor spec (`serve`, `check_exchanges`)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from typing import Any
 
 from mcp_proxy.config import UpstreamConfig
 from mcp_proxy.config.secrets import SecretRef
 from mcp_proxy.connectors.base import Connector, Credential
 from mcp_proxy.connectors.opsgenie import build
-from mcp_proxy.sandbox.asgi_thread import serve_in_thread
 from mcp_proxy.sandbox.opsgenie import Emulator, create_app
+from tests._support.emulators import EmulatorSandbox, served_and_checked
 from tests.opsgenie.swagger_check import SwaggerChecker
 
 INTEGRATION_KEY = "0f5e1c9a-2b7d-4e8f-9a3c-integration01"
@@ -36,19 +35,12 @@ def key_provider(key: str):
 
 
 @dataclass
-class Sandbox:
-    url: str
+class Sandbox(EmulatorSandbox):
     emulator: Emulator
-    connectors: list[Connector] = field(default_factory=list)
 
     def connector(self, key: str = INTEGRATION_KEY, *, user_email: str | None = USER, **cfg: Any) -> Connector:
-        connector = build(upstream_config(cfg.pop("base_url", self.url), **cfg), key_provider(key),
-                          user_email=user_email, transport=cfg.pop("transport", None))
-        self.connectors.append(connector)
-        return connector
-
-    def requests(self, method: str | None = None, path_part: str = "") -> list[dict[str, Any]]:
-        return [e for e in self.emulator.log if (method is None or e["method"] == method) and path_part in e["path"]]
+        return self.keep(build(upstream_config(cfg.pop("base_url", self.url), **cfg), key_provider(key),
+                               user_email=user_email, transport=cfg.pop("transport", None)))
 
 
 def check_exchanges(checker: SwaggerChecker, emulator: Emulator) -> list[str]:
@@ -60,14 +52,6 @@ def check_exchanges(checker: SwaggerChecker, emulator: Emulator) -> list[str]:
     return problems
 
 
-@contextmanager
-def serve(spec: SwaggerChecker, **options: Any) -> Iterator[Sandbox]:
+def serve(spec: SwaggerChecker, **options: Any) -> AbstractContextManager[Sandbox]:
     app = create_app(integration_keys=[INTEGRATION_KEY], config_keys=[CONFIG_KEY], **options)
-    server = serve_in_thread(app)
-    sandbox = Sandbox(server.url, app.state.emulator)
-    try:
-        yield sandbox
-    finally:
-        server.stop()
-    problems = check_exchanges(spec, sandbox.emulator)
-    assert not problems, "exchanges that do not match the Opsgenie spec:\n" + "\n".join(problems)
+    return served_and_checked(app, Sandbox, lambda box: check_exchanges(spec, box.emulator), "Opsgenie")

@@ -4,17 +4,16 @@ every exchange it saw against the vendor spec (`serve`, `check_exchanges`)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from typing import Any
 
 from mcp_proxy.config import UpstreamConfig
 from mcp_proxy.config.secrets import SecretRef
 from mcp_proxy.connectors.base import Connector, Credential
 from mcp_proxy.connectors.pagerduty import build
-from mcp_proxy.sandbox.asgi_thread import serve_in_thread
 from mcp_proxy.sandbox.pagerduty import Emulator, create_app
+from tests._support.emulators import EmulatorSandbox, served_and_checked
 from tests.pagerduty.spec_check import OpenApiChecker
 
 ACCOUNT_KEY = "u+AcctKey0123456789a"  # 20 characters, like PagerDuty's keys
@@ -50,25 +49,14 @@ def validate_bearer(token: str) -> dict[str, Any] | None:
 
 
 @dataclass
-class Sandbox:
-    url: str
+class Sandbox(EmulatorSandbox):
     emulator: Emulator
-    connectors: list[Connector] = field(default_factory=list)
-    allowed: list[str] = field(default_factory=list)  # spec problems a test provokes on purpose
 
     def connector(self, key: str = ACCOUNT_KEY, *, scheme: str = "api_key", user_email: str | None = USER,
                   **cfg: Any) -> Connector:
         transport = cfg.pop("transport", None)
-        connector = build(upstream_config(cfg.pop("base_url", self.url), **cfg), provider(key, scheme),
-                          user_email=user_email, transport=transport)
-        self.connectors.append(connector)
-        return connector
-
-    def requests(self, method: str | None = None, path_part: str = "") -> list[dict[str, Any]]:
-        return [e for e in self.emulator.log if (method is None or e["method"] == method) and path_part in e["path"]]
-
-    def allow(self, problem_part: str) -> None:
-        self.allowed.append(problem_part)
+        return self.keep(build(upstream_config(cfg.pop("base_url", self.url), **cfg), provider(key, scheme),
+                               user_email=user_email, transport=transport))
 
 
 def check_exchanges(checker: OpenApiChecker, emulator: Emulator) -> list[str]:
@@ -80,16 +68,8 @@ def check_exchanges(checker: OpenApiChecker, emulator: Emulator) -> list[str]:
     return problems
 
 
-@contextmanager
-def serve(spec: OpenApiChecker, **options: Any) -> Iterator[Sandbox]:
+def serve(spec: OpenApiChecker, **options: Any) -> AbstractContextManager[Sandbox]:
     options.setdefault("api_keys", KEYS)
     options.setdefault("bearer_validator", validate_bearer)
-    app = create_app(**options)
-    server = serve_in_thread(app)
-    sandbox = Sandbox(server.url, app.state.emulator)
-    try:
-        yield sandbox
-    finally:
-        server.stop()
-    problems = [p for p in check_exchanges(spec, sandbox.emulator) if not any(a in p for a in sandbox.allowed)]
-    assert not problems, "exchanges that do not match the PagerDuty spec:\n" + "\n".join(problems)
+    return served_and_checked(create_app(**options), Sandbox, lambda box: check_exchanges(spec, box.emulator),
+                              "PagerDuty")

@@ -4,17 +4,16 @@ every exchange it saw against the vendor spec (`serve`, `check_exchanges`)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from typing import Any
 
 from mcp_proxy.config import UpstreamConfig
 from mcp_proxy.config.secrets import SecretRef
 from mcp_proxy.connectors.base import Connector, Credential
 from mcp_proxy.connectors.statuspage import build
-from mcp_proxy.sandbox.asgi_thread import serve_in_thread
 from mcp_proxy.sandbox.statuspage import ORG, PAGE, Emulator, create_app
+from tests._support.emulators import EmulatorSandbox, served_and_checked
 from tests.statuspage.spec_check import OpenApiChecker
 
 KEY = "sp0key1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d9e0f1"  # 64 hex-ish, like Statuspage's
@@ -37,24 +36,14 @@ def provider(value: str, scheme: str = "api_key"):
 
 
 @dataclass
-class Sandbox:
-    url: str  # the API root: server URL + /v1
+class Sandbox(EmulatorSandbox):
+    # url: the API root, the server's URL + /v1
     emulator: Emulator
-    connectors: list[Connector] = field(default_factory=list)
-    allowed: list[str] = field(default_factory=list)  # spec problems a test provokes on purpose
 
     def connector(self, key: str = KEY, *, scheme: str = "api_key", **cfg: Any) -> Connector:
         transport = cfg.pop("transport", None)
-        connector = build(upstream_config(cfg.pop("base_url", self.url), **cfg), provider(key, scheme),
-                          user_email="alice@example.com", transport=transport)
-        self.connectors.append(connector)
-        return connector
-
-    def requests(self, method: str | None = None, path_part: str = "") -> list[dict[str, Any]]:
-        return [e for e in self.emulator.log if (method is None or e["method"] == method) and path_part in e["path"]]
-
-    def allow(self, problem_part: str) -> None:
-        self.allowed.append(problem_part)
+        return self.keep(build(upstream_config(cfg.pop("base_url", self.url), **cfg), provider(key, scheme),
+                               user_email="alice@example.com", transport=transport))
 
 
 def check_exchanges(checker: OpenApiChecker, emulator: Emulator) -> list[str]:
@@ -73,15 +62,7 @@ def check_exchanges(checker: OpenApiChecker, emulator: Emulator) -> list[str]:
     return problems
 
 
-@contextmanager
-def serve(spec: OpenApiChecker, **options: Any) -> Iterator[Sandbox]:
+def serve(spec: OpenApiChecker, **options: Any) -> AbstractContextManager[Sandbox]:
     options.setdefault("api_keys", (KEY, OTHER_KEY))
-    app = create_app(**options)
-    server = serve_in_thread(app)
-    sandbox = Sandbox(server.url + "/v1", app.state.emulator)
-    try:
-        yield sandbox
-    finally:
-        server.stop()
-    problems = [p for p in check_exchanges(spec, sandbox.emulator) if not any(a in p for a in sandbox.allowed)]
-    assert not problems, "exchanges that do not match the Statuspage spec:\n" + "\n".join(problems)
+    return served_and_checked(create_app(**options), lambda url, emulator: Sandbox(url + "/v1", emulator),
+                              lambda box: check_exchanges(spec, box.emulator), "Statuspage")

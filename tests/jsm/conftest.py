@@ -4,11 +4,11 @@ exchange the emulator saw (when each test ends). Helpers: tests/_support/jsm.py.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from contextlib import ExitStack
-from typing import Any
+from functools import partial
 
 import pytest
 
+from tests._support.emulators import sandbox_factory
 from tests._support.jsm import JsmChecker, Sandbox, serve
 
 
@@ -19,19 +19,8 @@ def jsm_spec() -> JsmChecker:
 
 @pytest.fixture
 async def jsm_factory(jsm_spec: JsmChecker) -> AsyncIterator[Callable[..., Sandbox]]:
-    with ExitStack() as stack:
-        sandboxes: list[Sandbox] = []
-
-        def start(**options: Any) -> Sandbox:
-            sandboxes.append(stack.enter_context(serve(jsm_spec, **options)))
-            return sandboxes[-1]
-
-        try:
-            yield start
-        finally:
-            for sandbox in sandboxes:
-                for connector in sandbox.connectors:
-                    await connector.aclose()
+    async with sandbox_factory(partial(serve, jsm_spec)) as start:
+        yield start
 
 
 @pytest.fixture

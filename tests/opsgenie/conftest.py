@@ -5,11 +5,11 @@ Their helpers live in tests/_support/opsgenie.py."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from contextlib import ExitStack
-from typing import Any
+from functools import partial
 
 import pytest
 
+from tests._support.emulators import sandbox_factory
 from tests._support.opsgenie import Sandbox, serve
 from tests.opsgenie.swagger_check import SwaggerChecker
 
@@ -23,19 +23,8 @@ def spec() -> SwaggerChecker:
 async def og_factory(spec: SwaggerChecker) -> AsyncIterator[Callable[..., Sandbox]]:
     """Start emulators (with options); at the end their connectors are closed, the servers stopped
     and every exchange checked against the spec."""
-    with ExitStack() as stack:
-        sandboxes: list[Sandbox] = []
-
-        def start(**options: Any) -> Sandbox:
-            sandboxes.append(stack.enter_context(serve(spec, **options)))
-            return sandboxes[-1]
-
-        try:
-            yield start
-        finally:
-            for sandbox in sandboxes:
-                for connector in sandbox.connectors:
-                    await connector.aclose()
+    async with sandbox_factory(partial(serve, spec)) as start:
+        yield start
 
 
 @pytest.fixture
