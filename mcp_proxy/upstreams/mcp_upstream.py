@@ -472,6 +472,9 @@ class McpUpstream(Upstream):
         return self._client
 
     async def wait_ready(self, budget: float) -> None:
+        follow = getattr(self._http_auth, "follow_stored_sign_in", None)  # OAuth: auth/mcp_oauth.py
+        if follow is not None:  # a `login` elsewhere is taken up; with none stored, SignInRequired before any wait
+            await follow()
         # Connected means its tool list has been reported: the catalog holds the live definitions.
         await self._wait_connected(budget)
 
@@ -491,9 +494,6 @@ class McpUpstream(Upstream):
         self, name: str, arguments: dict[str, Any], *, progress: ProgressRelay | None, timeout: float,
         resume: dict[str, Any] | None = None,
     ) -> types.CallToolResult | dict[str, Any]:
-        follow = getattr(self._http_auth, "follow_stored_sign_in", None)  # OAuth: auth/mcp_oauth.py
-        if follow is not None:  # a `logout` in another process raises SignInRequired before anything is sent
-            await follow()
         client = await self._wait_connected(timeout)
         opts: CallOptions = {"timeout": timeout}
         if progress is not None:
