@@ -43,7 +43,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 # -- helpers -------------------------------------------------------------------------
-def _oauth_upstream(ctx: CliContext, key: str) -> UpstreamConfig | None:
+def _oauth_upstream(args: argparse.Namespace, ctx: CliContext) -> UpstreamConfig | None:
+    """The upstream `login` or `logout` names, with logging set for a command's output (warnings, stderr only); None
+    when it has no per-user sign-in, after saying why."""
+    key = args.upstream
     config = ctx.config()
     cfg = config.upstreams.get(key)
     if cfg is None:
@@ -57,13 +60,10 @@ def _oauth_upstream(ctx: CliContext, key: str) -> UpstreamConfig | None:
     if cfg.kind == "mcp" and not cfg.url:
         err(f"mcp-access-proxy: upstreams.{key} is a local command; OAuth sign-in applies to url upstreams only")
         return None
-    return cfg
-
-
-def _quiet_logging(args: argparse.Namespace) -> None:
     from mcp_proxy.logsetup import setup_logging
 
     setup_logging(args.log_level or "warning", None, to_file=False)
+    return cfg
 
 
 class _Countdown:
@@ -105,10 +105,9 @@ def _open_in_background(url: str) -> threading.Thread:
 
 # -- login ----------------------------------------------------------------------------
 def _login(args: argparse.Namespace, ctx: CliContext) -> int:
-    cfg = _oauth_upstream(ctx, args.upstream)
+    cfg = _oauth_upstream(args, ctx)
     if cfg is None:
         return EXIT_USAGE
-    _quiet_logging(args)
     if cfg.kind == "mcp":
         return _login_mcp(args, ctx, cfg)
     from mcp_proxy.auth.broker import TokenBroker
@@ -229,10 +228,9 @@ def _login_mcp(args: argparse.Namespace, ctx: CliContext, cfg: UpstreamConfig) -
 
 # -- logout ---------------------------------------------------------------------------
 def _logout(args: argparse.Namespace, ctx: CliContext) -> int:
-    cfg = _oauth_upstream(ctx, args.upstream)
+    cfg = _oauth_upstream(args, ctx)
     if cfg is None:
         return EXIT_USAGE
-    _quiet_logging(args)
     from mcp_proxy.auth.errors import AuthUnavailable
 
     store = ctx.secret_store()
