@@ -23,15 +23,18 @@ their own configuration reaches.
 
 from __future__ import annotations
 
+import gc
 import gzip
 import json
 import os
 from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from mcp_proxy.admin.otlp import otlp_records
 from mcp_proxy.policy.definition import definition_hash
 
 EVENT = "tools.discovered"
@@ -107,7 +110,7 @@ class Inventory:
     files: list[str] = field(default_factory=list)
     records: int = 0  # tools.discovered records read
     skipped: int = 0  # lines that were not JSON or not a record we know
-    other_events: int = 0  # records of other events (a collector's file holds every event)
+    other_events: int = 0  # records (or, unparsed, lines) of other events: a collector's file holds every event
 
     def add(self, upstream: str, tool: Mapping[str, Any], *, user: str | None, when: str,
             host: str | None = None, source: str | None = None) -> None:
@@ -147,13 +150,13 @@ class Inventory:
             self.skipped += 1
             return True
         self.records += 1
-        user = record.get("user.email")
+        user, host = record.get("user.email"), record.get("host.name")
+        user = user if isinstance(user, str) else None
+        host = host if isinstance(host, str) else None
         when = normal_time(record.get("time"))
         for tool in tools:
-            if isinstance(tool, Mapping):
-                self.add(upstream, tool, user=user if isinstance(user, str) else None, when=when,
-                         host=record.get("host.name") if isinstance(record.get("host.name"), str) else None,
-                         source=source)
+            if isinstance(tool, dict):
+                self.add(upstream, tool, user=user, when=when, host=host, source=source)
         return True
 
     def add_catalog(self, entries: Iterable[Any], when: str, user: str | None) -> None:
@@ -173,24 +176,43 @@ class Inventory:
                 if child.is_file() and child.suffix in SUFFIXES:
                     self.read(child)
             return
+        with acyclic_bulk():
+            self._read_file(p)
+
+    def _read_file(self, p: Path) -> None:
         data = p.read_bytes()
         if p.suffix == ".gz":
             data = gzip.decompress(data)
         self.files.append(str(p))
-        text = data.decode("utf-8", "replace")
         mtime = normal_time(datetime.fromtimestamp(os.stat(p).st_mtime, UTC))
-        whole = _loads(text) if text.lstrip()[:1] in ("{", "[") else None
+        # One JSON value for the whole file (a tools --json output, a JSON array, one request per file); a file
+        # of one value per line fails here at the end of its first line, so this costs one line at most.
+        whole = _loads(data) if data.lstrip()[:1] in (b"{", b"[") else None
         if isinstance(whole, dict) and _is_tools_output(whole):
             self._tools_output(whole, p.name, mtime)
-            return
-        values: Iterable[Any] = (whole if isinstance(whole, list) else [whole]) if whole is not None \
-            else (_loads(line) for line in text.splitlines() if line.strip())
-        for value in values:
-            self._value(value, p.name)
+        elif whole is not None:
+            for value in whole if isinstance(whole, list) else [whole]:
+                self._value(value, p.name)
+        else:
+            self._lines(data, p.name)
+
+    def _lines(self, data: bytes, source: str) -> None:
+        """One JSON value per line. A line that does not mention the event at all is another event's record
+        (counted in `other_events`, a line at a time, without parsing it): a collector's file is mostly calls."""
+        needle = EVENT.encode()
+        for line in data.splitlines():
+            if needle not in line:
+                stripped = line.strip()
+                if stripped[:1] == b"{":
+                    self.other_events += 1
+                elif stripped:
+                    self.skipped += 1
+                continue
+            self._value(_loads(line), source)
 
     def _value(self, value: Any, source: str) -> None:
         if isinstance(value, dict) and "resourceLogs" in value:
-            for record in otlp_records(value):
+            for record in otlp_records(value, EVENT):
                 if not self.add_record(record, source):
                     self.other_events += 1
         elif isinstance(value, dict) and "event_name" in value:
@@ -207,6 +229,27 @@ class Inventory:
                 self.add(upstream if isinstance(upstream, str) else "", tool, user=None, when=when, source=source)
 
 
+@contextmanager
+def acyclic_bulk(*, keep: bool = False) -> Iterator[None]:
+    """The cyclic garbage collector paused while inventory files are read. Parsing 100 MB of JSON allocates
+    millions of small objects and the inventory keeps hundreds of thousands: each allocation burst set off a
+    collection that walked every object alive, so reading took twice as long as the parsing itself and grew
+    faster than the file. Nothing here makes a reference cycle: reference counting frees all the garbage.
+
+    `keep`: what exists at the end stays for the rest of the process (the console's inventory does not change
+    while it runs), so it is frozen out of the collector's reach (`gc.freeze`) rather than walked by the
+    collections the console's own requests set off."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+        if keep:
+            gc.freeze()
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def read_inventory(paths: Iterable[str | Path]) -> Inventory:
     inventory = Inventory()
     for path in paths:
@@ -214,9 +257,11 @@ def read_inventory(paths: Iterable[str | Path]) -> Inventory:
     return inventory
 
 
-def _loads(text: str) -> Any:
+def _loads(data: bytes) -> Any:
     try:
-        return json.loads(text)
+        return json.loads(data)
+    except UnicodeDecodeError:  # not UTF-8: read it as the text it was meant to be, bad bytes replaced
+        return _loads(data.decode("utf-8", "replace").encode())
     except ValueError:
         return None
 
@@ -247,52 +292,3 @@ def normal_time(value: Any) -> str:
             return ""
         return normal_time(parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC))
     return ""
-
-
-# -- OTLP/HTTP JSON ------------------------------------------------------------------
-def any_value(value: Any) -> Any:
-    """The Python value of an OTLP JSON AnyValue (lenient: a reader, not a validator)."""
-    if not isinstance(value, dict) or not value:
-        return None
-    if "stringValue" in value:
-        return value["stringValue"]
-    if "boolValue" in value:
-        return bool(value["boolValue"])
-    if "intValue" in value:
-        try:
-            return int(value["intValue"])
-        except (TypeError, ValueError):
-            return None
-    if "doubleValue" in value:
-        return value["doubleValue"]
-    if "arrayValue" in value:
-        return [any_value(v) for v in (value["arrayValue"] or {}).get("values", [])]
-    if "kvlistValue" in value:
-        return attributes((value["kvlistValue"] or {}).get("values", []))
-    return None
-
-
-def attributes(items: Any) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for kv in items if isinstance(items, list) else []:
-        if isinstance(kv, dict) and isinstance(kv.get("key"), str):
-            out[kv["key"]] = any_value(kv.get("value"))
-    return out
-
-
-def otlp_records(request: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
-    """Flat records from one ExportLogsServiceRequest in JSON: resource attributes, then the LogRecord's
-    attributes; `event_name` from `eventName`, `time` from `timeUnixNano`, `id` from `log.record.uid`."""
-    for rl in request.get("resourceLogs") or []:
-        if not isinstance(rl, dict):
-            continue
-        resource = attributes((rl.get("resource") or {}).get("attributes"))
-        for sl in rl.get("scopeLogs") or []:
-            for lr in (sl or {}).get("logRecords") or [] if isinstance(sl, dict) else []:
-                if not isinstance(lr, dict):
-                    continue
-                record = {**resource, **attributes(lr.get("attributes"))}
-                record["event_name"] = lr.get("eventName") or record.get("event.name")
-                record["time"] = normal_time(lr.get("timeUnixNano") or lr.get("observedTimeUnixNano"))
-                record["id"] = record.get("log.record.uid")
-                yield record

@@ -105,7 +105,7 @@ def _publish_token(args: argparse.Namespace, ctx: CliContext) -> str | None:
 
 
 def _admin(args: argparse.Namespace, ctx: CliContext) -> int:
-    from mcp_proxy.admin.inventory import Inventory, normal_time
+    from mcp_proxy.admin.inventory import Inventory, acyclic_bulk, normal_time
     from mcp_proxy.admin.review import Review
     from mcp_proxy.admin.server import Console, NotLoopback, Publisher, check_loopback
     from mcp_proxy.errors import ProxyError
@@ -166,15 +166,16 @@ def _admin(args: argparse.Namespace, ctx: CliContext) -> int:
             parse_document(doc)
         # The inventory: the files given, and the administrator's own catalog for full definitions.
         inventory = Inventory()
-        for path_text in args.inventory:
-            inventory.read(path_text)
-        try:
-            from mcp_proxy.catalog.offline import load_catalog_entries
+        with acyclic_bulk(keep=True):
+            for path_text in args.inventory:
+                inventory.read(path_text)
+            try:
+                from mcp_proxy.catalog.offline import load_catalog_entries
 
-            entries, _unknown = load_catalog_entries(ctx.config(), ctx.paths)
-            inventory.add_catalog(entries, normal_time(time.time() * 1e9 // 1), ctx.config().user_email)
-        except (ProxyError, OSError):
-            pass  # no config: the inventory files alone
+                entries, _unknown = load_catalog_entries(ctx.config(), ctx.paths)
+                inventory.add_catalog(entries, normal_time(time.time() * 1e9 // 1), ctx.config().user_email)
+            except (ProxyError, OSError):
+                pass  # no config: the inventory files alone
     except DocumentError as exc:
         err(f"mcp-access-proxy: {source} is not a valid policy:")
         for problem in exc.problems:

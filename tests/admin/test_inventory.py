@@ -3,6 +3,7 @@ Collector's file exporter), NDJSON, and real `tools --all --json` output."""
 
 from __future__ import annotations
 
+import gc
 import gzip
 import json
 import os
@@ -83,3 +84,20 @@ def test_tools_all_json_output_of_the_real_cli(tmp_path):
     version = inv.tools[first["key"]].versions[first["sha256"]]
     assert version.sources == {"alice-tools.json"} and not version.users and version.builtin
     assert version.exposed == first["exposed_name"] and version.last
+
+
+def test_a_collector_file_of_every_event_counts_the_others_and_reads_text_that_is_not_utf8(tmp_path):
+    call = {**discovered("pd", [LIST], "bob@example.com", "2026-11-20T10:00:00Z"), "event_name": "mcp.tool.call"}
+    path = write_otlp_file(tmp_path / "logs.json", [
+        [call],  # a line of other events only: counted without being decoded
+        [call, discovered("pd", [NOTE], "bob@example.com", "2026-11-21T10:00:00Z")],  # mixed in one request
+    ])
+    titled = discovered("og", [tool_def("page", "Page someone.", title="PAGE-TITLE")], "eve@example.com",
+                        "2026-11-22T10:00:00Z")
+    with path.open("ab") as f:  # a NDJSON line with a byte that is not UTF-8 in a title
+        f.write(json.dumps(titled).encode().replace(b"PAGE-TITLE", b"Page \xff") + b"\n")
+    gc.enable()
+    inv = read_inventory([path])
+    assert gc.isenabled()  # paused while reading only
+    assert (inv.records, inv.other_events, inv.skipped) == (2, 2, 0)
+    assert set(inv.tools) == {"pd.add_note", "og.page"} and inv.tools["og.page"].latest().title == "Page \ufffd"
