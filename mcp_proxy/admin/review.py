@@ -24,6 +24,7 @@ from typing import Any
 from mcp_proxy.admin import ops
 from mcp_proxy.admin.inventory import Inventory, InventoryTool, Version
 from mcp_proxy.errors import PolicyError
+from mcp_proxy.policy.constraints import local_ref_target
 from mcp_proxy.policy.definition import ToolFacts
 from mcp_proxy.policy.document import DocumentError, parse_document
 from mcp_proxy.policy.evaluate import Step, evaluate, matching_toolsets, user_profiles
@@ -317,12 +318,7 @@ def _walk(root: Mapping[str, Any], node: Any, path: list[str], depth: int) -> It
     if not isinstance(node, Mapping) or depth > 12:
         return
     seen = 0
-    while isinstance(node.get("$ref"), str) and node["$ref"].startswith("#/") and seen < 8:
-        target: Any = root
-        for part in node["$ref"][2:].split("/"):
-            target = target.get(part) if isinstance(target, Mapping) else None
-        if not isinstance(target, Mapping):
-            return
+    while seen < 8 and (target := local_ref_target(root, node)) is not None:
         node, seen = target, seen + 1
     if path and isinstance(node.get("enum"), list):
         yield ".".join(path), list(node["enum"])

@@ -73,16 +73,23 @@ def _resolved(root: dict[str, JsonValue], node: dict[str, JsonValue]) -> dict[st
     """`node` with a local `$ref` replaced, in place, by a private copy of its target (so that narrowing it
     does not narrow every other use of the same definition)."""
     seen = 0
-    while isinstance(node.get("$ref"), str) and node["$ref"].startswith("#/") and seen < 16:
-        target: JsonValue = root
-        for part in node["$ref"][2:].split("/"):
-            target = target.get(part) if isinstance(target, dict) else None
-        if not isinstance(target, dict):
-            return node
+    while seen < 16 and (target := local_ref_target(root, node)) is not None:
         del node["$ref"]
         node.update({k: copy.deepcopy(v) for k, v in target.items() if k not in node})
         seen += 1
     return node
+
+
+def local_ref_target(root: Mapping[str, JsonValue], node: Mapping[str, JsonValue]) -> Mapping[str, JsonValue] | None:
+    """What `node`'s local `$ref` (`#/$defs/request`) points to in `root`; None when it has none, or one that
+    leads nowhere or not to a schema."""
+    ref = node.get("$ref")
+    if not isinstance(ref, str) or not ref.startswith("#/"):
+        return None
+    target: JsonValue = root
+    for part in ref[2:].split("/"):
+        target = target.get(part) if isinstance(target, Mapping) else None
+    return target if isinstance(target, Mapping) else None
 
 
 def _narrow(root: dict[str, JsonValue], node: dict[str, JsonValue], path: list[str],
