@@ -3,6 +3,9 @@ live in tests/_support/."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
 import pytest
 
 from tests._support.proxy import ProxyEnv
@@ -27,3 +30,12 @@ def proxy_home(tmp_path, monkeypatch):
 def proxy(tmp_path):
     """A config, home and client for the real `mcp-access-proxy` process (tests/_support/proxy.py: ProxyEnv)."""
     return ProxyEnv(tmp_path)
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    """A headless Chromium for the sign-in tests (tests/_support/chromium.py); a skip where it is not installed."""
+    from tests._support.chromium import chromium
+
+    with chromium() as running:
+        yield running

@@ -106,6 +106,15 @@ def sign_in(browser: Chromium, url: str, button: str, redirect_uri: str, name: s
                    text=browser.eval("document.body.innerText"))
 
 
+def answer_sign_in(browser: Chromium, opened: Path, authorize_url: str, redirect_uri: str, button: str, name: str,
+                   picks: Mapping[str, str] | None = None) -> Landing:
+    """As the user once the proxy opened a browser (`browser_command(opened)`): it must be at `authorize_url`;
+    then `sign_in`."""
+    url = wait_for_url(opened)
+    assert url.startswith(authorize_url + "?"), url
+    return sign_in(browser, url, button, redirect_uri, name, picks)
+
+
 async def login_while_the_user_signs_in(login: Callable[[], subprocess.CompletedProcess],
                                         user: Callable[[], Landing]) -> tuple[subprocess.CompletedProcess, Landing]:
     """Run the `login` command (a blocking call) and, meanwhile, the user's part in the browser."""

@@ -6,7 +6,6 @@ MCP_PROXY_TEST_REQUIRE_BROWSER=1, so there they cannot skip."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -16,29 +15,15 @@ import pytest
 
 from tests._support.admin import Chromium
 from tests._support.auth import AuthProxy, mcp_table, wait_for_tool
-from tests._support.chromium import (
-    Landing,
-    browser_command,
-    chromium,
-    login_while_the_user_signs_in,
-    sign_in,
-    wait_for_url,
-)
+from tests._support.chromium import Landing, answer_sign_in, browser_command, login_while_the_user_signs_in
 from tests._support.proxy import text_of
 
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def browser() -> Iterator[Chromium]:
-    with chromium() as running:
-        yield running
-
-
 def user_signs_in(browser: Chromium, opened: Path, aproxy: AuthProxy, button: str, name: str) -> Landing:
-    url = wait_for_url(opened)
-    assert url.startswith(f"{aproxy.sandbox.oauth_http.url}/oauth/authorize?"), url
-    return sign_in(browser, url, button, aproxy.sandbox.redirect_uri, name)
+    return answer_sign_in(browser, opened, f"{aproxy.sandbox.oauth_http.url}/oauth/authorize",
+                          aproxy.sandbox.redirect_uri, button, name)
 
 
 async def call_while_the_user_signs_in(aproxy: AuthProxy, browser: Chromium, tmp_path: Path, button: str,

@@ -19,24 +19,11 @@ import pytest
 from mcp_proxy.sandbox.jsm import seed
 from tests._support.admin import Chromium
 from tests._support.atlassian import OTHER_SITE, AtlassianProxy, AtlassianSandbox, atlassian_sandbox
-from tests._support.chromium import (
-    Landing,
-    browser_command,
-    chromium,
-    login_while_the_user_signs_in,
-    sign_in,
-    wait_for_url,
-)
+from tests._support.chromium import Landing, answer_sign_in, browser_command, login_while_the_user_signs_in
 from tests._support.jsm import JsmChecker
 from tests._support.proxy import text_of
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def browser() -> Iterator[Chromium]:
-    with chromium() as running:
-        yield running
 
 
 @pytest.fixture
@@ -52,10 +39,9 @@ def aproxy(tmp_path: Path, jsm_spec: JsmChecker) -> Iterator[AtlassianProxy]:
 
 
 def user_signs_in(browser: Chromium, opened: Path, atl: AtlassianSandbox, button: str) -> Landing:
-    url = wait_for_url(opened)
-    assert url.startswith(f"{atl.url}/authorize?"), url
     picks = {"#site": seed.CLOUD_ID} if button == "approve" else None  # Deny needs no site
-    return sign_in(browser, url, button, atl.redirect_uri, f"atlassian-{button}", picks=picks)
+    return answer_sign_in(browser, opened, f"{atl.url}/authorize", atl.redirect_uri, button, f"atlassian-{button}",
+                          picks)
 
 
 async def login_in_chromium(aproxy: AtlassianProxy, browser: Chromium, tmp_path: Path,
