@@ -61,6 +61,17 @@ async def test_filter_approve_sign_publish_then_a_proxy_can_call_the_tool(proxy,
         browser.wait_for("document.querySelector('#detail h2').textContent === 'f.echo'")
         browser.click("#approve")
         browser.wait_for("document.querySelector('#rows td.state').textContent === 'approved'")
+        for toolset in ("incident-response", "read-only-basics"):
+            browser.eval(f"document.getElementById('toolset-name').value = '{toolset}'")
+            browser.click("#add-toolset")
+            browser.wait_for(f"document.querySelector('#rows td.sets').textContent.includes('{toolset}')")
+        # The toolsets column is readable: each name whole (not cut short) on one line, inside its cell.
+        cell = browser.eval(
+            "(() => { const td = document.querySelector('#rows td.sets'), box = td.getBoundingClientRect();"
+            " return {width: box.width, names: [...td.querySelectorAll('span')].map((s) => {"
+            " const r = s.getBoundingClientRect(); const whole = s.scrollWidth <= s.clientWidth;"
+            " return [s.textContent, r.height < 25 && r.right <= box.right && whole]; })}; })()")
+        assert cell["names"] == [["incident-response", True], ["read-only-basics", True]], cell
         if shots:
             browser.screenshot(Path(shots) / "admin-approved.png")
         browser.click("#publish")

@@ -55,13 +55,18 @@
   }
 
   function rowHtml(r, i) {
-    const who = r.users ? esc(r.who.join(", ")) + (r.users > r.who.length ? ` +${r.users - r.who.length}` : "") : '<span class="muted">—</span>';
+    const who = r.users ? r.who.map((u) => esc(u).replace("@", "@<wbr>")).join(", ") + (r.users > r.who.length ? ` +${r.users - r.who.length}` : "") : '<span class="muted">—</span>';
     return `<tr data-i="${i}" tabindex="-1"${i === current ? ' class="current"' : ""}>` +
       `<td><input type="checkbox" aria-label="Select ${esc(r.key)}"${selected.has(r.key) ? " checked" : ""}></td>` +
       `<td class="key${r.changedHere ? " edited" : ""}">${esc(r.key)}${r.title ? `<br><span class="muted">${esc(r.title)}</span>` : ""}</td>` +
       `<td class="state s-${r.state}">${r.state}${r.constrained ? " (constrained)" : ""}</td>` +
-      `<td>${esc(r.class)}</td><td>${who}</td><td>${esc(r.first)}</td><td>${esc(r.last)}</td>` +
-      `<td>${esc(r.toolsets.join(", "))}</td></tr>`;
+      `<td>${esc(r.class)}</td><td>${who}</td>${when(r.first)}${when(r.last)}` +
+      `<td class="sets">${r.toolsets.map((t) => `<span title="${esc(t)}">${esc(t)}</span>`).join("")}</td></tr>`;
+  }
+  // 2026-11-20T10:00:00Z as "2026-11-20" over "10:00", the whole time in the tooltip and for screen readers.
+  function when(t) {
+    return t ? `<td class="when"><time datetime="${esc(t)}" title="${esc(t)}"><span>${esc(t.slice(0, 10))}</span>` +
+      `<span>${esc(t.slice(11, 16))}</span></time></td>` : "<td></td>";
   }
   // Incremental: the first screenful of rows at once, more as the list is scrolled (or moved through with j/k),
   // so thousands of tools never cost a layout of thousands of rows up front.
