@@ -69,13 +69,20 @@ class RestTool:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def annotations(self) -> dict[str, Any]:
-        return {
-            "title": self.title,
-            "readOnlyHint": self.read_only,
-            "destructiveHint": self.destructive,
-            "idempotentHint": self.idempotent,
-            "openWorldHint": self.open_world,
-        }
+        """The MCP annotations, without the hints that only repeat MCP's defaults (readOnlyHint false,
+        idempotentHint false, openWorldHint true), since every tool list costs the model's context. A read
+        tool says only `readOnlyHint: true` (the other hints mean nothing for it); a write always says
+        `destructiveHint`, true or false, because the policy and the console take only an explicit true."""
+        hints: dict[str, Any] = {"title": self.title}
+        if self.read_only:
+            hints["readOnlyHint"] = True
+        else:
+            hints["destructiveHint"] = self.destructive
+            if self.idempotent:
+                hints["idempotentHint"] = True
+        if not self.open_world:
+            hints["openWorldHint"] = False
+        return hints
 
 
 class Connector(ABC):

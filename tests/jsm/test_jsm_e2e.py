@@ -56,7 +56,9 @@ async def test_the_tool_list_is_the_backends_with_the_prefix(live: Live) -> None
     for tool in build(UpstreamConfig(key="og", kind="opsgenie", api="jsm"), never).tools():
         exposed = listed[f"og_{tool.name}"]
         assert exposed.input_schema == tool.input_schema and exposed.description == tool.description
-        assert exposed.annotations.read_only_hint is tool.read_only
+        # A hint equal to MCP's default is left out; a write still says destructiveHint either way.
+        assert (exposed.annotations.read_only_hint is True) is tool.read_only
+        assert exposed.annotations.destructive_hint is (None if tool.read_only else tool.destructive)
     assert len([n for n in listed if n.startswith("og_")]) == len(TOOLS) == 22
     assert "og_list_users" not in listed and "og_get_team" not in listed
 

@@ -48,6 +48,11 @@ def test_tool_list_is_stable_and_well_formed() -> None:
     for name in ("resolve_incident", "reassign_incident", "escalate_incident"):
         assert by_name[name].destructive and not by_name[name].idempotent
     assert by_name["acknowledge_incident"].idempotent and not by_name["acknowledge_incident"].destructive
+    # Only the hints that differ from MCP's defaults, and destructiveHint on every write (the policy needs it).
+    assert by_name["list_incidents"].annotations() == {"title": "List incidents", "readOnlyHint": True}
+    assert by_name["resolve_incident"].annotations() == {"title": "Resolve incident", "destructiveHint": True}
+    assert by_name["acknowledge_incident"].annotations() == {"title": "Acknowledge incident",
+                                                             "destructiveHint": False, "idempotentHint": True}
     assert by_name["list_incidents"].input_schema["properties"]["limit"]["default"] == 25
     assert by_name["list_incidents"].extra["scopes"] == ["incidents.read"]
     assert by_name["add_incident_note"].extra["scopes"] == ["incidents.write"]
