@@ -35,7 +35,7 @@ TOOLS: ToolTable[Context] = ToolTable(title_from_name=True)
 
 
 def text_query(what: str) -> dict[str, Any]:
-    return {**QUERY, "description": f"Only those whose {what} contains this text (case-insensitive)."}
+    return {**QUERY, "description": f"{what.capitalize()} contains (case-insensitive)."}
 
 
 def query_and(*arrays: str) -> Callable[[Args, Params], None]:
@@ -89,28 +89,28 @@ def getter(path: str, key: str, title: Callable[[dict[str, Any]], str],
 
 
 TOOLS.add("list_services", "List PagerDuty services (what incidents are raised on) with their status, escalation "
-          "policy and teams. Use it to find a service id for list_incidents or create_incident.",
+          "policy and teams.",
           lambda ctx: obj({"query": QUERY, "team_ids": ids("team"), **paging(ctx.page_size, "services")}),
           lister("/services", "services", "list_services", compact_service, query_and("team_ids"), "services"),
           read_only=True)
 TOOLS.add("get_service", "Get one PagerDuty service in full: status, escalation policy, teams, integrations, "
-          "urgency rules.", obj({"id": ident("service")}, ("id",)),
+          "urgency rules.", obj({"id": ident()}, ("id",)),
           getter("/services/{id}", "service", lambda s: f"Service {s.get('name')} ({s.get('id')}), "
                                                         f"status {s.get('status')}."),
           read_only=True)
-TOOLS.add("list_users", "List PagerDuty users (name, email, role, teams). Use it to find a user id, e.g. to "
-          "reassign an incident or filter incidents or on-calls by user.",
+TOOLS.add("list_users", "List PagerDuty users (id, name, email, role, teams), e.g. for a user id to reassign "
+          "an incident to.",
           lambda ctx: obj({"query": text_query("name or email"), "team_ids": ids("team"),
                            **paging(ctx.page_size, "users")}),
           lister("/users", "users", "list_users", compact_user, query_and("team_ids"), "users"), read_only=True)
 TOOLS.add("get_user", "Get one PagerDuty user in full: contact details, role, time zone, teams.",
-          obj({"id": ident("user")}, ("id",)),
+          obj({"id": ident()}, ("id",)),
           getter("/users/{id}", "user", lambda u: f"User {u.get('name')} <{u.get('email')}> ({u.get('id')})."),
           read_only=True)
 
 
-@TOOLS.tool("get_current_user", "Who PagerDuty thinks you are: the user of the configured API key or signed-in "
-            "account (fails for account-level keys, which belong to no user).", obj({}), read_only=True)
+@TOOLS.tool("get_current_user", "Who PagerDuty thinks you are: the signed-in user or the API key's (an account-level "
+            "key has none).", obj({}), read_only=True)
 async def get_current_user(ctx: Context, args: Args) -> ToolOutput:
     body = await ctx.client.json("GET", "/users/me")
     user = body.get("user") or {}
@@ -118,24 +118,22 @@ async def get_current_user(ctx: Context, args: Args) -> ToolOutput:
                          f"role {user.get('role')}).", user, ctx.max_chars)
 
 
-TOOLS.add("list_schedules", "List PagerDuty on-call schedules (name, time zone, users, escalation policies). Use "
-          "list_oncalls to see who is on call now.",
+TOOLS.add("list_schedules", "List PagerDuty on-call schedules (name, time zone, users, escalation policies); "
+          "list_oncalls says who is on call.",
           lambda ctx: obj({"query": QUERY, **paging(ctx.page_size, "schedules")}),
           lister("/schedules", "schedules", "list_schedules", compact_schedule, query_and(), "schedules"),
           read_only=True)
-TOOLS.add("get_schedule", "Get one PagerDuty schedule with its layers and rendered final schedule (who is on call "
-          "when) for the since/until window (default: the next two weeks).",
-          obj({"id": ident("schedule"), "since": date_time("Render entries from this time."),
-               "until": date_time("Render entries until this time.")}, ("id",)),
+TOOLS.add("get_schedule", "Get one PagerDuty schedule with its layers and final schedule (who is on call when) "
+          "from since to until (default: the next two weeks).",
+          obj({"id": ident(), "since": date_time(), "until": date_time()}, ("id",)),
           getter("/schedules/{id}", "schedule", lambda s: f"Schedule {s.get('name')} ({s.get('id')}), time zone "
                                                           f"{s.get('time_zone')}.", schedule_window),
           read_only=True)
 
 
 @TOOLS.tool("list_schedule_overrides", "List the overrides (temporary on-call swaps: who covers when) on a "
-            "PagerDuty schedule in a time window.",
-            obj({"id": ident("schedule"), "since": date_time("Start of the window."),
-                 "until": date_time("End of the window.")}, ("id", "since", "until")),
+            "PagerDuty schedule from since to until.",
+            obj({"id": ident(), "since": date_time(), "until": date_time()}, ("id", "since", "until")),
             read_only=True)
 async def list_schedule_overrides(ctx: Context, args: Args) -> ToolOutput:
     params: Params = []
@@ -148,37 +146,36 @@ async def list_schedule_overrides(ctx: Context, args: Args) -> ToolOutput:
 
 
 TOOLS.add("list_oncalls", "Who is on call in PagerDuty: entries of user, schedule, escalation policy and level with "
-          "start and end. Without since/until it shows who is on call now. Filter by user, schedule or policy.",
+          "start and end; now when since/until are left out.",
           lambda ctx: obj({"user_ids": ids("user"), "escalation_policy_ids": ids("escalation policy"),
                            "schedule_ids": ids("schedule"),
-                           "since": date_time("Start of the window (default now)."),
-                           "until": date_time("End of the window (at most 90 days after since)."),
+                           "since": date_time(),
+                           "until": date_time("At most 90 days after since."),
                            "earliest": {"type": "boolean", "default": False,
-                                        "description": "Only the earliest on-call entry per user, escalation policy "
-                                                       "and level (who is on call next)."},
+                                        "description": "Only the earliest entry per user, policy and level (who is "
+                                                       "next)."},
                            **paging(ctx.page_size, "on-call entries")}),
           lister("/oncalls", "oncalls", "list_oncalls", compact_oncall, oncall_params, "on-call entries"),
           read_only=True)
 TOOLS.add("list_escalation_policies", "List PagerDuty escalation policies with their levels (who is notified, "
-          "after how many minutes). Use it to find a policy id for reassign_incident or a level for "
-          "escalate_incident.",
-          lambda ctx: obj({"query": QUERY, "user_ids": ids("user", 20, "Only policies that target these users."),
+          "after how many minutes).",
+          lambda ctx: obj({"query": QUERY, "user_ids": ids("user", 20, "Targeting these users."),
                            "team_ids": ids("team"), **paging(ctx.page_size, "escalation policies")}),
           lister("/escalation_policies", "escalation_policies", "list_escalation_policies", compact_policy,
                  query_and("user_ids", "team_ids"), "escalation policies"),
           read_only=True)
 TOOLS.add("get_escalation_policy", "Get one PagerDuty escalation policy in full: its levels and targets, services "
-          "and teams.", obj({"id": ident("escalation policy")}, ("id",)),
+          "and teams.", obj({"id": ident()}, ("id",)),
           getter("/escalation_policies/{id}", "escalation_policy",
                  lambda p: f"Escalation policy {p.get('name')} ({p.get('id')})."),
           read_only=True)
-TOOLS.add("list_teams", "List PagerDuty teams (id, name). Use a team id to filter incidents, services or users.",
+TOOLS.add("list_teams", "List PagerDuty teams (id, name), e.g. for team_ids filters of incidents, services, users.",
           lambda ctx: obj({"query": QUERY, **paging(ctx.page_size, "teams")}),
           lister("/teams", "teams", "list_teams", lambda t: fields(t, ("id", "name", "description", "html_url")),
                  query_and(), "teams"),
           read_only=True)
-TOOLS.add("list_priorities", "List the account's incident priorities (e.g. P1-P5), highest first. Use a priority "
-          "id to filter incidents or set one on create_incident.",
+TOOLS.add("list_priorities", "List the account's PagerDuty incident priorities (e.g. P1-P5), highest first, for "
+          "priority_ids and priority_id.",
           lambda ctx: obj({**paging(ctx.page_size, "priorities")}),
           lister("/priorities", "priorities", "list_priorities",
                  lambda p: fields(p, ("id", "name", "description")), query_and(), "priorities"),

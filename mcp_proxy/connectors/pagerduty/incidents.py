@@ -44,8 +44,8 @@ def _first_page(ctx: Context, args: Args) -> tuple[int, list[tuple[str, Any]]]:
     return offset, [("limit", limit), ("offset", offset)]
 
 
-@TOOLS.tool("list_incidents", "List PagerDuty incidents, newest first: use it to find open incidents or an "
-            "incident's id. Without since/until: the last 30 days (date_range='all' for all).",
+@TOOLS.tool("list_incidents", "List PagerDuty incidents, newest first. Without since/until: the last 30 days "
+            "(date_range='all' for all).",
             lambda ctx: obj({
                 "statuses": enums("", STATUSES),
                 "urgencies": enums("", URGENCIES),
@@ -87,9 +87,8 @@ async def list_incidents(ctx: Context, args: Args) -> ToolOutput:
                         more=bool(body.get("more")), total=body.get("total"))
 
 
-@TOOLS.tool("get_incident", "Get one PagerDuty incident in full (status, urgency, priority, service, assignments, "
-            "acknowledgements, escalation policy, body, alert counts) by id or number. Use it before changing an "
-            "incident.", ID_ONLY, read_only=True)
+@TOOLS.tool("get_incident", "Get one PagerDuty incident in full (assignments, acknowledgements, escalation policy, "
+            "body, alert counts). Use it before changing an incident.", ID_ONLY, read_only=True)
 async def get_incident(ctx: Context, args: Args) -> ToolOutput:
     body = await ctx.client.json("GET", f"/incidents/{segment(args.get('id'))}")
     inc = body.get("incident") or {}
@@ -109,18 +108,15 @@ async def _update(ctx: Context, args: Args, fields: dict[str, Any], verb: str) -
 
 
 @TOOLS.tool("acknowledge_incident", "Acknowledge a triggered PagerDuty incident as the configured user: stops its "
-            "escalation and notifications while someone works on it. Acknowledging again is harmless. Returns the "
-            "updated incident.", ID_ONLY, read_only=False, idempotent=True)
+            "escalation and notifications. Repeating it is harmless.", ID_ONLY, read_only=False, idempotent=True)
 async def acknowledge_incident(ctx: Context, args: Args) -> ToolOutput:
     return await _update(ctx, args, {"status": "acknowledged"}, "incident acknowledged")
 
 
-@TOOLS.tool("resolve_incident", "Resolve a PagerDuty incident (it closes; its alerts resolve too). Use only when "
-            "the problem is fixed or the incident is noise. Returns the updated incident; an already resolved "
-            "incident is reported as unchanged.",
+@TOOLS.tool("resolve_incident", "Resolve a PagerDuty incident (its alerts resolve too). Only when the problem is "
+            "fixed or the incident is noise; an already resolved one is reported unchanged.",
             obj({"id": INCIDENT_ID,
-                 "resolution": text("Optional: how it was resolved; added to the incident's resolve log entry.",
-                                    10000)}, ("id",)),
+                 "resolution": text("How it was resolved (in the resolve log entry).", 10000)}, ("id",)),
             read_only=False, destructive=True)
 async def resolve_incident(ctx: Context, args: Args) -> ToolOutput:
     fields: dict[str, Any] = {"status": "resolved"}
@@ -129,12 +125,10 @@ async def resolve_incident(ctx: Context, args: Args) -> ToolOutput:
     return await _update(ctx, args, fields, "incident resolved")
 
 
-@TOOLS.tool("reassign_incident", "Reassign a PagerDuty incident to specific users (user_ids) or to an escalation "
-            "policy (escalation_policy_id) — exactly one of the two. The new assignees are notified; the old ones "
-            "lose it. list_users and list_escalation_policies give ids.",
+@TOOLS.tool("reassign_incident", "Reassign a PagerDuty incident to users (user_ids, replacing the assignees) or to an "
+            "escalation policy (escalation_policy_id): exactly one. The new assignees are notified.",
             obj({"id": INCIDENT_ID,
-                 "user_ids": ids("user", 10, "Assign the incident to these users (replaces the current assignees)."),
-                 "escalation_policy_id": ident("escalation policy to hand the incident to")}, ("id",)),
+                 "user_ids": ids("user", 10), "escalation_policy_id": ident()}, ("id",)),
             read_only=False, destructive=True)
 async def reassign_incident(ctx: Context, args: Args) -> ToolOutput:
     users, policy = args.get("user_ids"), args.get("escalation_policy_id")
@@ -156,8 +150,7 @@ async def reassign_incident(ctx: Context, args: Args) -> ToolOutput:
             "responders of that level are assigned and notified.",
             obj({"id": INCIDENT_ID,
                  "escalation_level": {"type": "integer", "minimum": 1, "maximum": 20,
-                                      "description": "The level of the incident's escalation policy to escalate to "
-                                                     "(1 = first rule)."}}, ("id", "escalation_level")),
+                                      "description": "1 = the policy's first rule."}}, ("id", "escalation_level")),
             read_only=False, destructive=True)
 async def escalate_incident(ctx: Context, args: Args) -> ToolOutput:
     level = args.get("escalation_level")
@@ -167,9 +160,9 @@ async def escalate_incident(ctx: Context, args: Args) -> ToolOutput:
     return await _update(ctx, args, {"escalation_level": level}, f"incident escalated to level {level}")
 
 
-@TOOLS.tool("add_incident_note", "Add a note to a PagerDuty incident's timeline, as the configured user, e.g. "
-            "findings or next steps. Notes cannot be edited or deleted afterwards. Returns the note.",
-            obj({"id": INCIDENT_ID, "content": text("The note's text (plain text).", CONTENT_MAX, 1)},
+@TOOLS.tool("add_incident_note", "Add a note (e.g. findings, next steps) to a PagerDuty incident's timeline, as the "
+            "configured user. Notes cannot be edited or deleted.",
+            obj({"id": INCIDENT_ID, "content": text("Plain text.", CONTENT_MAX, 1)},
                 ("id", "content")),
             read_only=False)
 async def add_incident_note(ctx: Context, args: Args) -> ToolOutput:
@@ -192,10 +185,10 @@ async def list_incident_notes(ctx: Context, args: Args) -> ToolOutput:
                        "notes", notes, ctx.max_chars)
 
 
-@TOOLS.tool("list_incident_alerts", "List the alerts grouped into a PagerDuty incident (what monitoring sent: "
-            "summary, severity, details). Use it to see the raw signals behind an incident.",
+@TOOLS.tool("list_incident_alerts", "List the alerts grouped into a PagerDuty incident: the raw signals monitoring "
+            "sent (summary, severity, details).",
             lambda ctx: obj({"id": INCIDENT_ID,
-                             "statuses": enums("Only alerts in these states.", ["triggered", "resolved"]),
+                             "statuses": enums("", ["triggered", "resolved"]),
                              **paging(ctx.page_size, "alerts")}, ("id",)),
             read_only=True)
 async def list_incident_alerts(ctx: Context, args: Args) -> ToolOutput:
@@ -211,15 +204,13 @@ async def list_incident_alerts(ctx: Context, args: Args) -> ToolOutput:
                         more=bool(body.get("more")))
 
 
-@TOOLS.tool("list_incident_log_entries", "List a PagerDuty incident's timeline (log entries): triggers, "
-            "notifications, acknowledgements, reassignments, escalations, notes and resolution, each with who did "
-            "it and when.",
+@TOOLS.tool("list_incident_log_entries", "List a PagerDuty incident's timeline (log entries): triggers, notifications, "
+            "acknowledgements, reassignments, notes, resolution, with who and when.",
             lambda ctx: obj({"id": INCIDENT_ID,
-                             "since": date_time("Only entries at or after this time."),
-                             "until": date_time("Only entries before this time."),
+                             "since": date_time("At or after."),
+                             "until": date_time("Before."),
                              "is_overview": {"type": "boolean", "default": False,
-                                             "description": "Only the important changes (triggers, "
-                                                            "acknowledgements, assignments, resolution)."},
+                                             "description": "Only the important changes."},
                              **paging(ctx.page_size, "log entries")}, ("id",)),
             read_only=True)
 async def list_incident_log_entries(ctx: Context, args: Args) -> ToolOutput:
@@ -236,19 +227,17 @@ async def list_incident_log_entries(ctx: Context, args: Args) -> ToolOutput:
                         offset=offset, more=bool(body.get("more")))
 
 
-@TOOLS.tool("create_incident", "Create (trigger) a PagerDuty incident on a service; this pages the on-call "
-            "responders. Use list_services for the service id. Returns the new incident.",
-            obj({"title": text("A short description of the problem.", 1024, 1),
-                 "service_id": ident("service the incident is on"),
+@TOOLS.tool("create_incident", "Create (trigger) a PagerDuty incident on a service (list_services); this pages the "
+            "on-call responders.",
+            obj({"title": text("The problem, briefly.", 1024, 1),
+                 "service_id": ident(),
                  "urgency": {"type": "string", "enum": URGENCIES,
-                             "description": "Urgency; the service's rule applies when left out."},
-                 "details": text("Longer description, shown in the incident body.", 25000),
-                 "incident_key": text("De-duplication key: another open incident with this key on the service "
-                                      "makes PagerDuty refuse the new one.", 255),
-                 "priority_id": ident("priority (list_priorities)"),
-                 "escalation_policy_id": ident("escalation policy to use instead of the service's"),
-                 "assignee_user_ids": ids("user", 10, "Assign directly to these users (instead of an escalation "
-                                                      "policy).")}, ("title", "service_id")),
+                             "description": "Default: the service's rule."},
+                 "details": text("The incident body.", 25000),
+                 "incident_key": text("De-duplication key: refused if an open incident of the service has it.", 255),
+                 "priority_id": ident("From list_priorities."),
+                 "escalation_policy_id": ident("Instead of the service's."),
+                 "assignee_user_ids": ids("user", 10, "Instead of an escalation policy.")}, ("title", "service_id")),
             read_only=False)
 async def create_incident(ctx: Context, args: Args) -> ToolOutput:
     title = str(args.get("title") or "").strip()

@@ -13,8 +13,8 @@ MAX_WINDOW = 10000
 ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
-def ident(what: str) -> dict[str, Any]:
-    return {"type": "string", "pattern": ID.pattern, "description": f"The {what}'s id."}
+def ident(description: str = "") -> dict[str, Any]:
+    return described({"type": "string", "pattern": ID.pattern}, description)
 
 
 def ids(what: str, max_items: int = 20, description: str | None = None) -> dict[str, Any]:
@@ -36,7 +36,7 @@ def paging(default: int, what: str) -> dict[str, Any]:
     return {
         "limit": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": default},
         "offset": {"type": "integer", "minimum": 0, "maximum": MAX_WINDOW - 1, "default": 0,
-                   "description": f"next_offset of the previous page; offset+limit ≤ {MAX_WINDOW}."},
+                   "description": f"From next_offset; offset+limit ≤ {MAX_WINDOW}."},
     }
 
 
