@@ -38,13 +38,13 @@ SORT_FIELDS = ["createdAt", "updatedAt", "tinyId", "alias", "message", "status",
 # What a list shows per alert; get_alert has the rest (responders, integration, report, details).
 LIST_FIELDS = ("id", "tinyId", "alias", "message", "status", "acknowledged", "snoozed", "snoozedUntil", "priority",
                "count", "owner", "tags", "source", "createdAt", "updatedAt", "lastOccurredAt")
-QUERY = text("Opsgenie search query, e.g. `status:open AND priority:P1`, `tag:db`; leave out for all alerts.", 2000)
+QUERY = text("Opsgenie search query, e.g. `status:open AND priority:P1`; leave out for all.", 2000)
 SEARCH_ID = text("Instead of query: a saved search's id or name.", 512)
 SEARCH_ID_TYPE = enum("", ["id", "name"], "id")
-PAGER = {"offset": text("next_offset of the previous page.", 200),
+PAGER = {"offset": text("From next_offset.", 200),
          "direction": enum("", ["next", "prev"], "next"),
          "limit": limit(20, "entries"), "order": enum("By creation time.", ["asc", "desc"], "desc")}
-WAITS = "Waits briefly for Opsgenie's outcome; if slow, returns a requestId for get_request_status."
+WAITS = "If Opsgenie is slow, returns a requestId for get_request_status."
 
 
 class Context(Protocol):
@@ -66,11 +66,11 @@ def _alert_path(args: Args, suffix: str = "") -> str:
     return f"/v2/alerts/{segment(args.get('identifier'))}{suffix}"
 
 
-@TOOLS.tool("list_alerts", "Search Opsgenie alerts, newest first: use it to find open or recent alerts and their ids. "
-            "Returns a page with next_offset.",
+@TOOLS.tool("list_alerts", "Search Opsgenie alerts, newest first: open or recent alerts and their ids, a page "
+            "at a time.",
             lambda ctx: obj({"query": QUERY, "searchIdentifier": SEARCH_ID, "searchIdentifierType": SEARCH_ID_TYPE,
                              "offset": {"type": "integer", "minimum": 0, "maximum": 20000, "default": 0,
-                                        "description": "next_offset of the previous page."},
+                                        "description": "From next_offset."},
                              "limit": limit(min(ctx.page_size, 100), "alerts"),
                              "sort": enum("", SORT_FIELDS, "createdAt"),
                              "order": enum("", ["asc", "desc"], "desc")}),
@@ -137,7 +137,7 @@ def _action(suffix: str, verb: str, fields: tuple[str, ...] = ("note",)) -> Boun
     return handler
 
 
-TOOLS.add("acknowledge_alert", "Acknowledge an Opsgenie alert: stops its escalation, shows someone is on it. "
+TOOLS.add("acknowledge_alert", "Acknowledge an Opsgenie alert: stops its escalation. "
           + WAITS, on_alert(), _action("/acknowledge", "acknowledge"),
           read_only=False, idempotent=True, title="Acknowledge alert")
 TOOLS.add("unacknowledge_alert", "Undo the acknowledgement of an Opsgenie alert, so it escalates again. "
@@ -185,9 +185,9 @@ async def _notes_or_logs(ctx: Context, args: Args, kind: str) -> ToolOutput:
 
 add_alert_history(
     TOOLS, _notes_or_logs, PAGER,
-    notes="List the notes of an Opsgenie alert (note, owner, createdAt), newest first by default.",
+    notes="List an Opsgenie alert's notes (note, owner, createdAt), newest first by default.",
     logs="List an Opsgenie alert's activity log (created, notified, acknowledged, closed, …), newest first by "
          "default.")
 add_request_status(
-    TOOLS, "Check the outcome of an Opsgenie alert write that had not finished, by the requestId it returned.",
+    TOOLS, "The outcome of an Opsgenie alert write that had not finished, by the requestId it returned.",
     lambda rid: f"Opsgenie has not processed request {rid} yet; ask again in a few seconds.")

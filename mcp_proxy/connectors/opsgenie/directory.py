@@ -62,16 +62,16 @@ def _getter(collection: str, summary: Callable[[dict[str, Any]], str]) -> BoundH
     return handler
 
 
-TOOLS.add("list_escalations", "List the Opsgenie escalation policies: who gets notified, in which order, "
-          "after which delays. Returns each policy's id, name, owner team, rules and repeat settings.",
+TOOLS.add("list_escalations", "List the Opsgenie escalation policies (who is notified, in which order, after "
+          "which delays): id, name, owner team, rules, repeats.",
           EMPTY, _lister("/v2/escalations", "escalations", "escalation policies"), read_only=True,
           title="List escalations")
 TOOLS.add("get_escalation", "Get one Opsgenie escalation policy with its rules (condition, delay, recipient) "
           "by id or name.", named("escalation"),
           _getter("escalations", escalation_summary),
           read_only=True, title="Get escalation")
-TOOLS.add("list_schedules", "List the Opsgenie on-call schedules (id, name, time zone, enabled, owner team). "
-          "Use the id or name with who_is_on_call, next_on_call or get_schedule_timeline.",
+TOOLS.add("list_schedules", "List the Opsgenie on-call schedules (id, name, time zone, enabled, owner team), "
+          "for who_is_on_call, next_on_call, get_schedule_timeline.",
           LIST_SCHEDULES,
           _lister("/v2/schedules", "schedules", "schedules",
                   lambda args: {"expand": "rotation"} if args.get("expandRotations") else None),
@@ -82,9 +82,8 @@ TOOLS.add("get_schedule", "Get one Opsgenie schedule with its rotations (partici
           read_only=True, title="Get schedule")
 
 
-@TOOLS.tool("get_schedule_timeline", "Show who is on call in an Opsgenie schedule over a time window (default: "
-            "one week from now). Returns periods (rotation, start, end, recipient) of the final timeline, and of "
-            "the base/override/forwarding timelines when asked.",
+@TOOLS.tool("get_schedule_timeline", "Who is on call in an Opsgenie schedule over a window (default: a week from now): "
+            "periods (rotation, start, end, recipient) of the final timeline, and the others in expand.",
             TIMELINE,
             read_only=True, title="Get schedule timeline")
 async def get_schedule_timeline(ctx: Context, args: Args) -> ToolOutput:
@@ -115,10 +114,9 @@ add_on_call_tools(
     OnCallAnswers(now=("onCallParticipants", "onCallRecipients"),
                   upcoming=("nextOnCallRecipients", "nextOnCallParticipants"), field="name",
                   schedule=lambda data, args: (data.get("_parent") or {}).get("name", args.get("identifier"))),
-    now="Who is on call now (or at `date`) in an Opsgenie schedule, by schedule id or name. Returns the on-call "
-        "participants (users, and escalations/teams with their members).",
-    upcoming="Who is on call next in an Opsgenie schedule after now (or after `date`), by schedule id or name. "
-             "Returns the next on-call recipients.")
+    now="Who is on call now (or at `date`) in an Opsgenie schedule: the participants (users, and "
+        "escalations/teams with their members).",
+    upcoming="Who is on call next in an Opsgenie schedule after now (or after `date`): the recipients.")
 
 
 TOOLS.add("list_teams", "List the Opsgenie teams (id, name, description). Use get_team for members.",
@@ -129,13 +127,13 @@ TOOLS.add("get_team", "Get one Opsgenie team with its members and their roles, b
 
 
 @TOOLS.tool("list_users", "List Opsgenie users (id, username = email, full name, role, time zone), a page at a "
-            "time. Returns totalCount and next_offset for the next page.",
+            "time, with totalCount.",
             lambda ctx: obj({"query": text("Filter, e.g. `role:admin` or a name fragment.", 1000),
                              "offset": {"type": "integer", "minimum": 0, "default": 0,
-                                        "description": "Start position; use next_offset from the previous page."},
+                                        "description": "From next_offset."},
                              "limit": limit(min(ctx.page_size, 100), "users"),
-                             "sortField": enum("Sort by.", ["username", "fullName", "insertedAt"]),
-                             "order": enum("Sort order.", ["asc", "desc"], "asc")}),
+                             "sortField": enum("", ["username", "fullName", "insertedAt"]),
+                             "order": enum("", ["asc", "desc"], "asc")}),
             read_only=True, title="List users")
 async def list_users(ctx: Context, args: Args) -> ToolOutput:
     offset = non_negative(args, "offset")
@@ -162,9 +160,8 @@ async def list_users(ctx: Context, args: Args) -> ToolOutput:
 
 @TOOLS.tool("get_user", "Get one Opsgenie user by id or username (email): name, role, time zone, locale, tags, "
             "and optionally contact methods.",
-            obj({"identifier": text("The user's id or username (email).", 512, 1),
-                 "includeContacts": {"type": "boolean", "default": False,
-                                     "description": "Include the user's contact methods."}},
+            obj({"identifier": text("Id or username (email).", 512, 1),
+                 "includeContacts": {"type": "boolean", "default": False}},
                 ("identifier",)),
             read_only=True, title="Get user")
 async def get_user(ctx: Context, args: Args) -> ToolOutput:

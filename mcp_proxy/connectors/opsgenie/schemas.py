@@ -22,14 +22,14 @@ def limit(default: int, what: str) -> dict[str, Any]:
 
 DATE_TIME = {"type": "string", "maxLength": 40, "description": "ISO 8601 date-time with zone."}
 
-ALERT_IDENTIFIER = text("Alert id, alias or tiny id (the short number in the UI), per identifierType.", 512, 1)
+ALERT_IDENTIFIER = text("Alert id, alias or tiny id, per identifierType.", 512, 1)
 ALERT_IDENTIFIER_TYPE = enum("", ["id", "alias", "tiny"], "id")
 NAMED_IDENTIFIER_TYPE = enum("", ["id", "name"], "id")
-NOTE = text("Optional note added with this action.", 25000)
+NOTE = text("Added with this action.", 25000)
 
 
 def named_identifier(what: str) -> dict[str, Any]:
-    return text(f"The {what}'s id, or name per identifierType.", 512, 1)
+    return text(f"{what.capitalize()} id or name, per identifierType.", 512, 1)
 
 
 def named(what: str) -> dict[str, Any]:
@@ -53,7 +53,7 @@ VISIBLE_TO = obj({
     "username": text("Username, instead of id.", 512),
 }, ("type",))
 REQUEST_ID = obj({"requestId": {"type": "string", "minLength": 1, "maxLength": 128,
-                                 "pattern": "^[A-Za-z0-9_.:-]+$", "description": "The requestId to check."}},
+                                 "pattern": "^[A-Za-z0-9_.:-]+$"}},
                  ("requestId",))
 
 
@@ -103,15 +103,14 @@ EMPTY = obj({})
 TIMELINES = ["base", "forwarding", "override"]
 ON_CALL = obj({"identifier": named_identifier("schedule"), "identifierType": NAMED_IDENTIFIER_TYPE,
                "flat": {"type": "boolean", "default": False,
-                        "description": "true: only the recipients' names; false: participants with "
-                                       "their types and escalation details."},
-               "date": {**DATE_TIME, "description": "The moment to ask about (ISO 8601 with zone); default now."}},
+                        "description": "Only the recipients' names, not the participants' details."},
+               "date": {**DATE_TIME, "description": "ISO 8601 with zone; default now."}},
               ("identifier",))
 TIMELINE = obj({"identifier": named_identifier("schedule"), "identifierType": NAMED_IDENTIFIER_TYPE,
                 "interval": {"type": "integer", "minimum": 1, "maximum": 12, "default": 1,
-                             "description": "Length of the window, in intervalUnit."},
-                "intervalUnit": enum("Unit of interval.", ["days", "weeks", "months"], "weeks"),
-                "date": {**DATE_TIME, "description": "Start of the window (ISO 8601 with zone); default now."},
+                             "description": "Window length, in intervalUnit."},
+                "intervalUnit": enum("", ["days", "weeks", "months"], "weeks"),
+                "date": {**DATE_TIME, "description": "Window start, ISO 8601 with zone; default now."},
                 "expand": {"type": "array", "maxItems": 3, "uniqueItems": True,
                            "items": {"type": "string", "enum": TIMELINES},
                            "description": "Also return these timelines."}}, ("identifier",))
