@@ -55,8 +55,8 @@ async def list_metrics(ctx: Context, args: Args) -> ToolOutput:
 
 @TOOLS.tool("add_metric_data_point", "Add one data point to a custom system metric (the chart on the status "
             "page). Times are rounded to 30 s; the last point in a 30 s slot wins; backfill up to 28 days.",
-            obj({"page_id": PAGE_ID, "metric_id": ident("The metric's id (from list_metrics)."),
-                 "value": {"type": "number", "description": "The measured value, in the metric's unit."},
+            obj({"page_id": PAGE_ID, "metric_id": ident("From list_metrics."),
+                 "value": {"type": "number", "description": "In the metric's unit."},
                  "timestamp": {"type": "integer", "minimum": 0, "maximum": 4102444800,
                                "description": "Unix seconds; default now."}},
                 ("metric_id", "value")),
@@ -84,14 +84,13 @@ async def add_metric_data_point(ctx: Context, args: Args) -> ToolOutput:
 
 
 @TOOLS.tool("list_subscribers", "List the page's subscribers (people and systems notified of incidents): id, "
-            "mode, email / endpoint / phone, components. Filters: q (searches addresses), type, state (active "
-            "by default). Paged with a 0-based page and limit.",
-            lambda ctx: obj({"page_id": PAGE_ID, "q": text("Search in email, endpoint and phone number.", 200),
-                             "type": enum("Only this kind.", SUBSCRIBER_TYPES),
-                             "state": enum("Which subscribers.", SUBSCRIBER_STATES, "active"),
-                             "sort_field": enum("Sort by.", ["primary", "created_at", "quarantined_at", "relevance"],
+            "mode, email / endpoint / phone, components. Paged (page from 0).",
+            lambda ctx: obj({"page_id": PAGE_ID, "q": text("Searches email, endpoint, phone.", 200),
+                             "type": enum("", SUBSCRIBER_TYPES),
+                             "state": enum("", SUBSCRIBER_STATES, "active"),
+                             "sort_field": enum("", ["primary", "created_at", "quarantined_at", "relevance"],
                                                 "primary"),
-                             "sort_direction": enum("Order.", ["asc", "desc"], "asc"),
+                             "sort_direction": enum("", ["asc", "desc"], "asc"),
                              "page": page_arg(zero_based=True), "limit": size_arg(ctx.page_size, "subscribers")}),
             read_only=True, title="List subscribers")
 async def list_subscribers(ctx: Context, args: Args) -> ToolOutput:
@@ -104,10 +103,10 @@ async def list_subscribers(ctx: Context, args: Args) -> ToolOutput:
                         zero_based=True)
 
 
-@TOOLS.tool("count_subscribers", "Count the page's subscribers by type (email, sms, webhook, slack, "
-            "integration_partner), optionally of one type or state.",
-            obj({"page_id": PAGE_ID, "type": enum("Only this kind.", SUBSCRIBER_TYPES),
-                 "state": enum("Which subscribers.", SUBSCRIBER_STATES, "active")}),
+@TOOLS.tool("count_subscribers", "Count the page's subscribers per type (email, sms, webhook, ...), optionally of "
+            "one type or state.",
+            obj({"page_id": PAGE_ID, "type": enum("", SUBSCRIBER_TYPES),
+                 "state": enum("", SUBSCRIBER_STATES, "active")}),
             read_only=True, title="Count subscribers")
 async def count_subscribers(ctx: Context, args: Args) -> ToolOutput:
     counts = await ctx.client.json("GET", f"{_page_path(ctx, args)}/subscribers/count",
@@ -148,20 +147,18 @@ def _subscriber(args: Args) -> dict[str, Any]:
     return body
 
 
-@TOOLS.tool("add_subscriber", "Subscribe someone to the page's notifications: an email address, a webhook "
-            "(endpoint plus an email for failures) or a phone (phone_country and phone_number), to all "
-            "components or some. Unless skip_confirmation_notification is true they receive a confirmation "
-            "message. Not for Slack.",
+@TOOLS.tool("add_subscriber", "Subscribe an email, a webhook (endpoint, and email for failures) or a phone "
+            "(phone_country, phone_number) to the page's notifications, of all or some components. Not Slack.",
             obj({"page_id": PAGE_ID, "email": {"type": "string", "format": "email", "maxLength": 254,
-                                               "description": "Email address (also the contact for a webhook)."},
+                                               "description": "Also a webhook's contact."},
                  "endpoint": {"type": "string", "format": "uri", "maxLength": 2000, "description": "Webhook URL."},
                  "phone_country": {"type": "string", "pattern": "^[A-Za-z]{2}$",
-                                   "description": "Two-letter country code of the phone number, e.g. US."},
-                 "phone_number": text("Phone number as dialled in phone_country.", 40),
+                                   "description": "e.g. US."},
+                 "phone_number": text("As dialled in phone_country.", 40),
                  "component_ids": {"type": "array", "minItems": 1, "maxItems": 100, "uniqueItems": True,
                                    "items": {"type": "string", "pattern": ID_PATTERN, "maxLength": 64},
-                                   "description": "Only these components (ids from list_components)."},
-                 "skip_confirmation_notification": flag("Do not send a confirmation message (paid pages only).",
+                                   "description": "From list_components."},
+                 "skip_confirmation_notification": flag("No confirmation message (paid pages only).",
                                                         False)}),
             read_only=False, title="Add subscriber")
 async def add_subscriber(ctx: Context, args: Args) -> ToolOutput:
@@ -174,9 +171,9 @@ async def add_subscriber(ctx: Context, args: Args) -> ToolOutput:
                          ctx.max_chars)
 
 
-@TOOLS.tool("unsubscribe_subscriber", "Unsubscribe a subscriber from the page; they stop receiving "
-            "notifications. By default they get a message saying so.",
-            obj({"page_id": PAGE_ID, "subscriber_id": ident("The subscriber's id (from list_subscribers)."),
+@TOOLS.tool("unsubscribe_subscriber", "Unsubscribe a subscriber from the page's notifications; by default they get a "
+            "message saying so.",
+            obj({"page_id": PAGE_ID, "subscriber_id": ident("From list_subscribers."),
                  "skip_unsubscription_notification": flag("Do not tell them.", False)}, ("subscriber_id",)),
             read_only=False, destructive=True, idempotent=True, title="Unsubscribe subscriber")
 async def unsubscribe_subscriber(ctx: Context, args: Args) -> ToolOutput:

@@ -42,8 +42,8 @@ UPDATE_FIELDS = ("id", "status", "body", "display_at", "created_at", "deliver_no
 SUMMARY_CHARS = 300
 NOTIFY_WORDS = {True: "subscribers are being notified", False: "subscribers were not notified"}
 TOOLS: ToolTable[Context] = ToolTable()
-INCIDENT_ID = ident("The incident's id (from list_incidents or list_unresolved_incidents).")
-IMPACT = enum("Override the impact Statuspage computes from the component statuses.", IMPACTS)
+INCIDENT_ID = ident("From list_incidents or list_unresolved_incidents.")
+IMPACT = enum("Instead of the impact computed from component statuses.", IMPACTS)
 
 
 def _components(incident: dict[str, Any]) -> list[dict[str, Any]]:
@@ -136,9 +136,8 @@ def _with_components(body: dict[str, Any], args: Args) -> dict[str, Any]:
 
 
 @TOOLS.tool("list_incidents", "List or search all incidents and maintenances of the page, newest first, with "
-            "their status, impact, components and latest update. `q` searches names, statuses, postmortems and "
-            "update texts. Paged (page, limit): the result says whether another page may exist.",
-            lambda ctx: obj({"page_id": PAGE_ID, "q": text("Search text, e.g. 'database' or 'resolved'.", 500),
+            "their status, impact, components and latest update. Paged.",
+            lambda ctx: obj({"page_id": PAGE_ID, "q": text("Searches names, statuses, postmortems, updates.", 500),
                              "page": page_arg(), "limit": size_arg(ctx.page_size, "incidents")}),
             read_only=True, title="List incidents")
 async def list_incidents(ctx: Context, args: Args) -> ToolOutput:
@@ -153,8 +152,8 @@ async def list_incidents(ctx: Context, args: Args) -> ToolOutput:
                         tool="list_incidents", page=page, size=limit, size_name="limit")
 
 
-@TOOLS.tool("list_unresolved_incidents", "List the incidents that are not resolved yet (investigating, "
-            "identified or monitoring): what the status page currently reports as ongoing. Paged.",
+@TOOLS.tool("list_unresolved_incidents", "List the incidents not resolved yet: what the status page reports as "
+            "ongoing. Paged.",
             lambda ctx: obj({"page_id": PAGE_ID, **paging(ctx)}), read_only=True, title="List unresolved incidents")
 async def list_unresolved_incidents(ctx: Context, args: Args) -> ToolOutput:
     return await incident_list(ctx, args, "unresolved", "incidents", "list_unresolved_incidents",
@@ -174,12 +173,11 @@ async def get_incident(ctx: Context, args: Args) -> ToolOutput:
                          data, ctx.max_chars)
 
 
-@TOOLS.tool("create_incident", "Open a new (unplanned) incident on the public status page, optionally setting "
-            "component statuses. `body` becomes the first update. When deliver_notifications is true, the "
-            "page's subscribers are emailed (and texted / webhooked) at once. Returns the incident.",
-            obj({"page_id": PAGE_ID, "name": text("Incident title shown on the page.", 255, 1),
-                 "status": enum("Initial status.", INCIDENT_STATUSES, "investigating"),
-                 "body": text("The first update's message (what is happening).", 25000),
+@TOOLS.tool("create_incident", "Open an (unplanned) incident on the public status page, optionally setting "
+            "component statuses. With deliver_notifications, subscribers are emailed at once.",
+            obj({"page_id": PAGE_ID, "name": text("Title.", 255, 1),
+                 "status": enum("", INCIDENT_STATUSES, "investigating"),
+                 "body": text("The first update: what is happening.", 25000),
                  "impact_override": IMPACT, "components": COMPONENT_MAP,
                  "deliver_notifications": DELIVER_NOTIFICATIONS}, ("name", "deliver_notifications")),
             read_only=False, title="Create incident")
@@ -191,12 +189,11 @@ async def create_incident(ctx: Context, args: Args) -> ToolOutput:
     return await _write_incident(ctx, args, None, body, ("body", 25000), verb="Created incident", notify=notify)
 
 
-@TOOLS.tool("update_incident", "Post a new update to an incident: its status (pass the current one to keep it) "
-            "and a message, optionally changing component statuses, impact or title. When "
-            "deliver_notifications is true, subscribers are emailed the update. Use resolve_incident to close.",
+@TOOLS.tool("update_incident", "Post an update to an incident: status (the current one to keep it) and message, "
+            "optionally components, impact, title. With deliver_notifications, subscribers are emailed.",
             obj({"page_id": PAGE_ID, "incident_id": INCIDENT_ID,
-                 "status": enum("The incident's status after this update.", INCIDENT_STATUSES),
-                 "body": text("The update's message.", 25000, 1), "name": text("A new title.", 255),
+                 "status": enum("", INCIDENT_STATUSES),
+                 "body": text("", 25000, 1), "name": text("New title.", 255),
                  "impact_override": IMPACT, "components": COMPONENT_MAP,
                  "deliver_notifications": DELIVER_NOTIFICATIONS},
                 ("incident_id", "status", "body", "deliver_notifications")),
@@ -211,11 +208,10 @@ async def update_incident(ctx: Context, args: Args) -> ToolOutput:
     return await _write_incident(ctx, args, iid, body, ("name", 255), verb="Posted an update", notify=notify)
 
 
-@TOOLS.tool("resolve_incident", "Resolve an incident with a closing update; optionally set its components back "
-            "(e.g. {component_id: \"operational\"}). When deliver_notifications is true, subscribers are "
-            "emailed that it is resolved.",
+@TOOLS.tool("resolve_incident", "Resolve an incident with a closing update, optionally setting components back to "
+            "operational. With deliver_notifications, subscribers are emailed.",
             obj({"page_id": PAGE_ID, "incident_id": INCIDENT_ID,
-                 "body": text("Closing message (default: 'This incident has been resolved.').", 25000),
+                 "body": text("Default: 'This incident has been resolved.'", 25000),
                  "components": COMPONENT_MAP, "deliver_notifications": DELIVER_NOTIFICATIONS},
                 ("incident_id", "deliver_notifications")),
             read_only=False, title="Resolve incident")

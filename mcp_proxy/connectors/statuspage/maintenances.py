@@ -24,14 +24,14 @@ from mcp_proxy.connectors.statuspage.schemas import (
 from mcp_proxy.connectors.tools import Args, ToolTable
 
 TOOLS: ToolTable[Context] = ToolTable()
-MAINTENANCE_ID = ident("The maintenance's id (from list_maintenances).")
+MAINTENANCE_ID = ident("From list_maintenances.")
 # Which maintenances → the incidents sub-path that lists them.
 _LISTS = {"upcoming": "upcoming", "active": "active_maintenance", "scheduled": "scheduled"}
 
 
-@TOOLS.tool("list_maintenances", "List scheduled maintenances: `upcoming` (not started yet, default), `active` "
-            "(in progress now) or `scheduled` (all in the scheduled state). Paged.",
-            lambda ctx: obj({"page_id": PAGE_ID, "which": enum("Which maintenances.",
+@TOOLS.tool("list_maintenances", "List scheduled maintenances: upcoming (not started), active (in progress) or "
+            "scheduled (all in that state). Paged.",
+            lambda ctx: obj({"page_id": PAGE_ID, "which": enum("",
                                                                ["upcoming", "active", "scheduled"], "upcoming"),
                              **paging(ctx)}),
             read_only=True, title="List maintenances")
@@ -44,24 +44,21 @@ async def list_maintenances(ctx: Context, args: Args) -> ToolOutput:
                                lambda count, page: f"{count} {which} maintenances (page {page}).")
 
 
-@TOOLS.tool("create_maintenance", "Schedule a maintenance window on the status page. By default it starts and "
-            "completes automatically and moves its components to under_maintenance and back. When "
-            "deliver_notifications is true, subscribers are emailed now, reminded before it starts and told "
-            "when it starts and ends (each of those can be set separately).",
-            obj({"page_id": PAGE_ID, "name": text("Title shown on the page.", 255, 1),
-                 "scheduled_for": {**DATE_TIME, "description": "Start, ISO 8601 with time zone."},
-                 "scheduled_until": {**DATE_TIME, "description": "End, ISO 8601 with time zone."},
-                 "body": text("What will happen and what users will notice.", 25000),
+@TOOLS.tool("create_maintenance", "Schedule a maintenance window on the status page; by default it starts and ends "
+            "itself, its components under_maintenance meanwhile. With deliver_notifications, subscribers are "
+            "emailed now, before, at start and at end (each can be set).",
+            obj({"page_id": PAGE_ID, "name": text("Title.", 255, 1),
+                 "scheduled_for": DATE_TIME, "scheduled_until": DATE_TIME,
+                 "body": text("What will happen; what users notice.", 25000),
                  "component_ids": {"type": "array", "maxItems": 50, "uniqueItems": True,
                                    "items": {"type": "string", "pattern": ID_PATTERN, "maxLength": 64},
-                                   "description": "Affected components (ids from list_components)."},
+                                   "description": "From list_components."},
                  "deliver_notifications": DELIVER_NOTIFICATIONS,
-                 "scheduled_remind_prior": flag("Remind subscribers an hour before (default: "
-                                                "deliver_notifications)."),
-                 "notify_at_start": flag("Notify when it starts automatically (default: deliver_notifications)."),
-                 "notify_at_end": flag("Notify when it completes automatically (default: deliver_notifications)."),
-                 "auto_start": flag("Move to in_progress at scheduled_for.", True),
-                 "auto_complete": flag("Move to completed at scheduled_until.", True),
+                 "scheduled_remind_prior": flag("An hour before. Default: deliver_notifications."),
+                 "notify_at_start": flag("Default: deliver_notifications."),
+                 "notify_at_end": flag("Default: deliver_notifications."),
+                 "auto_start": flag("In progress at scheduled_for.", True),
+                 "auto_complete": flag("Completed at scheduled_until.", True),
                  "set_components_under_maintenance": flag("Set components to under_maintenance when it starts.",
                                                           True),
                  "set_components_operational_after": flag("Set components to operational when it ends.", True)},
@@ -93,14 +90,12 @@ async def create_maintenance(ctx: Context, args: Args) -> ToolOutput:
     return await save(ctx, args, "POST", None, body, verb="Scheduled maintenance", notify=notify, components=False)
 
 
-@TOOLS.tool("update_maintenance", "Change a scheduled maintenance: post an update (status scheduled, "
-            "in_progress, verifying or completed, with a message), move its window, or rename it. When "
-            "deliver_notifications is true, subscribers are emailed the update.",
+@TOOLS.tool("update_maintenance", "Change a scheduled maintenance: post an update (status, message), move its window "
+            "or rename it. With deliver_notifications, subscribers are emailed.",
             obj({"page_id": PAGE_ID, "incident_id": MAINTENANCE_ID,
-                 "status": enum("The maintenance's status after this update.", MAINTENANCE_STATUSES),
-                 "body": text("The update's message (needs status).", 25000), "name": text("A new title.", 255),
-                 "scheduled_for": {**DATE_TIME, "description": "New start."},
-                 "scheduled_until": {**DATE_TIME, "description": "New end."},
+                 "status": enum("", MAINTENANCE_STATUSES),
+                 "body": text("Needs status.", 25000), "name": text("New title.", 255),
+                 "scheduled_for": DATE_TIME, "scheduled_until": DATE_TIME,
                  "deliver_notifications": DELIVER_NOTIFICATIONS},
                 ("incident_id", "deliver_notifications")),
             read_only=False, title="Update maintenance")

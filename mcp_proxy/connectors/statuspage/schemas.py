@@ -26,17 +26,16 @@ def flag(description: str, default: bool | None = None) -> dict[str, Any]:
     return schema
 
 
-PAGE_ID = ident("Default: the configured page_id (list_pages shows others).")
-ORGANIZATION_ID = ident("Default: the configured organization_id.")
-DELIVER_NOTIFICATIONS = flag(
-    "Required: true notifies the page's subscribers (email, SMS, webhooks); false changes the page silently.")
+PAGE_ID = ident("Default: the configured page.")
+ORGANIZATION_ID = ident("Default: the configured organization.")
+DELIVER_NOTIFICATIONS = flag("true notifies the subscribers (email, SMS, webhooks); false is silent.")
 # `format: date-time` is RFC 3339: a time zone is part of it, so it need not be said again.
 DATE_TIME = {"type": "string", "format": "date-time", "maxLength": 40}
 COMPONENT_MAP = {
     "type": "object", "maxProperties": 50,
     "propertyNames": {"pattern": ID_PATTERN, "maxLength": 64},
     "additionalProperties": {"type": "string", "enum": COMPONENT_STATUSES},
-    "description": "{component_id: status} to set; ids from list_components.",
+    "description": "{component_id: status} to set.",
 }
 
 

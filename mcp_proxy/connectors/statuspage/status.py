@@ -26,7 +26,7 @@ PAGE_FIELDS = ("id", "name", "subdomain", "domain", "url", "page_description", "
 COMPONENT_FIELDS = ("id", "name", "status", "description", "group_id", "group", "position", "showcase",
                     "only_show_if_degraded", "start_date", "updated_at")
 GROUP_FIELDS = ("id", "name", "components", "position", "description", "updated_at")
-COMPONENT_ID = ident("The component's id (from list_components).")
+COMPONENT_ID = ident("From list_components.")
 
 TOOLS: ToolTable[Context] = ToolTable()
 
@@ -35,8 +35,8 @@ def _page_props(ctx: Context) -> dict[str, Any]:
     return {"page": page_arg(), "per_page": size_arg(ctx.page_size, "items")}
 
 
-@TOOLS.tool("list_pages", "List the status pages the API key can manage: id, name, subdomain and URL. Use it "
-            "first to find a page_id when none is configured or to work on another page.",
+@TOOLS.tool("list_pages", "List the status pages the API key can manage (id, name, subdomain, URL): page_id "
+            "values for the other tools.",
             obj({}), read_only=True, title="List status pages")
 async def list_pages(ctx: Context, args: Args) -> ToolOutput:
     pages = await ctx.client.json("GET", "/pages") or []
@@ -55,12 +55,10 @@ async def get_page(ctx: Context, args: Args) -> ToolOutput:
                          ctx.max_chars)
 
 
-@TOOLS.tool("list_components", "List the components (services shown on the status page) with their current "
-            "status (operational, under_maintenance, degraded_performance, partial_outage, major_outage), group "
-            "and position. Use it to answer 'what is down' and to find component ids for incidents. Paged: "
-            "the result says whether another page may exist.",
+@TOOLS.tool("list_components", "List the components (services shown on the status page) with their status, group "
+            "and position: what is down, and component ids. Paged.",
             lambda ctx: obj({"page_id": PAGE_ID, **_page_props(ctx),
-                             "status": enum("Only components with this status (filters the page of results).",
+                             "status": enum("Filters this page of results.",
                                             COMPONENT_STATUSES)}),
             read_only=True, title="List components")
 async def list_components(ctx: Context, args: Args) -> ToolOutput:
@@ -101,12 +99,10 @@ async def get_component(ctx: Context, args: Args) -> ToolOutput:
 
 
 @TOOLS.tool("update_component_status",
-            "Set a component's status on the public status page (e.g. partial_outage during an outage, "
-            "operational after recovery). Visible to everyone at once; it does not create an incident or post "
-            "an update, so to explain an outage use create_incident or update_incident with components. "
-            "Returns the updated component.",
+            "Set a component's status on the public status page, visible at once. No incident or "
+            "update: to explain an outage, use create_incident or update_incident with components.",
             obj({"page_id": PAGE_ID, "component_id": COMPONENT_ID,
-                 "status": enum("The new status.", COMPONENT_STATUSES)}, ("component_id", "status")),
+                 "status": enum("", COMPONENT_STATUSES)}, ("component_id", "status")),
             read_only=False, idempotent=True, title="Update component status")
 async def update_component_status(ctx: Context, args: Args) -> ToolOutput:
     cid = segment(args.get("component_id"), "component_id")
@@ -133,7 +129,7 @@ async def list_component_groups(ctx: Context, args: Args) -> ToolOutput:
 
 
 @TOOLS.tool("get_component_group", "Get one component group: name, position and its component ids.",
-            obj({"page_id": PAGE_ID, "group_id": ident("The group's id (from list_component_groups).")},
+            obj({"page_id": PAGE_ID, "group_id": ident("From list_component_groups.")},
                 ("group_id",)), read_only=True, title="Get component group")
 async def get_component_group(ctx: Context, args: Args) -> ToolOutput:
     gid = segment(args.get("group_id"), "group_id")
