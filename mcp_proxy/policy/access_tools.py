@@ -108,11 +108,11 @@ def _access_definitions() -> list[dict[str, Any]]:
             "name": "proxy_unavailable_tools",
             "description": (
                 "List the upstream tools that exist but are not available to this user, and why (pending review, "
-                "disabled, not in the user's profiles, definition changed, no or expired policy). Call this when "
-                "a tool the user needs is missing; then use proxy_request_access to ask for it."),
+                "disabled, not in their profiles, definition changed, no policy). Call it when a tool the user "
+                "needs is missing; then proxy_request_access."),
             "inputSchema": {
                 "type": "object",
-                "properties": {"filter": {"type": "string", "description": "only tools whose name contains this text"}},
+                "properties": {"filter": {"type": "string", "description": "Name contains."}},
                 "additionalProperties": False,
             },
             "annotations": {"title": "Unavailable tools", "readOnlyHint": True, "destructiveHint": False,
@@ -121,15 +121,15 @@ def _access_definitions() -> list[dict[str, Any]]:
         {
             "name": "proxy_request_access",
             "description": (
-                "Ask the organisation's administrators for access to an upstream tool that is not available "
-                "(see proxy_unavailable_tools). Records the request with the user's reason in the audit log that "
-                "the organisation reviews. Ask the user for the reason; do not invent one."),
+                "Ask the organisation's administrators for access to an unavailable tool (see "
+                "proxy_unavailable_tools), in the audit log they review. Ask the user for the reason; do not "
+                "invent one."),
             "inputSchema": {
                 "type": "object",
                 "properties": {
-                    "tool": {"type": "string", "description": "the tool's name (as proxy_unavailable_tools shows it) "
-                                                              "or its key <upstream>.<tool>"},
-                    "reason": {"type": "string", "description": "why the user needs it, in the user's words"},
+                    "tool": {"type": "string", "description": "Its name in proxy_unavailable_tools, or "
+                                                              "<upstream>.<tool>."},
+                    "reason": {"type": "string", "description": "Why the user needs it, in their words."},
                 },
                 "required": ["tool", "reason"],
                 "additionalProperties": False,
