@@ -18,12 +18,11 @@ from mcp_proxy.connectors.tools import Args, BoundHandler, ToolTable
 SORT_FIELDS = ["createdAt", "insertedAt", "lastOccurredAt", "priority"]
 LIST_FIELDS = ("id", "tinyId", "alias", "message", "status", "acknowledged", "snoozed", "snoozedUntil", "priority",
                "count", "owner", "tags", "source", "createdAt", "updatedAt", "lastOccuredAt")
-QUERY = text("JSM Operations alert search query, e.g. `status:open AND priority:P1`, `tag:db`, "
-             "`message:*disk*`. Leave out to list every alert (open and closed).", 2000)
-PAGER = {"offset": text("Opaque paging token: the next_offset of a previous result; leave out for the start.", 200),
+QUERY = text("JSM Operations search query, e.g. `status:open AND priority:P1`; leave out for all (open and "
+             "closed).", 2000)
+PAGER = {"offset": text("From next_offset (an opaque token).", 200),
          "limit": schemas.limit(20, "entries")}
-WAITS = ("Writes are asynchronous in JSM Operations: this waits briefly for the outcome and reports it; if JSM "
-         "is slow it returns a requestId to check with get_request_status.")
+WAITS = "If JSM Operations is slow, returns a requestId for get_request_status."
 
 
 class Context(Protocol):
@@ -68,16 +67,14 @@ async def alert_id(ctx: Context, args: Args) -> str:
     return schemas.segment((await find_alert(ctx, args)).get("id"))
 
 
-@TOOLS.tool("list_alerts", "Search JSM Operations alerts, newest first. Use to find open or recent alerts "
-            "(`query`, e.g. status:open AND priority:P1). Returns the alerts (id, tinyId, alias, message, status, "
-            "acknowledged, priority, owner, tags, timestamps), the total count and next_offset for the next page. "
-            "JSM serves only the first 20,000 results of a search.",
+@TOOLS.tool("list_alerts", "Search JSM Operations alerts, newest first: open or recent alerts and their ids, "
+            "a page at a time, with the total count (JSM serves the first 20,000 results).",
             lambda ctx: obj({"query": QUERY,
                              "offset": {"type": "integer", "minimum": 0, "maximum": RESULT_CAP - 1, "default": 0,
-                                        "description": "Start position; use next_offset from the previous page."},
+                                        "description": "From next_offset."},
                              "limit": schemas.limit(min(ctx.page_size, 100), "alerts"),
-                             "sort": enum("Field to sort by.", SORT_FIELDS, "createdAt"),
-                             "order": enum("Sort order.", ["asc", "desc"], "desc")}),
+                             "sort": enum("", SORT_FIELDS, "createdAt"),
+                             "order": enum("", ["asc", "desc"], "desc")}),
             read_only=True, title="List alerts")
 async def list_alerts(ctx: Context, args: Args) -> ToolOutput:
     offset = schemas.non_negative(args, "offset")
@@ -110,8 +107,8 @@ async def list_alerts(ctx: Context, args: Args) -> ToolOutput:
                         extra={"offset": offset, "count": total}, next_value=next_value, hint=hint)
 
 
-@TOOLS.tool("count_alerts", "Count JSM Operations alerts matching a search query (same syntax as list_alerts), "
-            "without fetching them. Returns the number.", obj({"query": QUERY}), read_only=True,
+@TOOLS.tool("count_alerts", "Count JSM Operations alerts matching a search query (as list_alerts), without "
+            "fetching them.", obj({"query": QUERY}), read_only=True,
             title="Count alerts")
 async def count_alerts(ctx: Context, args: Args) -> ToolOutput:
     # JSM has no count endpoint: a one-item page carries the total.
@@ -119,8 +116,8 @@ async def count_alerts(ctx: Context, args: Args) -> ToolOutput:
     return common.count_output(body.get("count", 0), args)
 
 
-@TOOLS.tool("get_alert", "Get one JSM Operations alert in full: message, status, priority, responders, tags, "
-            "extra properties, entity, actions, owner, ack and close times. Identify it by id, alias or tiny id.",
+@TOOLS.tool("get_alert", "Get one JSM Operations alert in full (responders, tags, extra properties, "
+            "actions, owner, ack/close times).",
             schemas.on_alert({}), read_only=True, title="Get alert")
 async def get_alert(ctx: Context, args: Args) -> ToolOutput:
     return common.alert_output(await find_alert(ctx, args), ctx.max_chars)
@@ -155,17 +152,15 @@ async def _recipients(ctx: Context, values: Any, name: str) -> list[dict[str, An
     return out
 
 
-@TOOLS.tool("create_alert", "Create a JSM Operations alert (notifies the responders). An open alert with the "
-            "same alias is de-duplicated instead (its count goes up). " + WAITS + " Returns the alert id and alias.",
-            schemas.new_alert(message="Short alert text shown everywhere (≤130 characters).",
-                              alias="Client-defined key for de-duplication and later actions.",
-                              responders="Teams (id or name), users (account id), escalations or schedules (id) "
-                                         "to notify.",
-                              visible_to="Teams and users who may see it without being notified.",
-                              action="Custom action name.", tag="A tag.",
-                              details="Custom key-value properties (JSM: extraProperties; ≤8000 characters in total).",
-                              entity="The domain the alert is about, e.g. a host or service.",
-                              priority="P1 (critical) to P5 (informational).", note="A note added on creation."),
+@TOOLS.tool("create_alert", "Create a JSM Operations alert, notifying its responders; an open alert with the "
+            "same alias is de-duplicated instead. " + WAITS,
+            schemas.new_alert(message="", alias="Your key for de-duplication and later actions.",
+                              responders="Who to notify: teams by id or name, the others by id (users: account "
+                                         "id).",
+                              visible_to="Who may see it without being notified.",
+                              action="", tag="", details="Custom properties (extraProperties), ≤8000 characters in "
+                                                         "all.",
+                              entity="What it is about, e.g. a host.", priority="", note=""),
             read_only=False, title="Create alert")
 async def create_alert(ctx: Context, args: Args) -> ToolOutput:
     body = pick(args, "message", "alias", "description", "actions", "tags", "entity", "priority", "note")
@@ -227,20 +222,18 @@ async def _owner(ctx: Context, args: Args) -> dict[str, Any]:
                          "id, e.g. from who_is_on_call); a username or email cannot be looked up", "bad_argument")
 
 
-TOOLS.add("acknowledge_alert", "Acknowledge a JSM Operations alert: stops its escalation and tells others someone "
-          "is on it. " + WAITS, schemas.on_alert(), _action("acknowledge", "acknowledge"),
+TOOLS.add("acknowledge_alert", "Acknowledge a JSM Operations alert: stops its escalation. " + WAITS,
+          schemas.on_alert(), _action("acknowledge", "acknowledge"),
           read_only=False, idempotent=True, title="Acknowledge alert")
 TOOLS.add("unacknowledge_alert", "Undo the acknowledgement of a JSM Operations alert, so it escalates again. "
           + WAITS, schemas.on_alert(), _action("unacknowledge", "unacknowledge"),
           read_only=False, idempotent=True, title="Unacknowledge alert")
-TOOLS.add("close_alert", "Close a JSM Operations alert (resolved). A closed alert cannot be reopened; a new one "
-          "with the same alias starts fresh. " + WAITS, schemas.on_alert(),
+TOOLS.add("close_alert", "Close a JSM Operations alert (resolved); it cannot be reopened. " + WAITS, schemas.on_alert(),
           _action("close", "close"), read_only=False, destructive=True, idempotent=True, title="Close alert")
 
 
-@TOOLS.tool("add_alert_note", "Add a note (comment) to a JSM Operations alert, e.g. findings or next steps. "
-            "Returns the note.",
-            schemas.on_alert({"note": text("The note text.", 25000, 1)}, ("identifier", "note")),
+@TOOLS.tool("add_alert_note", "Add a note (comment) to a JSM Operations alert, e.g. findings or next steps.",
+            schemas.on_alert({"note": text("", 25000, 1)}, ("identifier", "note")),
             read_only=False, title="Add alert note")
 async def add_alert_note(ctx: Context, args: Args) -> ToolOutput:
     aid = await alert_id(ctx, args)
@@ -250,18 +243,14 @@ async def add_alert_note(ctx: Context, args: Args) -> ToolOutput:
                       structured={"alertId": aid, **note})
 
 
-TOOLS.add("snooze_alert", "Snooze a JSM Operations alert: no notifications until the end time, then it notifies "
-          "again. Give either endTime or minutes. " + WAITS,
-          schemas.snooze(end_time="When the snooze ends (ISO 8601, future).",
-                         minutes="Instead of endTime: snooze for this many minutes from now."),
+TOOLS.add("snooze_alert", "Snooze a JSM Operations alert's notifications until endTime or for minutes. " + WAITS,
+          schemas.snooze(end_time="Future end, ISO 8601.", minutes="Instead of endTime."),
           _action("snooze", "snooze", _snooze), read_only=False, idempotent=True, title="Snooze alert")
-TOOLS.add("escalate_alert", "Escalate a JSM Operations alert to the next level of an escalation now (by escalation "
-          "id, or name: looked up in the teams' escalations). " + WAITS,
-          schemas.escalate(escalation_id="Escalation id.", name="Escalation name (instead of id)."),
+TOOLS.add("escalate_alert", "Escalate a JSM Operations alert to the next level of an escalation now. " + WAITS,
+          schemas.escalate(escalation_id="", name="Instead of id."),
           _action("escalate", "escalate", _escalation), read_only=False, title="Escalate alert")
 TOOLS.add("assign_alert", "Make a user the owner of a JSM Operations alert, by Atlassian account id. " + WAITS,
-          schemas.assign(account_id="The user's Atlassian account id.",
-                         username="Not supported by JSM Operations (give id)."),
+          schemas.assign(account_id="Atlassian account id.", username="Not supported (give id)."),
           _action("assign", "assign", _owner), read_only=False, idempotent=True, title="Assign alert")
 
 
@@ -291,12 +280,9 @@ async def _notes_or_logs(ctx: Context, args: Args, kind: str) -> ToolOutput:
 
 common.add_alert_history(
     TOOLS, _notes_or_logs, PAGER,
-    notes="List the notes of a JSM Operations alert, newest first. Returns the notes (note, owner, createdAt) and "
-          "next_offset, an opaque token for the next page.",
-    logs="List a JSM Operations alert's activity log (created, notified, acknowledged, closed, …), newest first. "
-         "Returns log entries and next_offset, an opaque token for the next page.")
+    notes="List a JSM Operations alert's notes (note, owner, createdAt), newest first.",
+    logs="List a JSM Operations alert's activity log (created, notified, acknowledged, closed, …), newest first.")
 common.add_request_status(
-    TOOLS, "Check the outcome of an asynchronous JSM Operations alert write by its requestId (given by a write that "
-    "had not finished). Returns whether it was processed, succeeded, the alert id and JSM's status text.",
+    TOOLS, "The outcome of a JSM Operations alert write that had not finished, by the requestId it returned.",
     lambda rid: f"JSM Operations has not processed request {rid} yet (or does not know it: JSM answers both "
     "alike); ask again in a few seconds.")

@@ -58,8 +58,8 @@ async def schedule_id(ctx: Context, args: Args) -> str:
                          "http_404")
 
 
-TOOLS.add("list_escalations", "List the JSM Operations escalations of every team: who gets notified, in which "
-          "order, after which delays. Returns each escalation's id, name, teamId, rules and repeat settings.",
+TOOLS.add("list_escalations", "List the JSM Operations escalations of every team (who is notified, in which order, "
+          "after which delays): id, name, teamId, rules, repeats.",
           schemas.EMPTY, lambda ctx, args: _escalations(ctx), read_only=True, title="List escalations")
 
 
@@ -80,8 +80,8 @@ async def get_escalation(ctx: Context, args: Args) -> ToolOutput:
                          "list_escalations shows them", "http_404")
 
 
-@TOOLS.tool("list_schedules", "List the JSM Operations on-call schedules (id, name, time zone, enabled, team). Use "
-            "the id or name with who_is_on_call, next_on_call or get_schedule_timeline.",
+@TOOLS.tool("list_schedules", "List the JSM Operations on-call schedules (id, name, time zone, enabled, team), "
+            "for who_is_on_call, next_on_call, get_schedule_timeline.",
             schemas.LIST_SCHEDULES,
             read_only=True, title="List schedules")
 async def list_schedules(ctx: Context, args: Args) -> ToolOutput:
@@ -96,9 +96,8 @@ async def get_schedule(ctx: Context, args: Args) -> ToolOutput:
     return object_output(common.schedule_summary(data), data, ctx.max_chars)
 
 
-@TOOLS.tool("get_schedule_timeline", "Show who is on call in a JSM Operations schedule over a time window "
-            "(default: one week from now). Returns periods (rotation, start, end, recipient account id) of the "
-            "final timeline, and of the base/override/forwarding timelines when asked.",
+@TOOLS.tool("get_schedule_timeline", "Who is on call in a JSM Operations schedule over a window (default: a week from "
+            "now): periods (rotation, start, end, account id) of the final timeline, and the others in expand.",
             schemas.TIMELINE,
             read_only=True, title="Get schedule timeline")
 async def get_schedule_timeline(ctx: Context, args: Args) -> ToolOutput:
@@ -125,14 +124,14 @@ common.add_on_call_tools(
     common.OnCallAnswers(now=("onCallParticipants", "onCallUsers"),
                          upcoming=("nextOnCallParticipants", "nextOnCallUsers"), field="id",
                          schedule=lambda data, args: args.get("identifier")),
-    now="Who is on call now (or at `date`) in a JSM Operations schedule, by schedule id or name. Returns the "
-        "on-call participants (Atlassian account ids, and teams/escalations with theirs).",
-    upcoming="Who is on call next in a JSM Operations schedule after now (or after `date`), by schedule id or name. "
-             "Returns the next on-call participants (account ids).")
+    now="Who is on call now (or at `date`) in a JSM Operations schedule: the participants (Atlassian account "
+        "ids, and teams/escalations with theirs).",
+    upcoming="Who is on call next in a JSM Operations schedule after now (or after `date`): the participants "
+             "(account ids).")
 
 
-@TOOLS.tool("list_teams", "List the JSM Operations teams (Atlassian platform teams: id and name). Their "
-            "escalations are in list_escalations.", schemas.EMPTY, read_only=True, title="List teams")
+@TOOLS.tool("list_teams", "List the JSM Operations teams (Atlassian platform teams: id and name); "
+            "list_escalations has their escalations.", schemas.EMPTY, read_only=True, title="List teams")
 async def list_teams(ctx: Context, args: Args) -> ToolOutput:
     items = [{"id": t.get("teamId"), "name": t.get("teamName")} for t in await teams(ctx)]
     return list_output(f"{len(items)} teams.", "teams", items, ctx.max_chars)
