@@ -23,13 +23,16 @@ from typing import Any
 
 from mcp_proxy.config import UpstreamConfig
 from mcp_proxy.fsutil import atomic_write
-from mcp_proxy.upstreams.base import connection_identity
 
 CACHE_FORMAT = 1
 
 
+def cache_file_name(upstream_key: str) -> str:
+    return f"{upstream_key}.json"
+
+
 def _file(cache_dir: Path, upstream_key: str) -> Path:
-    return cache_dir / f"{upstream_key}.json"
+    return cache_dir / cache_file_name(upstream_key)
 
 
 def fingerprint(upstream_identity: str) -> str:
@@ -104,4 +107,7 @@ class CachedEra:
 
 def era_memory(cache_dir: Path) -> Callable[[UpstreamConfig], CachedEra]:
     """For `build_upstreams(eras=...)`: each MCP upstream's era verdict, kept in the tool cache."""
+    # Imported here: the rest of this module is read before the SDK is loaded (server/first_answers.py).
+    from mcp_proxy.upstreams.base import connection_identity
+
     return lambda cfg: CachedEra(cache_dir, cfg.key, connection_identity(cfg))

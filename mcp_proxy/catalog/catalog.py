@@ -11,13 +11,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
-
-import mcp_types as types
+from typing import TYPE_CHECKING, Any
 
 from mcp_proxy.catalog.names import exposed_name
 from mcp_proxy.config.model import REST_KINDS
 from mcp_proxy.policy.definition import ToolFacts, definition_hash
+
+if TYPE_CHECKING:
+    import mcp_types as types
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,8 @@ def is_builtin(kind: str) -> bool:
     return kind in REST_KINDS
 
 
-def _facts(upstream: str, exposed: str, raw: dict[str, Any], builtin: bool) -> ToolFacts:
+def tool_facts(upstream: str, exposed: str, raw: dict[str, Any], builtin: bool) -> ToolFacts:
+    """What the policy decides on, from a raw tool definition (the upstream's own name)."""
     annotations = raw.get("annotations") or {}
     return ToolFacts(
         key=f"{upstream}.{raw['name']}",
@@ -58,6 +60,8 @@ def _facts(upstream: str, exposed: str, raw: dict[str, Any], builtin: bool) -> T
 def build_entries(upstream: str, raw_tools: list[dict[str, Any]], *, kind: str = "mcp",
                   ) -> tuple[list[Entry], list[str]]:
     """Valid entries for one upstream's raw tool dicts (from an upstream of `kind`), and a note per rejected tool."""
+    import mcp_types as types  # here, not above: serve answers its first messages before the SDK is loaded
+
     builtin = is_builtin(kind)
     entries: list[Entry] = []
     rejected: list[str] = []
@@ -91,7 +95,7 @@ def build_entries(upstream: str, raw_tools: list[dict[str, Any]], *, kind: str =
             name=tool.name,
             input_schema=schema,
             tool=tool.model_copy(update={"name": exposed}),
-            facts=_facts(upstream, exposed, raw, builtin),
+            facts=tool_facts(upstream, exposed, raw, builtin),
         ))
     return entries, rejected
 
@@ -120,6 +124,10 @@ class Catalog:
     def has_upstream(self, upstream: str) -> bool:
         return upstream in self._raw
 
+    def raw_tools(self, upstream: str) -> list[dict[str, Any]]:
+        """The upstream's tool list as it gave it (off-spec tools included)."""
+        return self._raw.get(upstream, [])
+
     def _reindex(self) -> None:
         self._by_exposed = {e.exposed: e for entries in self._by_upstream.values() for e in entries}
         self.version += 1
@@ -132,3 +140,10 @@ class Catalog:
 
     def facts(self) -> list[ToolFacts]:
         return [e.facts for e in self.entries()]
+
+    def raw_definition(self, exposed: str) -> dict[str, Any] | None:
+        """The upstream's own definition of the tool exposed as `exposed` (its own name, as listed)."""
+        entry = self._by_exposed.get(exposed)
+        if entry is None:
+            return None
+        return next((raw for raw in self._raw.get(entry.upstream, ()) if raw.get("name") == entry.name), None)

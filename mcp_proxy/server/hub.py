@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import anyio
 import mcp_types as types
 
-from mcp_proxy.catalog.cache import load_tools, save_tools
+from mcp_proxy.catalog.cache import cache_file_name, load_tools, save_tools
 from mcp_proxy.catalog.catalog import Catalog, Entry
 from mcp_proxy.policy.constraints import narrowed_schema
 from mcp_proxy.server.call import CallResult, JsonObject, ToolCall
@@ -65,7 +65,7 @@ class Hub:
             input_relay=self.upstream_requests))
         self._list_cache: tuple[ListKey, types.ListToolsResult] | None = None
         self._policy_generation = 0
-        self._first_list_done = False
+        self._first_answers: anyio.Event | None = None  # set once the first list's wait is over
         self._access_tool_cache: list[types.Tool] | None = None
         self._budget_noted = False
         self.stop = anyio.Event()
@@ -98,6 +98,21 @@ class Hub:
                                                      "tools": self._inventory(key)})
         await self.link.list_changed()
 
+    def listed_sources(self, names: list[str]) -> dict[str, tuple[str, JsonObject]]:
+        """Each named tool's upstream and the upstream's own definition of it: kept with a list for the next
+        start, whose early answer is checked against them (server/first_answers.py)."""
+        sources = {}
+        for name in names:
+            entry, raw = self.catalog.lookup(name), self.catalog.raw_definition(name)
+            if entry is not None and raw is not None:
+                sources[name] = (entry.upstream, raw)
+        return sources
+
+    def cached_tool_lists(self) -> dict[str, list[JsonObject]]:
+        """The lists in use that the tool cache keeps (upstreams with a cache identity), by cache file name."""
+        return {cache_file_name(key): self.catalog.raw_tools(key) for key, upstream in sorted(self.upstreams.items())
+                if upstream.cache_identity() and self.catalog.has_upstream(key)}
+
     def _inventory(self, key: str) -> list[JsonObject]:
         """What the upstream offers, for the administrator's inventory: each tool's own name, exposed name,
         title, definition hash and annotations (the collector accumulates what users' proxies have seen)."""
@@ -122,13 +137,22 @@ class Hub:
                     tg.start_soon(first_outcome, upstream, FIRST_LIST_WAIT)
                 tg.start_soon(self.policy.wait_first_sync, FIRST_LIST_WAIT)
 
+    async def _first_answers_in(self) -> None:
+        """Every list asked for before the first wait is over waits for it (the client's own, and the one the
+        server asks for itself to keep the first answers: server/wire.py), not only the first one."""
+        if self._first_answers is None:
+            self._first_answers = anyio.Event()
+            try:
+                await self._wait_for_first_answers()
+            finally:
+                self._first_answers.set()
+        await self._first_answers.wait()
+
     async def list_tools(self) -> types.ListToolsResult:
         if self.config.tool_search:  # the search mode: the proxy's own tools only, known without waiting
             return types.ListToolsResult(tools=self._access_tools(), ttl_ms=self._list_ttl_ms(),
                                          cache_scope="private")
-        if not self._first_list_done:
-            self._first_list_done = True
-            await self._wait_for_first_answers()
+        await self._first_answers_in()
         user = self.identity.user
         key: ListKey = (self.catalog.version, self._policy_generation, user, self.policy.revision)
         if self._list_cache is not None and self._list_cache[0] == key:
@@ -143,9 +167,7 @@ class Hub:
     async def _approved_as_shown(self, user: str | None) -> list[types.Tool]:
         """The search mode's catalog: every tool the policy allows `user`, as a direct list would show it (not cut
         to max_tools: that limit is for lists, and the search mode is how a client reaches the rest)."""
-        if not self._first_list_done:
-            self._first_list_done = True
-            await self._wait_for_first_answers()
+        await self._first_answers_in()
         return [self._as_shown(e) for e in self.catalog.entries() if self.policy.decide(e.facts, user).allowed]
 
     def _as_shown(self, entry: Entry) -> types.Tool:

@@ -26,6 +26,7 @@ from mcp_proxy import __version__
 from mcp_proxy.config import Config, SecretStore
 from mcp_proxy.paths import Paths
 from mcp_proxy.stdio_guard import WireFds
+from mcp_proxy.upstreams.children import exiting, kill_all_children, live_process_groups, start_early
 
 if TYPE_CHECKING:
     from mcp_proxy.audit import AuditLog
@@ -33,6 +34,9 @@ if TYPE_CHECKING:
     from mcp_proxy.auth.session import SignInInfo
     from mcp_proxy.policy import PolicyEngine
     from mcp_proxy.server.call import JsonObject
+    from mcp_proxy.server.first_answers import FirstAnswers
+    from mcp_proxy.server.inflight import CallsInFlight
+    from mcp_proxy.server.wire import WireLink
 
 log = logging.getLogger("mcp_proxy")
 
@@ -62,6 +66,11 @@ def open_audit(config: Config, paths: Paths, store: SecretStore, instance_id: st
     return AuditLog.open(paths, config.audit, context, secret_values=secret_values, argument_rules=argument_rules)
 
 
+async def _cancel_when(event: anyio.Event, scope: anyio.CancelScope) -> None:
+    await event.wait()
+    scope.cancel()
+
+
 async def _watch_signals(on_signal: Callable[[], Awaitable[None]]) -> None:
     with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
         async for _ in signals:
@@ -69,18 +78,16 @@ async def _watch_signals(on_signal: Callable[[], Awaitable[None]]) -> None:
             return
 
 
+def _load_server_modules() -> None:
+    """The MCP SDK and what is built on it: run in a worker thread while the first answers go out."""
+    import mcp_proxy.server.app
+    import mcp_proxy.server.hub
+    import mcp_proxy.upstreams.factory  # noqa: F401
+
+
 async def serve_async(config: Config, paths: Paths, wire: WireFds) -> None:
-    from mcp_proxy.auth import AuthEvents
-    from mcp_proxy.catalog.cache import era_memory
-    from mcp_proxy.server.app import build_server, initialization_options
-    from mcp_proxy.server.client import ClientLink
-    from mcp_proxy.server.fastpath import ToolCallFastPath
-    from mcp_proxy.server.hub import Hub
-    from mcp_proxy.server.identity import Identity, adopt_stored_identities
-    from mcp_proxy.server.inflight import CallsInFlight
+    from mcp_proxy.server.first_answers import FirstAnswers
     from mcp_proxy.server.wire import wire_streams
-    from mcp_proxy.upstreams.factory import build_upstreams
-    from mcp_proxy.upstreams.stdio_transport import exiting, kill_all_children, live_process_groups
 
     store = SecretStore(config.secrets_store, paths.data_dir / "secrets.json")
     instance_id = uuid.uuid4().hex
@@ -95,6 +102,79 @@ async def serve_async(config: Config, paths: Paths, wire: WireFds) -> None:
     policy = open_policy(config, paths, store, audit.append_nowait)
     policy.load_cached()
     audit.context.policy_revision = policy.revision
+    first = FirstAnswers(config, paths, policy)
+    inflight: CallsInFlight | None = None  # once the server is built
+
+    async def settle_calls() -> None:
+        # Calls in flight finish within the grace, or are cancelled and recorded as cancelled. A few turns of
+        # the loop first, so a call read just before stdin closed has reached the pipeline.
+        for _ in range(20):
+            await anyio.lowlevel.checkpoint()
+        if inflight is None:
+            return
+        if len(inflight):
+            log.info("waiting up to %g s for %d call(s) in flight", STOP_GRACE, len(inflight))
+        cancelled = await inflight.settle(STOP_GRACE)
+        if cancelled:
+            log.warning("%d call(s) still running after %g s were cancelled", cancelled, STOP_GRACE)
+
+    background: list[anyio.CancelScope] = []  # the server's background tasks, once it is built
+
+    async def on_signal() -> None:
+        # A signal ends the process ourselves (the SDK's server would wait for stdin): let calls in flight
+        # settle, stop upstreams (bounded), reap children, flush the audit, exit.
+        log.info("signal received; shutting down")
+        await settle_calls()
+        exiting()
+        if not background:
+            kill_all_children()  # started early, before anything that stops them gently was built
+        for scope in background:
+            scope.cancel()
+        with anyio.move_on_after(SHUTDOWN_BUDGET):
+            while live_process_groups():
+                await anyio.sleep(0.02)
+        kill_all_children()
+        audit.close()
+        logging.shutdown()
+        os._exit(0)
+
+    async with anyio.create_task_group() as outer:
+        outer.start_soon(_watch_signals, on_signal)
+        await start_early(config)  # the children load while this process loads the SDK
+        async with wire_streams(wire, on_eof=settle_calls, max_message_bytes=config.server.max_message_bytes,
+                                first=first) as client_wire:
+            async with anyio.create_task_group() as loading:  # the first answers go out meanwhile
+                loading.start_soon(_cancel_when, client_wire.gone, loading.cancel_scope)
+                await anyio.to_thread.run_sync(_load_server_modules, abandon_on_cancel=True)
+                loading.cancel_scope.cancel()
+            if client_wire.gone.is_set():
+                log.info("the client closed stdin before the server was up; shutting down")
+                kill_all_children()
+                outer.cancel_scope.cancel()
+                audit.close()
+                return
+            from mcp_proxy.server.inflight import CallsInFlight
+
+            inflight = CallsInFlight()
+            await _serve_loaded(config, paths, store, audit, policy, first, inflight, client_wire, background)
+        outer.cancel_scope.cancel()
+    audit.close()
+
+
+async def _serve_loaded(config: Config, paths: Paths, store: SecretStore, audit: AuditLog, policy: PolicyEngine,
+                        first: FirstAnswers, inflight: CallsInFlight, client_wire: WireLink,
+                        background_scopes: list[anyio.CancelScope]) -> None:
+    """Build the server on the loaded SDK, and serve until the client closes stdin. `background_scopes` gets the
+    scope of the background tasks (a signal cancels it)."""
+    from mcp_proxy.auth import AuthEvents
+    from mcp_proxy.catalog.cache import era_memory
+    from mcp_proxy.server.app import build_server, initialization_options
+    from mcp_proxy.server.client import ClientLink
+    from mcp_proxy.server.fastpath import ToolCallFastPath
+    from mcp_proxy.server.hub import Hub
+    from mcp_proxy.server.identity import Identity, adopt_stored_identities
+    from mcp_proxy.upstreams.factory import build_upstreams
+
     link = ClientLink(audit.context)
     identity = Identity(config.user_email, audit.context, audit.append, link.list_changed)
 
@@ -107,59 +187,37 @@ async def serve_async(config: Config, paths: Paths, wire: WireFds) -> None:
 
     upstreams = build_upstreams(config, paths, store, auth_events, eras=era_memory(paths.tool_cache_dir))
     adopt_stored_identities(identity, upstreams)
-    inflight = CallsInFlight()
     hub = Hub(config, paths, upstreams, policy, audit, link, identity, inflight)
     server = build_server(hub)
+    first.catalog = hub
     governed = f"policy revision {policy.revision or 'none (nothing is exposed until a valid policy arrives)'}" \
         if config.governed else "UNGOVERNED (no [policy]: every tool is exposed)"
     log.info("mcp-access-proxy %s serving; config %s; upstreams %s; %s", __version__, config.path,
              ", ".join(f"{k} ({u.kind})" for k, u in upstreams.items()) or "none", governed)
 
-    async with anyio.create_task_group() as outer:
-        async with anyio.create_task_group() as background:
+    async def listed(version: str, result: JsonObject) -> None:
+        # Each list the SDK gives is kept for the next start, if it is still the list of now (it is kept with what
+        # it depends on as of now); one that differs from an early answer is announced.
+        shown = [t.get("name") for t in result.get("tools") or () if isinstance(t, dict)]
+        if shown == [t.name for t in (await hub.list_tools()).tools]:
+            first.record_tools_list(version, result, identity.user)
+        if client_wire.early_tools is not None and result.get("tools") != client_wire.early_tools:
+            client_wire.early_tools = None
+            await link.list_changed()
 
-            async def settle_calls() -> None:
-                # Calls in flight finish within the grace, or are cancelled and recorded as cancelled. A few
-                # turns of the loop first, so a call read just before stdin closed has reached the pipeline.
-                for _ in range(20):
-                    await anyio.lowlevel.checkpoint()
-                if len(inflight):
-                    log.info("waiting up to %g s for %d call(s) in flight", STOP_GRACE, len(inflight))
-                cancelled = await inflight.settle(STOP_GRACE)
-                if cancelled:
-                    log.warning("%d call(s) still running after %g s were cancelled", cancelled, STOP_GRACE)
-
-            async def on_signal() -> None:
-                # A signal ends the process ourselves (the SDK's server would wait for stdin): let calls in
-                # flight settle, stop upstreams (bounded), reap children, flush the audit, exit.
-                log.info("signal received; shutting down")
-                await settle_calls()
-                exiting()
-                background.cancel_scope.cancel()
-                with anyio.move_on_after(SHUTDOWN_BUDGET):
-                    while live_process_groups():
-                        await anyio.sleep(0.02)
-                kill_all_children()
-                audit.close()
-                logging.shutdown()
-                os._exit(0)
-
-            outer.start_soon(_watch_signals, on_signal)
-            for upstream in upstreams.values():
-                background.start_soon(upstream.run, hub.events())
-            background.start_soon(policy.run, hub.policy_changed, hub.stop)
-            _start_shipper(background, config, paths, store, audit, hub.stop)
-            background.start_soon(audit.close_unfinished)  # kill -9'd processes' open calls, after start-up
-            async with wire_streams(wire, ToolCallFastPath(link, hub.call), on_eof=settle_calls,
-                                    max_message_bytes=config.server.max_message_bytes) as streams:
-                read_stream, write_stream = streams
-                await server.run(read_stream, write_stream, initialization_options(server))
-            log.info("the client closed stdin; shutting down")
-            hub.stop.set()
-            exiting()  # the client waits for us to leave: children get short graces (upstreams/stdio_transport.py)
-            background.cancel_scope.cancel()
-        outer.cancel_scope.cancel()
-    audit.close()
+    async with anyio.create_task_group() as background:
+        background_scopes.append(background.cancel_scope)
+        for upstream in upstreams.values():
+            background.start_soon(upstream.run, hub.events())
+        background.start_soon(policy.run, hub.policy_changed, hub.stop)
+        _start_shipper(background, config, paths, store, audit, hub.stop)
+        background.start_soon(audit.close_unfinished)  # kill -9'd processes' open calls, after start-up
+        read_stream, write_stream = client_wire.open_sdk(ToolCallFastPath(link, hub.call), listed)
+        await server.run(read_stream, write_stream, initialization_options(server))
+        log.info("the client closed stdin; shutting down")
+        hub.stop.set()
+        exiting()  # the client waits for us to leave: children get short graces (upstreams/stdio_transport.py)
+        background.cancel_scope.cancel()
 
 
 def _start_shipper(tg: TaskGroup, config: Config, paths: Paths, store: SecretStore, audit: AuditLog,

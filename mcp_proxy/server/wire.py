@@ -19,24 +19,23 @@ import re
 import stat
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager, suppress
-from typing import TYPE_CHECKING, TypeGuard
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 import anyio
-import mcp_types as types
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
-from mcp.shared.dispatcher import coerce_request_id
-from mcp.shared.message import SessionMessage
-from pydantic import ValidationError
 
 from mcp_proxy.config.model import ServerConfig
-from mcp_proxy.server.call import JsonObject, RequestId
 from mcp_proxy.stdio_guard import WireFds
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the SDK is loaded while the first answers go out (server/first_answers.py), not before
+    from mcp.shared.message import SessionMessage
+
+    from mcp_proxy.server.call import JsonObject, RequestId
     from mcp_proxy.server.fastpath import ToolCallFastPath
+    from mcp_proxy.server.first_answers import FirstAnswers
 
 # What the SDK's server reads (messages, or the error a line caused) and writes.
-Streams = tuple[MemoryObjectReceiveStream[SessionMessage | Exception], MemoryObjectSendStream[SessionMessage]]
+Streams = tuple[MemoryObjectReceiveStream["SessionMessage | Exception"], MemoryObjectSendStream["SessionMessage"]]
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +109,14 @@ class LineReader:
             size += len(chunk)
 
 
+def _same_id(request_id: RequestId) -> RequestId:
+    """The id as the SDK's dispatcher correlates it: a string of digits is that integer ("7" is 7)."""
+    if isinstance(request_id, str):
+        with suppress(ValueError):
+            return int(request_id)
+    return request_id
+
+
 class RequestIds:
     """The client's requests not answered yet, by id, and which path holds each. Two requests in flight with
     one id would be answered with one id twice (and the SDK's dispatcher would lose track of the first), so
@@ -119,16 +126,16 @@ class RequestIds:
         self._held: dict[RequestId, str] = {}
 
     def busy(self, request_id: RequestId) -> bool:
-        return coerce_request_id(request_id) in self._held
+        return _same_id(request_id) in self._held
 
     def hold(self, request_id: RequestId, path: str) -> None:
-        self._held[coerce_request_id(request_id)] = path
+        self._held[_same_id(request_id)] = path
 
     def release(self, request_id: object, path: str) -> None:
         """The request was answered (or cancelled, which gets no answer) on `path`."""
         if not _valid_id(request_id):
             return
-        key = coerce_request_id(request_id)
+        key = _same_id(request_id)
         if self._held.get(key) == path:
             del self._held[key]
 
@@ -275,6 +282,8 @@ def _batch_refusal() -> Refusal:
 
 def invalid_message(message: JsonObject, exc: ValueError) -> Refusal:
     """The answer to a JSON object the SDK's JSON-RPC models refuse (the SDK would drop it unanswered)."""
+    from pydantic import ValidationError
+
     detail = ""
     if isinstance(exc, ValidationError) and exc.errors():
         first = exc.errors()[0]  # where and what, never the input: it may hold a secret
@@ -290,21 +299,46 @@ def _is_pipe_or_socket(fd: int) -> bool:
     return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
 
 
-@asynccontextmanager
-async def wire_streams(wire: WireFds, fast_path: ToolCallFastPath | None = None,
-                       on_eof: Callable[[], Awaitable[None]] | None = None,
-                       max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> AsyncIterator[Streams]:
-    """(read stream, write stream) for the SDK's server. With `fast_path` (server/fastpath.py), the lines it
-    takes are answered there, on the same pipe, and never reach the SDK. `on_eof` runs when the client
-    closes stdin, before the SDK hears of it: calls in flight can still answer meanwhile. Every line is
-    screened first (`screen`): what neither path could take safely is answered here."""
-    if not (_is_pipe_or_socket(wire.read_fd) and _is_pipe_or_socket(wire.write_fd)):
-        from mcp.server.stdio import stdio_server
+def _answer(request_id: RequestId, result: JsonObject) -> bytes:
+    return json.dumps({"jsonrpc": "2.0", "id": request_id, "result": result}, ensure_ascii=False,
+                      separators=(",", ":")).encode() + b"\n"
 
-        inp = anyio.wrap_file(io.TextIOWrapper(os.fdopen(wire.read_fd, "rb"), encoding="utf-8", errors="replace"))
-        out = anyio.wrap_file(io.TextIOWrapper(os.fdopen(wire.write_fd, "wb"), encoding="utf-8"))
-        async with stdio_server(stdin=inp, stdout=out) as streams:
-            yield streams
+
+# The proxy's own requests to its SDK server: the client's `initialize`, replayed after it was answered early
+# (server/first_answers.py), and a `tools/list` that keeps the first answers current. Their answers stay here.
+REPLAYED_INITIALIZE = "mcp-access-proxy/initialize"
+OWN_TOOLS_LIST = "mcp-access-proxy/tools-list"
+
+Listed = Callable[[str, "JsonObject"], Awaitable[None]]
+
+
+class WireLink:
+    """The client's pipe as `serve` holds it. Before `open_sdk`, lines the first answers cover (an `initialize`,
+    then a `tools/list`) are answered at once and the rest wait; `open_sdk` hands everything to the SDK."""
+
+    def __init__(self, open_sdk: Callable[[ToolCallFastPath | None, Listed | None], Streams]) -> None:
+        self._open_sdk = open_sdk
+        self.early_tools: list[Any] | None = None  # the tools of a tools/list answered early, if one was
+        # Set when the client closed stdin before the SDK was loaded, with nothing left to answer: serve can leave
+        # without loading it.
+        self.gone = anyio.Event()
+
+    def open_sdk(self, fast_path: ToolCallFastPath | None = None, listed: Listed | None = None) -> Streams:
+        """The SDK's (read, write) streams. With `fast_path` (server/fastpath.py), the lines it takes are answered
+        there. `listed(version, result)` hears each `tools/list` answer the SDK gives a handshake-era client."""
+        return self._open_sdk(fast_path, listed)
+
+
+@asynccontextmanager
+async def wire_streams(wire: WireFds, *, on_eof: Callable[[], Awaitable[None]] | None = None,
+                       max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+                       first: FirstAnswers | None = None) -> AsyncIterator[WireLink]:
+    """The client's pipe, read from now on. `on_eof` runs when the client closes stdin, before the SDK hears of
+    it: calls in flight can still answer meanwhile. Every line is screened first (`screen`): what no path could
+    take safely is answered here. `first` gives the first answers while the SDK loads."""
+    if not (_is_pipe_or_socket(wire.read_fd) and _is_pipe_or_socket(wire.write_fd)):
+        async with _threaded_streams(wire) as link:
+            yield link
         return
 
     loop = asyncio.get_running_loop()
@@ -316,11 +350,18 @@ async def wire_streams(wire: WireFds, fast_path: ToolCallFastPath | None = None,
     lines = LineReader(reader, max_message_bytes)
     ids = RequestIds()
 
-    read_send, read_recv = anyio.create_memory_object_stream[SessionMessage | Exception](0)
-    write_send, write_recv = anyio.create_memory_object_stream[SessionMessage](0)
+    read_send, read_recv = anyio.create_memory_object_stream[Any](0)
+    write_send, write_recv = anyio.create_memory_object_stream[Any](0)
+    held_back: list[tuple[bytes, JsonObject]] = []  # lines read before the SDK was loaded, in order
+    sdk: dict[str, Any] = {}  # once loaded: "fast", "listed", "types", "message"
+    handed_over = anyio.Event()
+    early_initialize: JsonObject | None = None  # the client's initialize, answered early
+    negotiated: str | None = None  # the protocol version of a handshake-era session
+    watched: dict[RequestId, tuple[str, object]] = {}  # SDK-bound requests whose answers are kept
+    own = {REPLAYED_INITIALIZE, OWN_TOOLS_LIST}
 
     async def write_line(data: bytes) -> None:
-        writer.write(data)  # one whole line per write(): lines from both paths never interleave
+        writer.write(data)  # one whole line per write(): lines from every path never interleave
         await writer.drain()
 
     async def refuse(refusal: Refusal) -> None:
@@ -341,6 +382,9 @@ async def wire_streams(wire: WireFds, fast_path: ToolCallFastPath | None = None,
                 if line is None:  # EOF: the client went away
                     if on_eof is not None:
                         await on_eof()
+                    if not handed_over.is_set() and not any(_valid_id(m.get("id")) for _, m in held_back):
+                        link.gone.set()
+                    await handed_over.wait()  # what was read before reaches the SDK before the end does
                     return
                 if isinstance(line, TooLong):
                     await refuse(Refusal(INVALID_REQUEST, f"Invalid Request: a message of {line.size} bytes or "
@@ -362,45 +406,147 @@ async def wire_streams(wire: WireFds, fast_path: ToolCallFastPath | None = None,
         if message.get("method") == "notifications/cancelled":
             params = message.get("params")
             ids.release(params.get("requestId") if isinstance(params, dict) else None, SDK)  # the SDK won't answer
-        if held is not None and ids.busy(held):
+        if held is not None and (ids.busy(held) or held in own):
             await refuse(Refusal(INVALID_REQUEST, f"Invalid Request: a request with this id ({held!r}) is still "
                                  "in flight; wait for its answer, or use a new id.", held))
             return
-        if fast_path is not None and fast_path.take_message(message):
+        if not handed_over.is_set():
+            if held is not None and await answer_early(held, message):
+                return
             if held is not None:
-                ids.hold(held, FAST)
+                ids.hold(held, SDK)
+            held_back.append((line, message))
             return
+        await to_sdk(line, message)
+
+    async def answer_early(request_id: RequestId, message: JsonObject) -> bool:
+        nonlocal early_initialize, negotiated
+        method, params = message.get("method"), message.get("params")
+        if first is None:
+            return False
+        if method == "initialize" and early_initialize is None:
+            result = first.initialize(params)
+            if result is None or not isinstance(result.get("protocolVersion"), str):
+                return False
+            early_initialize, negotiated = message, result["protocolVersion"]
+        elif method == "tools/list" and early_initialize is not None and negotiated is not None and \
+                not (isinstance(params, dict) and params.get("cursor")) and link.early_tools is None:
+            result = first.tools_list(negotiated)
+            if result is None or result.get("nextCursor"):
+                return False
+            link.early_tools = result.get("tools")
+        else:
+            return False
+        log.debug("answered %s from the first answers the last session kept", method)
+        await write_line(_answer(request_id, result))
+        return True
+
+    async def to_sdk(line: bytes, message: JsonObject) -> None:
+        request_id = message.get("id")
+        fast_path: ToolCallFastPath | None = sdk["fast"]
+        if fast_path is not None and fast_path.take_message(message):
+            if _valid_id(request_id):
+                ids.hold(request_id, FAST)
+            return
+        types = sdk["types"]
         try:
             parsed = types.jsonrpc_message_adapter.validate_json(line, by_name=False)
         except ValueError as exc:
+            ids.release(request_id, SDK)
             await refuse(invalid_message(message, exc))
             return
+        method, params = message.get("method"), message.get("params")
         if isinstance(parsed, types.JSONRPCRequest):
             ids.hold(parsed.id, SDK)
-        await read_send.send(SessionMessage(parsed))
+            if method == "initialize":
+                watched[_same_id(parsed.id)] = ("initialize", params)
+            elif method == "tools/list" and negotiated is not None and \
+                    not (isinstance(params, dict) and params.get("cursor")):
+                watched[_same_id(parsed.id)] = ("tools/list", negotiated)
+        await read_send.send(sdk["message"](parsed))
+        if method == "notifications/initialized" and first is not None and negotiated is not None and \
+                OWN_TOOLS_LIST not in watched:
+            # The list a client of this version would get now: kept for the next start, and compared with an early
+            # answer (the server tells the client when they differ).
+            watched[OWN_TOOLS_LIST] = ("tools/list", negotiated)
+            await read_send.send(sdk["message"](types.JSONRPCRequest(jsonrpc="2.0", id=OWN_TOOLS_LIST,
+                                                                     method="tools/list")))
+
+    async def hand_over() -> None:
+        """Give the SDK what came before it, in order: the initialize answered early (as the proxy's own request,
+        its answer kept here), then every line held back; from then on lines go to the SDK as they come."""
+        types = sdk["types"]
+        if early_initialize is not None:
+            replay = {**early_initialize, "id": REPLAYED_INITIALIZE}
+            watched[REPLAYED_INITIALIZE] = ("initialize", early_initialize.get("params"))
+            await read_send.send(sdk["message"](types.jsonrpc_message_adapter.validate_python(replay, by_name=False)))
+        while held_back:
+            line, message = held_back.pop(0)
+            await to_sdk(line, message)
+        handed_over.set()
 
     async def write_lines() -> None:
+        types = sdk["types"]
         async with write_recv:
             async for message in write_recv:
-                if isinstance(message.message, (types.JSONRPCResponse, types.JSONRPCError)):
-                    ids.release(message.message.id, SDK)
-                data = message.message.model_dump_json(by_alias=True, exclude_unset=True)
+                outgoing = message.message
+                if isinstance(outgoing, (types.JSONRPCResponse, types.JSONRPCError)):
+                    ids.release(outgoing.id, SDK)
+                    watch = watched.pop(_same_id(outgoing.id), None)
+                    if watch is not None and isinstance(outgoing, types.JSONRPCResponse):
+                        keep(watch, outgoing.result)
+                    if outgoing.id in own:
+                        continue  # the proxy's own request: its answer is not the client's
+                data = outgoing.model_dump_json(by_alias=True, exclude_unset=True)
                 writer.write(data.encode() + b"\n")
                 try:
                     await writer.drain()
                 except (ConnectionError, OSError):
                     return
 
+    def keep(watch: tuple[str, object], result: JsonObject) -> None:
+        nonlocal negotiated
+        kind, detail = watch
+        if kind == "initialize":
+            version = result.get("protocolVersion")
+            negotiated = negotiated or (version if isinstance(version, str) else None)
+            if first is not None:
+                first.record_initialize(detail, result)
+        elif kind == "tools/list" and isinstance(detail, str) and sdk["listed"] is not None \
+                and not result.get("nextCursor"):
+            # A task of its own: `listed` may tell the client the list changed, which is written by this very loop.
+            tg.start_soon(sdk["listed"], detail, result)
+
+    def open_sdk(fast_path: ToolCallFastPath | None, listed: Listed | None) -> Streams:
+        import mcp_types
+        from mcp.shared.message import SessionMessage
+
+        sdk.update(fast=fast_path, listed=listed, types=mcp_types, message=SessionMessage)
+        if fast_path is not None:
+            fast_path.attach(tg, write_line, on_done=lambda request_id: ids.release(request_id, FAST))
+        tg.start_soon(write_lines)
+        tg.start_soon(hand_over)
+        return read_recv, write_send
+
+    link = WireLink(open_sdk)
     try:
-        async with anyio.create_task_group() as tg:
-            if fast_path is not None:
-                fast_path.attach(tg, write_line, on_done=lambda request_id: ids.release(request_id, FAST))
+        async with anyio.create_task_group() as tg:  # open_sdk starts its tasks here too
             tg.start_soon(read_lines)
-            tg.start_soon(write_lines)
             try:
-                yield read_recv, write_send
+                yield link
             finally:
                 tg.cancel_scope.cancel()
     finally:
         with suppress(Exception):
             transport.close()
+
+
+@asynccontextmanager
+async def _threaded_streams(wire: WireFds) -> AsyncIterator[WireLink]:
+    """A regular file or a terminal: the SDK's own threaded stdio, with no first answers."""
+    from mcp.server.stdio import stdio_server
+
+    inp = anyio.wrap_file(io.TextIOWrapper(os.fdopen(wire.read_fd, "rb"), encoding="utf-8", errors="replace"))
+    out = anyio.wrap_file(io.TextIOWrapper(os.fdopen(wire.write_fd, "wb"), encoding="utf-8"))
+    async with stdio_server(stdin=inp, stdout=out) as streams:
+        yield WireLink(lambda _fast_path, _listed: streams)

@@ -37,9 +37,10 @@ from typing import Any
 import anyio
 import anyio.abc
 import mcp_types as types
-from mcp.client.stdio import StdioServerParameters, get_default_environment
+from mcp.client.stdio import StdioServerParameters
 from mcp.shared.message import SessionMessage
 
+from mcp_proxy.upstreams.children import child_environment, is_exiting, reaped, start_child, take_early
 from mcp_proxy.upstreams.raw import too_large_error
 
 log = logging.getLogger(__name__)
@@ -56,27 +57,6 @@ STDERR_LINE = 2000  # bytes of one stderr line that are logged
 STDERR_BURST = 200  # stderr lines logged at once ...
 STDERR_RATE = 20.0  # ... and per second after that
 STDERR_TAIL = 20  # the last lines of a flood, logged when it ends
-_live_groups: set[int] = set()
-_exiting = False
-
-
-def exiting() -> None:
-    """The whole proxy is exiting: children still running are stopped with the short exit graces."""
-    global _exiting
-    _exiting = True
-
-
-def live_process_groups() -> frozenset[int]:
-    """The process groups of stdio upstreams still running."""
-    return frozenset(_live_groups)
-
-
-def kill_all_children() -> None:
-    """SIGKILL every child process group still registered (emergency exit path)."""
-    for pgid in list(_live_groups):
-        with suppress(ProcessLookupError, PermissionError):
-            os.killpg(pgid, signal.SIGKILL)
-        _live_groups.discard(pgid)
 
 
 @dataclass(frozen=True)
@@ -232,7 +212,7 @@ async def _relay_stderr(stream: anyio.abc.ByteReceiveStream, label: str) -> None
 
 
 async def _stop(process: anyio.abc.Process) -> None:
-    eof_grace, term_grace = (EXIT_EOF_GRACE, EXIT_TERM_GRACE) if _exiting else (EOF_GRACE, TERM_GRACE)
+    eof_grace, term_grace = (EXIT_EOF_GRACE, EXIT_TERM_GRACE) if is_exiting() else (EOF_GRACE, TERM_GRACE)
     with suppress(Exception):
         if process.stdin is not None:
             await process.stdin.aclose()
@@ -258,11 +238,9 @@ async def stdio_transport(params: StdioServerParameters, *, label: str,
             yield streams
         return
 
-    env = {**get_default_environment(), **(params.env or {})}
-    process = await anyio.open_process(
-        [params.command, *params.args], env=env, cwd=params.cwd, stderr=-1, start_new_session=True,
-    )
-    _live_groups.add(process.pid)
+    argv, env, cwd = (params.command, *params.args), child_environment(params.env), params.cwd
+    cwd = str(cwd) if cwd is not None else None
+    process = take_early(label, argv, env, cwd) or await start_child(argv, env, cwd)
     read_send, read_recv = anyio.create_memory_object_stream[SessionMessage | Exception](0)
     write_send, write_recv = anyio.create_memory_object_stream[SessionMessage](0)
 
@@ -325,10 +303,11 @@ async def stdio_transport(params: StdioServerParameters, *, label: str,
             finally:
                 with anyio.CancelScope(shield=True):
                     await _stop(process)
-                    with anyio.move_on_after(0.0 if _exiting else 0.5):  # the child's last words (often why it failed)
+                    # The child's last words (often why it failed), unless the proxy is leaving.
+                    with anyio.move_on_after(0.0 if is_exiting() else 0.5):
                         await stderr_done.wait()
                 tg.cancel_scope.cancel()
     finally:
-        _live_groups.discard(process.pid)
+        reaped(process)
         for stream in (read_send, read_recv, write_send, write_recv):
             stream.close()

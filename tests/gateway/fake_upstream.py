@@ -161,10 +161,14 @@ def main() -> None:
     p.add_argument("--echo-description", default=os.environ.get("FAKE_ECHO_DESCRIPTION", "Echo the text back."),
                    help="change echo's definition (default $FAKE_ECHO_DESCRIPTION: without changing the command)")
     p.add_argument("--pidfile")
+    p.add_argument("--startfile", help="append this process's pid, one line per start")
     args = p.parse_args()
     if args.pidfile:
         with open(args.pidfile, "w") as fh:
             fh.write(str(os.getpid()))
+    if args.startfile:
+        with open(args.startfile, "a") as fh:
+            fh.write(f"{os.getpid()}\n")
     time.sleep(float(os.environ.get("FAKE_START_DELAY", "0")))
     if args.stubborn:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)

@@ -110,6 +110,35 @@ def test_stdin_eof_with_an_upstream_that_ignores_eof_and_sigterm(proxy, tmp_path
     assert not _alive(child), "the upstream process outlived the proxy"
 
 
+def test_sigterm_while_starting_leaves_no_child_started_early(proxy, tmp_path):
+    # Children start while the proxy loads the SDK (upstreams/children.py): a signal at any moment of that
+    # still takes them down with it.
+    pidfile = tmp_path / "child.pid"
+    proxy.write({"stubborn": stdio_upstream("--stubborn", "--pidfile", str(pidfile))})
+    p = _spawn(proxy)
+    deadline = time.monotonic() + 20
+    while not pidfile.exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    child = int(pidfile.read_text())
+    p.send_signal(signal.SIGTERM)
+    p.wait(timeout=10)
+    time.sleep(0.2)
+    assert not _alive(child), "the upstream process outlived the proxy"
+
+
+def test_the_child_started_early_is_the_one_that_serves(proxy, tmp_path):
+    starts = tmp_path / "starts"
+    proxy.write({"one": stdio_upstream("--startfile", str(starts))})
+    replies = converse(_spawn(proxy), [
+        _init("2025-11-25"), json.dumps({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+        json.dumps({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}),
+        json.dumps({"jsonrpc": "2.0", "id": 3, "method": "tools/call",
+                    "params": {"name": "one_echo", "arguments": {"text": "hi"}}})], {1, 2, 3})
+    answer = next(r for r in replies if r.get("id") == 3)
+    assert answer["result"]["content"][0]["text"] == "hi"
+    assert len(starts.read_text().splitlines()) == 1, "one child: started early and taken over, not twice"
+
+
 def test_stdin_eof_is_a_clean_exit(proxy):
     proxy.write({"one": stdio_upstream()})
     p = _spawn(proxy)
