@@ -61,8 +61,9 @@ async def test_the_tool_list_is_the_connectors_with_the_prefix(live: Live) -> No
         for tool in build(cfg, never).tools():
             exposed = listed[f"{cfg.key}_{tool.name}"]
             assert exposed.input_schema == tool.input_schema and exposed.description == tool.description
-            assert exposed.annotations.read_only_hint is tool.read_only
-            assert exposed.annotations.destructive_hint is tool.destructive
+            # Hints equal to MCP's defaults are left out; a write says destructiveHint either way.
+            assert (exposed.annotations.read_only_hint is True) is tool.read_only
+            assert exposed.annotations.destructive_hint is (None if tool.read_only else tool.destructive)
     assert len([n for n in listed if n.startswith("og_")]) == len(TOOLS) == 25
     assert listed["ogcfg_list_users"].input_schema["properties"]["limit"]["default"] == 2
 
