@@ -350,8 +350,11 @@ def parse_config(data: dict[str, Any], path: Path | None = None) -> Config:
 
     srv = c.table(data.get("server"), "server")
     c.known(srv, "server", {"max_message_bytes", "tool_search"})
-    # tool_search: the client sees the proxy's search, describe and call tools instead of the catalog.
-    tool_search = c.boolean(data, "tool_search", "(top level)", False) or c.boolean(srv, "tool_search", "server", False)
+    # tool_search: the client sees the proxy's search, describe and call tools instead of the catalog; unset, that
+    # happens by itself when the approved tools exceed the client's known tool limit (server/hub.py).
+    said = [c.boolean(table, "tool_search", where, False) for table, where in ((data, "(top level)"), (srv, "server"))
+            if "tool_search" in table]
+    tool_search = any(said) if said else None
     server = ServerConfig(max_message_bytes=c.integer(srv, "max_message_bytes", "server", 32 * 1024 * 1024,
                                                       minimum=64 * 1024))
 

@@ -119,7 +119,9 @@ class Config:
     upstreams: dict[str, UpstreamConfig]
     max_tools: int | None = None
     server: ServerConfig = ServerConfig()
-    tool_search: bool = False  # `tool_search` (top level or [server]): search, describe and call tools only
+    # `tool_search` (top level or [server]): search, describe and call tools only; None (unset): only when the
+    # approved tools exceed the client's known tool limit
+    tool_search: bool | None = None
 
     @property
     def governed(self) -> bool:

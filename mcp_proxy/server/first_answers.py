@@ -119,7 +119,7 @@ class FirstAnswers:
         if not isinstance(tool, dict) or not isinstance(tool.get("name"), str):
             return False
         name = tool["name"]
-        own = {d["name"]: d for d in access_tool_definitions(search=self._config.tool_search)}
+        own = {d["name"]: d for d in access_tool_definitions(search=True)}  # the search mode may start by itself
         if name in own:
             return _within(tool, own[name])
         source = sources.get(name)

@@ -55,8 +55,9 @@ class Hub:
         self.identity = identity
         self.catalog = Catalog({key: upstream.kind for key, upstream in upstreams.items()})
         # With tool_search, proxy_call_tool runs its target through this hub's own pipeline, built just below.
-        self.access_tools = AccessTools(policy, self.catalog.facts, audit.append_nowait, search=config.tool_search,
-                                        shown=self._approved_as_shown, run=lambda call: self.pipeline(call))
+        self.access_tools = AccessTools(policy, self.catalog.facts, audit.append_nowait,
+                                        search=bool(config.tool_search), shown=self._approved_as_shown,
+                                        run=lambda call: self.pipeline(call))
         self.inflight = inflight
         self.upstream_requests = UpstreamRequests(link, inflight, audit.append)
         self.pipeline = Pipeline(call_stages(
@@ -149,15 +150,16 @@ class Hub:
         await self._first_answers.wait()
 
     async def list_tools(self) -> types.ListToolsResult:
-        if self.config.tool_search:  # the search mode: the proxy's own tools only, known without waiting
-            return types.ListToolsResult(tools=self._access_tools(), ttl_ms=self._list_ttl_ms(),
-                                         cache_scope="private")
+        if self.access_tools.search:  # the search mode: the proxy's own tools only, known without waiting
+            return self._search_list()
         await self._first_answers_in()
         user = self.identity.user
         key: ListKey = (self.catalog.version, self._policy_generation, user, self.policy.revision)
         if self._list_cache is not None and self._list_cache[0] == key:
             return self._list_cache[1]
         allowed = [e for e in self.catalog.entries() if self.policy.decide(e.facts, user).allowed]
+        if self._over_client_limit(len(allowed)):
+            return self._search_list()
         allowed = self._within_budget(allowed, user)
         result = types.ListToolsResult(tools=[*self._access_tools(), *(self._as_shown(e) for e in allowed)],
                                        ttl_ms=self._list_ttl_ms(), cache_scope="private")
@@ -181,6 +183,29 @@ class Hub:
     def _list_ttl_ms(self) -> int:
         said = [u.status.list_ttl_ms for u in self.upstreams.values() if u.status.list_ttl_ms is not None]
         return min([LIST_TTL_MS, *said])
+
+    def _search_list(self) -> types.ListToolsResult:
+        return types.ListToolsResult(tools=self._access_tools(), ttl_ms=self._list_ttl_ms(), cache_scope="private")
+
+    def _over_client_limit(self, approved: int) -> bool:
+        """With `tool_search` unset and no `max_tools`, more approved tools than the client takes switch this
+        session to the search mode: every tool stays reachable (search, describe, call) where a cut list would
+        drop some at random."""
+        if self.config.tool_search is not None or self.config.max_tools is not None or \
+                not self.audit.context.client_name:
+            return False
+        from mcp_proxy.clients.table import client_for_info
+
+        spec = client_for_info(self.audit.context.client_name)
+        count = approved + len(self._access_tools())
+        if spec is None or spec.tool_limit is None or count <= spec.tool_limit:
+            return False
+        self.access_tools.use_search()
+        self._access_tool_cache = None
+        log.warning("%d approved tools exceed %s's limit of %d: this session uses the search mode (proxy_search_tools, "
+                    "proxy_describe_tool, proxy_call_tool); set tool_search = false or max_tools to change that",
+                    count, spec.display_name, spec.tool_limit)
+        return True
 
     def _within_budget(self, entries: list[Entry], user: str | None) -> list[Entry]:
         """Apply `max_tools`, and warn once when the client cannot handle this many tools.

@@ -103,3 +103,20 @@ async def test_proxy_call_tool_refuses_bad_requests_and_its_own_tools(proxy):
         assert unknown.is_error
     denied = [r for r in _tool_records(proxy) if r["event_name"] == "mcp.tool.denied"]
     assert [(r["gen_ai.tool.name"], r["policy.decision.code"]) for r in denied] == [("f_nope", "unknown_tool")]
+
+
+@pytest.mark.parametrize("setting", ["", "tool_search = false\n", "max_tools = 80\n"])
+async def test_more_tools_than_the_client_takes_switch_to_the_search_mode_unless_configured(proxy, setting):
+    # Cursor takes 80 tools over all its servers: 110 approved tools would lose some at random.
+    proxy.write({"f": stdio_upstream("--tools", "103")}, extra=setting)
+    async with proxy.client(client_name="cursor-vscode") as client:
+        names = {t.name for t in (await client.list_tools()).tools}
+        if setting:  # said otherwise in the config: the list as configured, cut or not
+            assert len(names) == (82 if "max_tools" in setting else 112)  # max_tools counts the upstreams' tools
+            return
+        assert names == OWN_TOOLS
+        found = await client.call_tool("proxy_search_tools", {"query": "bulk_0077"})
+        assert [t["name"] for t in found.structured_content["tools"]][0] == "f_bulk_0077"
+        ran = await client.call_tool("proxy_call_tool", {"name": "f_echo", "arguments": {"text": "hi"}})
+        assert not ran.is_error and text_of(ran) == "hi"
+    assert "exceed Cursor's limit of 80: this session uses the search mode" in proxy.stderr_text()

@@ -36,16 +36,26 @@ class AccessTools:
                  shown: ShownTools | None = None, run: RunCall | None = None) -> None:
         from mcp_proxy.policy.access_tools import ACCESS_TOOL_NAMES, SEARCH_TOOL_NAMES
 
-        if search and (shown is None or run is None):
-            raise ValueError("the search mode needs the shown tools and the pipeline")
-        self.search = search
-        self.search_names = frozenset(SEARCH_TOOL_NAMES if search else ())
-        self.names = frozenset(ACCESS_TOOL_NAMES) | self.search_names
+        self._search_tool_names = frozenset(SEARCH_TOOL_NAMES)
+        self._access_tool_names = frozenset(ACCESS_TOOL_NAMES)
+        self.search = False
+        self.search_names: frozenset[str] = frozenset()
+        self.names = self._access_tool_names
         self._engine = engine
         self._facts = facts
         self._emit = emit
         self._shown = shown
         self._run = run
+        if search:
+            self.use_search()
+
+    def use_search(self) -> None:
+        """Switch to the search mode: the search, describe and call tools join the access tools."""
+        if self._shown is None or self._run is None:
+            raise ValueError("the search mode needs the shown tools and the pipeline")
+        self.search = True
+        self.search_names = self._search_tool_names
+        self.names = self._access_tool_names | self.search_names
 
     def definitions(self) -> list[types.Tool]:
         from mcp_proxy.policy.access_tools import access_tool_definitions
