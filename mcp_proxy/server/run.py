@@ -19,6 +19,7 @@ from functools import partial
 from typing import TYPE_CHECKING, NoReturn
 
 import anyio
+import anyio.abc
 import anyio.lowlevel
 from anyio.abc import TaskGroup
 
@@ -71,8 +72,10 @@ async def _cancel_when(event: anyio.Event, scope: anyio.CancelScope) -> None:
     scope.cancel()
 
 
-async def _watch_signals(on_signal: Callable[[], Awaitable[None]]) -> None:
+async def _watch_signals(on_signal: Callable[[], Awaitable[None]], *,
+                         task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
     with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        task_status.started()
         async for _ in signals:
             await on_signal()
             return
@@ -86,24 +89,9 @@ def _load_server_modules() -> None:
 
 
 async def serve_async(config: Config, paths: Paths, wire: WireFds) -> None:
-    from mcp_proxy.server.first_answers import FirstAnswers
-    from mcp_proxy.server.wire import wire_streams
-
-    store = SecretStore(config.secrets_store, paths.data_dir / "secrets.json")
-    instance_id = uuid.uuid4().hex
-    policy: PolicyEngine | None = None
-
-    def argument_rules(key: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
-        # The policy's per-tool redact/hash fields. The policy records its own events in the audit log, so it
-        # is opened second; nothing is appended before it exists.
-        return policy.argument_rules(key) if policy is not None else ((), ())
-
-    audit = open_audit(config, paths, store, instance_id, argument_rules)
-    policy = open_policy(config, paths, store, audit.append_nowait)
-    policy.load_cached()
-    audit.context.policy_revision = policy.revision
-    first = FirstAnswers(config, paths, policy)
+    audit: AuditLog | None = None
     inflight: CallsInFlight | None = None  # once the server is built
+    background: list[anyio.CancelScope] = []  # the server's background tasks, once it is built
 
     async def settle_calls() -> None:
         # Calls in flight finish within the grace, or are cancelled and recorded as cancelled. A few turns of
@@ -117,8 +105,6 @@ async def serve_async(config: Config, paths: Paths, wire: WireFds) -> None:
         cancelled = await inflight.settle(STOP_GRACE)
         if cancelled:
             log.warning("%d call(s) still running after %g s were cancelled", cancelled, STOP_GRACE)
-
-    background: list[anyio.CancelScope] = []  # the server's background tasks, once it is built
 
     async def on_signal() -> None:
         # A signal ends the process ourselves (the SDK's server would wait for stdin): let calls in flight
@@ -134,13 +120,30 @@ async def serve_async(config: Config, paths: Paths, wire: WireFds) -> None:
             while live_process_groups():
                 await anyio.sleep(0.02)
         kill_all_children()
-        audit.close()
+        if audit is not None:
+            audit.close()
         logging.shutdown()
         os._exit(0)
 
     async with anyio.create_task_group() as outer:
-        outer.start_soon(_watch_signals, on_signal)
-        await start_early(config)  # the children load while this process loads the SDK
+        await outer.start(_watch_signals, on_signal)  # before any child exists, so none outlives a signal
+        await start_early(config)  # first: the children load while this process loads everything else
+        from mcp_proxy.server.first_answers import FirstAnswers
+        from mcp_proxy.server.wire import wire_streams
+
+        store = SecretStore(config.secrets_store, paths.data_dir / "secrets.json")
+        policy: PolicyEngine | None = None
+
+        def argument_rules(key: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+            # The policy's per-tool redact/hash fields. The policy records its own events in the audit log, so it
+            # is opened second; nothing is appended before it exists.
+            return policy.argument_rules(key) if policy is not None else ((), ())
+
+        audit = open_audit(config, paths, store, uuid.uuid4().hex, argument_rules)
+        policy = open_policy(config, paths, store, audit.append_nowait)
+        policy.load_cached()
+        audit.context.policy_revision = policy.revision
+        first = FirstAnswers(config, paths, policy)
         async with wire_streams(wire, on_eof=settle_calls, max_message_bytes=config.server.max_message_bytes,
                                 first=first) as client_wire:
             async with anyio.create_task_group() as loading:  # the first answers go out meanwhile
@@ -158,7 +161,7 @@ async def serve_async(config: Config, paths: Paths, wire: WireFds) -> None:
             inflight = CallsInFlight()
             await _serve_loaded(config, paths, store, audit, policy, first, inflight, client_wire, background)
         outer.cancel_scope.cancel()
-    audit.close()
+        audit.close()
 
 
 async def _serve_loaded(config: Config, paths: Paths, store: SecretStore, audit: AuditLog, policy: PolicyEngine,
