@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import mcp_types as types
 
-from mcp_proxy.config import SecretStore, UpstreamConfig
+from mcp_proxy.config import SecretRef, SecretStore, UpstreamConfig
 from mcp_proxy.connectors.base import Connector, ConnectorError, Credential, CredentialProvider, RestTool
 from mcp_proxy.errors import AuthUnavailable
 from mcp_proxy.upstreams.base import ProgressRelay, SignInBroker, ToolFailure, Upstream, UpstreamEvents, UpstreamStatus
@@ -36,28 +36,21 @@ def tool_dict(tool: RestTool) -> dict[str, Any]:
 
 
 def api_key_credentials(cfg: UpstreamConfig, store: SecretStore) -> CredentialProvider:
+    """The configured key; with `auth = "basic"` (JSM Operations) the account's API token, which the connector
+    pairs with `email`."""
     if cfg.auth == "basic":
-        return api_token_credentials(cfg, store)
+        return _secret_credentials(cfg.api_token, store, "api_token",
+                                   f"upstreams.{cfg.key}.api_token is not set; see the README (JSM Operations)")
+    return _secret_credentials(cfg.api_key, store, "api_key",
+                               f"upstreams.{cfg.key}.api_key is not set; see the README for this vendor")
 
+
+def _secret_credentials(ref: SecretRef | None, store: SecretStore, kind: str, missing: str) -> CredentialProvider:
     async def provide() -> Credential:
-        if cfg.api_key is None:
-            raise ConnectorError(f"upstreams.{cfg.key}.api_key is not set; see the README for this vendor",
-                                 "no_credentials")
+        if ref is None:
+            raise ConnectorError(missing, "no_credentials")
         # keyring may block on a D-Bus round trip: keep it off the event loop.
-        value = await anyio.to_thread.run_sync(cfg.api_key.resolve, store)
-        return Credential("api_key", value)
-
-    return provide
-
-
-def api_token_credentials(cfg: UpstreamConfig, store: SecretStore) -> CredentialProvider:
-    """`auth = "basic"` (JSM Operations): the account's API token; the connector pairs it with `email`."""
-    async def provide() -> Credential:
-        if cfg.api_token is None:
-            raise ConnectorError(f"upstreams.{cfg.key}.api_token is not set; see the README (JSM Operations)",
-                                 "no_credentials")
-        value = await anyio.to_thread.run_sync(cfg.api_token.resolve, store)
-        return Credential("api_token", value)
+        return Credential(kind, await anyio.to_thread.run_sync(ref.resolve, store))
 
     return provide
 

@@ -30,8 +30,8 @@ import anyio
 import mcp_types as types
 from pydantic import ValidationError
 
-from mcp_proxy.errors import CallTimeout, UpstreamUnavailable
 from mcp_proxy.server.call import CallResult, JsonObject, Next, ToolCall
+from mcp_proxy.server.stages.forward import on_upstream
 
 log = logging.getLogger(__name__)
 
@@ -239,15 +239,6 @@ class UpstreamInput:
 
     # -- the upstream, once more -------------------------------------------------------------------------
     async def _again(self, call: ToolCall, responses: JsonObject, state: str | None) -> CallResult:
-        entry, upstream = call.entry, call.upstream
-        assert entry is not None, "Resolve runs before UpstreamInput"
-        if upstream is None:
-            raise UpstreamUnavailable(f"the upstream '{entry.upstream}' is not configured any more; "
-                                      "list the tools again")
-        timeout = upstream.cfg.call_timeout
-        try:
-            return await upstream.resume_tool_call(entry.name, call.arguments, progress=call.progress,
-                                                   timeout=timeout, input_responses=responses, request_state=state)
-        except TimeoutError:
-            raise CallTimeout(f"The upstream '{entry.upstream}' did not answer within {timeout:g} s (call_timeout). "
-                              "A write may or may not have taken effect: check before repeating it.") from None
+        return await on_upstream(call, lambda upstream, name, timeout: upstream.resume_tool_call(
+            name, call.arguments, progress=call.progress, timeout=timeout, input_responses=responses,
+            request_state=state))
