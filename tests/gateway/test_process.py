@@ -56,26 +56,38 @@ def test_modern_era_client_without_handshake(proxy):
     assert "tools" in replies[2]["result"], replies
 
 
-def test_sigterm_with_an_upstream_that_ignores_eof_and_sigterm(proxy, tmp_path):
+def _with_a_stubborn_child(proxy, tmp_path, *, initialize: bool = True) -> tuple[subprocess.Popen, int]:
+    """The proxy with one upstream that ignores EOF and SIGTERM, and that child's pid; with `initialize`, once
+    the handshake is done and the upstream has had time to connect."""
     pidfile = tmp_path / "child.pid"
     proxy.write({"stubborn": stdio_upstream("--stubborn", "--pidfile", str(pidfile))})
     p = _spawn(proxy)
-    p.stdin.write(_init("2025-06-18") + "\n")
-    p.stdin.flush()
-    json.loads(p.stdout.readline())
+    if initialize:
+        p.stdin.write(_init("2025-06-18") + "\n")
+        p.stdin.flush()
+        json.loads(p.stdout.readline())
     deadline = time.monotonic() + 20
     while not pidfile.exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    child = int(pidfile.read_text())
-    time.sleep(0.5)  # let the upstream finish connecting
-    started = time.monotonic()
-    p.send_signal(signal.SIGTERM)
+        time.sleep(0.01)
+    if initialize:
+        time.sleep(0.5)  # let the upstream finish connecting
+    return p, int(pidfile.read_text())
+
+
+def _gone_with_the_proxy(p: subprocess.Popen, child: int) -> None:
     p.wait(timeout=10)
-    elapsed = time.monotonic() - started
     assert p.returncode == 0
-    assert elapsed < 3.0, f"took {elapsed:.1f} s to exit"
     time.sleep(0.2)
     assert not _alive(child), "the upstream process outlived the proxy"
+
+
+def test_sigterm_with_an_upstream_that_ignores_eof_and_sigterm(proxy, tmp_path):
+    p, child = _with_a_stubborn_child(proxy, tmp_path)
+    started = time.monotonic()
+    p.send_signal(signal.SIGTERM)
+    _gone_with_the_proxy(p, child)
+    elapsed = time.monotonic() - started
+    assert elapsed < 3.5, f"took {elapsed:.1f} s to exit"
 
 
 def _alive(pid: int) -> bool:
@@ -92,38 +104,17 @@ def _alive(pid: int) -> bool:
 
 def test_stdin_eof_with_an_upstream_that_ignores_eof_and_sigterm(proxy, tmp_path):
     # The exit on EOF is quick (scripts/bench_gateway.py measures it), but never by leaving a child behind.
-    pidfile = tmp_path / "child.pid"
-    proxy.write({"stubborn": stdio_upstream("--stubborn", "--pidfile", str(pidfile))})
-    p = _spawn(proxy)
-    p.stdin.write(_init("2025-06-18") + "\n")
-    p.stdin.flush()
-    json.loads(p.stdout.readline())
-    deadline = time.monotonic() + 20
-    while not pidfile.exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    child = int(pidfile.read_text())
-    time.sleep(0.5)  # let the upstream finish connecting
+    p, child = _with_a_stubborn_child(proxy, tmp_path)
     p.stdin.close()
-    p.wait(timeout=10)
-    assert p.returncode == 0
-    time.sleep(0.2)
-    assert not _alive(child), "the upstream process outlived the proxy"
+    _gone_with_the_proxy(p, child)
 
 
 def test_sigterm_while_starting_leaves_no_child_started_early(proxy, tmp_path):
     # Children start while the proxy loads the SDK (upstreams/children.py): a signal at any moment of that
     # still takes them down with it.
-    pidfile = tmp_path / "child.pid"
-    proxy.write({"stubborn": stdio_upstream("--stubborn", "--pidfile", str(pidfile))})
-    p = _spawn(proxy)
-    deadline = time.monotonic() + 20
-    while not pidfile.exists() and time.monotonic() < deadline:
-        time.sleep(0.01)
-    child = int(pidfile.read_text())
+    p, child = _with_a_stubborn_child(proxy, tmp_path, initialize=False)
     p.send_signal(signal.SIGTERM)
-    p.wait(timeout=10)
-    time.sleep(0.2)
-    assert not _alive(child), "the upstream process outlived the proxy"
+    _gone_with_the_proxy(p, child)
 
 
 def test_the_child_started_early_is_the_one_that_serves(proxy, tmp_path):
