@@ -2,6 +2,7 @@
 """Benchmark: the proxy against a direct connection to the same upstream, in one run, interleaved.
 
     uv run --extra test python scripts/bench_gateway.py [--calls 1000] [--rounds 5] [--section all|start|gateway|audit]
+        [--baseline CHECKOUT]
 
 Prints each measure for "direct" (a client -> fake upstream over stdio) and "proxy"
 (the client -> mcp-access-proxy -> the same upstream), and the ratio or difference.
@@ -127,35 +128,49 @@ def raw_session(argv: list[str], env: dict[str, str], call: str | None) -> tuple
     return to_list, time.perf_counter() - closed
 
 
-def start_rows(home: Path, rounds: int) -> list[tuple[str, str, str, str]]:
+def proxy_argv(checkout: str | None) -> list[str]:
+    """How to run the proxy: this checkout's, or (a baseline) the one in another checkout of the repository."""
+    if checkout is None:
+        return ["-m", "mcp_proxy"]
+    return ["-c", f"import sys; sys.path.insert(0, {checkout!r}); from mcp_proxy.__main__ import main; "
+                  "sys.exit(main())"]
+
+
+def start_rows(home: Path, rounds: int, baseline: str | None = None) -> list[tuple[str, str, str, str]]:
     """Cold start to the first tools/list with an empty cache (a new home each round) and a warm one (the
-    same home again), and the exit after stdin closes: direct and proxy interleaved, medians."""
-    empty: dict[str, list[float]] = {"direct": [], "proxy": []}
-    warm: dict[str, list[float]] = {"direct": [], "proxy": []}
-    leave: dict[str, list[float]] = {"direct": [], "proxy": []}
-    warm_home = home / "warm"
-    warm_home.mkdir()
-    warm_argv = ["-m", "mcp_proxy", "--config", str(_config(warm_home, 1, 0))]
-    raw_session(warm_argv, env_for(warm_home), "u0_echo")  # fills the warm home's caches
+    same home again), and the exit after stdin closes: direct, the proxy (and the baseline's) interleaved,
+    medians."""
+    kinds: dict[str, list[str] | None] = {"direct": None, "proxy": proxy_argv(None)}
+    if baseline is not None:
+        kinds["baseline"] = proxy_argv(baseline)
+    measures: dict[str, dict[str, list[float]]] = {m: {k: [] for k in kinds} for m in ("empty", "warm", "exit")}
+
+    def session(kind: str, home: Path) -> tuple[float, float]:
+        runner = kinds[kind]
+        if runner is None:
+            return raw_session([FAKE, "--tools", "0"], env_for(home), "echo")
+        return raw_session([*runner, "--config", str(_config(home, 1, 0))], env_for(home), "u0_echo")
+
+    warm_homes = {kind: home / f"warm-{kind}" for kind in kinds}
+    for kind, warm_home in warm_homes.items():
+        warm_home.mkdir()
+        session(kind, warm_home)  # fills the warm home's caches
     for i in range(rounds):
-        fresh = home / f"empty-{i}"
-        fresh.mkdir()
-        direct_argv = [FAKE, "--tools", "0"]
-        empty["direct"].append(raw_session(direct_argv, env_for(fresh), "echo")[0])
-        empty["proxy"].append(raw_session(["-m", "mcp_proxy", "--config", str(_config(fresh, 1, 0))],
-                                          env_for(fresh), "u0_echo")[0])
-        d_list, d_exit = raw_session(direct_argv, env_for(warm_home), "echo")
-        p_list, p_exit = raw_session(warm_argv, env_for(warm_home), "u0_echo")
-        warm["direct"].append(d_list)
-        warm["proxy"].append(p_list)
-        leave["direct"].append(d_exit)
-        leave["proxy"].append(p_exit)
+        for kind in kinds:
+            fresh = home / f"empty-{kind}-{i}"
+            fresh.mkdir()
+            measures["empty"][kind].append(session(kind, fresh)[0])
+            to_list, to_exit = session(kind, warm_homes[kind])
+            measures["warm"][kind].append(to_list)
+            measures["exit"][kind].append(to_exit)
     rows = []
-    for label, data in (("cold start to first tools/list, empty cache", empty),
-                        ("cold start to first tools/list, warm cache", warm),
-                        ("exit after stdin closes", leave)):
-        d, p = statistics.median(data["direct"]) * 1000, statistics.median(data["proxy"]) * 1000
-        rows.append((label, f"{d:.0f} ms", f"{p:.0f} ms", f"{p / d:.2f}x"))
+    for label, key in (("cold start to first tools/list, empty cache", "empty"),
+                       ("cold start to first tools/list, warm cache", "warm"), ("exit after stdin closes", "exit")):
+        med = {k: statistics.median(v) * 1000 for k, v in measures[key].items()}
+        for kind, name in (("proxy", label), ("baseline", "  the baseline")):
+            if kind in med:
+                rows.append((name, "" if kind == "baseline" else f"{med['direct']:.0f} ms", f"{med[kind]:.0f} ms",
+                             f"{med[kind] / med['direct']:.2f}x"))
     return rows
 
 
@@ -319,11 +334,11 @@ async def main(args: argparse.Namespace) -> None:
     env = env_for(home)
     rows: list[tuple[str, str, str, str]] = []
     if args.section == "start":
-        _print_rows(start_rows(home, args.rounds))
+        _print_rows(start_rows(home, args.rounds, args.baseline))
         return
 
     # Start-up and exit: raw pipes, interleaved rounds, medians.
-    rows += start_rows(home, args.rounds)
+    rows += start_rows(home, args.rounds, args.baseline)
     tgt = targets(home)
     warm_proxy = statistics.median([(await cold_start(tgt["proxy"][0], env))[1] for _ in range(args.rounds)])
     # The same upstream taking 3 s to start (its cached list is warm): the proxy's answer must not wait for it.
@@ -393,6 +408,8 @@ if __name__ == "__main__":
     parser.add_argument("--rounds", type=int, default=5,
                         help="rounds of the cold-start and throughput measures (median)")
     parser.add_argument("--section", choices=("all", "start", "gateway", "audit"), default="all")
+    parser.add_argument("--baseline", metavar="CHECKOUT",
+                        help="[start] also run the proxy of another checkout (e.g. a git worktree of an older commit)")
     parser.add_argument("--group-commit-ms", type=float, default=5.0,
                         help="[audit] group_commit_ms for the audit runs")
     anyio.run(main, parser.parse_args())
