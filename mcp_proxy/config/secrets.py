@@ -138,7 +138,7 @@ class SecretStore:
         keyring, errors = self._keyring()
         try:
             return keyring.get_password(KEYRING_SERVICE, name)
-        except errors.KeyringError as exc:
+        except (errors.KeyringError, OSError) as exc:  # OSError: the session bus is gone (jeepney)
             raise SecretError(self._no_keyring_message(exc)) from None
 
     def set(self, name: str, value: str) -> None:
@@ -150,7 +150,7 @@ class SecretStore:
         keyring, errors = self._keyring()
         try:
             keyring.set_password(KEYRING_SERVICE, name, value)
-        except errors.KeyringError as exc:
+        except (errors.KeyringError, OSError) as exc:  # OSError: the session bus is gone (jeepney)
             raise SecretError(self._no_keyring_message(exc)) from None
 
     def delete(self, name: str) -> bool:
@@ -164,7 +164,7 @@ class SecretStore:
             return True
         except errors.PasswordDeleteError:
             return False
-        except errors.KeyringError as exc:
+        except (errors.KeyringError, OSError) as exc:  # OSError: the session bus is gone (jeepney)
             raise SecretError(self._no_keyring_message(exc)) from None
 
     @staticmethod

@@ -111,9 +111,6 @@ def test_a_keyring_daemon_that_went_away_is_reported_with_what_to_do(real_keyrin
     assert "keychain is not available" in text and 'store = "file"' in text and "the-value" not in text
 
 
-@pytest.mark.xfail(strict=True, raises=OSError, reason="SecretStore turns only keyring's own errors into SecretError; "
-                   "a session bus that is gone surfaces as jeepney's OSError (FileNotFoundError). The fix belongs "
-                   "in mcp_proxy/config/secrets.py")
 def test_a_session_bus_that_went_away_is_reported_with_what_to_do(real_keyring: SecretService) -> None:
     store = SecretStore("keyring")
     store.set("pd-client-secret", "the-value")
