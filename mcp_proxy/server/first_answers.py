@@ -7,14 +7,15 @@ depend on has changed:
 
 - `initialize`: the SDK's answer to the same requested protocol version, from the same proxy version and
   config file (the answer depends on nothing else).
-- `tools/list`, after an early `initialize`: the list last given to a client of the same negotiated
-  version, when the config, the active policy revision, every upstream's cached tool list and the stored
-  sign-ins are as they were. Even then, every tool in it is checked again, as the policy stands now and for
-  the user of now: the upstream definition kept with the answer must give the tool's exposed name, the
-  policy must allow it (so a pinned hash must match), and the tool as listed must hold nothing that
-  definition does not (the SDK's per-version sieve only drops fields). A list failing any check is not
-  given: the client waits for the SDK, as it would with no file. So the file can make a start faster,
-  never show a tool the policy would not.
+- `tools/list`, after an early `initialize`: the list last given to the same client (by its
+  `clientInfo.name`: the list can depend on it, as the search mode starts by itself past a client's tool
+  limit) on the same negotiated version, when the config, the active policy revision, every upstream's
+  cached tool list and the stored sign-ins are as they were. Even then, every tool in it is checked again,
+  as the policy stands now and for the user of now: the upstream definition kept with the answer must give
+  the tool's exposed name, the policy must allow it (so a pinned hash must match), and the tool as listed
+  must hold nothing that definition does not (the SDK's per-version sieve only drops fields). A list
+  failing any check is not given: the client waits for the SDK, as it would with no file. So the file can
+  make a start faster, never show a tool the policy would not.
 
 Only the handshake era (a client that sends `initialize` first) is answered early. The server records
 what the SDK answers (server/wire.py), so the file follows every change on its own.
@@ -99,9 +100,17 @@ class FirstAnswers:
         answer = self._data["initialize"].get(version) if isinstance(version, str) else None
         return answer if isinstance(answer, dict) else None
 
-    def tools_list(self, version: str) -> JsonObject | None:
-        """The last `tools/list` answer for clients of `version`, if it still holds now (see the module's doc)."""
-        kept = self._data["lists"].get(version)
+    @staticmethod
+    def list_key(version: str, initialize_params: object) -> str:
+        """Which kept list a session gets: by protocol version and the client's name."""
+        info = initialize_params.get("clientInfo") if isinstance(initialize_params, dict) else None
+        name = info.get("name") if isinstance(info, dict) else None
+        return f"{version} {name if isinstance(name, str) else ''}"
+
+    def tools_list(self, key: str) -> JsonObject | None:
+        """The last `tools/list` answer for sessions of `key` (`list_key`), if it still holds now (see the
+        module's doc)."""
+        kept = self._data["lists"].get(key)
         if not isinstance(kept, dict) or kept.get("inputs") != self._inputs(self._cached_tool_lists()):
             return None
         result, sources = kept.get("result"), kept.get("sources")
@@ -186,8 +195,8 @@ class FirstAnswers:
             self._data["initialize"][version] = result
             self._save()
 
-    def record_tools_list(self, version: str, result: JsonObject, user: str | None) -> None:
-        """Keep the SDK's answer to a `tools/list` of a `version` client, given for `user`."""
+    def record_tools_list(self, key: str, result: JsonObject, user: str | None) -> None:
+        """Keep the SDK's answer to a `tools/list` of a session of `key` (`list_key`), given for `user`."""
         tools = result.get("tools")
         if self.catalog is None or not isinstance(tools, list):
             return
@@ -196,8 +205,8 @@ class FirstAnswers:
         # The cached lists as the server holds them: the files may still be being written.
         inputs = self._inputs(self.catalog.cached_tool_lists())
         kept = {"inputs": inputs, "user": user, "result": result, "sources": sources}
-        if self._data["lists"].get(version) != kept:
-            self._data["lists"][version] = kept
+        if self._data["lists"].get(key) != kept:
+            self._data["lists"][key] = kept
             self._save()
 
     def _save(self) -> None:

@@ -356,7 +356,7 @@ async def wire_streams(wire: WireFds, *, on_eof: Callable[[], Awaitable[None]] |
     sdk: dict[str, Any] = {}  # once loaded: "fast", "listed", "types", "message"
     handed_over = anyio.Event()
     early_initialize: JsonObject | None = None  # the client's initialize, answered early
-    negotiated: str | None = None  # the protocol version of a handshake-era session
+    listing: str | None = None  # which kept list a handshake-era session gets (FirstAnswers.list_key)
     watched: dict[RequestId, tuple[str, object]] = {}  # SDK-bound requests whose answers are kept
     own = {REPLAYED_INITIALIZE, OWN_TOOLS_LIST}
 
@@ -420,7 +420,7 @@ async def wire_streams(wire: WireFds, *, on_eof: Callable[[], Awaitable[None]] |
         await to_sdk(line, message)
 
     async def answer_early(request_id: RequestId, message: JsonObject) -> bool:
-        nonlocal early_initialize, negotiated
+        nonlocal early_initialize, listing
         method, params = message.get("method"), message.get("params")
         if first is None:
             return False
@@ -428,10 +428,10 @@ async def wire_streams(wire: WireFds, *, on_eof: Callable[[], Awaitable[None]] |
             result = first.initialize(params)
             if result is None or not isinstance(result.get("protocolVersion"), str):
                 return False
-            early_initialize, negotiated = message, result["protocolVersion"]
-        elif method == "tools/list" and early_initialize is not None and negotiated is not None and \
+            early_initialize, listing = message, first.list_key(result["protocolVersion"], params)
+        elif method == "tools/list" and early_initialize is not None and listing is not None and \
                 not (isinstance(params, dict) and params.get("cursor")) and link.early_tools is None:
-            result = first.tools_list(negotiated)
+            result = first.tools_list(listing)
             if result is None or result.get("nextCursor"):
                 return False
             link.early_tools = result.get("tools")
@@ -460,15 +460,15 @@ async def wire_streams(wire: WireFds, *, on_eof: Callable[[], Awaitable[None]] |
             ids.hold(parsed.id, SDK)
             if method == "initialize":
                 watched[_same_id(parsed.id)] = ("initialize", params)
-            elif method == "tools/list" and negotiated is not None and \
+            elif method == "tools/list" and listing is not None and \
                     not (isinstance(params, dict) and params.get("cursor")):
-                watched[_same_id(parsed.id)] = ("tools/list", negotiated)
+                watched[_same_id(parsed.id)] = ("tools/list", listing)
         await read_send.send(sdk["message"](parsed))
-        if method == "notifications/initialized" and first is not None and negotiated is not None and \
+        if method == "notifications/initialized" and first is not None and listing is not None and \
                 OWN_TOOLS_LIST not in watched:
             # The list a client of this version would get now: kept for the next start, and compared with an early
             # answer (the server tells the client when they differ).
-            watched[OWN_TOOLS_LIST] = ("tools/list", negotiated)
+            watched[OWN_TOOLS_LIST] = ("tools/list", listing)
             await read_send.send(sdk["message"](types.JSONRPCRequest(jsonrpc="2.0", id=OWN_TOOLS_LIST,
                                                                      method="tools/list")))
 
@@ -505,13 +505,13 @@ async def wire_streams(wire: WireFds, *, on_eof: Callable[[], Awaitable[None]] |
                     return
 
     def keep(watch: tuple[str, object], result: JsonObject) -> None:
-        nonlocal negotiated
+        nonlocal listing
         kind, detail = watch
-        if kind == "initialize":
+        if kind == "initialize" and first is not None:
             version = result.get("protocolVersion")
-            negotiated = negotiated or (version if isinstance(version, str) else None)
-            if first is not None:
-                first.record_initialize(detail, result)
+            if listing is None and isinstance(version, str):
+                listing = first.list_key(version, detail)
+            first.record_initialize(detail, result)
         elif kind == "tools/list" and isinstance(detail, str) and sdk["listed"] is not None \
                 and not result.get("nextCursor"):
             # A task of its own: `listed` may tell the client the list changed, which is written by this very loop.
