@@ -17,8 +17,12 @@ depend on has changed:
   failing any check is not given: the client waits for the SDK, as it would with no file. So the file can
   make a start faster, never show a tool the policy would not.
 
-Only the handshake era (a client that sends `initialize` first) is answered early. The server records
-what the SDK answers (server/wire.py), so the file follows every change on its own.
+- `server/discover` (2026-07-28): the SDK's answer at the same protocol version, from the same proxy
+  version and config file; then a stateless `tools/list` as above, by the version and clientInfo in its
+  `_meta`.
+
+The server records what the SDK answers (server/early_session.py decides what, server/wire.py moves the
+messages), so the file follows every change on its own.
 """
 
 from __future__ import annotations
@@ -43,7 +47,7 @@ from mcp_proxy.policy.constraints import narrowed_schema
 
 log = logging.getLogger(__name__)
 
-FORMAT = 1
+FORMAT = 2
 JsonObject = dict[str, Any]
 
 
@@ -84,13 +88,13 @@ class FirstAnswers:
     # -- reading ---------------------------------------------------------------
     def _read(self) -> JsonObject:
         fresh: JsonObject = {"format": FORMAT, "proxy_version": __version__, "config": self._config_digest,
-                             "initialize": {}, "lists": {}}
+                             "initialize": {}, "discover": {}, "lists": {}}
         try:
             data = json.loads(self._file.read_bytes())
         except (OSError, ValueError):
             return fresh
         if not isinstance(data, dict) or any(data.get(k) != fresh[k] for k in ("format", "proxy_version", "config")) \
-                or not isinstance(data.get("initialize"), dict) or not isinstance(data.get("lists"), dict):
+                or not all(isinstance(data.get(k), dict) for k in ("initialize", "discover", "lists")):
             return fresh  # another proxy version or config: nothing in it holds
         return data
 
@@ -98,6 +102,11 @@ class FirstAnswers:
         """The SDK's last answer to an `initialize` with these params' protocol version, if any."""
         version = params.get("protocolVersion") if isinstance(params, dict) else None
         answer = self._data["initialize"].get(version) if isinstance(version, str) else None
+        return answer if isinstance(answer, dict) else None
+
+    def discover(self, version: str) -> JsonObject | None:
+        """The SDK's last answer to a 2026-07-28 `server/discover` at `version`, if any."""
+        answer = self._data["discover"].get(version)
         return answer if isinstance(answer, dict) else None
 
     @staticmethod
@@ -193,6 +202,11 @@ class FirstAnswers:
         version = params.get("protocolVersion") if isinstance(params, dict) else None
         if isinstance(version, str) and self._data["initialize"].get(version) != result:
             self._data["initialize"][version] = result
+            self._save()
+
+    def record_discover(self, version: str, result: JsonObject) -> None:
+        if self._data["discover"].get(version) != result:
+            self._data["discover"][version] = result
             self._save()
 
     def record_tools_list(self, key: str, result: JsonObject, user: str | None) -> None:

@@ -198,14 +198,13 @@ async def _serve_loaded(config: Config, paths: Paths, store: SecretStore, audit:
     log.info("mcp-access-proxy %s serving; config %s; upstreams %s; %s", __version__, config.path,
              ", ".join(f"{k} ({u.kind})" for k, u in upstreams.items()) or "none", governed)
 
-    async def listed(version: str, result: JsonObject) -> None:
+    async def listed(key: str, result: JsonObject) -> None:
         # Each list the SDK gives is kept for the next start, if it is still the list of now (it is kept with what
         # it depends on as of now); one that differs from an early answer is announced.
         shown = [t.get("name") for t in result.get("tools") or () if isinstance(t, dict)]
         if shown == [t.name for t in (await hub.list_tools()).tools]:
-            first.record_tools_list(version, result, identity.user)
-        if client_wire.early_tools is not None and result.get("tools") != client_wire.early_tools:
-            client_wire.early_tools = None
+            first.record_tools_list(key, result, identity.user)
+        if client_wire.early is not None and client_wire.early.early_list_was_stale(result.get("tools")):
             await link.list_changed()
 
     async with anyio.create_task_group() as background:

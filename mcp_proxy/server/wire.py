@@ -25,6 +25,7 @@ import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from mcp_proxy.config.model import ServerConfig
+from mcp_proxy.server.early_session import OWN_REQUESTS, EarlySession, Watch
 from mcp_proxy.stdio_guard import WireFds
 
 if TYPE_CHECKING:  # the SDK is loaded while the first answers go out (server/first_answers.py), not before
@@ -304,28 +305,26 @@ def _answer(request_id: RequestId, result: JsonObject) -> bytes:
                       separators=(",", ":")).encode() + b"\n"
 
 
-# The proxy's own requests to its SDK server: the client's `initialize`, replayed after it was answered early
-# (server/first_answers.py), and a `tools/list` that keeps the first answers current. Their answers stay here.
-REPLAYED_INITIALIZE = "mcp-access-proxy/initialize"
-OWN_TOOLS_LIST = "mcp-access-proxy/tools-list"
-
 Listed = Callable[[str, "JsonObject"], Awaitable[None]]
 
 
 class WireLink:
-    """The client's pipe as `serve` holds it. Before `open_sdk`, lines the first answers cover (an `initialize`,
-    then a `tools/list`) are answered at once and the rest wait; `open_sdk` hands everything to the SDK."""
+    """The client's pipe as `serve` holds it. Before `open_sdk`, lines the first answers cover (an `initialize` or
+    `server/discover`, then a `tools/list`: server/early_session.py) are answered at once and the rest wait;
+    `open_sdk` hands everything to the SDK."""
 
-    def __init__(self, open_sdk: Callable[[ToolCallFastPath | None, Listed | None], Streams]) -> None:
+    def __init__(self, open_sdk: Callable[[ToolCallFastPath | None, Listed | None], Streams],
+                 early: EarlySession | None = None) -> None:
         self._open_sdk = open_sdk
-        self.early_tools: list[Any] | None = None  # the tools of a tools/list answered early, if one was
+        self.early = early  # what was answered before the SDK was loaded (server/early_session.py)
         # Set when the client closed stdin before the SDK was loaded, with nothing left to answer: serve can leave
         # without loading it.
         self.gone = anyio.Event()
 
     def open_sdk(self, fast_path: ToolCallFastPath | None = None, listed: Listed | None = None) -> Streams:
         """The SDK's (read, write) streams. With `fast_path` (server/fastpath.py), the lines it takes are answered
-        there. `listed(version, result)` hears each `tools/list` answer the SDK gives a handshake-era client."""
+        there. `listed(key, result)` hears each first-page `tools/list` answer the SDK gives, with its list key
+        (`FirstAnswers.list_key`)."""
         return self._open_sdk(fast_path, listed)
 
 
@@ -355,10 +354,8 @@ async def wire_streams(wire: WireFds, *, on_eof: Callable[[], Awaitable[None]] |
     held_back: list[tuple[bytes, JsonObject]] = []  # lines read before the SDK was loaded, in order
     sdk: dict[str, Any] = {}  # once loaded: "fast", "listed", "types", "message"
     handed_over = anyio.Event()
-    early_initialize: JsonObject | None = None  # the client's initialize, answered early
-    listing: str | None = None  # which kept list a handshake-era session gets (FirstAnswers.list_key)
-    watched: dict[RequestId, tuple[str, object]] = {}  # SDK-bound requests whose answers are kept
-    own = {REPLAYED_INITIALIZE, OWN_TOOLS_LIST}
+    early = EarlySession(first)
+    watched: dict[RequestId, Watch] = {}  # SDK-bound requests whose answers are kept
 
     async def write_line(data: bytes) -> None:
         writer.write(data)  # one whole line per write(): lines from every path never interleave
@@ -406,7 +403,7 @@ async def wire_streams(wire: WireFds, *, on_eof: Callable[[], Awaitable[None]] |
         if message.get("method") == "notifications/cancelled":
             params = message.get("params")
             ids.release(params.get("requestId") if isinstance(params, dict) else None, SDK)  # the SDK won't answer
-        if held is not None and (ids.busy(held) or held in own):
+        if held is not None and (ids.busy(held) or held in OWN_REQUESTS):
             await refuse(Refusal(INVALID_REQUEST, f"Invalid Request: a request with this id ({held!r}) is still "
                                  "in flight; wait for its answer, or use a new id.", held))
             return
@@ -420,24 +417,10 @@ async def wire_streams(wire: WireFds, *, on_eof: Callable[[], Awaitable[None]] |
         await to_sdk(line, message)
 
     async def answer_early(request_id: RequestId, message: JsonObject) -> bool:
-        nonlocal early_initialize, listing
-        method, params = message.get("method"), message.get("params")
-        if first is None:
+        result = early.answer(message)
+        if result is None:
             return False
-        if method == "initialize" and early_initialize is None:
-            result = first.initialize(params)
-            if result is None or not isinstance(result.get("protocolVersion"), str):
-                return False
-            early_initialize, listing = message, first.list_key(result["protocolVersion"], params)
-        elif method == "tools/list" and early_initialize is not None and listing is not None and \
-                not (isinstance(params, dict) and params.get("cursor")) and link.early_tools is None:
-            result = first.tools_list(listing)
-            if result is None or result.get("nextCursor"):
-                return False
-            link.early_tools = result.get("tools")
-        else:
-            return False
-        log.debug("answered %s from the first answers the last session kept", method)
+        log.debug("answered %s from the first answers the last session kept", message.get("method"))
         await write_line(_answer(request_id, result))
         return True
 
@@ -455,35 +438,36 @@ async def wire_streams(wire: WireFds, *, on_eof: Callable[[], Awaitable[None]] |
             ids.release(request_id, SDK)
             await refuse(invalid_message(message, exc))
             return
-        method, params = message.get("method"), message.get("params")
         if isinstance(parsed, types.JSONRPCRequest):
             ids.hold(parsed.id, SDK)
-            if method == "initialize":
-                watched[_same_id(parsed.id)] = ("initialize", params)
-            elif method == "tools/list" and listing is not None and \
-                    not (isinstance(params, dict) and params.get("cursor")):
-                watched[_same_id(parsed.id)] = ("tools/list", listing)
+        await send_to_sdk(parsed, message)
+        await ask_own_list(message)
+
+    async def send_to_sdk(parsed: Any, message: JsonObject) -> None:
+        request_id = message.get("id")
+        if _valid_id(request_id) and isinstance(message.get("method"), str):  # a request: its answer may be kept
+            watch = early.watch(message)
+            if watch is not None:
+                watched[_same_id(request_id)] = watch
         await read_send.send(sdk["message"](parsed))
-        if method == "notifications/initialized" and first is not None and listing is not None and \
-                OWN_TOOLS_LIST not in watched:
-            # The list a client of this version would get now: kept for the next start, and compared with an early
-            # answer (the server tells the client when they differ).
-            watched[OWN_TOOLS_LIST] = ("tools/list", listing)
-            await read_send.send(sdk["message"](types.JSONRPCRequest(jsonrpc="2.0", id=OWN_TOOLS_LIST,
-                                                                     method="tools/list")))
+
+    async def ask_own_list(after: JsonObject | None) -> None:
+        # The list this session would get now: kept for the next start, and compared with an early answer (the
+        # server tells the client when they differ).
+        request = early.own_list_request(after)
+        if request is not None:
+            await send_to_sdk(sdk["types"].jsonrpc_message_adapter.validate_python(request, by_name=False), request)
 
     async def hand_over() -> None:
         """Give the SDK what came before it, in order: the initialize answered early (as the proxy's own request,
         its answer kept here), then every line held back; from then on lines go to the SDK as they come."""
-        types = sdk["types"]
-        if early_initialize is not None:
-            replay = {**early_initialize, "id": REPLAYED_INITIALIZE}
-            watched[REPLAYED_INITIALIZE] = ("initialize", early_initialize.get("params"))
-            await read_send.send(sdk["message"](types.jsonrpc_message_adapter.validate_python(replay, by_name=False)))
+        for replay in early.replay():
+            await send_to_sdk(sdk["types"].jsonrpc_message_adapter.validate_python(replay, by_name=False), replay)
         while held_back:
             line, message = held_back.pop(0)
             await to_sdk(line, message)
         handed_over.set()
+        await ask_own_list(None)
 
     async def write_lines() -> None:
         types = sdk["types"]
@@ -495,7 +479,7 @@ async def wire_streams(wire: WireFds, *, on_eof: Callable[[], Awaitable[None]] |
                     watch = watched.pop(_same_id(outgoing.id), None)
                     if watch is not None and isinstance(outgoing, types.JSONRPCResponse):
                         keep(watch, outgoing.result)
-                    if outgoing.id in own:
+                    if outgoing.id in OWN_REQUESTS:
                         continue  # the proxy's own request: its answer is not the client's
                 data = outgoing.model_dump_json(by_alias=True, exclude_unset=True)
                 writer.write(data.encode() + b"\n")
@@ -504,18 +488,11 @@ async def wire_streams(wire: WireFds, *, on_eof: Callable[[], Awaitable[None]] |
                 except (ConnectionError, OSError):
                     return
 
-    def keep(watch: tuple[str, object], result: JsonObject) -> None:
-        nonlocal listing
-        kind, detail = watch
-        if kind == "initialize" and first is not None:
-            version = result.get("protocolVersion")
-            if listing is None and isinstance(version, str):
-                listing = first.list_key(version, detail)
-            first.record_initialize(detail, result)
-        elif kind == "tools/list" and isinstance(detail, str) and sdk["listed"] is not None \
-                and not result.get("nextCursor"):
+    def keep(watch: Watch, result: JsonObject) -> None:
+        listed = early.keep(watch, result)
+        if listed is not None and sdk["listed"] is not None:
             # A task of its own: `listed` may tell the client the list changed, which is written by this very loop.
-            tg.start_soon(sdk["listed"], detail, result)
+            tg.start_soon(sdk["listed"], *listed)
 
     def open_sdk(fast_path: ToolCallFastPath | None, listed: Listed | None) -> Streams:
         import mcp_types
@@ -528,7 +505,7 @@ async def wire_streams(wire: WireFds, *, on_eof: Callable[[], Awaitable[None]] |
         tg.start_soon(hand_over)
         return read_recv, write_send
 
-    link = WireLink(open_sdk)
+    link = WireLink(open_sdk, early)
     try:
         async with anyio.create_task_group() as tg:  # open_sdk starts its tasks here too
             tg.start_soon(read_lines)

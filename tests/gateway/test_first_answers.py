@@ -176,3 +176,19 @@ async def test_a_client_past_its_tool_limit_is_not_given_another_clients_list(pr
     async with proxy.client() as client:
         assert len((await client.list_tools()).tools) == 112
     assert proxy.stderr_text().count(EARLY_LIST) == 2, "each client got its own list early the second time"
+
+
+async def test_a_stateless_era_client_is_answered_early_too(proxy, tmp_path):
+    # A 2026-07-28 client: server/discover, then tools/list with its version and clientInfo in _meta.
+    _governed(proxy, tmp_path)
+    async with proxy.client(mode="auto") as client:
+        first = [t.model_dump(by_alias=True, exclude_none=True) for t in (await client.list_tools()).tools]
+    assert EARLY_LIST not in proxy.stderr_text()
+    assert "2026-07-28 pytest-client" in _kept(proxy)["lists"] and "2026-07-28" in _kept(proxy)["discover"]
+
+    async with proxy.client(mode="auto") as client:
+        early = [t.model_dump(by_alias=True, exclude_none=True) for t in (await client.list_tools()).tools]
+        assert text_of(await client.call_tool("f_echo", {"text": "stateless"})) == "stateless"
+    log = proxy.stderr_text()
+    assert "answered server/discover from the first answers" in log and EARLY_LIST in log
+    assert early == first and [t["name"] for t in early][-1] == "f_echo"
