@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TypeGuard
 
 import anyio
 from anyio.abc import TaskGroup
@@ -30,6 +29,7 @@ from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 
 from mcp_proxy.server.call import CallResult, JsonObject, RequestId, ToolCall, error_result
 from mcp_proxy.server.client import ClientLink, SessionChannel
+from mcp_proxy.server.screen import json_line, not_json, valid_id
 
 log = logging.getLogger(__name__)
 
@@ -39,18 +39,6 @@ INTERNAL_ERROR = -32603
 WriteLine = Callable[[bytes], Awaitable[None]]
 RunCall = Callable[[ToolCall], Awaitable[CallResult]]
 Done = Callable[[RequestId], None]
-
-
-def _encode(message: JsonObject) -> bytes:
-    return json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
-
-
-def _not_json(constant: str) -> object:
-    raise ValueError(f"{constant} is not JSON")  # Python's json reads NaN and Infinity; JSON has neither
-
-
-def _valid_id(value: object) -> TypeGuard[RequestId]:
-    return isinstance(value, (int, str)) and not isinstance(value, bool)
 
 
 class ToolCallFastPath:
@@ -81,7 +69,7 @@ class ToolCallFastPath:
         if not self._open():
             return False
         try:
-            message = json.loads(line, parse_constant=_not_json)
+            message = json.loads(line, parse_constant=not_json)
         except ValueError:
             return False  # the SDK answers what is not JSON
         return isinstance(message, dict) and self.take_message(message)
@@ -95,7 +83,7 @@ class ToolCallFastPath:
             return False
         if method == "notifications/cancelled":
             return self._cancel(message)
-        if method != "tools/call" or not _valid_id(message.get("id")):
+        if method != "tools/call" or not valid_id(message.get("id")):
             return False
         params = message.get("params")
         if not isinstance(params, dict) or not isinstance(params.get("name"), str):
@@ -117,7 +105,7 @@ class ToolCallFastPath:
     def _cancel(self, message: JsonObject) -> bool:
         params = message.get("params")
         request_id = params.get("requestId") if isinstance(params, dict) else None
-        scope = self._inflight.get(request_id) if _valid_id(request_id) else None
+        scope = self._inflight.get(request_id) if valid_id(request_id) else None
         if scope is None:
             return False  # not one of ours: the SDK's dispatcher knows it
         scope.cancel()  # the upstream call is cancelled with it, and told so
@@ -139,10 +127,10 @@ class ToolCallFastPath:
         if scope.cancelled_caught or result is None:
             return  # a cancelled request gets no answer
         try:
-            line = _encode({"jsonrpc": "2.0", "id": request_id, "result": _as_wire(result)})
+            line = json_line({"jsonrpc": "2.0", "id": request_id, "result": _as_wire(result)})
         except Exception:
             log.exception("could not encode the result of %s", name)
-            line = _encode({"jsonrpc": "2.0", "id": request_id, "error": {
+            line = json_line({"jsonrpc": "2.0", "id": request_id, "error": {
                 "code": INTERNAL_ERROR, "message": "The proxy could not encode this result; check its log."}})
         assert self._write is not None
         try:
