@@ -192,3 +192,13 @@ async def test_a_stateless_era_client_is_answered_early_too(proxy, tmp_path):
     log = proxy.stderr_text()
     assert "answered server/discover from the first answers" in log and EARLY_LIST in log
     assert early == first and [t["name"] for t in early][-1] == "f_echo"
+
+
+def test_the_meta_keys_written_out_are_the_sdks():
+    # early_session.py names them without importing the SDK, which is not loaded yet when they are read.
+    import mcp_types
+
+    from mcp_proxy.server import early_session
+
+    assert early_session.PROTOCOL_VERSION == mcp_types.PROTOCOL_VERSION_META_KEY
+    assert early_session.CLIENT_INFO == mcp_types.CLIENT_INFO_META_KEY
