@@ -67,8 +67,10 @@ from mcp_proxy.upstreams.raw import (
     is_closed,
     is_too_large,
     raw_request,
+    stamped_params,
     supports_raw,
 )
+from mcp_proxy.upstreams.stdio_lane import StdioLane
 
 log = logging.getLogger(__name__)
 
@@ -151,6 +153,7 @@ class McpUpstream(Upstream):
         self._verdict: dict[str, Any] | None = None  # the remembered era verdict, until one fails
         self._mode = "auto"  # how the current attempt negotiates: "auto" (probe), "legacy" or a modern version
         self._listening = False  # a subscriptions/listen stream announces list changes
+        self._lane: StdioLane | None = None  # a stdio upstream's calls, past the SDK's session (stdio_lane.py)
 
     def cache_identity(self) -> str:
         return connection_identity(self.cfg)
@@ -206,9 +209,10 @@ class McpUpstream(Upstream):
         if cfg.command:
             from mcp_proxy.upstreams.stdio_transport import stdio_transport
 
+            self._lane = StdioLane()
             return stdio_transport(StdioServerParameters(
                 command=cfg.command, args=list(cfg.args), env=self._resolve(cfg.env) or None, cwd=cfg.cwd
-            ), label=self.key, max_message_bytes=cfg.max_message_bytes)
+            ), label=self.key, max_message_bytes=cfg.max_message_bytes, lane=self._lane)
         assert cfg.url is not None, "the config requires a command or a url"
         headers = self._resolve(cfg.headers)
         hooks = {"response": [self._http_watch.on_response]}
@@ -505,8 +509,13 @@ class McpUpstream(Upstream):
         trace = outbound_meta()  # the call's W3C trace context, so the upstream's spans join the client's trace
         if trace:
             params["_meta"] = trace
+        lane = self._lane
         try:
-            raw = await raw_request(client.session, "tools/call", params, opts)
+            if lane is not None and lane.attached and supports_raw(client.session):
+                raw = await lane.request("tools/call", stamped_params(client.session, "tools/call", params, opts),
+                                         timeout=timeout, on_progress=progress)
+            else:
+                raw = await raw_request(client.session, "tools/call", params, opts)
         except MCPError as exc:
             code = exc.error.code
             if is_too_large(exc.error):

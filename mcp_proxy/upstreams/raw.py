@@ -55,6 +55,13 @@ def supports_raw(session: ClientSession) -> bool:
     return hasattr(session, "_dispatcher") and hasattr(session, "_stamp")
 
 
+def stamped_params(session: ClientSession, method: str, params: dict[str, Any], opts: CallOptions) -> dict[str, Any]:
+    """`params` as the session would send them for `method` in its protocol era (the 2026-07-28 era's `_meta`)."""
+    data: dict[str, Any] = {"method": method, "params": params}
+    session._stamp(data, CallOptions(**opts))  # noqa: SLF001 - see module docstring
+    return data["params"]
+
+
 async def raw_request(
     session: ClientSession, method: str, params: dict[str, Any] | None, opts: CallOptions | None = None
 ) -> dict[str, Any]:

@@ -42,6 +42,7 @@ from mcp.shared.message import SessionMessage
 
 from mcp_proxy.upstreams.children import child_environment, is_exiting, reaped, start_child, take_early
 from mcp_proxy.upstreams.raw import too_large_error
+from mcp_proxy.upstreams.stdio_lane import StdioLane, parse_line
 
 log = logging.getLogger(__name__)
 
@@ -228,10 +229,11 @@ async def _stop(process: anyio.abc.Process) -> None:
 
 
 @asynccontextmanager
-async def stdio_transport(params: StdioServerParameters, *, label: str,
-                          max_message_bytes: int) -> AsyncIterator[tuple[Any, Any]]:
-    """The child's streams for an SDK client; `label` names the upstream in the log."""
-    if sys.platform == "win32":  # pragma: no cover
+async def stdio_transport(params: StdioServerParameters, *, label: str, max_message_bytes: int,
+                          lane: StdioLane | None = None) -> AsyncIterator[tuple[Any, Any]]:
+    """The child's streams for an SDK client; `label` names the upstream in the log. `lane`, when given, is
+    bound to the child's pipe: the requests sent through it are answered there, not to the SDK."""
+    if sys.platform == "win32":  # pragma: no cover - no lane: every request goes through the SDK
         from mcp.client.stdio import stdio_client
 
         async with stdio_client(params) as streams:
@@ -252,12 +254,21 @@ async def stdio_transport(params: StdioServerParameters, *, label: str,
                         "" if request_id is not None else "; it named no request, so a call may wait for its "
                                                           "call_timeout")
             if request_id is not None:
-                error = types.JSONRPCError(jsonrpc="2.0", id=request_id,
-                                           error=too_large_error(line.size, max_message_bytes))
-                await read_send.send(SessionMessage(error))
+                too_large = too_large_error(line.size, max_message_bytes)
+                if lane is not None and lane.owns(request_id):
+                    lane.fail(str(request_id), too_large.code, too_large.message, too_large.data)
+                    return
+                await read_send.send(SessionMessage(types.JSONRPCError(jsonrpc="2.0", id=request_id,
+                                                                       error=too_large)))
             return
         if not line.strip():
             return
+        if lane is not None and lane.waiting:
+            # An answer to the lane's request is taken here, before the SDK's parser; anything else, or a line
+            # that is not JSON, goes on to the SDK as before.
+            with suppress(ValueError, RecursionError):
+                if lane.take(parse_line(line)):
+                    return
         try:
             message = types.jsonrpc_message_adapter.validate_json(line, by_name=False)
         except ValueError as exc:
@@ -275,6 +286,8 @@ async def stdio_transport(params: StdioServerParameters, *, label: str,
                         await deliver(line)
                 for line in framer.flush():
                     await deliver(line)
+            if lane is not None:
+                lane.close()
 
     async def writer() -> None:
         assert process.stdin is not None
@@ -283,6 +296,9 @@ async def stdio_transport(params: StdioServerParameters, *, label: str,
                 async for message in write_recv:
                     data = message.message.model_dump_json(by_alias=True, exclude_unset=True)
                     await process.stdin.send((data + "\n").encode())
+
+    if lane is not None and process.stdin is not None:
+        lane.attach(process.stdin.send)  # anyio's send writes the whole line at once: safe beside `writer`
 
     stderr_done = anyio.Event()
 
@@ -308,6 +324,8 @@ async def stdio_transport(params: StdioServerParameters, *, label: str,
                         await stderr_done.wait()
                 tg.cancel_scope.cancel()
     finally:
+        if lane is not None:
+            lane.close()
         reaped(process)
         for stream in (read_send, read_recv, write_send, write_recv):
             stream.close()

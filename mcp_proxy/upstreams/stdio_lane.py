@@ -1,0 +1,207 @@
+"""Tool calls on a stdio upstream's pipe without the MCP SDK's session: written and read as plain JSON.
+
+Why: a proxy forwards a call's result unchanged, so building the SDK's models for every request and answer
+(its dispatcher, a memory stream per request, pydantic validation of the answer line, a span, a timer) was
+about a quarter of the proxy's CPU per call. The SDK still owns the connection: the handshake, tool lists,
+pings, the upstream's own requests and notifications all go its way. Only the requests sent through
+`StdioLane.request` are answered here, recognised by their ids (`ID_PREFIX`, never an SDK id: those are
+integers) before the SDK's parser sees the line. The answer is checked for shape here (an object result, or
+an error with an integer code and a text message); the result's content is validated once on the way out to
+the client, as for every upstream.
+
+The contract is the SDK dispatcher's, so the caller handles both the same way: an error answer, a timeout
+(`REQUEST_TIMEOUT`, after a courtesy `notifications/cancelled`), a closed pipe (`CONNECTION_CLOSED`) and an
+answer over `max_message_bytes` (the transport's `too_large_error`) are raised as `MCPError`; a caller that
+is cancelled sends `notifications/cancelled` too. Progress for a request is relayed in the order it came,
+before the request's answer is returned.
+
+Standard library, anyio and the SDK's error type only: the transport imports it for every stdio upstream.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable
+from contextlib import suppress
+from typing import Any
+
+import anyio
+from mcp.shared.exceptions import MCPError
+
+log = logging.getLogger(__name__)
+
+ID_PREFIX = "mcp-access-proxy/"
+CONNECTION_CLOSED = -32000
+REQUEST_TIMEOUT = -32001
+CANCEL_WRITE_TIMEOUT = 1.0  # how long a courtesy cancel may take to write before it is given up
+
+ProgressFn = Callable[[float, "float | None", "str | None"], Awaitable[None]]
+SendLine = Callable[[bytes], Awaitable[None]]
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def parse_line(line: bytes) -> Any:
+    """A line of the upstream's stdout as JSON (strict: NaN and Infinity are not JSON); ValueError if not."""
+    return json.loads(line, parse_constant=_refuse_constant)
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+class _Waiter:
+    """One request in flight: what arrived for it (progress, then its answer), in order."""
+
+    __slots__ = ("arrived", "on_progress", "ready")
+
+    def __init__(self, on_progress: ProgressFn | None) -> None:
+        self.on_progress = on_progress
+        self.arrived: deque[tuple[str, Any]] = deque()
+        self.ready = anyio.Event()
+
+    def put(self, kind: str, value: Any) -> None:
+        self.arrived.append((kind, value))
+        self.ready.set()
+
+
+class StdioLane:
+    """Requests written straight to one upstream's stdin; their answers taken from its stdout by `take`.
+
+    Bound to a pipe by the transport (`attach`), closed with it (`close`); one lane serves one connection."""
+
+    def __init__(self) -> None:
+        self._send: SendLine | None = None
+        self._pending: dict[str, _Waiter] = {}
+        self._count = 0
+        self._closed = False
+
+    # -- the transport's side ---------------------------------------------------------------------------
+    def attach(self, send: SendLine) -> None:
+        self._send = send
+
+    @property
+    def attached(self) -> bool:
+        return self._send is not None and not self._closed
+
+    @property
+    def waiting(self) -> bool:
+        """Whether any request is in flight: only then is a line worth parsing here first."""
+        return bool(self._pending)
+
+    def owns(self, request_id: Any) -> bool:
+        return isinstance(request_id, str) and request_id in self._pending
+
+    def take(self, message: Any) -> bool:
+        """Take a parsed stdout message if it is the answer to, or progress of, a request in flight."""
+        if not isinstance(message, dict):
+            return False
+        if "method" not in message:
+            request_id = message.get("id")
+            waiter = self._pending.get(request_id) if isinstance(request_id, str) else None
+            if waiter is None:
+                return False
+            waiter.put("answer", message)
+            return True
+        if message.get("method") != "notifications/progress" or "id" in message:
+            return False
+        params = message.get("params")
+        token = params.get("progressToken") if isinstance(params, dict) else None
+        waiter = self._pending.get(token) if isinstance(token, str) else None
+        if waiter is None or waiter.on_progress is None:
+            return False
+        assert isinstance(params, dict)
+        total, text = params.get("total"), params.get("message")
+        if _number(params.get("progress")) and (total is None or _number(total)) and (text is None or isinstance(
+                text, str)):
+            waiter.put("progress", (params["progress"], total, text))
+        return True  # malformed progress of ours is dropped, as the SDK drops it
+
+    def fail(self, request_id: str, code: int, message: str, data: Any = None) -> None:
+        """End a request in flight with an error the transport saw (an answer too large to read)."""
+        waiter = self._pending.get(request_id)
+        if waiter is not None:
+            waiter.put("answer", {"error": {"code": code, "message": message, "data": data}})
+
+    def close(self) -> None:
+        """The pipe is gone: every request in flight, and every later one, fails with CONNECTION_CLOSED."""
+        self._closed = True
+        for waiter in self._pending.values():
+            waiter.put("closed", None)
+
+    # -- the caller's side ------------------------------------------------------------------------------
+    async def request(self, method: str, params: dict[str, Any], *, timeout: float,
+                      on_progress: ProgressFn | None = None) -> dict[str, Any]:
+        """Send a request and wait for its answer's result (a JSON object); see the module docstring."""
+        if self._send is None or self._closed:
+            raise MCPError(code=CONNECTION_CLOSED, message="Connection closed")
+        self._count += 1
+        request_id = f"{ID_PREFIX}{self._count}"
+        if on_progress is not None:
+            params = {**params, "_meta": {**(params.get("_meta") or {}), "progressToken": request_id}}
+        line = json.dumps({"jsonrpc": "2.0", "id": request_id, "method": method, "params": params},
+                          ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode() + b"\n"
+        waiter = _Waiter(on_progress)
+        self._pending[request_id] = waiter
+        written = False
+        try:
+            try:
+                written = True  # a write cut short may still have reached the pipe: cancel it all the same
+                await self._send(line)
+            except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
+                raise MCPError(code=CONNECTION_CLOSED, message="Connection closed") from None
+            written = True
+            with anyio.move_on_after(timeout):
+                return await self._answer(waiter)
+            await self._cancel(request_id, f"timed out after {timeout:g}s")
+            raise MCPError(code=REQUEST_TIMEOUT, message=f"Request {method!r} timed out")
+        except anyio.get_cancelled_exc_class():
+            if written:
+                with anyio.CancelScope(shield=True):
+                    await self._cancel(request_id, "caller cancelled")
+            raise
+        finally:
+            self._pending.pop(request_id, None)
+
+    async def _answer(self, waiter: _Waiter) -> dict[str, Any]:
+        while True:
+            await waiter.ready.wait()
+            waiter.ready = anyio.Event()
+            while waiter.arrived:
+                kind, value = waiter.arrived.popleft()
+                if kind == "progress":
+                    if waiter.on_progress is not None:
+                        try:
+                            await waiter.on_progress(*value)
+                        except Exception:  # a relay that fails does not fail the call
+                            log.exception("relaying an upstream's progress failed")
+                    continue
+                if kind == "closed":
+                    raise MCPError(code=CONNECTION_CLOSED, message="Connection closed")
+                return _result_of(value)
+
+    async def _cancel(self, request_id: str, reason: str) -> None:
+        if self._send is None or self._closed:
+            return
+        line = json.dumps({"jsonrpc": "2.0", "method": "notifications/cancelled",
+                           "params": {"requestId": request_id, "reason": reason}}).encode() + b"\n"
+        with anyio.move_on_after(CANCEL_WRITE_TIMEOUT), suppress(anyio.BrokenResourceError,
+                                                                  anyio.ClosedResourceError, OSError):
+            await self._send(line)
+
+
+def _result_of(answer: dict[str, Any]) -> dict[str, Any]:
+    """The result of an answer, or its error raised as MCPError. An answer of no valid shape gives an empty
+    result, which the caller reports as not valid MCP."""
+    error = answer.get("error")
+    if "result" not in answer and isinstance(error, dict):
+        code, message = error.get("code"), error.get("message")
+        if isinstance(code, int) and not isinstance(code, bool):
+            raise MCPError(code=code, message=message if isinstance(message, str) else "",
+                           data=error.get("data"))
+    result = answer.get("result")
+    return result if isinstance(result, dict) and answer.get("jsonrpc", "2.0") == "2.0" else {}
