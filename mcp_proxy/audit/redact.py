@@ -57,6 +57,8 @@ from typing import Any
 
 REDACTED = "[REDACTED]"
 MAX_STRING = 4096
+MEMO_MAX_LEN = 256  # strings up to this long are remembered once scrubbed ...
+MEMO_SIZE = 4096  # ... this many at most
 MAX_DEPTH = 16
 MAX_ITEMS = 200
 MIN_SECRET_LEN = 6  # shorter configured "secrets" would redact ordinary words
@@ -154,6 +156,11 @@ class Redactor:
         self._redact = _rule_set(redact_fields)
         self._hash = _rule_set(hash_fields)
         self._secrets: tuple[str, ...] = ()  # replaced whole (never changed in place): readers need no lock
+        # What short strings scrubbed to, under `_secrets` as they were when the memo was made: most of a
+        # record's strings (tool, upstream, user, reason, ...) repeat on every call, and the token-shape regex
+        # is the largest part of a record's cost. Replaced together with the secrets, as one tuple, so that a
+        # result found under the old secrets is never kept under the new ones.
+        self._scrubbed: tuple[tuple[str, ...], dict[str, tuple[str, bool, bool]]] = ((), {})
         self._configured: frozenset[str] = frozenset()
         self._added: dict[str, None] = {}  # insertion-ordered: the oldest is forgotten first
         self._lock = threading.Lock()
@@ -181,42 +188,28 @@ class Redactor:
     def _publish(self) -> None:
         # Longest first, so a secret that contains another is replaced whole.
         self._secrets = tuple(sorted(self._configured | self._added.keys(), key=len, reverse=True))
+        self._scrubbed = (self._secrets, {})
 
     # -- strings -----------------------------------------------------------------
     def scrub(self, text: str, notes: list[str] | None = None, where: str = "") -> str:
         """`text` with configured secrets and token shapes replaced."""
         if len(text) < MIN_SECRET_LEN:
             return text  # too short to hold a configured secret or any token shape
-        hit = False
-        for secret in self._secrets:
-            if secret in text:
-                text = text.replace(secret, REDACTED)
-                hit = True
-        if hit and notes is not None:
-            notes.append(f"{where}:secret-value")
-        token_re = _token_re()
-        if len(text) >= MIN_TOKEN_LEN and token_re.search(text) is not None:
-            kinds: list[str] = []
-
-            def replace(m: re.Match[str]) -> str:
-                kind = m.lastgroup or "token"
-                if kind == "long" and not _random_looking(m.group(0)):
-                    return m.group(0)
-                if kind == "kv" and not any(c.isdigit() for c in m.group(0)[len(m.group(kind)):]):
-                    return m.group(0)  # "password reset_instructions_sent": words, not a credential
-                if kind in ("scheme", "pdkey", "userinfo", "kv"):
-                    kinds.append("token-shape")
-                    return m.group(kind) + REDACTED
-                kinds.append("token-shape")
-                return REDACTED
-
-            text = token_re.sub(replace, text)
-            if kinds and notes is not None:
+        secrets, memo = self._scrubbed
+        known = memo.get(text) if len(text) <= MEMO_MAX_LEN else None
+        if known is None:
+            known = _scrub(text, secrets)
+            if len(text) <= MEMO_MAX_LEN:
+                if len(memo) >= MEMO_SIZE:
+                    memo.clear()  # the values that repeat are back in at once; one-off ids never pile up
+                memo[text] = known
+        result, secret_hit, token_hit = known
+        if notes is not None:
+            if secret_hit:
+                notes.append(f"{where}:secret-value")
+            if token_hit:
                 notes.append(f"{where}:token-shape")
-        if len(text) > MAX_STRING:
-            cut = len(text) - MAX_STRING
-            text = text[:MAX_STRING] + f"…[{cut} more characters not recorded]"
-        return text
+        return result
 
     # -- structures --------------------------------------------------------------
     def arguments(self, args: Any, policy_rules: tuple[Iterable[str], Iterable[str]] | None,
@@ -286,6 +279,39 @@ class Redactor:
                 notes.append(f"{where}:secret-value")
                 return REDACTED
         return value
+
+
+def _scrub(text: str, secrets: tuple[str, ...]) -> tuple[str, bool, bool]:
+    """`text` with `secrets` and token shapes replaced, cut to MAX_STRING; whether a secret, whether a token
+    shape was found."""
+    secret_hit = False
+    for secret in secrets:
+        if secret in text:
+            text = text.replace(secret, REDACTED)
+            secret_hit = True
+    token_hit = False
+    token_re = _token_re()
+    if len(text) >= MIN_TOKEN_LEN and token_re.search(text) is not None:
+        kinds: list[str] = []
+
+        def replace(m: re.Match[str]) -> str:
+            kind = m.lastgroup or "token"
+            if kind == "long" and not _random_looking(m.group(0)):
+                return m.group(0)
+            if kind == "kv" and not any(c.isdigit() for c in m.group(0)[len(m.group(kind)):]):
+                return m.group(0)  # "password reset_instructions_sent": words, not a credential
+            if kind in ("scheme", "pdkey", "userinfo", "kv"):
+                kinds.append("token-shape")
+                return m.group(kind) + REDACTED
+            kinds.append("token-shape")
+            return REDACTED
+
+        text = token_re.sub(replace, text)
+        token_hit = bool(kinds)
+    if len(text) > MAX_STRING:
+        cut = len(text) - MAX_STRING
+        text = text[:MAX_STRING] + f"…[{cut} more characters not recorded]"
+    return text, secret_hit, token_hit
 
 
 _EMPTY: tuple[frozenset[str], frozenset[str]] = (frozenset(), frozenset())

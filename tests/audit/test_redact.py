@@ -249,3 +249,26 @@ def test_ordinary_keys_next_to_credentials_are_kept():
     assert out == {key: f"value of {key}" for key in ORDINARY_KEYS} | {"secret": REDACTED}
     assert notes == ["arguments.secret:key-name"]
     assert not any(secret_key(key) for key in ORDINARY_KEYS)
+
+
+def test_a_string_scrubbed_before_a_secret_was_added_is_scrubbed_again_after():
+    # Short strings are remembered once scrubbed (most of a record's strings repeat on every call); a secret
+    # added later must still be found in a string that was remembered before it.
+    r = Redactor()
+    text = "ticket for sess-4471-alpha"
+    notes: list[str] = []
+    assert r.scrub(text, notes, "reason") == text and notes == []
+    r.add_secret("sess-4471-alpha")
+    assert r.scrub(text, notes, "reason") == f"ticket for {REDACTED}"
+    assert notes == ["reason:secret-value"]
+    r.set_secrets(["ticket f"])
+    assert r.scrub(text, None) == f"{REDACTED}or {REDACTED}"
+
+
+def test_a_remembered_string_still_notes_where_it_was_redacted():
+    r = Redactor()
+    r.set_secrets(["hunter2-hunter2"])
+    for where in ("reason", "error.message"):
+        notes: list[str] = []
+        assert r.fields("pw hunter2-hunter2 ghp_" + "a1B2" * 9, where, notes).count(REDACTED) == 2
+        assert notes == [f"{where}:secret-value", f"{where}:token-shape"]
