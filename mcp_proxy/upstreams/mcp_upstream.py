@@ -70,7 +70,7 @@ from mcp_proxy.upstreams.raw import (
     stamped_params,
     supports_raw,
 )
-from mcp_proxy.upstreams.stdio_lane import StdioLane
+from mcp_proxy.upstreams.stdio_lane import StdioLane, is_not_json, not_sent
 
 log = logging.getLogger(__name__)
 
@@ -511,7 +511,7 @@ class McpUpstream(Upstream):
             params["_meta"] = trace
         lane = self._lane
         try:
-            if lane is not None and lane.attached and supports_raw(client.session):
+            if lane is not None and (lane.attached or lane.closed) and supports_raw(client.session):
                 raw = await lane.request("tools/call", stamped_params(client.session, "tools/call", params, opts),
                                          timeout=timeout, on_progress=progress)
             else:
@@ -530,6 +530,13 @@ class McpUpstream(Upstream):
                 return self._refused_mid_session()
             if code == REQUEST_TIMEOUT:
                 raise TimeoutError from None
+            if not_sent(exc.error):
+                self._dead.set()
+                raise UpstreamUnavailable(
+                    f"the upstream '{self.key}' closed the connection before the call was sent (it exited or "
+                    "restarted), so the call did not run. The proxy reconnects in the background; try again "
+                    "shortly, or run `mcp-access-proxy doctor`."
+                ) from None
             if code == CONNECTION_CLOSED:
                 self._dead.set()
                 raise UpstreamUnavailable(
@@ -537,6 +544,14 @@ class McpUpstream(Upstream):
                     "the call may or may not have taken effect. The proxy reconnects in the background: "
                     "check the state before repeating a write."
                 ) from None
+            if is_not_json(exc.error):
+                return types.CallToolResult(
+                    content=[types.TextContent(type="text", text=(
+                        f"The upstream '{self.key}' answered with a message that is not valid JSON (for example "
+                        "NaN, or nested too deep); the proxy cannot pass it on, and the tool may have run. Report "
+                        "this to the server's maintainers."))],
+                    is_error=True,
+                )
             message = (exc.error.message or "")[:500]
             return types.CallToolResult(
                 content=[types.TextContent(type="text", text=(

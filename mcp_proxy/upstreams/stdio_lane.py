@@ -36,6 +36,12 @@ ID_PREFIX = "mcp-access-proxy/"
 CONNECTION_CLOSED = -32000
 REQUEST_TIMEOUT = -32001
 CANCEL_WRITE_TIMEOUT = 1.0  # how long a courtesy cancel may take to write before it is given up
+# How the transport ends a request whose answer is not JSON (`fail(request_id, *NOT_JSON)`), and how the
+# caller tells it from an error the upstream sent (`is_not_json`).
+NOT_JSON = (-32700, "the answer was not valid JSON", {"reason": "mcp-access-proxy/answer-not-json"})
+
+# The data of a CONNECTION_CLOSED raised before the request reached the pipe: the call did not run.
+NOT_SENT = {"reason": "mcp-access-proxy/not-sent"}
 
 ProgressFn = Callable[[float, "float | None", "str | None"], Awaitable[None]]
 SendLine = Callable[[bytes], Awaitable[None]]
@@ -134,11 +140,15 @@ class StdioLane:
             waiter.put("closed", None)
 
     # -- the caller's side ------------------------------------------------------------------------------
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     async def request(self, method: str, params: dict[str, Any], *, timeout: float,
                       on_progress: ProgressFn | None = None) -> dict[str, Any]:
         """Send a request and wait for its answer's result (a JSON object); see the module docstring."""
         if self._send is None or self._closed:
-            raise MCPError(code=CONNECTION_CLOSED, message="Connection closed")
+            raise MCPError(code=CONNECTION_CLOSED, message="Connection closed", data=NOT_SENT)
         self._count += 1
         request_id = f"{ID_PREFIX}{self._count}"
         if on_progress is not None:
@@ -153,7 +163,7 @@ class StdioLane:
                 written = True  # a write cut short may still have reached the pipe: cancel it all the same
                 await self._send(line)
             except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
-                raise MCPError(code=CONNECTION_CLOSED, message="Connection closed") from None
+                raise MCPError(code=CONNECTION_CLOSED, message="Connection closed", data=NOT_SENT) from None
             written = True
             with anyio.move_on_after(timeout):
                 return await self._answer(waiter)
@@ -192,6 +202,16 @@ class StdioLane:
         with anyio.move_on_after(CANCEL_WRITE_TIMEOUT), suppress(anyio.BrokenResourceError,
                                                                   anyio.ClosedResourceError, OSError):
             await self._send(line)
+
+
+def is_not_json(error: Any) -> bool:
+    """Whether an MCPError's ErrorData is the transport's NOT_JSON, not an error the upstream sent."""
+    return error.code == NOT_JSON[0] and error.data == NOT_JSON[2]
+
+
+def not_sent(error: Any) -> bool:
+    """Whether an MCPError's ErrorData is a CONNECTION_CLOSED raised before the request was written."""
+    return error.code == CONNECTION_CLOSED and error.data == NOT_SENT
 
 
 def _result_of(answer: dict[str, Any]) -> dict[str, Any]:

@@ -42,7 +42,7 @@ from mcp.shared.message import SessionMessage
 
 from mcp_proxy.upstreams.children import child_environment, is_exiting, reaped, start_child, take_early
 from mcp_proxy.upstreams.raw import too_large_error
-from mcp_proxy.upstreams.stdio_lane import StdioLane, parse_line
+from mcp_proxy.upstreams.stdio_lane import NOT_JSON, StdioLane, parse_line
 
 log = logging.getLogger(__name__)
 
@@ -264,10 +264,16 @@ async def stdio_transport(params: StdioServerParameters, *, label: str, max_mess
         if not line.strip():
             return
         if lane is not None and lane.waiting:
-            # An answer to the lane's request is taken here, before the SDK's parser; anything else, or a line
-            # that is not JSON, goes on to the SDK as before.
-            with suppress(ValueError, RecursionError):
+            # An answer to the lane's request is taken here, before the SDK's parser; anything else goes on to
+            # the SDK as before. A line that is not JSON (NaN, nested too deep) but names a lane request ends
+            # that request now: the SDK would drop it, and the call would wait its whole call_timeout.
+            try:
                 if lane.take(parse_line(line)):
+                    return
+            except (ValueError, RecursionError):
+                request_id = request_id_of(Oversized(len(line), line[:ID_WINDOW], line[-ID_WINDOW:]))
+                if lane.owns(request_id):
+                    lane.fail(str(request_id), *NOT_JSON)
                     return
         try:
             message = types.jsonrpc_message_adapter.validate_json(line, by_name=False)
