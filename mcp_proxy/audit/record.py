@@ -24,12 +24,12 @@ OpenTelemetry MCP/GenAI conventions where one exists (`mcp.method.name`,
 
 from __future__ import annotations
 
-import os
-import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from mcp_proxy.ids import random_bits
 
 SERVICE_NAME = "mcp-access-proxy"
 
@@ -70,15 +70,12 @@ class AuditContext:
         return self._cache
 
 
-# Seeded from the OS once per process: 74 random bits per id make a collision across every machine's
-# records vanishingly unlikely, without a system call per record.
-_random = random.Random(os.urandom(32))
 
 
 def new_id(now_ns: int | None = None) -> str:
     """A UUIDv7 (RFC 9562): 48 bits of Unix milliseconds, then 74 random bits. Sorts by time."""
     ms = (time.time_ns() if now_ns is None else now_ns) // 1_000_000
-    rand = _random.getrandbits(80)
+    rand = random_bits(80)  # 74 of them used: a collision across every machine's records is vanishingly unlikely
     value = ((ms & 0xFFFF_FFFF_FFFF) << 80) | (0x7 << 76) | (((rand >> 64) & 0xFFF) << 64) \
         | (0b10 << 62) | (rand & 0x3FFF_FFFF_FFFF_FFFF)
     h = f"{value:032x}"

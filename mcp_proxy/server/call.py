@@ -9,12 +9,13 @@ the outcome. A stage is any `async (call, call_next) -> result` callable.
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 import mcp_types as types
+
+from mcp_proxy.ids import random_hex
 
 if TYPE_CHECKING:
     from mcp_proxy.catalog.catalog import Entry
@@ -53,7 +54,7 @@ class ToolCall:
     client: ClientChannel | None = None
     progress: ProgressRelay | None = None
     started: float = field(default_factory=time.perf_counter)
-    call_id: str = field(default_factory=lambda: uuid.uuid4().hex)  # gen_ai.tool.call.id of its records
+    call_id: str = field(default_factory=lambda: random_hex(16))  # gen_ai.tool.call.id of its records
     user: str | None = None  # who the call is for: set when the pipeline takes it
     # The stateless 2026-07-28 era: the client answers an InputRequiredResult by retrying the request with
     # its responses and the state the proxy handed out (server/stages/sign_in.py).
