@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 
 ROOT = Path(__file__).resolve().parents[1]
 FAKE = str(ROOT / "tests" / "gateway" / "fake_upstream.py")
+RELAY = str(ROOT / "scripts" / "relay_floor.py")
 PY = sys.executable
 
 
@@ -70,6 +71,7 @@ def targets(home: Path, upstreams: int = 1, tools: int = 0) -> dict[str, tuple[l
     cfg = _config(home, upstreams, tools)
     return {
         "direct": ([FAKE, "--tools", str(tools)], "u0_"),
+        "relay": ([RELAY, PY, FAKE, "--tools", str(tools)], ""),
         "proxy": (["-m", "mcp_proxy", "--config", str(cfg)], "u0_"),
     }
 
@@ -175,7 +177,7 @@ def start_rows(home: Path, rounds: int, baseline: str | None = None) -> list[tup
 
 
 def name_for(kind: str, tool: str) -> str:
-    return tool if kind == "direct" else f"u0_{tool}"
+    return f"u0_{tool}" if kind == "proxy" else tool
 
 
 async def latencies(client: Client, kind: str, n: int) -> list[float]:
@@ -210,18 +212,34 @@ def pct(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(q * len(values)))]
 
 
-def rss_mib_of_proxy() -> float | None:
+def proxy_pid() -> str | None:
+    """The pid of the proxy this script started (a child whose command line names mcp_proxy)."""
     for pid_dir in Path("/proc").iterdir():
         if not pid_dir.name.isdigit():
             continue
         try:
             cmd = (pid_dir / "cmdline").read_bytes().split(b"\0")
             if b"mcp_proxy" in cmd and int((pid_dir / "stat").read_text().split(") ")[1].split()[1]) == os.getpid():
-                for line in (pid_dir / "status").read_text().splitlines():
-                    if line.startswith("VmRSS:"):
-                        return int(line.split()[1]) / 1024
+                return pid_dir.name
         except (OSError, ValueError, IndexError):
             continue
+    return None
+
+
+def cpu_seconds(pid: str) -> float:
+    """User and system CPU time of a process so far."""
+    fields = (Path("/proc") / pid / "stat").read_text().split(") ")[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def rss_mib_of_proxy() -> float | None:
+    pid = proxy_pid()
+    try:
+        for line in (Path("/proc") / str(pid) / "status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return None
 
 
@@ -349,33 +367,44 @@ async def main(args: argparse.Namespace) -> None:
     rows.append(("SDK client: first tools/list, upstream 3 s slow", "-", f"{s_list * 1000:.0f} ms",
                  f"{s_list / warm_proxy:.2f}x of it not slow"))
 
-    # Latency and throughput on live connections, interleaved in batches.
-    async with connect(tgt["direct"][0], env) as direct, connect(tgt["proxy"][0], env) as proxy:
-        clients = {"direct": direct, "proxy": proxy}
+    # Latency, CPU and throughput on live connections, interleaved in batches. "relay" is the floor: a Python
+    # process that relays lines unread (scripts/relay_floor.py), the cost of any process in the middle.
+    async with connect(tgt["direct"][0], env) as direct, connect(tgt["relay"][0], env) as relay, \
+            connect(tgt["proxy"][0], env) as proxy:
+        clients = {"direct": direct, "relay": relay, "proxy": proxy}
         for kind, c in clients.items():
             await c.list_tools()
             await latencies(c, kind, 50)  # warm-up
-        lat = {k: [] for k in clients}
+        pid = proxy_pid()
+        lat: dict[str, list[float]] = {k: [] for k in clients}
+        proxy_cpu = 0.0
         for _ in range(10):
             for kind, c in clients.items():
+                before = cpu_seconds(pid) if kind == "proxy" and pid else 0.0
                 lat[kind] += await latencies(c, kind, args.calls // 10)
+                if kind == "proxy" and pid:
+                    proxy_cpu += cpu_seconds(pid) - before
         for q, label in ((0.5, "echo call p50"), (0.99, "echo call p99")):
-            d, p = pct(lat["direct"], q) * 1000, pct(lat["proxy"], q) * 1000
-            rows.append((label, f"{d:.2f} ms", f"{p:.2f} ms", f"{p - d:+.2f} ms"))
+            d, r, p = (pct(lat[k], q) * 1000 for k in ("direct", "relay", "proxy"))
+            rows.append((label, f"{d:.2f} ms", f"{p:.2f} ms", f"{p - d:+.2f} ms (relay floor {r - d:+.2f} ms)"))
+        if pid:
+            rows.append(("proxy CPU per call (sequential)", "-", f"{proxy_cpu / len(lat['proxy']) * 1000:.3f} ms", ""))
         for in_flight in (16, 64):
-            rates = {k: [] for k in clients}
+            rates: dict[str, list[float]] = {k: [] for k in clients}
             for _ in range(args.rounds):
                 for kind, c in clients.items():
                     rates[kind].append(await throughput(c, kind, in_flight, args.calls))
-            d, p = statistics.median(rates["direct"]), statistics.median(rates["proxy"])
-            rows.append((f"calls/s, {in_flight} in flight", f"{d:.0f}", f"{p:.0f}", f"{p / d:.2f}x"))
+            d, r, p = (statistics.median(rates[k]) for k in ("direct", "relay", "proxy"))
+            rows.append((f"calls/s, {in_flight} in flight", f"{d:.0f}", f"{p:.0f}",
+                         f"{p / d:.2f}x (relay floor {r / d:.2f}x)"))
 
     # tools/list with 500 upstream tools.
-    big = targets(home / "big" if (home / "big").mkdir() is None else home, tools=500)
+    (home / "big").mkdir()
+    big = targets(home / "big", tools=500)
     async with connect(big["direct"][0], env_for(home / "big")) as direct, \
             connect(big["proxy"][0], env_for(home / "big")) as proxy:
         clients = {"direct": direct, "proxy": proxy}
-        times = {k: [] for k in clients}
+        times: dict[str, list[float]] = {k: [] for k in clients}
         for c in clients.values():
             await c.list_tools()
         for _ in range(20):
