@@ -462,6 +462,8 @@ class McpUpstream(Upstream):
 
     # -- calls ---------------------------------------------------------------
     async def _wait_connected(self, budget: float) -> Client:
+        if self._client is not None:  # connected: no timer to set up, on every call's path
+            return self._client
         with anyio.move_on_after(min(budget, self.cfg.connect_timeout)):
             # Wait through attempts until one connects, or one is refused on the credentials: a reconnect cannot
             # fix a key, so that fails the call at once (with OAuth the next attempt may sign in again: wait).
