@@ -32,7 +32,7 @@ import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -177,7 +177,7 @@ def start_rows(home: Path, rounds: int, baseline: str | None = None) -> list[tup
 
 
 def name_for(kind: str, tool: str) -> str:
-    return f"u0_{tool}" if kind == "proxy" else tool
+    return tool if kind in ("direct", "relay") else f"u0_{tool}"
 
 
 async def latencies(client: Client, kind: str, n: int) -> list[float]:
@@ -212,14 +212,14 @@ def pct(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(q * len(values)))]
 
 
-def proxy_pid() -> str | None:
-    """The pid of the proxy this script started (a child whose command line names mcp_proxy)."""
+def child_pid(marker: bytes) -> str | None:
+    """The pid of a process this script started whose command line (NUL-separated) contains `marker`."""
     for pid_dir in Path("/proc").iterdir():
         if not pid_dir.name.isdigit():
             continue
         try:
-            cmd = (pid_dir / "cmdline").read_bytes().split(b"\0")
-            if b"mcp_proxy" in cmd and int((pid_dir / "stat").read_text().split(") ")[1].split()[1]) == os.getpid():
+            cmd = (pid_dir / "cmdline").read_bytes()
+            if marker in cmd and int((pid_dir / "stat").read_text().split(") ")[1].split()[1]) == os.getpid():
                 return pid_dir.name
         except (OSError, ValueError, IndexError):
             continue
@@ -233,7 +233,7 @@ def cpu_seconds(pid: str) -> float:
 
 
 def rss_mib_of_proxy() -> float | None:
-    pid = proxy_pid()
+    pid = child_pid(b"-m\0mcp_proxy\0")
     try:
         for line in (Path("/proc") / str(pid) / "status").read_text().splitlines():
             if line.startswith("VmRSS:"):
@@ -368,35 +368,41 @@ async def main(args: argparse.Namespace) -> None:
                  f"{s_list / warm_proxy:.2f}x of it not slow"))
 
     # Latency, CPU and throughput on live connections, interleaved in batches. "relay" is the floor: a Python
-    # process that relays lines unread (scripts/relay_floor.py), the cost of any process in the middle.
-    async with connect(tgt["direct"][0], env) as direct, connect(tgt["relay"][0], env) as relay, \
-            connect(tgt["proxy"][0], env) as proxy:
-        clients = {"direct": direct, "relay": relay, "proxy": proxy}
+    # process that relays lines unread (scripts/relay_floor.py), the cost of any process in the middle;
+    # "before" is the proxy of --baseline, when given.
+    kinds = {"direct": tgt["direct"][0], "relay": tgt["relay"][0], "proxy": tgt["proxy"][0]}
+    if args.baseline:
+        kinds["before"] = [*proxy_argv(args.baseline), "--config", str(home / "config.toml")]
+    async with AsyncExitStack() as stack:
+        clients = {kind: await stack.enter_async_context(connect(argv, env)) for kind, argv in kinds.items()}
         for kind, c in clients.items():
             await c.list_tools()
             await latencies(c, kind, 50)  # warm-up
-        pid = proxy_pid()
+        pids = {"proxy": child_pid(b"-m\0mcp_proxy\0"),
+                "before": child_pid(args.baseline.encode()) if args.baseline else None}
         lat: dict[str, list[float]] = {k: [] for k in clients}
-        proxy_cpu = 0.0
+        cpu = dict.fromkeys(clients, 0.0)
         for _ in range(10):
             for kind, c in clients.items():
-                before = cpu_seconds(pid) if kind == "proxy" and pid else 0.0
+                pid = pids.get(kind)
+                start = cpu_seconds(pid) if pid else 0.0
                 lat[kind] += await latencies(c, kind, args.calls // 10)
-                if kind == "proxy" and pid:
-                    proxy_cpu += cpu_seconds(pid) - before
+                cpu[kind] += cpu_seconds(pid) - start if pid else 0.0
+        proxies = [k for k in ("proxy", "before") if k in clients]
         for q, label in ((0.5, "echo call p50"), (0.99, "echo call p99")):
-            d, r, p = (pct(lat[k], q) * 1000 for k in ("direct", "relay", "proxy"))
-            rows.append((label, f"{d:.2f} ms", f"{p:.2f} ms", f"{p - d:+.2f} ms (relay floor {r - d:+.2f} ms)"))
-        if pid:
-            rows.append(("proxy CPU per call (sequential)", "-", f"{proxy_cpu / len(lat['proxy']) * 1000:.3f} ms", ""))
+            at = {k: pct(v, q) * 1000 for k, v in lat.items()}
+            rows.append((label, f"{at['direct']:.2f} ms", f"{at['proxy']:.2f} ms",
+                         ", ".join(f"{k} {at[k] - at['direct']:+.2f} ms" for k in (*proxies, "relay"))))
+        rows.append(("proxy CPU per call (sequential)", "-", f"{cpu['proxy'] / len(lat['proxy']) * 1000:.3f} ms",
+                     f"before {cpu['before'] / len(lat['before']) * 1000:.3f} ms" if "before" in clients else ""))
         for in_flight in (16, 64):
             rates: dict[str, list[float]] = {k: [] for k in clients}
             for _ in range(args.rounds):
                 for kind, c in clients.items():
                     rates[kind].append(await throughput(c, kind, in_flight, args.calls))
-            d, r, p = (statistics.median(rates[k]) for k in ("direct", "relay", "proxy"))
-            rows.append((f"calls/s, {in_flight} in flight", f"{d:.0f}", f"{p:.0f}",
-                         f"{p / d:.2f}x (relay floor {r / d:.2f}x)"))
+            rate = {k: statistics.median(v) for k, v in rates.items()}
+            rows.append((f"calls/s, {in_flight} in flight", f"{rate['direct']:.0f}", f"{rate['proxy']:.0f}",
+                         ", ".join(f"{k} {rate[k] / rate['direct']:.2f}x" for k in (*proxies, "relay"))))
 
     # tools/list with 500 upstream tools.
     (home / "big").mkdir()
@@ -438,7 +444,8 @@ if __name__ == "__main__":
                         help="rounds of the cold-start and throughput measures (median)")
     parser.add_argument("--section", choices=("all", "start", "gateway", "audit"), default="all")
     parser.add_argument("--baseline", metavar="CHECKOUT",
-                        help="[start] also run the proxy of another checkout (e.g. a git worktree of an older commit)")
+                        help="[start, gateway] also run the proxy of another checkout (e.g. a git worktree of an older "
+                             "commit) in the same interleaved rounds")
     parser.add_argument("--group-commit-ms", type=float, default=5.0,
                         help="[audit] group_commit_ms for the audit runs")
     anyio.run(main, parser.parse_args())
