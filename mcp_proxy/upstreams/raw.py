@@ -6,6 +6,8 @@ and `call_tool` validates the result and may re-list tools to check output schem
 per-call cost of a proxy that forwards results unchanged. We send the same request through the session's
 own dispatcher and stamping (so headers and progress work as usual) and validate what we need ourselves.
 `supports_raw` tells when the private attributes are missing so the public API is used instead.
+`stamped_params` gives a request's params as the session would stamp them for its protocol era, for the
+calls a stdio upstream gets past the session (stdio_lane.py).
 
 The era probe's timeout (`bound_discover_probe`): `Client(mode="auto")` waits up to the SDK's fixed 10 s
 for an answer to `server/discover` before it falls back to `initialize`, and a handshake-era stdio server
