@@ -70,7 +70,7 @@ from mcp_proxy.upstreams.raw import (
     stamped_params,
     supports_raw,
 )
-from mcp_proxy.upstreams.stdio_lane import StdioLane, is_not_json, not_sent
+from mcp_proxy.upstreams.stdio_lane import AnswerNotJson, NotSent, StdioLane
 
 log = logging.getLogger(__name__)
 
@@ -532,7 +532,7 @@ class McpUpstream(Upstream):
                 return self._refused_mid_session()
             if code == REQUEST_TIMEOUT:
                 raise TimeoutError from None
-            if not_sent(exc.error):
+            if isinstance(exc, NotSent):
                 self._dead.set()
                 raise UpstreamUnavailable(
                     f"the upstream '{self.key}' closed the connection before the call was sent (it exited or "
@@ -546,7 +546,7 @@ class McpUpstream(Upstream):
                     "the call may or may not have taken effect. The proxy reconnects in the background: "
                     "check the state before repeating a write."
                 ) from None
-            if is_not_json(exc.error):
+            if isinstance(exc, AnswerNotJson):
                 return types.CallToolResult(
                     content=[types.TextContent(type="text", text=(
                         f"The upstream '{self.key}' answered with a message that is not valid JSON (for example "

@@ -12,8 +12,10 @@ the client, as for every upstream.
 The contract is the SDK dispatcher's, so the caller handles both the same way: an error answer, a timeout
 (`REQUEST_TIMEOUT`, after a courtesy `notifications/cancelled`), a closed pipe (`CONNECTION_CLOSED`) and an
 answer over `max_message_bytes` (the transport's `too_large_error`) are raised as `MCPError`; a caller that
-is cancelled sends `notifications/cancelled` too. Progress for a request is relayed in the order it came,
-before the request's answer is returned.
+is cancelled sends `notifications/cancelled` too. What only the lane knows is raised as a type of its own,
+which an upstream cannot imitate with an error code: `NotSent` (the call did not run), `AnswerNotJson`.
+Progress for a request is relayed in the order it came, before the request's answer is returned, bounded
+(`MAX_QUEUED_PROGRESS`, `RELAY_GRACE`) so that neither a flood nor a slow relay holds the answer up.
 
 Standard library, anyio and the SDK's error type only: the transport imports it for every stdio upstream.
 """
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections import deque
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
@@ -36,12 +39,27 @@ ID_PREFIX = "mcp-access-proxy/"
 CONNECTION_CLOSED = -32000
 REQUEST_TIMEOUT = -32001
 CANCEL_WRITE_TIMEOUT = 1.0  # how long a courtesy cancel may take to write before it is given up
-# How the transport ends a request whose answer is not JSON (`fail(request_id, *NOT_JSON)`), and how the
-# caller tells it from an error the upstream sent (`is_not_json`).
-NOT_JSON = (-32700, "the answer was not valid JSON", {"reason": "mcp-access-proxy/answer-not-json"})
+# Progress that arrives while the relay is behind is kept up to this many notifications, the oldest dropped
+# first: an upstream that floods progress costs bounded memory, and the client still sees the latest.
+MAX_QUEUED_PROGRESS = 100
+# Once the answer is in, the progress still queued before it gets this long to be relayed in all: a client
+# that does not read its progress does not hold the answer up (the SDK's own limit, app.py: SETTLE).
+RELAY_GRACE = 1.0
 
-# The data of a CONNECTION_CLOSED raised before the request reached the pipe: the call did not run.
-NOT_SENT = {"reason": "mcp-access-proxy/not-sent"}
+
+class NotSent(MCPError):
+    """The pipe was closed before the request was written: the call did not run. A type of its own, not an
+    error code, so that an upstream cannot send it."""
+
+    def __init__(self) -> None:
+        super().__init__(code=CONNECTION_CLOSED, message="Connection closed before the request was sent")
+
+
+class AnswerNotJson(MCPError):
+    """The upstream answered with a line that is not JSON (NaN, nested too deep to read)."""
+
+    def __init__(self) -> None:
+        super().__init__(code=-32700, message="the answer was not valid JSON")
 
 ProgressFn = Callable[[float, "float | None", "str | None"], Awaitable[None]]
 SendLine = Callable[[bytes], Awaitable[None]]
@@ -63,16 +81,34 @@ def _number(value: Any) -> bool:
 class _Waiter:
     """One request in flight: what arrived for it (progress, then its answer), in order."""
 
-    __slots__ = ("arrived", "on_progress", "ready")
+    __slots__ = ("answered", "arrived", "on_progress", "progress_queued", "ready", "relaying")
 
     def __init__(self, on_progress: ProgressFn | None) -> None:
         self.on_progress = on_progress
         self.arrived: deque[tuple[str, Any]] = deque()
         self.ready = anyio.Event()
+        self.answered = False  # the answer (or the end of the pipe) is in `arrived`
+        self.progress_queued = 0
+        self.relaying: anyio.CancelScope | None = None  # the relay under way, bounded once the answer is in
 
     def put(self, kind: str, value: Any) -> None:
+        if kind == "progress":
+            if self.answered:
+                return  # progress after the answer: the call has ended
+            if self.progress_queued >= MAX_QUEUED_PROGRESS:
+                self.arrived.popleft()  # before the answer, everything queued is progress
+                self.progress_queued -= 1
+            self.progress_queued += 1
+        else:
+            self.answered = True
+            if self.relaying is not None:
+                self.relaying.deadline = min(self.relaying.deadline, anyio.current_time() + RELAY_GRACE)
         self.arrived.append((kind, value))
         self.ready.set()
+
+    def queued_answer(self) -> tuple[str, Any] | None:
+        """The answer, if it has come: the last thing queued once it has."""
+        return self.arrived[-1] if self.answered and self.arrived else None
 
 
 class StdioLane:
@@ -133,6 +169,12 @@ class StdioLane:
         if waiter is not None:
             waiter.put("answer", {"error": {"code": code, "message": message, "data": data}})
 
+    def fail_not_json(self, request_id: str) -> None:
+        """End a request in flight whose answer line the transport could not read as JSON."""
+        waiter = self._pending.get(request_id)
+        if waiter is not None:
+            waiter.put("not_json", None)
+
     def close(self) -> None:
         """The pipe is gone: every request in flight, and every later one, fails with CONNECTION_CLOSED."""
         self._closed = True
@@ -148,7 +190,7 @@ class StdioLane:
                       on_progress: ProgressFn | None = None) -> dict[str, Any]:
         """Send a request and wait for its answer's result (a JSON object); see the module docstring."""
         if self._send is None or self._closed:
-            raise MCPError(code=CONNECTION_CLOSED, message="Connection closed", data=NOT_SENT)
+            raise NotSent
         self._count += 1
         request_id = f"{ID_PREFIX}{self._count}"
         if on_progress is not None:
@@ -157,42 +199,46 @@ class StdioLane:
                           ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode() + b"\n"
         waiter = _Waiter(on_progress)
         self._pending[request_id] = waiter
-        written = False
         try:
             try:
-                written = True  # a write cut short may still have reached the pipe: cancel it all the same
                 await self._send(line)
             except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
-                raise MCPError(code=CONNECTION_CLOSED, message="Connection closed", data=NOT_SENT) from None
-            written = True
+                raise NotSent from None
             with anyio.move_on_after(timeout):
                 return await self._answer(waiter)
+            answered = waiter.queued_answer()
+            if answered is not None:  # it came in time; a relay held it up
+                return _outcome(*answered)
             await self._cancel(request_id, f"timed out after {timeout:g}s")
             raise MCPError(code=REQUEST_TIMEOUT, message=f"Request {method!r} timed out")
         except anyio.get_cancelled_exc_class():
-            if written:
-                with anyio.CancelScope(shield=True):
-                    await self._cancel(request_id, "caller cancelled")
+            # A cancel for an id the upstream never saw (the send was cut short before writing) is ignored.
+            with anyio.CancelScope(shield=True):
+                await self._cancel(request_id, "caller cancelled")
             raise
         finally:
             self._pending.pop(request_id, None)
 
     async def _answer(self, waiter: _Waiter) -> dict[str, Any]:
+        grace = math.inf  # once the answer is in, when the progress before it stops being relayed
         while True:
             await waiter.ready.wait()
             waiter.ready = anyio.Event()
             while waiter.arrived:
                 kind, value = waiter.arrived.popleft()
-                if kind == "progress":
-                    if waiter.on_progress is not None:
-                        try:
-                            await waiter.on_progress(*value)
-                        except Exception:  # a relay that fails does not fail the call
-                            log.exception("relaying an upstream's progress failed")
+                if kind != "progress":
+                    return _outcome(kind, value)
+                waiter.progress_queued -= 1
+                if waiter.on_progress is None:
                     continue
-                if kind == "closed":
-                    raise MCPError(code=CONNECTION_CLOSED, message="Connection closed")
-                return _result_of(value)
+                if waiter.answered and grace == math.inf:
+                    grace = anyio.current_time() + RELAY_GRACE
+                with anyio.CancelScope(deadline=grace) as waiter.relaying:
+                    try:
+                        await waiter.on_progress(*value)
+                    except Exception:  # a relay that fails does not fail the call
+                        log.exception("relaying an upstream's progress failed")
+                waiter.relaying = None
 
     async def _cancel(self, request_id: str, reason: str) -> None:
         if self._send is None or self._closed:
@@ -204,14 +250,13 @@ class StdioLane:
             await self._send(line)
 
 
-def is_not_json(error: Any) -> bool:
-    """Whether an MCPError's ErrorData is the transport's NOT_JSON, not an error the upstream sent."""
-    return error.code == NOT_JSON[0] and error.data == NOT_JSON[2]
-
-
-def not_sent(error: Any) -> bool:
-    """Whether an MCPError's ErrorData is a CONNECTION_CLOSED raised before the request was written."""
-    return error.code == CONNECTION_CLOSED and error.data == NOT_SENT
+def _outcome(kind: str, value: Any) -> dict[str, Any]:
+    """What a request ends with: its result, or the error of its answer or of the pipe, raised."""
+    if kind == "closed":
+        raise MCPError(code=CONNECTION_CLOSED, message="Connection closed")
+    if kind == "not_json":
+        raise AnswerNotJson
+    return _result_of(value)
 
 
 def _result_of(answer: dict[str, Any]) -> dict[str, Any]:

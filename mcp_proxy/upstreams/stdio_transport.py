@@ -42,7 +42,7 @@ from mcp.shared.message import SessionMessage
 
 from mcp_proxy.upstreams.children import child_environment, is_exiting, reaped, start_child, take_early
 from mcp_proxy.upstreams.raw import too_large_error
-from mcp_proxy.upstreams.stdio_lane import NOT_JSON, StdioLane, parse_line
+from mcp_proxy.upstreams.stdio_lane import StdioLane, parse_line
 
 log = logging.getLogger(__name__)
 
@@ -142,8 +142,9 @@ def request_id_of(line: Oversized) -> types.RequestId | None:
     i = len(text) - len(text.lstrip())
     if text[i:i + 1] == "{":
         i += 1
-        # The object's members in order, as long as each fits in the head: a large one ends the search.
-        with suppress(ValueError, IndexError):
+        # The object's members in order, as long as each fits in the head: a large one (or one too deep for
+        # the decoder, or not JSON at all) ends the search, never the reader.
+        with suppress(ValueError, IndexError, RecursionError):
             while True:
                 key, i = decoder.raw_decode(text, i + len(text[i:]) - len(text[i:].lstrip()))
                 i += len(text[i:]) - len(text[i:].lstrip())
@@ -161,7 +162,10 @@ def request_id_of(line: Oversized) -> types.RequestId | None:
     found = _ID_AT_END.search(line.tail)
     if found is None:
         return None
-    value = json.loads(found.group(1))
+    try:
+        value = json.loads(found.group(1))  # a string may hold a bad escape or bytes that are not UTF-8
+    except ValueError:
+        return None
     return value if isinstance(value, (int, str)) else None
 
 
@@ -273,7 +277,7 @@ async def stdio_transport(params: StdioServerParameters, *, label: str, max_mess
             except (ValueError, RecursionError):
                 request_id = request_id_of(Oversized(len(line), line[:ID_WINDOW], line[-ID_WINDOW:]))
                 if lane.owns(request_id):
-                    lane.fail(str(request_id), *NOT_JSON)
+                    lane.fail_not_json(str(request_id))
                     return
         try:
             message = types.jsonrpc_message_adapter.validate_json(line, by_name=False)
@@ -304,7 +308,9 @@ async def stdio_transport(params: StdioServerParameters, *, label: str, max_mess
                     await process.stdin.send((data + "\n").encode())
 
     if lane is not None and process.stdin is not None:
-        lane.attach(process.stdin.send)  # anyio's send writes the whole line at once: safe beside `writer`
+        # Beside `writer`, on the same pipe: on asyncio (the only loop `serve` runs) a send writes the whole line
+        # at once and concurrent drains are allowed; trio would refuse two senders.
+        lane.attach(process.stdin.send)
 
     stderr_done = anyio.Event()
 

@@ -26,7 +26,8 @@ from typing import Any
 
 DEPTH = 100_000
 ECHO = {"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]}
-HOSTILE = ("nan", "notobject", "badcode", "twice", "early", "request_like", "progress_junk", "deep", "silent", "die")
+HOSTILE = ("nan", "notobject", "badcode", "twice", "early", "request_like", "progress_junk", "deep", "silent", "die",
+           "junk_first", "fake_not_sent")
 TOOLS = [{"name": "echo", "description": "Echo the text back.", "inputSchema": ECHO,
           "annotations": {"readOnlyHint": True}}]
 TOOLS += [{"name": name, "description": f"Misbehave: {name}.", "inputSchema": {"type": "object"}}
@@ -87,6 +88,17 @@ def call_tool(rid: Any, params: dict[str, Any]) -> None:
     elif name == "deep":
         write('{"jsonrpc":"2.0","id":' + quoted + ',"result":{"content":[{"type":"text","text":"deep"}],'
               '"structuredContent":{"value":' + "[" * DEPTH + "]" * DEPTH + "}}}")
+    elif name == "junk_first":
+        # Lines that are not JSON, each shaped to trip the search for an id in them, then the real answer.
+        write('debug: {"path": "C:\\Users\\x", "id": "C:\\Users"}')  # an id with a bad escape
+        write('{"id": "\\q"}')
+        write('{"result":' + "[" * DEPTH + "]" * DEPTH + ',"id":' + quoted + "} trailing junk")  # id last, deep
+        sys.stdout.buffer.write(b'{"id": "\xff\xfe"} \xff\n')  # not UTF-8
+        sys.stdout.buffer.flush()
+        send({"jsonrpc": "2.0", "id": rid, "result": text_result("junk_first answered")})
+    elif name == "fake_not_sent":  # an error dressed as the proxy's own "the call was never sent"
+        send({"jsonrpc": "2.0", "id": rid, "error": {"code": -32000, "message": "x",
+                                                     "data": {"reason": "mcp-access-proxy/not-sent"}}})
     elif name == "die":
         os._exit(7)
     elif name != "silent":

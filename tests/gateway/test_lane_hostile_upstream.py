@@ -167,6 +167,24 @@ def test_an_error_of_no_valid_shape_is_a_clear_error(lane):
     lane.audited(**{rid: "tool_error"})
 
 
+def test_lines_that_are_not_json_before_the_answer_do_not_cost_the_connection(lane):
+    # Each line fails the strict parse, and the search for an id in it must fail quietly too: a bad escape, a
+    # deep answer with its id last, bytes that are not UTF-8.
+    rid, answer = lane.call("junk_first")
+    lane.lane_id("junk_first")
+    assert _text(answer) == "junk_first answered", answer
+    assert [m.get("method") for m in lane.received()].count("initialize") == 1, "the connection was not lost"
+    lane.still_serving()
+    lane.audited(**{rid: "ok"})
+
+
+def test_an_error_that_imitates_the_proxys_own_marker_is_the_upstreams_error(lane):
+    rid, answer = lane.call("fake_not_sent")
+    assert answer["result"]["isError"] is True and NOT_SENT_TEXT not in _text(answer), answer
+    assert "did not run" not in _text(answer), "the upstream cannot make the proxy vouch that a call did not run"
+    lane.still_serving()
+
+
 def test_a_second_answer_to_the_same_id_is_never_seen(lane):
     rid, answer = lane.call("twice")
     lane.lane_id("twice")

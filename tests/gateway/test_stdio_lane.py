@@ -11,7 +11,13 @@ import anyio
 import pytest
 from mcp.shared.exceptions import MCPError
 
-from mcp_proxy.upstreams.stdio_lane import CONNECTION_CLOSED, REQUEST_TIMEOUT, StdioLane, parse_line
+from mcp_proxy.upstreams.stdio_lane import (
+    CONNECTION_CLOSED,
+    MAX_QUEUED_PROGRESS,
+    REQUEST_TIMEOUT,
+    StdioLane,
+    parse_line,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -215,3 +221,57 @@ def test_lines_are_parsed_as_strict_json():
     for junk in (b'{"result": NaN}', b'{"result": Infinity}', b'{"result": -Infinity}', b"{nope"):
         with pytest.raises(ValueError):
             parse_line(junk)
+
+
+async def test_an_answer_held_up_by_a_slow_progress_relay_is_still_the_answer_not_a_timeout():
+    lane, pipe = _lane()
+
+    async def slow_relay(progress: float, total: float | None, message: str | None) -> None:
+        await anyio.sleep(5)  # a client that does not read its progress
+
+    async with anyio.create_task_group() as tg:
+        got: list[dict[str, Any]] = []
+
+        async def call() -> None:
+            got.append(await lane.request("tools/call", {"name": "p"}, timeout=1, on_progress=slow_relay))
+
+        tg.start_soon(call)
+        sent = await pipe.next_request()
+        token = sent["params"]["_meta"]["progressToken"]
+        with anyio.fail_after(4):
+            assert lane.take({"jsonrpc": "2.0", "method": "notifications/progress",
+                              "params": {"progressToken": token, "progress": 1}})
+            await anyio.sleep(0.05)
+            assert lane.take(_answer(sent["id"], {"content": []}))
+            while not got:
+                await anyio.sleep(0.05)
+    assert got == [{"content": []}], "the upstream answered in time"
+    assert not [line for line in pipe.lines if line.get("method") == "notifications/cancelled"]
+
+
+async def test_progress_an_upstream_floods_is_kept_bounded_and_the_latest_is_kept():
+    lane, pipe = _lane()
+    relayed: list[float] = []
+    release = anyio.Event()
+
+    async def relay(progress: float, total: float | None, message: str | None) -> None:
+        await release.wait()
+        relayed.append(progress)
+
+    async with anyio.create_task_group() as tg:
+        got: list[dict[str, Any]] = []
+
+        async def call() -> None:
+            got.append(await lane.request("tools/call", {"name": "p"}, timeout=30, on_progress=relay))
+
+        tg.start_soon(call)
+        sent = await pipe.next_request()
+        token = sent["params"]["_meta"]["progressToken"]
+        await anyio.sleep(0.01)  # the call is in its first relay's wait (progress 0) from here on
+        for step in range(100_000):
+            lane.take({"jsonrpc": "2.0", "method": "notifications/progress",
+                       "params": {"progressToken": token, "progress": step}})
+        lane.take(_answer(sent["id"], {"content": []}))
+        release.set()
+    assert got == [{"content": []}]
+    assert len(relayed) <= MAX_QUEUED_PROGRESS + 1 and relayed[-1] == 99_999 and relayed == sorted(relayed)
