@@ -38,11 +38,11 @@ from mcp.client.stdio import StdioServerParameters
 from mcp.client.subscriptions import ListenNotSupportedError, SubscriptionLost
 from mcp.shared.dispatcher import CallOptions
 from mcp.shared.exceptions import MCPError
+from mcp_types import CONNECTION_CLOSED, REQUEST_TIMEOUT
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from mcp_proxy import __version__
 from mcp_proxy.config import SecretError, SecretRef, SecretStore, UpstreamConfig
-from mcp_proxy.errors import UpstreamError
 from mcp_proxy.tracing import outbound_meta
 from mcp_proxy.upstreams.base import (
     ProgressRelay,
@@ -61,6 +61,21 @@ from mcp_proxy.upstreams.eras import (
     connect_options,
     verdict_for,
 )
+from mcp_proxy.upstreams.mcp_failures import (
+    AnswerTooLarge,
+    HttpStatusWatch,
+    call_answer_too_large,
+    closed_before_sent,
+    closed_during_call,
+    connect_failure_text,
+    failed_on_size,
+    leaf_of,
+    not_json_result,
+    not_mcp_result,
+    refused_mid_session_result,
+    rejected_result,
+    too_large_text,
+)
 from mcp_proxy.upstreams.raw import (
     bound_discover_probe,
     bounded_streamable_http,
@@ -77,8 +92,6 @@ log = logging.getLogger(__name__)
 MAX_LIST_PAGES = 100
 HEALTH_INTERVAL = 0.5
 PING_INTERVAL = 30.0
-CONNECTION_CLOSED = -32000
-REQUEST_TIMEOUT = -32001
 # An oversized tool list does not shrink by asking again at once: wait this long (not the backoff's 0.5 s,
 # 1 s, ...) between attempts, each of which costs reading the whole answer.
 TOO_LARGE_RETRY = 300.0
@@ -86,44 +99,6 @@ TOO_LARGE_RETRY = 300.0
 # and every RELIST_DEFAULT when the list says no ttlMs.
 RELIST_DEFAULT = 60.0
 RELIST_BOUNDS = (5.0, 600.0)
-
-
-class AnswerTooLarge(UpstreamError):
-    """An upstream's answer was over its `max_message_bytes`; the text names the limit and what to do."""
-
-    error_type = "answer_too_large"
-
-
-def _is_too_large(exc: BaseException) -> bool:
-    """Whether a connect failed on an answer over max_message_bytes (the handshake's or the tool list's)."""
-    leaf = exc
-    while isinstance(leaf, BaseExceptionGroup) and leaf.exceptions:
-        leaf = leaf.exceptions[0]
-    return isinstance(leaf, AnswerTooLarge) or (isinstance(leaf, MCPError) and is_too_large(leaf.error))
-
-
-def _bytes_text(n: int) -> str:
-    for unit, size in (("MiB", 1024 * 1024), ("KiB", 1024)):
-        if n % size == 0:
-            return f"{n // size} {unit}"
-    return f"{n} bytes"
-
-
-class HttpStatusWatch:
-    """Remembers the last HTTP error status: the SDK turns a 401 into a generic error.
-
-    `auth_refusals` counts 401/403 answers, so that a call can tell whether its own failure came with one
-    (the SDK reports a refused POST only as MCP error -32603 "Server returned an error response")."""
-
-    def __init__(self) -> None:
-        self.last_error_status: int | None = None
-        self.auth_refusals = 0
-
-    async def on_response(self, response: Any) -> None:
-        if response.status_code >= 400:
-            self.last_error_status = response.status_code
-            if response.status_code in (401, 403):
-                self.auth_refusals += 1
 
 
 class McpUpstream(Upstream):
@@ -164,33 +139,11 @@ class McpUpstream(Upstream):
 
     def _describe_failure(self, exc: BaseException) -> str:
         """A one-line reason without exception text that might carry a secret."""
-        leaf = exc
-        while isinstance(leaf, BaseExceptionGroup) and leaf.exceptions:
-            leaf = leaf.exceptions[0]
-        if isinstance(leaf, (SecretError, AnswerTooLarge, StaleVerdict)):
-            return str(leaf)
-        if isinstance(leaf, FileNotFoundError):
-            return f"the command {self.cfg.command!r} was not found; check upstreams.{self.key}.command"
-        if isinstance(leaf, TimeoutError):
-            return f"no answer within {self.cfg.connect_timeout:g} s (connect_timeout)"
         status = self._http_watch.last_error_status
-        if status in (401, 403):
-            return self.auth_advice(status)
-        if status:
-            return f"the server answered HTTP {status}"
-        if isinstance(leaf, MCPError):
-            if is_too_large(leaf.error):
-                return self._too_large("handshake (initialize)")
-            if leaf.error.code == CONNECTION_CLOSED:
-                return "the server closed the connection (it exited or crashed)"
-            return f"the server refused the handshake (MCP error {leaf.error.code})"
-        return f"connection failed ({type(leaf).__name__})"
+        return connect_failure_text(exc, self.cfg, status, self.auth_advice(status) if status in (401, 403) else None)
 
     def _refused_credentials(self, exc: BaseException) -> bool:
-        leaf = exc
-        while isinstance(leaf, BaseExceptionGroup) and leaf.exceptions:
-            leaf = leaf.exceptions[0]
-        return isinstance(leaf, SecretError) or self._http_watch.last_error_status in (401, 403)
+        return isinstance(leaf_of(exc), SecretError) or self._http_watch.last_error_status in (401, 403)
 
     def auth_advice(self, status: int) -> str:
         if self.cfg.auth == "oauth":
@@ -257,7 +210,7 @@ class McpUpstream(Upstream):
                     page = await raw_request(session, "tools/list", params, {"timeout": timeout})
                 except MCPError as exc:
                     if is_too_large(exc.error):
-                        raise AnswerTooLarge(self._too_large("tools/list")) from None
+                        raise AnswerTooLarge(too_large_text(self.cfg, "tools/list")) from None
                     if check_era and page_number == 0:
                         raise StaleVerdict(f"it refused the remembered protocol era {client.protocol_version} "
                                            f"(MCP error {exc.error.code})") from None
@@ -284,11 +237,6 @@ class McpUpstream(Upstream):
                 break
         return tools
 
-    def _too_large(self, what: str) -> str:
-        return (f"its {what} answer was larger than {_bytes_text(self.cfg.max_message_bytes)} (max_message_bytes); "
-                f"raise upstreams.{self.key}.max_message_bytes in the proxy's config, or ask the server's "
-                "maintainers why it is so large")
-
     async def run(self, events: UpstreamEvents) -> None:
         if self._eras is not None:
             self._verdict = await anyio.to_thread.run_sync(self._eras.recall)
@@ -305,7 +253,7 @@ class McpUpstream(Upstream):
             except Exception as exc:  # noqa: BLE001 - isolate this upstream's failure
                 reason = self._describe_failure(exc)
                 self._credentials_refused = self._refused_credentials(exc)
-                too_large = _is_too_large(exc)
+                too_large = failed_on_size(exc)
                 # The remembered era may be what failed (the server was upgraded or downgraded): the next attempt
                 # probes, and comes at once. A failure that had nothing to do with the era costs one probe.
                 doubted = self._mode != "auto" and self._verdict is not None and not too_large
@@ -520,46 +468,19 @@ class McpUpstream(Upstream):
                 raw = await raw_request(client.session, "tools/call", params, opts)
         except MCPError as exc:
             code = exc.error.code
-            if is_too_large(exc.error):
-                # The transport dropped the answer as it streamed by; the session is intact.
-                raise AnswerTooLarge(
-                    f"The answer of the upstream '{self.key}' was larger than "
-                    f"{_bytes_text(self.cfg.max_message_bytes)} (max_message_bytes), so the proxy dropped it; the "
-                    "tool may have run anyway. Ask for less (a narrower query or a smaller page), or raise "
-                    f"upstreams.{self.key}.max_message_bytes in the proxy's config."
-                ) from None
+            if is_too_large(exc.error):  # the transport dropped the answer as it streamed by; the session is intact
+                raise call_answer_too_large(self.cfg) from None
             if self._http_watch.auth_refusals > refusals:
                 return self._refused_mid_session()
             if code == REQUEST_TIMEOUT:
                 raise TimeoutError from None
-            if isinstance(exc, NotSent):
+            if isinstance(exc, NotSent) or code == CONNECTION_CLOSED:
                 self._dead.set()
-                raise UpstreamUnavailable(
-                    f"the upstream '{self.key}' closed the connection before the call was sent (it exited or "
-                    "restarted), so the call did not run. The proxy reconnects in the background; try again "
-                    "shortly, or run `mcp-access-proxy doctor`."
-                ) from None
-            if code == CONNECTION_CLOSED:
-                self._dead.set()
-                raise UpstreamUnavailable(
-                    f"the upstream '{self.key}' closed the connection during the call (it crashed or restarted); "
-                    "the call may or may not have taken effect. The proxy reconnects in the background: "
-                    "check the state before repeating a write."
-                ) from None
+                text = closed_before_sent(self.key) if isinstance(exc, NotSent) else closed_during_call(self.key)
+                raise UpstreamUnavailable(text) from None
             if isinstance(exc, AnswerNotJson):
-                return types.CallToolResult(
-                    content=[types.TextContent(type="text", text=(
-                        f"The upstream '{self.key}' answered with a message that is not valid JSON (for example "
-                        "NaN, or nested too deep); the proxy cannot pass it on, and the tool may have run. Report "
-                        "this to the server's maintainers."))],
-                    is_error=True,
-                )
-            message = (exc.error.message or "")[:500]
-            return types.CallToolResult(
-                content=[types.TextContent(type="text", text=(
-                    f"The upstream '{self.key}' rejected the call (MCP error {code}): {message}"))],
-                is_error=True,
-            )
+                return not_json_result(self.key)
+            return rejected_result(self.key, code, exc.error.message or "")
         # Returned as the raw dict: the server validates and sieves it once for the client's protocol version on
         # the way out, so validating it here too would double the cost of every call. A result that is not
         # even shaped like one is turned into an error here, so the model learns what happened.
@@ -568,12 +489,7 @@ class McpUpstream(Upstream):
             # The upstream asks for input (an elicitation, ...) instead of sending a request: passed on unchanged.
             return raw
         if not isinstance(raw.get("content"), list):
-            return types.CallToolResult(
-                content=[types.TextContent(type="text", text=(
-                    f"The upstream '{self.key}' returned a result that is not valid MCP; the proxy cannot pass "
-                    "it on. Report this to the server's maintainers."))],
-                is_error=True,
-            )
+            return not_mcp_result(self.key)
         if result_type == "complete":
             # The result as a handshake-era upstream sends it: the server adds `resultType` for a 2026-07-28
             # client (app.py: for_era), and the fast path, which serves handshake-era clients, passes dicts on.
@@ -591,9 +507,4 @@ class McpUpstream(Upstream):
         self.status.detail = advice
         self._client = None  # calls from now on fail at once with the advice, not on the closing session
         self._dead.set()
-        return types.CallToolResult(
-            content=[types.TextContent(type="text", text=(
-                f"The upstream '{self.key}' did not run the call: {advice}. Its other tools fail the same way "
-                "until the credential is fixed."))],
-            is_error=True,
-        )
+        return refused_mid_session_result(self.key, advice)

@@ -39,7 +39,8 @@ import mcp_types as types
 from mcp_proxy.config import SecretError, SecretRef, SecretStore, UpstreamConfig
 from mcp_proxy.errors import AuthUnavailable, SignInRequired, ToolFailure, UpstreamUnavailable
 from mcp_proxy.upstreams.base import ProgressRelay, SignInBroker, UpstreamEvents, connection_identity
-from mcp_proxy.upstreams.mcp_upstream import HttpStatusWatch, McpUpstream
+from mcp_proxy.upstreams.mcp_failures import HttpStatusWatch
+from mcp_proxy.upstreams.mcp_upstream import McpUpstream
 
 if TYPE_CHECKING:
     from mcp_proxy.auth import TokenBroker

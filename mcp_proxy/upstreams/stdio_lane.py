@@ -17,7 +17,8 @@ which an upstream cannot imitate with an error code: `NotSent` (the call did not
 Progress for a request is relayed in the order it came, before the request's answer is returned, bounded
 (`MAX_QUEUED_PROGRESS`, `RELAY_GRACE`) so that neither a flood nor a slow relay holds the answer up.
 
-Standard library, anyio and the SDK's error type only: the transport imports it for every stdio upstream.
+Standard library, anyio and the SDK's error type and codes only: the transport imports it for every stdio
+upstream.
 """
 
 from __future__ import annotations
@@ -32,12 +33,11 @@ from typing import Any
 
 import anyio
 from mcp.shared.exceptions import MCPError
+from mcp_types import CONNECTION_CLOSED, REQUEST_TIMEOUT
 
 log = logging.getLogger(__name__)
 
 ID_PREFIX = "mcp-access-proxy/"
-CONNECTION_CLOSED = -32000
-REQUEST_TIMEOUT = -32001
 CANCEL_WRITE_TIMEOUT = 1.0  # how long a courtesy cancel may take to write before it is given up
 # Progress that arrives while the relay is behind is kept up to this many notifications, the oldest dropped
 # first: an upstream that floods progress costs bounded memory, and the client still sees the latest.
