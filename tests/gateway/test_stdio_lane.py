@@ -223,6 +223,23 @@ def test_lines_are_parsed_as_strict_json():
             parse_line(junk)
 
 
+def _progress(token: str, **fields: Any) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "method": "notifications/progress", "params": {"progressToken": token, **fields}}
+
+
+async def _call_with_progress(tg: Any, lane: StdioLane, pipe: Pipe, relay: Any,
+                              timeout: float) -> tuple[list[dict[str, Any]], dict[str, Any], str]:
+    """Start a call that asks for progress: (where its result will be, the request as sent, its token)."""
+    got: list[dict[str, Any]] = []
+
+    async def call() -> None:
+        got.append(await lane.request("tools/call", {"name": "p"}, timeout=timeout, on_progress=relay))
+
+    tg.start_soon(call)
+    sent = await pipe.next_request()
+    return got, sent, sent["params"]["_meta"]["progressToken"]
+
+
 async def test_an_answer_held_up_by_a_slow_progress_relay_is_still_the_answer_not_a_timeout():
     lane, pipe = _lane()
 
@@ -230,17 +247,9 @@ async def test_an_answer_held_up_by_a_slow_progress_relay_is_still_the_answer_no
         await anyio.sleep(5)  # a client that does not read its progress
 
     async with anyio.create_task_group() as tg:
-        got: list[dict[str, Any]] = []
-
-        async def call() -> None:
-            got.append(await lane.request("tools/call", {"name": "p"}, timeout=1, on_progress=slow_relay))
-
-        tg.start_soon(call)
-        sent = await pipe.next_request()
-        token = sent["params"]["_meta"]["progressToken"]
+        got, sent, token = await _call_with_progress(tg, lane, pipe, slow_relay, timeout=1)
         with anyio.fail_after(4):
-            assert lane.take({"jsonrpc": "2.0", "method": "notifications/progress",
-                              "params": {"progressToken": token, "progress": 1}})
+            assert lane.take(_progress(token, progress=1))
             await anyio.sleep(0.05)
             assert lane.take(_answer(sent["id"], {"content": []}))
             while not got:
@@ -259,18 +268,10 @@ async def test_progress_an_upstream_floods_is_kept_bounded_and_the_latest_is_kep
         relayed.append(progress)
 
     async with anyio.create_task_group() as tg:
-        got: list[dict[str, Any]] = []
-
-        async def call() -> None:
-            got.append(await lane.request("tools/call", {"name": "p"}, timeout=30, on_progress=relay))
-
-        tg.start_soon(call)
-        sent = await pipe.next_request()
-        token = sent["params"]["_meta"]["progressToken"]
-        await anyio.sleep(0.01)  # the call is in its first relay's wait (progress 0) from here on
+        got, sent, token = await _call_with_progress(tg, lane, pipe, relay, timeout=30)
+        await anyio.sleep(0.01)  # the call waits for its answer from here on; all that follows comes at once
         for step in range(100_000):
-            lane.take({"jsonrpc": "2.0", "method": "notifications/progress",
-                       "params": {"progressToken": token, "progress": step}})
+            lane.take(_progress(token, progress=step))
         lane.take(_answer(sent["id"], {"content": []}))
         release.set()
     assert got == [{"content": []}]
