@@ -92,9 +92,9 @@ class _Waiter:
         self.relaying: anyio.CancelScope | None = None  # the relay under way, bounded once the answer is in
 
     def put(self, kind: str, value: Any) -> None:
+        if self.answered:
+            return  # the first end counts: a second answer, progress after it, the pipe closing after it
         if kind == "progress":
-            if self.answered:
-                return  # progress after the answer: the call has ended
             if self.progress_queued >= MAX_QUEUED_PROGRESS:
                 self.arrived.popleft()  # before the answer, everything queued is progress
                 self.progress_queued -= 1

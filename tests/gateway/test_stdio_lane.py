@@ -276,3 +276,20 @@ async def test_progress_an_upstream_floods_is_kept_bounded_and_the_latest_is_kep
         release.set()
     assert got == [{"content": []}]
     assert len(relayed) <= MAX_QUEUED_PROGRESS + 1 and relayed[-1] == 99_999 and relayed == sorted(relayed)
+
+
+async def test_the_first_end_of_a_request_counts():
+    # An answer held up by a slow relay stays the answer when the pipe closes or a second answer comes after it.
+    lane, pipe = _lane()
+
+    async def slow_relay(progress: float, total: float | None, message: str | None) -> None:
+        await anyio.sleep(5)
+
+    async with anyio.create_task_group() as tg:
+        got, sent, token = await _call_with_progress(tg, lane, pipe, slow_relay, timeout=0.5)
+        assert lane.take(_progress(token, progress=1))
+        await anyio.sleep(0.05)
+        assert lane.take(_answer(sent["id"], {"content": [{"type": "text", "text": "first"}]}))
+        assert lane.take(_answer(sent["id"], {"content": [{"type": "text", "text": "second"}]}))
+        lane.close()
+    assert got == [{"content": [{"type": "text", "text": "first"}]}]
