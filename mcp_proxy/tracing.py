@@ -13,7 +13,7 @@ import re
 from contextvars import ContextVar
 from dataclasses import dataclass
 
-from mcp_proxy.ids import random_hex
+from mcp_proxy.ids import trace_hex
 
 _TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
 _ZERO_TRACE, _ZERO_SPAN = "0" * 32, "0" * 16
@@ -49,9 +49,9 @@ def trace_for(traceparent: object, tracestate: object = None) -> Trace:
     parent = parse_traceparent(traceparent)
     state = tracestate if isinstance(tracestate, str) and len(tracestate) <= MAX_TRACESTATE else None
     if parent is None:
-        return Trace(random_hex(16), random_hex(8), None)
+        return Trace(trace_hex(16), trace_hex(8), None)
     trace_id, parent_span, flags = parent
-    return Trace(trace_id, random_hex(8), parent_span, flags, state)
+    return Trace(trace_id, trace_hex(8), parent_span, flags, state)
 
 
 current_trace: ContextVar[Trace | None] = ContextVar("mcp_access_proxy_trace", default=None)
