@@ -8,7 +8,8 @@ Prints each measure for "direct" (a client -> fake upstream over stdio) and "pro
 (the client -> mcp-access-proxy -> the same upstream), and the ratio or difference.
 Run by hand, not in CI. Targets (issue 18): cold start to the first tools/list <= 1.0x
 direct with an empty cache and <= 0.5x with a warm one; exit <= 100 ms after stdin
-closes; p50 overhead <= +0.3 ms and >= 0.95x direct's calls/s at 16 and 64 in flight;
+closes; p50 overhead <= +0.3 ms and >= 0.95x direct's calls/s at 16 and 64 in flight
+(stdio and Streamable HTTP upstreams);
 proxy RSS <= 60 MiB with 4 upstreams. Start-up and exit are measured over raw pipes, as
 a desktop client sees them; calls, lists and memory through the official SDK client.
 `scripts/bench_tool_list.py` measures the size of the tool list.
@@ -74,6 +75,60 @@ def targets(home: Path, upstreams: int = 1, tools: int = 0) -> dict[str, tuple[l
         "relay": ([RELAY, PY, FAKE, "--tools", str(tools)], ""),
         "proxy": (["-m", "mcp_proxy", "--config", str(cfg)], "u0_"),
     }
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def http_rows(args: argparse.Namespace, home: Path, env: dict[str, str]) -> list[tuple[str, str, str, str]]:
+    """The same echo calls to a Streamable HTTP upstream (the fake upstream with --http): direct (the SDK
+    client over HTTP) and through the proxy, interleaved; the proxy's CPU per call."""
+    from mcp import Client
+
+    home.mkdir(parents=True, exist_ok=True)
+    port = _free_port()
+    server = subprocess.Popen([PY, FAKE, "--http", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/mcp"
+    cfg = home / "config.toml"
+    cfg.write_text(f'log_level = "warning"\n[user]\nemail = "bench@example.com"\n'
+                   f'[upstreams.u0]\nkind = "mcp"\nurl = "{url}"\n')
+    try:
+        for _ in range(100):  # until the server listens
+            try:
+                async with Client(url, mode="legacy", cache=None) as probe:
+                    await probe.list_tools()
+                break
+            except Exception:  # noqa: BLE001 - not up yet
+                await anyio.sleep(0.1)
+        async with Client(url, mode="legacy", cache=None) as direct, \
+                connect(["-m", "mcp_proxy", "--config", str(cfg)], env) as proxy:
+            clients = {"direct": direct, "proxy": proxy}
+            for kind, c in clients.items():
+                await c.list_tools()
+                await latencies(c, kind, 50)
+            pid = child_pid(b"-m\0mcp_proxy\0")
+            lat: dict[str, list[float]] = {k: [] for k in clients}
+            cpu = 0.0
+            for _ in range(10):
+                for kind, c in clients.items():
+                    start = cpu_seconds(pid) if pid and kind == "proxy" else 0.0
+                    lat[kind] += await latencies(c, kind, args.calls // 10)
+                    cpu += cpu_seconds(pid) - start if pid and kind == "proxy" else 0.0
+            rates = {k: statistics.median([await throughput(c, k, 16, args.calls) for _ in range(args.rounds)])
+                     for k, c in clients.items()}
+    finally:
+        server.terminate()
+        server.wait()
+    d, p = pct(lat["direct"], 0.5) * 1000, pct(lat["proxy"], 0.5) * 1000
+    return [("HTTP upstream: echo call p50", f"{d:.2f} ms", f"{p:.2f} ms", f"{p - d:+.2f} ms"),
+            ("HTTP upstream: proxy CPU per call", "-", f"{cpu / len(lat['proxy']) * 1000:.3f} ms", ""),
+            ("HTTP upstream: calls/s, 16 in flight", f"{rates['direct']:.0f}", f"{rates['proxy']:.0f}",
+             f"{rates['proxy'] / rates['direct']:.2f}x")]
 
 
 def env_for(home: Path) -> dict[str, str]:
@@ -403,6 +458,8 @@ async def main(args: argparse.Namespace) -> None:
             rate = {k: statistics.median(v) for k, v in rates.items()}
             rows.append((f"calls/s, {in_flight} in flight", f"{rate['direct']:.0f}", f"{rate['proxy']:.0f}",
                          ", ".join(f"{k} {rate[k] / rate['direct']:.2f}x" for k in (*proxies, "relay"))))
+
+    rows += await http_rows(args, home / "http", env_for(home / "http"))
 
     # tools/list with 500 upstream tools.
     (home / "big").mkdir()
