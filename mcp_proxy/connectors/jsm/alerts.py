@@ -154,13 +154,9 @@ async def _recipients(ctx: Context, values: Any, name: str) -> list[dict[str, An
 
 @TOOLS.tool("create_alert", "Create a JSM Operations alert, notifying its responders; an open alert with the "
             "same alias is de-duplicated instead. " + WAITS,
-            schemas.new_alert(message="", alias="Your key for de-duplication and later actions.",
-                              responders="Who to notify: teams by id or name, the others by id (users: account "
+            schemas.new_alert(responders="Who to notify: teams by id or name, the others by id (users: account "
                                          "id).",
-                              visible_to="Who may see it without being notified.",
-                              action="", tag="", details="Custom properties (extraProperties), ≤8000 characters in "
-                                                         "all.",
-                              entity="What it is about, e.g. a host.", priority="", note=""),
+                              details="Custom properties (extraProperties), ≤8000 characters in all."),
             read_only=False, title="Create alert")
 async def create_alert(ctx: Context, args: Args) -> ToolOutput:
     body = pick(args, "message", "alias", "description", "actions", "tags", "entity", "priority", "note")
@@ -244,10 +240,10 @@ async def add_alert_note(ctx: Context, args: Args) -> ToolOutput:
 
 
 TOOLS.add("snooze_alert", "Snooze a JSM Operations alert's notifications until endTime or for minutes. " + WAITS,
-          schemas.snooze(end_time="Future end, ISO 8601.", minutes="Instead of endTime."),
+          schemas.SNOOZE,
           _action("snooze", "snooze", _snooze), read_only=False, idempotent=True, title="Snooze alert")
 TOOLS.add("escalate_alert", "Escalate a JSM Operations alert to the next level of an escalation now. " + WAITS,
-          schemas.escalate(escalation_id="", name="Instead of id."),
+          schemas.ESCALATE,
           _action("escalate", "escalate", _escalation), read_only=False, title="Escalate alert")
 TOOLS.add("assign_alert", "Make a user the owner of a JSM Operations alert, by Atlassian account id. " + WAITS,
           schemas.assign(account_id="Atlassian account id.", username="Not supported (give id)."),

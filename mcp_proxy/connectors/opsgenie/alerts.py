@@ -16,8 +16,9 @@ from mcp_proxy.connectors.opsgenie.common import (
     matching,
 )
 from mcp_proxy.connectors.opsgenie.schemas import (
+    ESCALATE,
+    SNOOZE,
     assign,
-    escalate,
     limit,
     new_alert,
     non_negative,
@@ -25,7 +26,6 @@ from mcp_proxy.connectors.opsgenie.schemas import (
     page_limit,
     paged_output,
     segment,
-    snooze,
 )
 from mcp_proxy.connectors.opsgenie.writes import action_body, recipients, with_actor, write_result
 from mcp_proxy.connectors.schema import enum, obj, pick, text
@@ -112,10 +112,7 @@ async def get_alert(ctx: Context, args: Args) -> ToolOutput:
 
 @TOOLS.tool("create_alert", "Create an Opsgenie alert, notifying its responders; an open alert with the same alias is "
             "de-duplicated instead. " + WAITS,
-            new_alert(message="", alias="Your key for de-duplication and later actions.",
-                      responders="Who to notify.", visible_to="Who may see it without being notified.",
-                      action="", tag="", details="Custom properties, ≤8000 characters in all.",
-                      entity="What it is about, e.g. a host.", priority="", note=""),
+            new_alert(responders="Who to notify.", details="Custom properties, ≤8000 characters in all."),
             read_only=False, title="Create alert")
 async def create_alert(ctx: Context, args: Args) -> ToolOutput:
     body = pick(args, "message", "alias", "description", "actions", "tags", "details", "entity", "priority", "note")
@@ -150,11 +147,11 @@ TOOLS.add("add_alert_note", "Add a note (comment) to an Opsgenie alert, e.g. fin
           on_alert({"note": text("", 25000, 1)}, ("identifier", "note")),
           _action("/notes", "add a note to"), read_only=False, title="Add alert note")
 TOOLS.add("snooze_alert", "Snooze an Opsgenie alert's notifications until endTime or for minutes. " + WAITS,
-          snooze(end_time="Future end, ISO 8601.", minutes="Instead of endTime."),
+          SNOOZE,
           _action("/snooze", "snooze", ("endTime", "minutes", "note")), read_only=False, idempotent=True,
           title="Snooze alert")
 TOOLS.add("escalate_alert", "Escalate an Opsgenie alert to the next level of an escalation policy now. " + WAITS,
-          escalate(escalation_id="", name="Instead of id."),
+          ESCALATE,
           _action("/escalate", "escalate", ("escalation", "note")), read_only=False, title="Escalate alert")
 TOOLS.add("assign_alert", "Make a user the owner of an Opsgenie alert. " + WAITS,
           assign(account_id="", username="Instead of id (email)."),

@@ -62,33 +62,30 @@ def on_alert(fields: dict[str, Any] | None = None, required: tuple[str, ...] = I
     return obj({**IDENT, **({"note": NOTE} if fields is None else fields)}, required)
 
 
-def new_alert(*, message: str, alias: str, responders: str, visible_to: str, action: str, tag: str, details: str,
-              entity: str, priority: str, note: str) -> dict[str, Any]:
-    """The input schema of create_alert (Opsgenie's limits, which JSM keeps), with each backend's wording."""
-    return obj({"message": text(message, 130, 1),
-                "alias": text(alias, 512),
+def new_alert(*, responders: str, details: str) -> dict[str, Any]:
+    """The input schema of create_alert (Opsgenie's limits, which JSM keeps); each backend says who can be
+    notified and where custom properties go."""
+    return obj({"message": text("", 130, 1),
+                "alias": text("Your key for de-duplication and later actions.", 512),
                 "description": text("Details for responders.", 15000),
                 "responders": described({"type": "array", "maxItems": 50, "items": RESPONDER}, responders),
-                "visibleTo": described({"type": "array", "maxItems": 50, "items": VISIBLE_TO}, visible_to),
-                "actions": {"type": "array", "maxItems": 10, "items": text(action, 50, 1)},
-                "tags": {"type": "array", "maxItems": 20, "items": text(tag, 50, 1)},
+                "visibleTo": described({"type": "array", "maxItems": 50, "items": VISIBLE_TO},
+                                       "Who may see it without being notified."),
+                "actions": {"type": "array", "maxItems": 10, "items": text("", 50, 1)},
+                "tags": {"type": "array", "maxItems": 20, "items": text("", 50, 1)},
                 "details": described({"type": "object", "maxProperties": 100,
                                       "additionalProperties": {"type": "string", "maxLength": 8000}}, details),
-                "entity": text(entity, 512),
-                "priority": enum(priority, ["P1", "P2", "P3", "P4", "P5"], "P3"),
-                "note": text(note, 25000)}, ("message",))
+                "entity": text("What it is about, e.g. a host.", 512),
+                "priority": enum("", ["P1", "P2", "P3", "P4", "P5"], "P3"),
+                "note": text("", 25000)}, ("message",))
 
 
-def snooze(*, end_time: str, minutes: str) -> dict[str, Any]:
-    """The input schema of snooze_alert: until endTime, or for minutes (at most 30 days)."""
-    return on_alert({"endTime": {**DATE_TIME, "description": end_time},
-                     "minutes": {"type": "integer", "minimum": 1, "maximum": 43200, "description": minutes},
-                     "note": NOTE})
-
-
-def escalate(*, escalation_id: str, name: str) -> dict[str, Any]:
-    """The input schema of escalate_alert: the escalation by id or name."""
-    return on_alert({"escalation": obj({"id": text(escalation_id, 512), "name": text(name, 512)}), "note": NOTE},
+# snooze_alert: until endTime, or for minutes (at most 30 days).
+SNOOZE = on_alert({"endTime": {**DATE_TIME, "description": "Future end, ISO 8601."},
+                   "minutes": {"type": "integer", "minimum": 1, "maximum": 43200, "description": "Instead of endTime."},
+                   "note": NOTE})
+# escalate_alert: the escalation by id or name.
+ESCALATE = on_alert({"escalation": obj({"id": text("", 512), "name": text("Instead of id.", 512)}), "note": NOTE},
                     ("identifier", "escalation"))
 
 
