@@ -19,7 +19,6 @@ the two paths to the same answers).
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -27,9 +26,10 @@ import anyio
 from anyio.abc import TaskGroup
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 
+from mcp_proxy.jsonline import json_line, loads_strict
 from mcp_proxy.server.call import CallResult, JsonObject, RequestId, ToolCall, error_result
 from mcp_proxy.server.client import ClientLink, SessionChannel
-from mcp_proxy.server.screen import json_line, not_json, valid_id
+from mcp_proxy.server.screen import valid_id
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ class ToolCallFastPath:
         if not self._open():
             return False
         try:
-            message = json.loads(line, parse_constant=not_json)
+            message = loads_strict(line)
         except ValueError:
             return False  # the SDK answers what is not JSON
         return isinstance(message, dict) and self.take_message(message)

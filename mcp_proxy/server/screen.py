@@ -16,6 +16,7 @@ from contextlib import suppress
 from typing import TYPE_CHECKING, TypeGuard
 
 from mcp_proxy.config.model import ServerConfig
+from mcp_proxy.jsonline import json_line, not_json
 
 if TYPE_CHECKING:
     from mcp_proxy.server.call import JsonObject, RequestId
@@ -30,11 +31,6 @@ MAX_INT_DIGITS = 4300  # Python's own limit for turning digits into an int
 
 PARSE_ERROR = -32700
 INVALID_REQUEST = -32600
-
-
-def json_line(message: JsonObject) -> bytes:
-    """One JSON-RPC message as the line that carries it (compact, UTF-8, newline-terminated)."""
-    return json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
 
 
 class TooLong:
@@ -124,10 +120,6 @@ def _parse_float(text: str) -> float:
     if math.isinf(value):
         raise _Unrepresentable(f"the number {text[:40]} is too large for a double")
     return value
-
-
-def not_json(constant: str) -> object:
-    raise ValueError(f"{constant} is not JSON")  # Python's json reads NaN and Infinity; JSON has neither
 
 
 def _too_deep(value: object) -> bool:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
+from mcp_proxy.jsonline import json_line
 from mcp_proxy.server.early_session import OWN_REQUESTS, EarlySession, Watch
 from mcp_proxy.server.screen import (
     CHUNK,
@@ -31,7 +32,6 @@ from mcp_proxy.server.screen import (
     Refusal,
     TooLong,
     invalid_message,
-    json_line,
     screen,
     valid_id,
 )

@@ -23,7 +23,6 @@ upstream.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from collections import deque
@@ -34,6 +33,8 @@ from typing import Any
 import anyio
 from mcp.shared.exceptions import MCPError
 from mcp_types import CONNECTION_CLOSED, REQUEST_TIMEOUT
+
+from mcp_proxy.jsonline import json_line
 
 log = logging.getLogger(__name__)
 
@@ -63,15 +64,6 @@ class AnswerNotJson(MCPError):
 
 ProgressFn = Callable[[float, "float | None", "str | None"], Awaitable[None]]
 SendLine = Callable[[bytes], Awaitable[None]]
-
-
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
-def parse_line(line: bytes) -> Any:
-    """A line of the upstream's stdout as JSON (strict: NaN and Infinity are not JSON); ValueError if not."""
-    return json.loads(line, parse_constant=_refuse_constant)
 
 
 def _number(value: Any) -> bool:
@@ -195,8 +187,7 @@ class StdioLane:
         request_id = f"{ID_PREFIX}{self._count}"
         if on_progress is not None:
             params = {**params, "_meta": {**(params.get("_meta") or {}), "progressToken": request_id}}
-        line = json.dumps({"jsonrpc": "2.0", "id": request_id, "method": method, "params": params},
-                          ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode() + b"\n"
+        line = json_line({"jsonrpc": "2.0", "id": request_id, "method": method, "params": params})
         waiter = _Waiter(on_progress)
         self._pending[request_id] = waiter
         try:
@@ -243,8 +234,8 @@ class StdioLane:
     async def _cancel(self, request_id: str, reason: str) -> None:
         if self._send is None or self._closed:
             return
-        line = json.dumps({"jsonrpc": "2.0", "method": "notifications/cancelled",
-                           "params": {"requestId": request_id, "reason": reason}}).encode() + b"\n"
+        line = json_line({"jsonrpc": "2.0", "method": "notifications/cancelled",
+                          "params": {"requestId": request_id, "reason": reason}})
         with anyio.move_on_after(CANCEL_WRITE_TIMEOUT), suppress(anyio.BrokenResourceError,
                                                                   anyio.ClosedResourceError, OSError):
             await self._send(line)

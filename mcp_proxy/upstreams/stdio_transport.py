@@ -40,9 +40,10 @@ import mcp_types as types
 from mcp.client.stdio import StdioServerParameters
 from mcp.shared.message import SessionMessage
 
+from mcp_proxy.jsonline import loads_strict
 from mcp_proxy.upstreams.children import child_environment, is_exiting, reaped, start_child, take_early
 from mcp_proxy.upstreams.raw import too_large_error
-from mcp_proxy.upstreams.stdio_lane import StdioLane, parse_line
+from mcp_proxy.upstreams.stdio_lane import StdioLane
 
 log = logging.getLogger(__name__)
 
@@ -272,7 +273,7 @@ async def stdio_transport(params: StdioServerParameters, *, label: str, max_mess
             # the SDK as before. A line that is not JSON (NaN, nested too deep) but names a lane request ends
             # that request now: the SDK would drop it, and the call would wait its whole call_timeout.
             try:
-                if lane.take(parse_line(line)):
+                if lane.take(loads_strict(line)):
                     return
             except (ValueError, RecursionError):
                 request_id = request_id_of(Oversized(len(line), line[:ID_WINDOW], line[-ID_WINDOW:]))

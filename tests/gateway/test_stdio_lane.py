@@ -11,12 +11,12 @@ import anyio
 import pytest
 from mcp.shared.exceptions import MCPError
 
+from mcp_proxy.jsonline import loads_strict as parse_line
 from mcp_proxy.upstreams.stdio_lane import (
     CONNECTION_CLOSED,
     MAX_QUEUED_PROGRESS,
     REQUEST_TIMEOUT,
     StdioLane,
-    parse_line,
 )
 
 pytestmark = pytest.mark.anyio
