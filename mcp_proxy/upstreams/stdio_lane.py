@@ -39,6 +39,9 @@ from mcp_proxy.jsonline import json_line
 log = logging.getLogger(__name__)
 
 ID_PREFIX = "mcp-access-proxy/"
+# In every line that answers a lane request or reports its progress (both carry an id of ID_PREFIX), written
+# without the "/" that some encoders write as "\/": the transport parses only such lines here first.
+ID_MARK = ID_PREFIX.rstrip("/").encode()
 CANCEL_WRITE_TIMEOUT = 1.0  # how long a courtesy cancel may take to write before it is given up
 # Progress that arrives while the relay is behind is kept up to this many notifications, the oldest dropped
 # first: an upstream that floods progress costs bounded memory, and the client still sees the latest.

@@ -43,7 +43,7 @@ from mcp.shared.message import SessionMessage
 from mcp_proxy.jsonline import loads_strict
 from mcp_proxy.upstreams.children import child_environment, is_exiting, reaped, start_child, take_early
 from mcp_proxy.upstreams.raw import too_large_error
-from mcp_proxy.upstreams.stdio_lane import StdioLane
+from mcp_proxy.upstreams.stdio_lane import ID_MARK, StdioLane
 
 log = logging.getLogger(__name__)
 
@@ -268,10 +268,11 @@ async def stdio_transport(params: StdioServerParameters, *, label: str, max_mess
             return
         if not line.strip():
             return
-        if lane is not None and lane.waiting:
+        if lane is not None and lane.waiting and ID_MARK in line:
             # An answer to the lane's request is taken here, before the SDK's parser; anything else goes on to
-            # the SDK as before. A line that is not JSON (NaN, nested too deep) but names a lane request ends
-            # that request now: the SDK would drop it, and the call would wait its whole call_timeout.
+            # the SDK as before (a line without the lane's id mark is not parsed twice). A line that is not JSON
+            # (NaN, nested too deep) but names a lane request ends that request now: the SDK would drop it, and
+            # the call would wait its whole call_timeout.
             try:
                 if lane.take(loads_strict(line)):
                     return
