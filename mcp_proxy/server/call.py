@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import mcp_types as types
 
 from mcp_proxy.ids import random_hex
+from mcp_proxy.upstreams.base import error_result as error_result  # the stages' import of it
 
 if TYPE_CHECKING:
     from mcp_proxy.catalog.catalog import Entry
@@ -99,5 +100,3 @@ class Stage(Protocol):
     async def __call__(self, call: ToolCall, call_next: Next) -> CallResult: ...
 
 
-def error_result(text: str) -> types.CallToolResult:
-    return types.CallToolResult(content=[types.TextContent(type="text", text=text)], is_error=True)

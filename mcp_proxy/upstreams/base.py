@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from mcp_proxy.config import UpstreamConfig
 
 __all__ = ["ClientRequests", "PendingSignIn", "ProgressRelay", "SignInBroker", "ToolFailure", "Upstream",
-           "UpstreamEvents", "UpstreamStatus", "UpstreamUnavailable", "connection_identity"]
+           "UpstreamEvents", "UpstreamStatus", "UpstreamUnavailable", "connection_identity", "error_result"]
 
 
 class ProgressRelay(Protocol):
@@ -132,6 +132,11 @@ class Upstream(ABC):
     def cache_identity(self) -> str | None:
         """The identity under which this upstream's tool list is cached on disk; None = never cached."""
         return None
+
+
+def error_result(text: str) -> types.CallToolResult:
+    """A call's failure as the model sees it: an isError result with one text."""
+    return types.CallToolResult(content=[types.TextContent(type="text", text=text)], is_error=True)
 
 
 def connection_identity(cfg: UpstreamConfig) -> str:

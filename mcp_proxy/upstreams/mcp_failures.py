@@ -14,6 +14,7 @@ from mcp_types import CONNECTION_CLOSED
 
 from mcp_proxy.config import SecretError, UpstreamConfig
 from mcp_proxy.errors import UpstreamError
+from mcp_proxy.upstreams.base import error_result
 from mcp_proxy.upstreams.eras import StaleVerdict
 from mcp_proxy.upstreams.raw import is_too_large
 
@@ -108,11 +109,6 @@ def closed_during_call(key: str) -> str:
     return (f"the upstream '{key}' closed the connection during the call (it crashed or restarted); the call may "
             "or may not have taken effect. The proxy reconnects in the background: check the state before "
             "repeating a write.")
-
-
-def error_result(text: str) -> types.CallToolResult:
-    """A call's failure as the model sees it: an isError result with one text."""
-    return types.CallToolResult(content=[types.TextContent(type="text", text=text)], is_error=True)
 
 
 def not_json_result(key: str) -> types.CallToolResult:

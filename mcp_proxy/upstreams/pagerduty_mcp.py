@@ -38,7 +38,7 @@ import mcp_types as types
 
 from mcp_proxy.config import SecretError, SecretRef, SecretStore, UpstreamConfig
 from mcp_proxy.errors import AuthUnavailable, SignInRequired, ToolFailure, UpstreamUnavailable
-from mcp_proxy.upstreams.base import ProgressRelay, SignInBroker, UpstreamEvents, connection_identity
+from mcp_proxy.upstreams.base import ProgressRelay, SignInBroker, UpstreamEvents, connection_identity, error_result
 from mcp_proxy.upstreams.mcp_failures import HttpStatusWatch
 from mcp_proxy.upstreams.mcp_upstream import McpUpstream
 
@@ -290,8 +290,7 @@ class PagerDutyMcpUpstream(McpUpstream):
         if status == 403:
             # Valid credentials, not allowed for this: one tool (a scoped app without its scope) or the whole
             # server (the account or app). The session stays; the other tools may work.
-            return types.CallToolResult(content=[types.TextContent(type="text", text=(
-                f"The upstream '{self.key}' did not run the call: {self.auth_advice(403)}."))], is_error=True)
+            return error_result(f"The upstream '{self.key}' did not run the call: {self.auth_advice(403)}.")
         return super()._refused_mid_session()
 
     def auth_advice(self, status: int) -> str:
