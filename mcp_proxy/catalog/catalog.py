@@ -31,6 +31,7 @@ class Entry:
     input_schema: dict[str, Any]
     tool: types.Tool  # the definition as exposed (renamed)
     facts: ToolFacts
+    raw: dict[str, Any]  # the upstream's own definition, as listed
 
 
 def is_builtin(kind: str) -> bool:
@@ -96,6 +97,7 @@ def build_entries(upstream: str, raw_tools: list[dict[str, Any]], *, kind: str =
             input_schema=schema,
             tool=tool.model_copy(update={"name": exposed}),
             facts=tool_facts(upstream, exposed, raw, builtin),
+            raw=raw,
         ))
     return entries, rejected
 
@@ -141,9 +143,3 @@ class Catalog:
     def facts(self) -> list[ToolFacts]:
         return [e.facts for e in self.entries()]
 
-    def raw_definition(self, exposed: str) -> dict[str, Any] | None:
-        """The upstream's own definition of the tool exposed as `exposed` (its own name, as listed)."""
-        entry = self._by_exposed.get(exposed)
-        if entry is None:
-            return None
-        return next((raw for raw in self._raw.get(entry.upstream, ()) if raw.get("name") == entry.name), None)

@@ -104,9 +104,9 @@ class Hub:
         start, whose early answer is checked against them (server/first_answers.py)."""
         sources = {}
         for name in names:
-            entry, raw = self.catalog.lookup(name), self.catalog.raw_definition(name)
-            if entry is not None and raw is not None:
-                sources[name] = (entry.upstream, raw)
+            entry = self.catalog.lookup(name)
+            if entry is not None:
+                sources[name] = (entry.upstream, entry.raw)
         return sources
 
     def cached_tool_lists(self) -> dict[str, list[JsonObject]]:
