@@ -121,24 +121,28 @@ class FirstAnswers:
         """The last `tools/list` answer for sessions of `key` (`list_key`), if it still holds now (see the
         module's doc)."""
         kept = self._data["lists"].get(key)
-        if not isinstance(kept, dict) or kept.get("inputs") != self._inputs(self._cached_tool_lists()):
+        identities = self._stored_identities()  # the token files, read once for the digest and the user
+        if not isinstance(kept, dict) or kept.get("inputs") != self._inputs(self._cached_tool_lists(), identities):
             return None
         result, sources = kept.get("result"), kept.get("sources")
         if not isinstance(result, dict) or not isinstance(sources, dict) or not isinstance(result.get("tools"), list):
             return None
-        known, user = self._signed_in_user()
+        known, user = self._signed_in_user(identities)
         if not known or user != kept.get("user"):
             return None  # who the user is cannot be told before the sign-in code loads: wait for it
-        if not all(self._still_shown(tool, sources, user) for tool in result["tools"]):
+        own = {d["name"]: d for d in access_tool_definitions(search=True)}  # the search mode may start by itself
+        if not all(self._still_shown(tool, sources, user, own) for tool in result["tools"]):
             log.info("the kept first tool list no longer matches the policy; waiting for the full answer")
             return None
         return result
 
-    def _still_shown(self, tool: object, sources: Mapping[str, Any], user: str | None) -> bool:
+    def _still_shown(self, tool: object, sources: Mapping[str, Any], user: str | None,
+                     own: Mapping[str, JsonObject]) -> bool:
+        """Whether a kept tool is what the policy of now shows `user`: one of the proxy's own tools (`own`), or an
+        upstream's (`sources`) as allowed, constrained and named now."""
         if not isinstance(tool, dict) or not isinstance(tool.get("name"), str):
             return False
         name = tool["name"]
-        own = {d["name"]: d for d in access_tool_definitions(search=True)}  # the search mode may start by itself
         if name in own:
             return _within(tool, own[name])
         source = sources.get(name)
@@ -170,11 +174,11 @@ class FirstAnswers:
             found[path.name] = email if isinstance(email, str) else None
         return found
 
-    def _signed_in_user(self) -> tuple[bool, str | None]:
-        """(known, user): the user as the server will take it (server/identity.py), the one email stored
-        sign-ins confirm, else `[user] email`; not known when sign-ins confirm several people (only the
-        sign-in code can tell whose counts)."""
-        emails = {e for e in self._stored_identities().values() if e}
+    def _signed_in_user(self, identities: Mapping[str, str | None]) -> tuple[bool, str | None]:
+        """(known, user): the user as the server will take it (server/identity.py), the one email the stored
+        sign-ins (`_stored_identities`) confirm, else `[user] email`; not known when they confirm several people
+        (only the sign-in code can tell whose counts)."""
+        emails = {e for e in identities.values() if e}
         if len(emails) > 1:
             return False, None
         return True, (emails.pop() if emails else self._config.user_email)
@@ -192,10 +196,10 @@ class FirstAnswers:
                 lists[path.name] = None
         return dict(sorted(lists.items()))
 
-    def _inputs(self, tool_lists: dict[str, Any]) -> str:
+    def _inputs(self, tool_lists: dict[str, Any], identities: Mapping[str, str | None]) -> str:
         """What a tool list depends on besides the policy's rules: its revision, the upstreams' cached lists, the
-        stored sign-ins (who the user is), and the list settings."""
-        return _digest({"policy": self._policy.revision, "tools": tool_lists, "sign_ins": self._stored_identities(),
+        stored sign-ins (`_stored_identities`: who the user is), and the list settings."""
+        return _digest({"policy": self._policy.revision, "tools": tool_lists, "sign_ins": identities,
                         "user": self._config.user_email, "max_tools": self._config.max_tools})
 
     # -- recording -------------------------------------------------------------
@@ -219,7 +223,7 @@ class FirstAnswers:
         names = [t["name"] for t in tools if isinstance(t, dict) and isinstance(t.get("name"), str)]
         sources = {name: [upstream, raw] for name, (upstream, raw) in self.catalog.listed_sources(names).items()}
         # The cached lists as the server holds them: the files may still be being written.
-        inputs = self._inputs(self.catalog.cached_tool_lists())
+        inputs = self._inputs(self.catalog.cached_tool_lists(), self._stored_identities())
         kept = {"inputs": inputs, "user": user, "result": result, "sources": sources}
         if self._data["lists"].get(key) != kept:
             self._data["lists"][key] = kept
