@@ -65,11 +65,9 @@ class EarlySession:
             return first.discover(stateless[0])
         if method != "tools/list" or not _first_page(params) or self.early_tools is not None:
             return None
-        if stateless is not None:
-            key = first.list_key(stateless[0], {"clientInfo": stateless[1]})
-        elif self._initialize is not None and self._listing is not None:
-            key = self._listing
-        else:
+        # Before hand-over a handshake session's list is known only from an initialize answered early.
+        key = self._list_key(first, stateless) if stateless is not None or self._initialize is not None else None
+        if key is None:
             return None
         result = first.tools_list(key)
         if result is None or result.get("nextCursor") or not isinstance(result.get("tools"), list):
@@ -102,11 +100,17 @@ class EarlySession:
         if method == "server/discover" and stateless is not None:
             return ("discover", stateless[0])
         if method == "tools/list" and _first_page(params) and self._first is not None:
-            if stateless is not None:
-                return ("tools/list", self._first.list_key(stateless[0], {"clientInfo": stateless[1]}))
-            if self._listing is not None:
-                return ("tools/list", self._listing)
+            key = self._list_key(self._first, stateless)
+            if key is not None:
+                return ("tools/list", key)
         return None
+
+    def _list_key(self, first: FirstAnswers, stateless: tuple[str, object] | None) -> str | None:
+        """Which kept list a tools/list of this session is (FirstAnswers.list_key): a stateless request names
+        its version and client; a handshake session's is known once its initialize was answered."""
+        if stateless is not None:
+            return first.list_key(stateless[0], {"clientInfo": stateless[1]})
+        return self._listing
 
     def keep(self, watch: Watch, result: JsonObject) -> tuple[str, JsonObject] | None:
         """Keep what the SDK answered; for a first-page tool list, (its key, the list) for the server to record
