@@ -44,7 +44,7 @@ from mcp_proxy.auth.errors import AuthUnavailable, SignInError, SignInRequired, 
 from mcp_proxy.auth.events import NO_EVENTS, AuthEvents, PendingEvents, StoredSignIn
 from mcp_proxy.auth.providers import Provider, granted_scopes, missing_scopes, provider_for_upstream
 from mcp_proxy.auth.session import SignInHandle, SignInInfo, SignInTarget
-from mcp_proxy.auth.vault import Signature, TokenInfo, TokenRecord, TokenStore, refresh_lock
+from mcp_proxy.auth.vault import NOT_LOOKED, Signature, TokenInfo, TokenRecord, TokenStore, refresh_lock
 from mcp_proxy.config import OAuthSettings, SecretError, SecretStore, UpstreamConfig
 from mcp_proxy.fsutil import FileLock, LockTimeout
 from mcp_proxy.paths import Paths
@@ -57,7 +57,6 @@ RETRY_AFTER_FAILURE = 60.0  # seconds before an unreachable token endpoint is tr
 LOCK_WAIT = 30.0
 SAVE_RETRIES = (0.2, 0.5, 1.0)  # pauses between attempts to store a refreshed token
 STORE_RETRY_INTERVAL = 30.0  # then, while it is kept in memory, a token lookup tries again this often
-_NOT_LOOKED: Signature = (-1, -1, -1)  # no stored state has this signature
 
 
 def refresh_margin(issued_at: float, expires_at: float) -> float:
@@ -87,8 +86,8 @@ class TokenBroker:
         self.tokens = TokenStore(cfg.key, store, paths)
         self.port = urlsplit(oauth.redirect_uri).port or 80
         self._cached: TokenRecord | None = None
-        self._seen: Signature = _NOT_LOOKED  # the metadata file's signature when `_cached` was read or written
-        self._looked: Signature = _NOT_LOOKED  # ... when `stored_sign_in_change` last looked
+        self._seen: Signature = NOT_LOOKED  # the metadata file's signature when `_cached` was read or written
+        self._looked: Signature = NOT_LOOKED  # ... when `stored_sign_in_change` last looked
         # A refreshed record the keychain refused to store, and the refresh token it replaced: used from memory
         # (the old refresh token is dead at the vendor) and stored as soon as the keychain takes it.
         self._unsaved: TokenRecord | None = None

@@ -13,13 +13,12 @@ import anyio
 from mcp.shared.auth import OAuthClientInformationFull, OAuthToken
 
 from mcp_proxy.auth.events import NO_EVENTS, AuthEvents
-from mcp_proxy.auth.vault import Signature, TokenRecord, TokenStore
+from mcp_proxy.auth.vault import NOT_LOOKED, Signature, TokenRecord, TokenStore
 from mcp_proxy.config import SecretError, SecretStore, UpstreamConfig
 from mcp_proxy.paths import Paths
 
 log = logging.getLogger("mcp_proxy.auth.mcp_oauth")
 
-_NOT_LOOKED: Signature = (-1, -1, -1)  # no stored state has this signature
 
 
 class KeychainTokenStorage:
@@ -42,7 +41,7 @@ class KeychainTokenStorage:
         self.unsaved_over: str | None = None
         # The token metadata file's signature when `record` was read (vault.py: TokenStore.signature): another
         # signature means another process signed in, refreshed or signed out since.
-        self.seen: Signature = _NOT_LOOKED
+        self.seen: Signature = NOT_LOOKED
         self._events = events
 
     def _reveal(self, record: TokenRecord | None) -> None:
@@ -127,7 +126,7 @@ class KeychainTokenStorage:
                       "stores it at its next refresh", self.cfg.key, exc)
         # `login` stores without the refresh lock, so a stat now could already be of its record: the next call
         # reads the store once more instead (once per refresh), and finds its own record or the new sign-in.
-        self.seen = _NOT_LOOKED
+        self.seen = NOT_LOOKED
         self.record = record
         self.fresh = False
 

@@ -162,6 +162,7 @@ class TokenInfo:
 
 
 Signature = tuple[int, int, int] | None  # see TokenStore.signature
+NOT_LOOKED: Signature = (-1, -1, -1)  # no stored state has this signature: not looked at yet
 
 
 class TokenStore:
