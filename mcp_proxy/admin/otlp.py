@@ -50,12 +50,12 @@ def _values(container: Any) -> list[Any]:
     return values if isinstance(values, list) else []
 
 
-def otlp_records(request: Mapping[str, Any], event: str | None = None) -> Iterator[dict[str, Any]]:
+def otlp_records(request: Mapping[str, Any], event: str) -> Iterator[dict[str, Any]]:
     """Flat records from one ExportLogsServiceRequest in JSON: resource attributes, then the LogRecord's
     attributes; `event_name` from `eventName`, `time` from `timeUnixNano` (Unix nanoseconds, as sent), `id`
     from `log.record.uid`.
 
-    With `event`, a LogRecord that names another event in `eventName` comes out as `{"event_name": name}`
+    A LogRecord that names another event than `event` in `eventName` comes out as `{"event_name": name}`
     only: counted, not decoded."""
     for rl in request.get("resourceLogs") or []:
         if not isinstance(rl, dict):
@@ -66,7 +66,7 @@ def otlp_records(request: Mapping[str, Any], event: str | None = None) -> Iterat
                 if not isinstance(lr, dict):
                     continue
                 name = lr.get("eventName")
-                if event is not None and name and name != event:
+                if name and name != event:
                     yield {"event_name": name}
                     continue
                 if resource is None:

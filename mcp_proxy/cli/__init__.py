@@ -99,6 +99,13 @@ def err(message: str) -> None:
     print(message, file=sys.stderr)
 
 
+def quiet_logging(args: argparse.Namespace) -> None:
+    """Logging for a command a person runs in a terminal: warnings and up (or --log-level) on stderr, no file."""
+    from mcp_proxy.logsetup import setup_logging
+
+    setup_logging(args.log_level or "warning", None, to_file=False)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from mcp_proxy.cli._args import global_options
 

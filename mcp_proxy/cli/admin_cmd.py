@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from mcp_proxy.cli import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, CliContext, err
+from mcp_proxy.cli import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, CliContext, err, quiet_logging
 from mcp_proxy.cli._args import add_command
 
 
@@ -49,10 +49,11 @@ def _new_policy() -> dict[str, Any]:
 
 def _check_url(url: str) -> None:
     from mcp_proxy.admin.ops import OpError
+    from mcp_proxy.config.checker import LOOPBACK_HOSTS
     from mcp_proxy.httpsafe import origin_of
 
     origin = origin_of(url)
-    if origin.scheme != "https" and origin.host not in ("127.0.0.1", "localhost", "::1"):
+    if origin.scheme != "https" and origin.host not in LOOPBACK_HOSTS:
         raise OpError(f"{origin}: a policy URL must be https (plain http only on a loopback host)")
 
 
@@ -109,11 +110,10 @@ def _admin(args: argparse.Namespace, ctx: CliContext) -> int:
     from mcp_proxy.admin.review import Review
     from mcp_proxy.admin.server import Console, NotLoopback, Publisher, check_loopback
     from mcp_proxy.errors import ProxyError
-    from mcp_proxy.logsetup import setup_logging
     from mcp_proxy.policy.document import DocumentError, parse_document, parse_json
     from mcp_proxy.policy.signature import decode_unverified, is_jws, load_private_key, load_public_keys, sign_jws
 
-    setup_logging(args.log_level or "warning", None, to_file=False)
+    quiet_logging(args)
     try:
         check_loopback(args.host)
     except NotLoopback as exc:
@@ -191,7 +191,7 @@ def _admin(args: argparse.Namespace, ctx: CliContext) -> int:
         out = Path(args.policy).expanduser()  # a local JWS: replaced by the new one
     publisher = Publisher(sign=(lambda payload: sign_jws(payload, key)) if key is not None else None,
                           json_path=json_path, out_path=out, put_url=args.publish_url, put_token=token,
-                          token_ref=args.publish_token if token is not None else None)
+                          token_ref=args.publish_token)
     review = Review(doc, inventory, source=source, signature=signature)
     console = Console(review, publisher, host=args.host, port=args.port, default_days=args.days)
     print(f"admin console: {console.url}", flush=True)

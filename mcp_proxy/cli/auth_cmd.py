@@ -12,7 +12,7 @@ import sys
 import threading
 from typing import TYPE_CHECKING
 
-from mcp_proxy.cli import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, CliContext, err
+from mcp_proxy.cli import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, CliContext, err, quiet_logging
 from mcp_proxy.cli._args import add_command
 from mcp_proxy.cli.auth_expiry import describe_expiry
 
@@ -44,8 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 # -- helpers -------------------------------------------------------------------------
 def _oauth_upstream(args: argparse.Namespace, ctx: CliContext) -> UpstreamConfig | None:
-    """The upstream `login` or `logout` names, with logging set for a command's output (warnings, stderr only); None
-    when it has no per-user sign-in, after saying why."""
+    """The upstream `login` or `logout` names; None when it has no per-user sign-in, after saying why."""
     key = args.upstream
     config = ctx.config()
     cfg = config.upstreams.get(key)
@@ -60,9 +59,6 @@ def _oauth_upstream(args: argparse.Namespace, ctx: CliContext) -> UpstreamConfig
     if cfg.kind == "mcp" and not cfg.url:
         err(f"mcp-access-proxy: upstreams.{key} is a local command; OAuth sign-in applies to url upstreams only")
         return None
-    from mcp_proxy.logsetup import setup_logging
-
-    setup_logging(args.log_level or "warning", None, to_file=False)
     return cfg
 
 
@@ -108,6 +104,7 @@ def _login(args: argparse.Namespace, ctx: CliContext) -> int:
     cfg = _oauth_upstream(args, ctx)
     if cfg is None:
         return EXIT_USAGE
+    quiet_logging(args)
     if cfg.kind == "mcp":
         return _login_mcp(args, ctx, cfg)
     from mcp_proxy.auth.broker import TokenBroker
@@ -231,6 +228,7 @@ def _logout(args: argparse.Namespace, ctx: CliContext) -> int:
     cfg = _oauth_upstream(args, ctx)
     if cfg is None:
         return EXIT_USAGE
+    quiet_logging(args)
     from mcp_proxy.auth.errors import AuthUnavailable
 
     store = ctx.secret_store()
