@@ -4,7 +4,6 @@ the real proxy process configured to sign in against it (`auth = "oauth"`, `api 
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -17,7 +16,7 @@ from mcp_proxy.sandbox.browser import browser_command
 from mcp_proxy.sandbox.jsm import Emulator, seed
 from mcp_proxy.sandbox.jsm import create_app as jsm_app
 from tests._support.jsm import JsmChecker, check_exchanges
-from tests._support.proxy import PY, ProxyEnv
+from tests._support.proxy import ProxyEnv
 
 CLIENT_ID = "atl-3lo-desktop-app"
 CLIENT_SECRET = "atl-3lo-client-secret-0123456789abcdef"
@@ -78,10 +77,6 @@ class AtlassianProxy(ProxyEnv):
 
     def write_og(self, extra: str = "", **overrides: Any) -> Path:
         return self.write({"og": self.sandbox.upstream(**overrides)}, extra)
-
-    def run(self, *args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
-        return subprocess.run([PY, "-m", "mcp_proxy", "--config", str(self.config), *args], env=env or self.env(),
-                              capture_output=True, text=True, timeout=timeout)
 
     def token_meta(self) -> Path:
         return self.home / "data" / "tokens" / "og.json"

@@ -17,7 +17,7 @@ import anyio
 from mcp_proxy.sandbox.asgi_thread import RunningServer
 from mcp_proxy.sandbox.browser import browser_command
 from mcp_proxy.sandbox.oauth_server import OAuthServer
-from tests._support.proxy import PY, ProxyEnv
+from tests._support.proxy import ProxyEnv
 
 CLIENT_ID = "classic-desktop-app"
 SCOPED_ID = "scoped-desktop-app"
@@ -77,10 +77,6 @@ class AuthProxy(ProxyEnv):
         base = {"BROWSER": browser_command(), "PD_CLIENT_SECRET": SCOPED_SECRET}
         base.update(extra)
         return super().env(**base)
-
-    def run(self, *args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
-        return subprocess.run([PY, "-m", "mcp_proxy", "--config", str(self.config), *args], env=env or self.env(),
-                              capture_output=True, text=True, timeout=timeout)
 
     def write_pd(self, table: dict[str, Any] | None = None, extra: str = "", **kw: Any) -> Path:
         return self.write({"pd": table or self.sandbox.upstream()}, extra, **kw)

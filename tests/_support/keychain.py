@@ -18,6 +18,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 PROGRAMS = ("dbus-daemon", "gnome-keyring-daemon")
@@ -149,3 +151,22 @@ def _end(process: subprocess.Popen[bytes]) -> None:
             process.wait(5)
     if process.stdout is not None:
         process.stdout.close()
+
+
+@contextmanager
+def running_secret_service() -> Iterator[SecretService]:
+    """A started throwaway Secret Service for one test, stopped after it. Where none can start, the test skips,
+    or fails where `REQUIRE_VAR` says this machine must run the keychain tests."""
+    import pytest
+
+    service = SecretService()
+    try:
+        service.start()
+    except Unavailable as exc:
+        if required():
+            pytest.fail(f"{exc}; {REQUIRE_VAR}=1 says this machine must run the keychain tests")
+        pytest.skip(str(exc))
+    try:
+        yield service
+    finally:
+        service.stop()

@@ -4,6 +4,7 @@ fake upstream (tests/gateway/fake_upstream.py) over stdio or Streamable HTTP."""
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -59,6 +60,11 @@ class ProxyEnv:
 
     def argv(self) -> list[str]:
         return ["-m", "mcp_proxy", "--config", str(self.config), "--log-level", "debug"]
+
+    def run(self, *args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+        """A one-off command of the proxy (login, logout, whoami, ...) on this config, in this home."""
+        return subprocess.run([PY, "-m", "mcp_proxy", "--config", str(self.config), *args], env=env or self.env(),
+                              capture_output=True, text=True, timeout=timeout)
 
     @asynccontextmanager
     async def client(self, *, env: dict[str, str] | None = None, elicitation_callback: Any = None,

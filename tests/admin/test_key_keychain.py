@@ -23,7 +23,7 @@ from tests._support.admin import (
     tool_def,
     write_otlp_file,
 )
-from tests._support.keychain import REQUIRE_VAR, SecretService, Unavailable, required
+from tests._support.keychain import running_secret_service
 
 NOTE = tool_def("add_note", "Add a note.")
 PUBLISH_TOKEN = "kc-publish-token-41d9"
@@ -32,16 +32,8 @@ PUBLISH_TOKEN = "kc-publish-token-41d9"
 @pytest.fixture
 def keychain_env(tmp_path) -> Iterator[dict[str, str]]:
     """The environment of processes that use a throwaway Secret Service (and their own proxy home)."""
-    service = SecretService()
-    try:
-        service.start()
-    except Unavailable as exc:
-        why = f"{exc}; {REQUIRE_VAR}=1 says this machine must run the keychain tests" if required() else str(exc)
-        (pytest.fail if required() else pytest.skip)(why)
-    try:
+    with running_secret_service() as service:
         yield service.env({**os.environ, "MCP_ACCESS_PROXY_HOME": str(tmp_path / "home")})
-    finally:
-        service.stop()
 
 
 def key_pair(tmp_path, env: dict[str, str]) -> tuple[bytes, str]:

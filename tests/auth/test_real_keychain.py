@@ -17,23 +17,14 @@ from mcp_proxy.auth.vault import CHUNK_CHARS, SecretVault, TokenStore
 from mcp_proxy.config import SecretError, SecretStore
 from mcp_proxy.paths import resolve_paths
 from tests._support.auth import AuthProxy
-from tests._support.keychain import BACKEND, REQUIRE_VAR, SecretService, Unavailable, required
+from tests._support.keychain import BACKEND, SecretService, running_secret_service
 from tests._support.proxy import PY, text_of
 
 
 @pytest.fixture
 def secret_service() -> Iterator[SecretService]:
-    service = SecretService()
-    try:
-        service.start()
-    except Unavailable as exc:
-        if required():
-            pytest.fail(f"{exc}; {REQUIRE_VAR}=1 says this machine must run the keychain tests")
-        pytest.skip(str(exc))
-    try:
+    with running_secret_service() as service:
         yield service
-    finally:
-        service.stop()
 
 
 @pytest.fixture

@@ -5,13 +5,12 @@ policy would not show, whatever the kept file says (server/first_answers.py)."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 
 from tests._support.policy_process import ECHO_HASH, ListChanged, policy_config, policy_doc
 from tests._support.proxy import stdio_upstream, text_of
+from tests._support.wire import converse, initialize_line, spawn
 
 pytestmark = pytest.mark.anyio
 
@@ -121,23 +120,14 @@ async def test_a_list_kept_under_an_older_policy_revision_is_not_given(proxy, tm
     assert EARLY_INIT in proxy.stderr_text() and EARLY_LIST not in proxy.stderr_text()
 
 
-def _raw_session(proxy, messages: list[dict], answers: int) -> tuple[list[dict], str]:
-    """Send `messages`, read `answers` lines, close stdin; (the answers, the proxy's stderr)."""
-    p = subprocess.Popen([sys.executable, *proxy.argv()], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True, env=proxy.env())
-    for message in messages:
-        p.stdin.write(json.dumps(message) + "\n")
-    p.stdin.flush()
-    read = [json.loads(p.stdout.readline()) for _ in range(answers)]
-    p.stdin.close()
+def _raw_session(proxy, lines: list[str], answers: int) -> tuple[list[dict], str]:
+    """Send `lines` as a host would, read the answers to ids 1..`answers`, close stdin; (the answers in id order,
+    the proxy's stderr)."""
+    p = spawn(proxy)
+    by_id = {m["id"]: m for m in converse(p, lines, set(range(1, answers + 1))) if "id" in m}
     stderr = p.stderr.read()
-    assert p.wait(timeout=30) == 0
-    return read, stderr
-
-
-def _initialize(version: str) -> dict:
-    return {"jsonrpc": "2.0", "id": 1, "method": "initialize",
-            "params": {"protocolVersion": version, "capabilities": {}, "clientInfo": {"name": "raw", "version": "1"}}}
+    assert p.returncode == 0
+    return [by_id[i] for i in range(1, answers + 1)], stderr
 
 
 async def test_another_protocol_version_waits_for_the_sdk_and_a_client_that_leaves_early_ends_it(proxy, tmp_path):
@@ -145,20 +135,20 @@ async def test_another_protocol_version_waits_for_the_sdk_and_a_client_that_leav
     await _first_session(proxy)
 
     # Kept for 2025-11-25 only: a 2025-06-18 client gets the SDK's answers, negotiated as ever.
-    opening = [{"jsonrpc": "2.0", "method": "notifications/initialized"},
-               {"jsonrpc": "2.0", "id": 2, "method": "tools/list"}]
-    answers, stderr = _raw_session(proxy, [_initialize("2025-06-18"), *opening], 2)
+    opening = [json.dumps({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+               json.dumps({"jsonrpc": "2.0", "id": 2, "method": "tools/list"})]
+    answers, stderr = _raw_session(proxy, [initialize_line("2025-06-18"), *opening], 2)
     assert answers[0]["result"]["protocolVersion"] == "2025-06-18"
     assert [t["name"] for t in answers[1]["result"]["tools"]][-1] == "f_echo"
     assert EARLY_INIT not in stderr
 
     # Lists are kept per client: another client's list is not given (the initialize answer is the same).
-    answers, stderr = _raw_session(proxy, [_initialize("2025-11-25"), *opening], 2)
+    answers, stderr = _raw_session(proxy, [initialize_line("2025-11-25"), *opening], 2)
     assert [t["name"] for t in answers[1]["result"]["tools"]][-1] == "f_echo"
     assert EARLY_INIT in stderr and EARLY_LIST not in stderr
     # This client's own, next time: a client that asks the kept questions and leaves is answered, and the SDK
     # is never needed.
-    answers, stderr = _raw_session(proxy, [_initialize("2025-11-25"), *opening], 2)
+    answers, stderr = _raw_session(proxy, [initialize_line("2025-11-25"), *opening], 2)
     assert [a["id"] for a in answers] == [1, 2]
     assert [t["name"] for t in answers[1]["result"]["tools"]][-1] == "f_echo"
     assert EARLY_LIST in stderr and "before the server was up" in stderr
