@@ -100,9 +100,7 @@ class EarlySession:
         if method == "server/discover" and stateless is not None:
             return ("discover", stateless[0])
         if method == "tools/list" and _first_page(params) and self._first is not None:
-            key = self._list_key(self._first, stateless)
-            if key is not None:
-                return ("tools/list", key)
+            return ("tools/list", self._list_key(self._first, stateless))  # None: known once initialize is answered
         return None
 
     def _list_key(self, first: FirstAnswers, stateless: tuple[str, object] | None) -> str | None:
@@ -126,8 +124,12 @@ class EarlySession:
             first.record_initialize(detail, result)
         elif kind == "discover":
             first.record_discover(detail, result)
-        elif kind == "tools/list" and isinstance(detail, str) and not result.get("nextCursor"):
-            return detail, result
+        elif kind == "tools/list" and not result.get("nextCursor"):
+            # A handshake session whose list was sent before its initialize was answered: the key is known now
+            # (the SDK answers in order, so the initialize's answer was kept first).
+            key = detail if isinstance(detail, str) else self._listing
+            if key is not None:
+                return key, result
         return None
 
     def own_list_request(self, after: JsonObject | None) -> JsonObject | None:

@@ -192,3 +192,16 @@ def test_the_meta_keys_written_out_are_the_sdks():
 
     assert early_session.PROTOCOL_VERSION == mcp_types.PROTOCOL_VERSION_META_KEY
     assert early_session.CLIENT_INFO == mcp_types.CLIENT_INFO_META_KEY
+
+
+def test_a_client_that_sends_its_list_with_its_initialize_has_it_kept_too(proxy, tmp_path):
+    # A client that does not wait for the initialize answer before listing (MCP says it should not, some do): its
+    # first session's list must still be kept, or its next start is as slow as the first.
+    _governed(proxy, tmp_path)
+    opening = [json.dumps({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+               json.dumps({"jsonrpc": "2.0", "id": 2, "method": "tools/list"})]
+    first, stderr = _raw_session(proxy, [initialize_line("2025-11-25"), *opening], 2)
+    assert EARLY_LIST not in stderr
+    again, stderr = _raw_session(proxy, [initialize_line("2025-11-25"), *opening], 2)
+    assert EARLY_INIT in stderr and EARLY_LIST in stderr, "the first session's list was kept"
+    assert again[1]["result"] == first[1]["result"]
