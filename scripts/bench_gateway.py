@@ -68,21 +68,14 @@ async def connect(argv: list[str], env: dict[str, str]) -> AsyncIterator[Client]
             yield client
 
 
-def targets(home: Path, upstreams: int = 1, tools: int = 0) -> dict[str, tuple[list[str], str]]:
+def targets(home: Path, upstreams: int = 1, tools: int = 0) -> dict[str, list[str]]:
+    """The interpreter arguments of each way to reach the fake upstream (name_for: the tool names each sees)."""
     cfg = _config(home, upstreams, tools)
     return {
-        "direct": ([FAKE, "--tools", str(tools)], "u0_"),
-        "relay": ([RELAY, PY, FAKE, "--tools", str(tools)], ""),
-        "proxy": (["-m", "mcp_proxy", "--config", str(cfg)], "u0_"),
+        "direct": [FAKE, "--tools", str(tools)],
+        "relay": [RELAY, PY, FAKE, "--tools", str(tools)],
+        "proxy": ["-m", "mcp_proxy", "--config", str(cfg)],
     }
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def http_rows(args: argparse.Namespace, home: Path, env: dict[str, str]) -> list[tuple[str, str, str, str]]:
@@ -91,7 +84,9 @@ async def http_rows(args: argparse.Namespace, home: Path, env: dict[str, str]) -
     from mcp import Client
 
     home.mkdir(parents=True, exist_ok=True)
-    port = _free_port()
+    from mcp_proxy.sandbox.asgi_thread import free_port
+
+    port = free_port()
     server = subprocess.Popen([PY, FAKE, "--http", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}/mcp"
     cfg = home / "config.toml"
@@ -413,7 +408,7 @@ async def main(args: argparse.Namespace) -> None:
     # Start-up and exit: raw pipes, interleaved rounds, medians.
     rows += start_rows(home, args.rounds, args.baseline)
     tgt = targets(home)
-    warm_proxy = statistics.median([(await cold_start(tgt["proxy"][0], env))[1] for _ in range(args.rounds)])
+    warm_proxy = statistics.median([(await cold_start(tgt["proxy"], env))[1] for _ in range(args.rounds)])
     # The same upstream taking 3 s to start (its cached list is warm): the proxy's answer must not wait for it.
     slow_cfg = home / "slow-upstream.toml"  # the same upstream (so the same cached list), started late
     slow_cfg.write_text((home / "config.toml").read_text() + 'env = { FAKE_START_DELAY = "3" }\n')
@@ -425,7 +420,7 @@ async def main(args: argparse.Namespace) -> None:
     # Latency, CPU and throughput on live connections, interleaved in batches. "relay" is the floor: a Python
     # process that relays lines unread (scripts/relay_floor.py), the cost of any process in the middle;
     # "before" is the proxy of --baseline, when given.
-    kinds = {"direct": tgt["direct"][0], "relay": tgt["relay"][0], "proxy": tgt["proxy"][0]}
+    kinds = dict(tgt)
     if args.baseline:
         kinds["before"] = [*proxy_argv(args.baseline), "--config", str(home / "config.toml")]
     async with AsyncExitStack() as stack:
@@ -464,8 +459,8 @@ async def main(args: argparse.Namespace) -> None:
     # tools/list with 500 upstream tools.
     (home / "big").mkdir()
     big = targets(home / "big", tools=500)
-    async with connect(big["direct"][0], env_for(home / "big")) as direct, \
-            connect(big["proxy"][0], env_for(home / "big")) as proxy:
+    async with connect(big["direct"], env_for(home / "big")) as direct, \
+            connect(big["proxy"], env_for(home / "big")) as proxy:
         clients = {"direct": direct, "proxy": proxy}
         times: dict[str, list[float]] = {k: [] for k in clients}
         for c in clients.values():
