@@ -118,7 +118,6 @@ class OAuthServer(GrantTables[Grant]):
         self.log: list[dict[str, Any]] = []
         self.authorize_requests: list[dict[str, str]] = []
         self.consent_desk = ConsentDesk()
-        self.pending_consents = self.consent_desk.pending  # consent page id -> its authorize request and page
         self.consents = self.consent_desk.answers  # "allow" or "deny", one per consent page answered
 
     # -- set-up and test controls ----------------------------------------------------------------

@@ -88,4 +88,4 @@ def test_a_bad_request_is_refused_before_any_page(env: Any) -> None:
     assert authorize(http, redirect_uri="http://localhost:1/other").status_code == 400
     no_pkce = authorize(http, code_challenge_method="plain")
     assert no_pkce.status_code == 302 and "error=invalid_request" in no_pkce.headers["location"]
-    assert server.pending_consents == {}
+    assert server.consent_desk.pending == {}
