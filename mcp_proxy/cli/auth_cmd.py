@@ -43,6 +43,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 # -- helpers -------------------------------------------------------------------------
+def _start_sign_in_command(args: argparse.Namespace, ctx: CliContext) -> UpstreamConfig | None:
+    """What `login` and `logout` start with: logging for a terminal, and the upstream the command names."""
+    quiet_logging(args)
+    return _oauth_upstream(args, ctx)
+
+
 def _oauth_upstream(args: argparse.Namespace, ctx: CliContext) -> UpstreamConfig | None:
     """The upstream `login` or `logout` names; None when it has no per-user sign-in, after saying why."""
     key = args.upstream
@@ -101,10 +107,9 @@ def _open_in_background(url: str) -> threading.Thread:
 
 # -- login ----------------------------------------------------------------------------
 def _login(args: argparse.Namespace, ctx: CliContext) -> int:
-    cfg = _oauth_upstream(args, ctx)
+    cfg = _start_sign_in_command(args, ctx)
     if cfg is None:
         return EXIT_USAGE
-    quiet_logging(args)
     if cfg.kind == "mcp":
         return _login_mcp(args, ctx, cfg)
     from mcp_proxy.auth.broker import TokenBroker
@@ -225,10 +230,9 @@ def _login_mcp(args: argparse.Namespace, ctx: CliContext, cfg: UpstreamConfig) -
 
 # -- logout ---------------------------------------------------------------------------
 def _logout(args: argparse.Namespace, ctx: CliContext) -> int:
-    cfg = _oauth_upstream(args, ctx)
+    cfg = _start_sign_in_command(args, ctx)
     if cfg is None:
         return EXIT_USAGE
-    quiet_logging(args)
     from mcp_proxy.auth.errors import AuthUnavailable
 
     store = ctx.secret_store()
