@@ -11,7 +11,7 @@ import argparse
 import importlib
 import sys
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from mcp_proxy import __version__
 
@@ -106,10 +106,23 @@ def quiet_logging(args: argparse.Namespace) -> None:
     setup_logging(args.log_level or "warning", None, to_file=False)
 
 
-def build_parser() -> argparse.ArgumentParser:
+class _NotServe(Exception):
+    """The arguments are not a plain `serve`: the parser of every command must read them."""
+
+
+class _ServeOnlyParser(argparse.ArgumentParser):
+    """Knows only `serve`, and gives up instead of printing an error: a mistake is then reported by the parser of
+    every command, with its usage."""
+
+    def error(self, message: str) -> NoReturn:
+        raise _NotServe(message)
+
+
+def build_parser(commands: tuple[str, ...] = COMMAND_MODULES,
+                 parser_class: type[argparse.ArgumentParser] = argparse.ArgumentParser) -> argparse.ArgumentParser:
     from mcp_proxy.cli._args import global_options
 
-    parser = argparse.ArgumentParser(
+    parser = parser_class(
         prog="mcp-access-proxy",
         parents=[global_options(top_level=True)],
         description=(
@@ -121,20 +134,36 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"mcp-access-proxy {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
+    for name in commands:
         importlib.import_module(f"mcp_proxy.cli.{name}").register(sub)
     return parser
 
 
-def run(argv: list[str], wire: WireFds | None = None) -> int:
-    parser = build_parser()
+def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
     args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
-        if args.command is None:
-            args = parser.parse_args([*argv, "serve"])
-        else:  # pragma: no cover - every command sets func
-            parser.print_help(sys.stderr)
-            return EXIT_USAGE
+    if args.command is None:  # no command: `serve`
+        args = parser.parse_args([*argv, "serve"])
+    return args
+
+
+def _parse_serve(argv: list[str]) -> argparse.Namespace | None:
+    """`serve`'s arguments read by a parser of `serve` alone, or None when they are anything else. Building the
+    parser of every command imports every command's module, about 35 ms, and a client waits for `serve`'s
+    first answers (and its upstreams' children) behind it."""
+    try:
+        return _parse(build_parser(("serve_cmd",), _ServeOnlyParser), argv)
+    except _NotServe:
+        return None
+
+
+def run(argv: list[str], wire: WireFds | None = None) -> int:
+    # `wire` is given when __main__ has already told `serve` from the other commands and claimed stdio for it.
+    args = _parse_serve(argv) if wire is not None else None
+    if args is None:
+        args = _parse(build_parser(), argv)
+    if not getattr(args, "func", None):  # pragma: no cover - every command sets func
+        build_parser().print_help(sys.stderr)
+        return EXIT_USAGE
     ctx = CliContext(args=args, wire=wire)
     from mcp_proxy.config import ConfigError, SecretError
 

@@ -172,3 +172,46 @@ def test_install_config_after_the_command_is_the_proxy_config(tmp_path, home):
     entry = json.loads(client_file.read_text(encoding="utf-8"))["mcpServers"]["mcp-access-proxy"]
     assert entry["args"] == ["--config", str(cfg)]
     assert cfg.read_text(encoding="utf-8") == CONFIG
+
+
+# -- `serve` read by a parser of `serve` alone (cli._parse_serve) ------------------------------------------------
+
+@pytest.mark.parametrize(("argv", "config", "log_level"), [
+    ([], None, None), (["serve"], None, None), (["--config", "A"], "A", None), (["--config", "A", "serve"], "A", None),
+    (["serve", "--config", "A"], "A", None), (["--log-level", "debug", "--config", "A"], "A", "debug"),
+    (["--config", "A", "serve", "--config", "B", "--log-level", "error"], "B", "error"),
+    (["--conf", "A"], "A", None),  # argparse's abbreviations: the same options, so the same meaning
+])
+def test_serve_alone_reads_serve_as_every_command_does(argv, config, log_level):
+    from mcp_proxy.cli import _parse, _parse_serve
+
+    lean, full = _parse_serve(argv), _parse(build_parser(), argv)
+    assert lean is not None
+    assert (lean.command, lean.config, lean.log_level, lean.func) == \
+        (full.command, full.config, full.log_level, full.func) == ("serve", config, log_level, full.func)
+
+
+@pytest.mark.parametrize("argv", [["--bogus"], ["serve", "extra"], ["--log-level", "loud"], ["tools"],
+                                  ["serve", "--config"]])
+def test_anything_but_serve_is_left_to_the_parser_of_every_command(argv):
+    from mcp_proxy.cli import _parse_serve
+
+    assert _parse_serve(argv) is None
+
+
+def test_serve_does_not_load_the_other_commands(tmp_path):
+    # What `serve` skips is what it gains: the other commands' modules stay unloaded.
+    probe = ("import sys; from mcp_proxy.cli import _parse_serve; assert _parse_serve(['--config', 'A']); "
+             "print(sorted(m for m in sys.modules if m.startswith('mcp_proxy.cli.')))")
+    done = subprocess.run([PY, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "['mcp_proxy.cli._args', 'mcp_proxy.cli.serve_cmd']"
+
+
+@pytest.mark.parametrize("argv", [["--log-level", "loud"], ["serve", "extra"], ["--bogus"]])
+def test_a_mistake_in_serves_arguments_is_told_as_before(home, capsys, argv):
+    done = proxy(home, *argv)
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(argv)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr == capsys.readouterr().err != ""
