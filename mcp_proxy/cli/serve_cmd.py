@@ -18,10 +18,7 @@ def _serve(args: argparse.Namespace, ctx: CliContext) -> int:
         from mcp_proxy.stdio_guard import claim_stdio
 
         ctx.wire = claim_stdio()
-    from mcp_proxy.logsetup import setup_logging
-
     config = ctx.config()  # a bad config exits 2 with the message on stderr, before any protocol
-    setup_logging(args.log_level or config.log_level, ctx.paths.log_dir)
     from mcp_proxy.server.run import serve
 
-    return serve(config, ctx.paths, ctx.wire)
+    return serve(config, ctx.paths, ctx.wire, args.log_level or config.log_level)

@@ -11,9 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import socket
 import sys
-import uuid
 from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import TYPE_CHECKING, NoReturn
@@ -54,6 +52,8 @@ def open_policy(config: Config, paths: Paths, store: SecretStore,
 
 def open_audit(config: Config, paths: Paths, store: SecretStore, instance_id: str,
                argument_rules: ArgumentRules | None = None) -> AuditLog:
+    import socket
+
     from mcp_proxy.audit import AuditContext, AuditLog
 
     def secret_values() -> list[str]:
@@ -88,7 +88,7 @@ def _load_server_modules() -> None:
     import mcp_proxy.upstreams.factory  # noqa: F401
 
 
-async def serve_async(config: Config, paths: Paths, wire: WireFds) -> None:
+async def serve_async(config: Config, paths: Paths, wire: WireFds, log_level: str) -> None:
     audit: AuditLog | None = None
     inflight: CallsInFlight | None = None  # once the server is built
     background: list[anyio.CancelScope] = []  # the server's background tasks, once it is built
@@ -128,9 +128,13 @@ async def serve_async(config: Config, paths: Paths, wire: WireFds) -> None:
     async with anyio.create_task_group() as outer:
         await outer.start(_watch_signals, on_signal)  # before any child exists, so none outlives a signal
         await start_early(config)  # first: the children load while this process loads everything else
+        import uuid
+
+        from mcp_proxy.logsetup import setup_logging
         from mcp_proxy.server.first_answers import FirstAnswers
         from mcp_proxy.server.wire import wire_streams
 
+        setup_logging(log_level, paths.log_dir)
         store = SecretStore(config.secrets_store, paths.data_dir / "secrets.json")
         policy: PolicyEngine | None = None
 
@@ -232,8 +236,10 @@ def _start_shipper(tg: TaskGroup, config: Config, paths: Paths, store: SecretSto
     tg.start_soon(partial(run_shipper, emit=audit.append_nowait), paths, config.audit, store, stop)
 
 
-def serve(config: Config, paths: Paths, wire: WireFds) -> NoReturn:
-    anyio.run(serve_async, config, paths, wire)
+def serve(config: Config, paths: Paths, wire: WireFds, log_level: str) -> NoReturn:
+    """Serve until the client closes stdin or a signal, then exit the process. Logging is set up (at `log_level`)
+    once the upstreams' children are started: they load while this process does the rest."""
+    anyio.run(serve_async, config, paths, wire, log_level)
     # Everything is written and closed (the audit above, the log here). Leave without the interpreter's teardown:
     # unwinding tens of MiB of modules and objects takes longer than the whole shutdown, and the client waits.
     logging.shutdown()
