@@ -282,15 +282,22 @@ def cpu_seconds(pid: str) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def rss_mib_of_proxy() -> float | None:
+def memory_mib_of_proxy() -> tuple[float, float] | None:
+    """(resident, its own) of the running proxy: RSS, and its pages that no other process maps (USS: private
+    clean and dirty, from smaps_rollup). USS is about what each further copy of the proxy adds (clients each
+    start one); the rest, mostly the interpreter's and the extension modules' code, is mapped once for all of
+    them. Here the upstreams run the same interpreter and venv, so they share those pages as copies would."""
     pid = child_pid(b"-m\0mcp_proxy\0")
     try:
-        for line in (Path("/proc") / str(pid) / "status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return None
+        rollup = dict(line.split(":", 1) for line in (Path("/proc") / str(pid) / "smaps_rollup").read_text()
+                      .splitlines()[1:] if ":" in line)
+    except (OSError, ValueError):
+        return None
+
+    def kib(key: str) -> int:
+        return int(rollup.get(key, "0 kB").split()[0])
+
+    return kib("Rss") / 1024, (kib("Private_Clean") + kib("Private_Dirty")) / 1024
 
 
 # The no-audit baseline: the same proxy with AuditLog.append patched to do nothing.
@@ -481,8 +488,9 @@ async def main(args: argparse.Namespace) -> None:
     async with connect(["-m", "mcp_proxy", "--config", str(cfg)], env_for(four)) as proxy:
         await proxy.list_tools()
         await proxy.call_tool("u3_echo", {"text": "x"})
-        rss = rss_mib_of_proxy()
-    rows.append(("proxy RSS, 4 upstreams", "-", f"{rss:.1f} MiB" if rss else "n/a", ""))
+        memory = memory_mib_of_proxy()
+    rows.append(("proxy RSS, 4 upstreams", "-", f"{memory[0]:.1f} MiB" if memory else "n/a", ""))
+    rows.append(("  of it its own (USS), not shared", "-", f"{memory[1]:.1f} MiB" if memory else "n/a", ""))
 
     _print_rows(rows)
     if args.section == "all":
