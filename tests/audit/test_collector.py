@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from mcp_proxy.audit.encode import otlp_request
-from mcp_proxy.sandbox.collector import Invalid, decode_otlp
+from mcp_proxy.sandbox.collector_wire import Invalid, decode_otlp
 
 
 def _request() -> dict:
@@ -108,7 +108,7 @@ def test_hec_needs_the_token_and_ndjson_needs_ids(collector):
 def test_protobuf_requests_are_decoded():
     pytest.importorskip("opentelemetry.proto")
     from mcp_proxy.audit.encode import otlp_protobuf
-    from mcp_proxy.sandbox.collector import decode_otlp_protobuf
+    from mcp_proxy.sandbox.collector_wire import decode_otlp_protobuf
 
     record = {"id": "p1", "time": "2026-11-22T09:00:00.000000Z", "event_name": "mcp.tool.denied", "n": 2**40}
     (decoded,) = decode_otlp_protobuf(otlp_protobuf([(record, b"{}")]))
