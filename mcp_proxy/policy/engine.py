@@ -21,12 +21,12 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from mcp_proxy.errors import PolicyError
 from mcp_proxy.policy import store as lkg
 from mcp_proxy.policy.definition import ToolFacts
-from mcp_proxy.policy.document import DocumentError, PolicyDocument, format_time, parse_document, parse_json
+from mcp_proxy.policy.document import PolicyDocument, format_time
 from mcp_proxy.policy.evaluate import Decision, Step, evaluate, toolset_rank
 from mcp_proxy.policy.status import PolicyStatus, SyncReport
+from mcp_proxy.policy.verify import DocumentChecker, Rejected
 from mcp_proxy.trusted_time import TrustedTime
 
 if TYPE_CHECKING:
@@ -36,7 +36,6 @@ if TYPE_CHECKING:
 
     from mcp_proxy.config import PolicyConfig, SecretStore
     from mcp_proxy.paths import Paths
-    from mcp_proxy.policy.signature import VerifyKey
 
 log = logging.getLogger(__name__)
 
@@ -45,10 +44,6 @@ NO_POLICY_RETRY = 5.0  # first retry after a failure while nothing is active
 AHEAD_WARNING = 300.0  # an activated document issued this far ahead of the local clock: the clock is behind
 UNGOVERNED = Decision(True, "ungoverned", "ungoverned",
                       "ungoverned: no [policy] is configured, so every tool is available")
-
-
-class Rejected(PolicyError):
-    """A document that must not be activated; the message says why."""
 
 
 @dataclass(frozen=True)
@@ -75,8 +70,7 @@ class PolicyEngine:
         self.trusted_time = TrustedTime(paths.data_dir, paths.locks_dir)
         self._active: Active | None = None
         self._problem = "no policy has been synced yet; run `mcp-access-proxy policy sync`"
-        self._keys: list[VerifyKey] | None = None
-        self._key_warnings: list[str] = []
+        self.checker = DocumentChecker(config.public_keys if config is not None else ())
         self._last_sync: SyncReport | None = None
         self._reported_changes: set[tuple[str, str, str]] = set()
         self._last_rejected: str | None = None
@@ -125,51 +119,6 @@ class PolicyEngine:
         except Exception:  # the audit hook must never break policy handling
             log.exception("could not record the %s event", event)
 
-    # -- verification ----------------------------------------------------------
-    def _verify_keys(self) -> list[VerifyKey]:
-        if self._keys is None:
-            from mcp_proxy.policy.signature import KeyProblem, load_public_key
-
-            assert self.config is not None
-            self._keys = []
-            for i, text in enumerate(self.config.public_keys):
-                try:
-                    self._keys.append(load_public_key(text, f"policy.public_keys[{i}]"))
-                except KeyProblem as exc:
-                    self._key_warnings.append(str(exc))
-                    log.warning("%s", exc)
-        return self._keys
-
-    def verify(self, raw: bytes) -> tuple[PolicyDocument, bool, str | None, str | None]:
-        """(document, signed, signer key id, algorithm) or Rejected: signature, then schema."""
-        from mcp_proxy.policy.signature import SignatureError, decode_unverified, is_jws, verify_jws
-
-        assert self.config is not None
-        signed, signer, alg = False, None, None
-        try:
-            if self.config.public_keys:
-                keys = self._verify_keys()
-                if not keys:
-                    raise Rejected("none of [policy] public_keys can be used (" + "; ".join(self._key_warnings)
-                                   + "), so no document can be verified; fix the keys in the config")
-                verified = verify_jws(raw, keys)
-                payload, signed, signer, alg = verified.payload, True, verified.key_id, verified.alg
-            elif is_jws(raw):
-                # No keys configured: the signature cannot be checked, so it adds nothing; status says so.
-                header, payload = decode_unverified(raw)
-                signed, alg = True, str(header.get("alg"))
-            else:
-                payload = raw
-            doc = parse_document(parse_json(payload))
-        except SignatureError as exc:
-            raise Rejected(str(exc)) from None
-        except DocumentError as exc:
-            more = f" (and {len(exc.problems) - 5} more)" if len(exc.problems) > 5 else ""
-            shown = "; ".join(exc.problems[:5]) + more
-            raise Rejected(f"the document is not a valid policy: {shown}; check it with "
-                           "`mcp-access-proxy policy validate FILE`") from None
-        return doc, signed, signer, alg
-
     def _reject(self, reason: str, raw: bytes | None, origin: str) -> None:
         digest = hashlib.sha256(raw or b"").hexdigest()
         if self._active is None:
@@ -185,7 +134,7 @@ class PolicyEngine:
                   newest: lkg.Mark | None = None) -> bool:
         """Verify and activate; False when it is the active document already. Raises Rejected, also for a
         document issued before `newest`, the high-water mark."""
-        doc, signed, signer, alg = self.verify(raw)
+        doc, signed, signer, alg = self.checker.check(raw)
         current = self._active
         if current is not None and current.raw == raw:
             self._active = Active(current.doc, raw, current.source, etag, signed, signer, alg, fetched_at,
@@ -461,10 +410,10 @@ class PolicyEngine:
     def status(self) -> PolicyStatus:
         if self.config is None:
             return PolicyStatus(governed=False, source=None)
-        self._verify_keys() if self.config.public_keys else None
+        self.checker.keys()  # so that a key that cannot be used is among the warnings
         active, now = self._active, self.now()
         base = PolicyStatus(governed=True, source=self._source_label(), keys_configured=len(self.config.public_keys),
-                            last_sync=self._last_sync, problem=self.problem, warnings=tuple(self._key_warnings))
+                            last_sync=self._last_sync, problem=self.problem, warnings=self.checker.warnings)
         if active is None:
             return base
         doc = active.doc

@@ -41,7 +41,7 @@ async def test_an_expired_document_issued_after_the_active_one_is_refused(harnes
     assert engine.revision == "r1" and engine.decide(A, None).allowed and not engine.decide(B, None).allowed
 
     body = keys.sign(EXPIRED_NEWER)
-    doc, signed, signer, _alg = engine.verify(body)  # the signature is good: only the expiry can refuse it
+    doc, signed, signer, _alg = engine.checker.check(body)  # the signature is good: only the expiry can refuse it
     assert signed and signer is not None and doc.issued_at > engine.document.issued_at
     publish(body)
     with caplog.at_level(logging.WARNING, logger="mcp_proxy"):
