@@ -46,6 +46,7 @@ class EarlySession:
         self._initialize: JsonObject | None = None  # the client's initialize, answered early
         self._listing: str | None = None  # the handshake session's list key, once known
         self._own_list: JsonObject | None = None  # params of the proxy's own tools/list, once it is due
+        self._own_list_asked = False
         self.early_tools: list[Any] | None = None  # the tools of a tools/list answered early, if one was
         self._compared = False
 
@@ -136,13 +137,14 @@ class EarlySession:
         """The proxy's own tools/list, once per session: after a handshake session's `notifications/initialized`
         reached the SDK, or (`after` None) once everything held back has, when a stateless list was answered
         early. It keeps the first answers current and tells whether an early list still holds."""
-        if self._first is None:
-            return None
+        if self._first is None or self._own_list_asked:
+            return None  # a second one would reuse the id of the first, which may still be in flight
         if after is not None and after.get("method") == "notifications/initialized" and self._listing is not None:
-            self._own_list, params = None, None
+            params = None
         elif after is None and self._own_list is not None:
-            self._own_list, params = None, self._own_list
+            params = self._own_list
         else:
             return None
+        self._own_list_asked = True
         return {"jsonrpc": "2.0", "id": OWN_TOOLS_LIST, "method": "tools/list",
                 **({"params": params} if params is not None else {})}

@@ -205,3 +205,27 @@ def test_a_client_that_sends_its_list_with_its_initialize_has_it_kept_too(proxy,
     again, stderr = _raw_session(proxy, [initialize_line("2025-11-25"), *opening], 2)
     assert EARLY_INIT in stderr and EARLY_LIST in stderr, "the first session's list was kept"
     assert again[1]["result"] == first[1]["result"]
+
+
+class _KeptAnswers:
+    """What EarlySession uses of FirstAnswers to keep an initialize's answer."""
+
+    def list_key(self, version: str, params: object) -> str:
+        return version
+
+    def record_initialize(self, params: object, result: object) -> None:
+        pass
+
+
+def test_the_proxys_own_list_is_asked_for_once_per_session():
+    # A second notifications/initialized (a client that misbehaves) must not send the SDK a second request with
+    # the id of the one still in flight.
+    from mcp_proxy.server.early_session import OWN_TOOLS_LIST, EarlySession
+
+    early = EarlySession(_KeptAnswers())  # type: ignore[arg-type]
+    early.keep(("initialize", {}), {"protocolVersion": "2025-11-25"})
+    initialized = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+    request = early.own_list_request(initialized)
+    assert request is not None and request["id"] == OWN_TOOLS_LIST
+    assert early.own_list_request(initialized) is None
+    assert early.own_list_request(None) is None
