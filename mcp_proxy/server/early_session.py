@@ -41,7 +41,7 @@ def _first_page(params: object) -> bool:
 
 
 class EarlySession:
-    def __init__(self, first: FirstAnswers | None) -> None:
+    def __init__(self, first: FirstAnswers) -> None:
         self._first = first
         self._initialize: JsonObject | None = None  # the client's initialize, answered early
         self._listing: str | None = None  # the handshake session's list key, once known
@@ -53,8 +53,6 @@ class EarlySession:
     def answer(self, message: JsonObject) -> JsonObject | None:
         """The result for a request answered now, before the SDK is loaded; None: it waits for the SDK."""
         first, method, params = self._first, message.get("method"), message.get("params")
-        if first is None:
-            return None
         stateless = _stateless(params)
         if method == "initialize" and self._initialize is None:
             result = first.initialize(params)
@@ -67,7 +65,7 @@ class EarlySession:
         if method != "tools/list" or not _first_page(params) or self.early_tools is not None:
             return None
         # Before hand-over a handshake session's list is known only from an initialize answered early.
-        key = self._list_key(first, stateless) if stateless is not None or self._initialize is not None else None
+        key = self._list_key(stateless) if stateless is not None or self._initialize is not None else None
         if key is None:
             return None
         result = first.tools_list(key)
@@ -100,15 +98,15 @@ class EarlySession:
             return ("initialize", params)
         if method == "server/discover" and stateless is not None:
             return ("discover", stateless[0])
-        if method == "tools/list" and _first_page(params) and self._first is not None:
-            return ("tools/list", self._list_key(self._first, stateless))  # None: known once initialize is answered
+        if method == "tools/list" and _first_page(params):
+            return ("tools/list", self._list_key(stateless))  # None: known once initialize is answered
         return None
 
-    def _list_key(self, first: FirstAnswers, stateless: tuple[str, object] | None) -> str | None:
+    def _list_key(self, stateless: tuple[str, object] | None) -> str | None:
         """Which kept list a tools/list of this session is (FirstAnswers.list_key): a stateless request names
         its version and client; a handshake session's is known once its initialize was answered."""
         if stateless is not None:
-            return first.list_key(stateless[0], {"clientInfo": stateless[1]})
+            return self._first.list_key(stateless[0], {"clientInfo": stateless[1]})
         return self._listing
 
     def keep(self, watch: Watch, result: JsonObject) -> tuple[str, JsonObject] | None:
@@ -116,8 +114,6 @@ class EarlySession:
         (it knows the user) and compare with an early answer."""
         kind, detail = watch
         first = self._first
-        if first is None:
-            return None
         if kind == "initialize":
             version = result.get("protocolVersion")
             if self._listing is None and isinstance(version, str):
@@ -137,7 +133,7 @@ class EarlySession:
         """The proxy's own tools/list, once per session: after a handshake session's `notifications/initialized`
         reached the SDK, or (`after` None) once everything held back has, when a stateless list was answered
         early. It keeps the first answers current and tells whether an early list still holds."""
-        if self._first is None or self._own_list_asked:
+        if self._own_list_asked:
             return None  # a second one would reuse the id of the first, which may still be in flight
         if after is not None and after.get("method") == "notifications/initialized" and self._listing is not None:
             params = None

@@ -112,9 +112,8 @@ class WireLink:
 
 
 @asynccontextmanager
-async def wire_streams(wire: WireFds, *, on_eof: Callable[[], Awaitable[None]] | None = None,
-                       max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
-                       first: FirstAnswers | None = None) -> AsyncIterator[WireLink]:
+async def wire_streams(wire: WireFds, *, first: FirstAnswers, on_eof: Callable[[], Awaitable[None]] | None = None,
+                       max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> AsyncIterator[WireLink]:
     """The client's pipe, read from now on. `on_eof` runs when the client closes stdin, before the SDK hears of
     it: calls in flight can still answer meanwhile. Every line is screened first (`screen`): what no path could
     take safely is answered here. `first` gives the first answers while the SDK loads."""
