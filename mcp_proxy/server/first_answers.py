@@ -84,7 +84,8 @@ class FirstAnswers:
         self._config_digest = _file_digest(config.path)
         self._data = self._read()
         self.catalog: ListedCatalog | None = None  # set once the server is built (recording a list needs it)
-        self._recorded: dict[str, tuple[JsonObject, str | None]] = {}  # the last list kept per key, by this process
+        # The last list kept per key by this process, with the user and policy revision it was kept under.
+        self._recorded: dict[str, tuple[JsonObject, str | None, str | None]] = {}
 
     # -- reading ---------------------------------------------------------------
     def _read(self) -> JsonObject:
@@ -217,9 +218,10 @@ class FirstAnswers:
     def record_tools_list(self, key: str, result: JsonObject, user: str | None) -> None:
         """Keep the SDK's answer to a `tools/list` of a session of `key` (`list_key`), given for `user`."""
         tools = result.get("tools")
-        if self.catalog is None or not isinstance(tools, list) or self._recorded.get(key) == (result, user):
+        recorded = (result, user, self._policy.revision)
+        if self.catalog is None or not isinstance(tools, list) or self._recorded.get(key) == recorded:
             return  # a client that lists again gets the same list: nothing to digest or write again
-        self._recorded[key] = (result, user)
+        self._recorded[key] = recorded
         names = [t["name"] for t in tools if isinstance(t, dict) and isinstance(t.get("name"), str)]
         sources = {name: [upstream, raw] for name, (upstream, raw) in self.catalog.listed_sources(names).items()}
         # The cached lists as the server holds them: the files may still be being written.

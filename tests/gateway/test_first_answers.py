@@ -229,3 +229,29 @@ def test_the_proxys_own_list_is_asked_for_once_per_session():
     assert request is not None and request["id"] == OWN_TOOLS_LIST
     assert early.own_list_request(initialized) is None
     assert early.own_list_request(None) is None
+
+
+def test_a_list_kept_again_under_a_new_policy_revision_is_kept_with_it(tmp_path):
+    # The same list given again after the policy changed (the new revision shows the same tools) must be kept
+    # with the new revision among its inputs, or the next start finds it stale and waits for the SDK.
+    from types import SimpleNamespace
+
+    from mcp_proxy.config.load import parse_config
+    from mcp_proxy.paths import resolve_paths
+    from mcp_proxy.server.first_answers import FirstAnswers
+
+    paths = resolve_paths({"MCP_ACCESS_PROXY_HOME": str(tmp_path)})
+    paths.cache_dir.mkdir(parents=True)
+    policy = SimpleNamespace(revision="r1")
+    first = FirstAnswers(parse_config({"user": {"email": "a@example.com"}}), paths, policy)  # type: ignore[arg-type]
+    first.catalog = SimpleNamespace(listed_sources=lambda names: {}, cached_tool_lists=lambda: {})  # type: ignore[assignment]
+    result = {"tools": [{"name": "u0_echo", "inputSchema": {"type": "object"}}]}
+
+    def kept_inputs() -> str:
+        return json.loads((paths.cache_dir / "first-answers.json").read_bytes())["lists"]["k"]["inputs"]
+
+    first.record_tools_list("k", result, "a@example.com")
+    under_r1 = kept_inputs()
+    policy.revision = "r2"
+    first.record_tools_list("k", result, "a@example.com")
+    assert kept_inputs() != under_r1
