@@ -67,7 +67,6 @@ class Hub:
         self._list_cache: tuple[ListKey, types.ListToolsResult] | None = None
         self._policy_generation = 0
         self._first_answers: anyio.Event | None = None  # set once the first list's wait is over
-        self._access_tool_cache: list[types.Tool] | None = None
         self._budget_noted = False
         self.stop = anyio.Event()
         self._load_cached_tools()
@@ -161,7 +160,7 @@ class Hub:
         if self._over_client_limit(len(allowed)):
             return self._search_list()
         allowed = self._within_budget(allowed, user)
-        result = types.ListToolsResult(tools=[*self._access_tools(), *(self._as_shown(e) for e in allowed)],
+        result = types.ListToolsResult(tools=[*self.access_tools.definitions(), *(self._as_shown(e) for e in allowed)],
                                        ttl_ms=self._list_ttl_ms(), cache_scope="private")
         self._list_cache = (key, result)
         return result
@@ -185,7 +184,8 @@ class Hub:
         return min([LIST_TTL_MS, *said])
 
     def _search_list(self) -> types.ListToolsResult:
-        return types.ListToolsResult(tools=self._access_tools(), ttl_ms=self._list_ttl_ms(), cache_scope="private")
+        return types.ListToolsResult(tools=self.access_tools.definitions(), ttl_ms=self._list_ttl_ms(),
+                                     cache_scope="private")
 
     def _over_client_limit(self, approved: int) -> bool:
         """With `tool_search` unset and no `max_tools`, more approved tools than the client takes switch this
@@ -197,11 +197,10 @@ class Hub:
         from mcp_proxy.clients.table import client_for_info
 
         spec = client_for_info(self.audit.context.client_name)
-        count = approved + len(self._access_tools())
+        count = approved + len(self.access_tools.definitions())
         if spec is None or spec.tool_limit is None or count <= spec.tool_limit:
             return False
         self.access_tools.use_search()
-        self._access_tool_cache = None
         log.warning("%d approved tools exceed %s's limit of %d: this session uses the search mode (proxy_search_tools, "
                     "proxy_describe_tool, proxy_call_tool); set tool_search = false or max_tools to change that",
                     count, spec.display_name, spec.tool_limit)
@@ -229,15 +228,10 @@ class Hub:
             from mcp_proxy.clients.table import client_for_info
 
             spec = client_for_info(self.audit.context.client_name)
-            warning = spec.budget_warning(len(entries) + len(self._access_tools())) if spec else None
+            warning = spec.budget_warning(len(entries) + len(self.access_tools.definitions())) if spec else None
             if warning:
                 log.warning("%s", warning)
         return entries
-
-    def _access_tools(self) -> list[types.Tool]:
-        if self._access_tool_cache is None:
-            self._access_tool_cache = self.access_tools.definitions()
-        return self._access_tool_cache
 
     # -- tools/call ----------------------------------------------------------
     async def call(self, call: ToolCall) -> CallResult:

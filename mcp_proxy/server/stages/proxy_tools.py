@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import mcp_types as types
 
+from mcp_proxy.policy.access_tools import ACCESS_TOOL_NAMES, SEARCH_TOOL_NAMES
 from mcp_proxy.server.call import CallResult, JsonObject, Next, ToolCall, error_result
 from mcp_proxy.tracing import outbound_meta
 
@@ -26,6 +27,10 @@ if TYPE_CHECKING:
 ShownTools = Callable[[str | None], Awaitable[list[types.Tool]]]
 RunCall = Callable[[ToolCall], Awaitable[CallResult]]
 
+_ACCESS = frozenset(ACCESS_TOOL_NAMES)
+_SEARCH = frozenset(SEARCH_TOOL_NAMES)
+_BOTH = _ACCESS | _SEARCH
+
 
 class AccessTools:
     """The proxy's access tools, with what they read: the policy, the catalog's facts, the audit log; in search
@@ -34,13 +39,8 @@ class AccessTools:
     def __init__(self, engine: PolicyEngine, facts: Callable[[], list[ToolFacts]],
                  emit: Callable[[str, JsonObject], object], *, search: bool = False,
                  shown: ShownTools | None = None, run: RunCall | None = None) -> None:
-        from mcp_proxy.policy.access_tools import ACCESS_TOOL_NAMES, SEARCH_TOOL_NAMES
-
-        self._search_tool_names = frozenset(SEARCH_TOOL_NAMES)
-        self._access_tool_names = frozenset(ACCESS_TOOL_NAMES)
         self.search = False
-        self.search_names: frozenset[str] = frozenset()
-        self.names = self._access_tool_names
+        self._definitions: dict[bool, list[types.Tool]] = {}  # by mode
         self._engine = engine
         self._facts = facts
         self._emit = emit
@@ -54,13 +54,23 @@ class AccessTools:
         if self._shown is None or self._run is None:
             raise ValueError("the search mode needs the shown tools and the pipeline")
         self.search = True
-        self.search_names = self._search_tool_names
-        self.names = self._access_tool_names | self.search_names
+
+    @property
+    def search_names(self) -> frozenset[str]:
+        return _SEARCH if self.search else frozenset()
+
+    @property
+    def names(self) -> frozenset[str]:
+        return _BOTH if self.search else _ACCESS
 
     def definitions(self) -> list[types.Tool]:
-        from mcp_proxy.policy.access_tools import access_tool_definitions
+        """The tools' definitions in the current mode (built once per mode)."""
+        if self.search not in self._definitions:
+            from mcp_proxy.policy.access_tools import access_tool_definitions
 
-        return [types.Tool.model_validate(d) for d in access_tool_definitions(search=self.search)]
+            self._definitions[self.search] = [types.Tool.model_validate(d)
+                                              for d in access_tool_definitions(search=self.search)]
+        return self._definitions[self.search]
 
     async def call(self, name: str, arguments: JsonObject, user: str | None) -> types.CallToolResult:
         if name in self.search_names:
