@@ -59,9 +59,13 @@ class ClientSpec:
         server = len(server_name) if self.server_name_cap is None else min(len(server_name), self.server_name_cap)
         return self.name_limit - self.name_overhead - server
 
+    def over_limit(self, tool_count: int) -> bool:
+        """Whether the client cuts a list of `tool_count` tools (counted over all its servers)."""
+        return self.tool_limit is not None and tool_count > self.tool_limit
+
     def budget_warning(self, tool_count: int) -> str | None:
         """A warning when `tool_count` exposed tools exceed what this client handles well."""
-        if self.tool_limit is not None and tool_count > self.tool_limit:
+        if self.over_limit(tool_count):
             return (f"{tool_count} tools exceed {self.display_name}'s limit of {self.tool_limit} (counted over all its "
                     f"servers); some tools will not reach the model. Narrow the policy's toolsets for this user or set "
                     f"max_tools = {self.tool_limit} in the proxy config")

@@ -29,6 +29,7 @@ from mcp_proxy.upstreams.base import Upstream, UpstreamEvents
 
 if TYPE_CHECKING:
     from mcp_proxy.audit import AuditLog
+    from mcp_proxy.clients.table import ClientSpec
     from mcp_proxy.config import Config
     from mcp_proxy.paths import Paths
     from mcp_proxy.policy import PolicyEngine
@@ -191,20 +192,25 @@ class Hub:
         """With `tool_search` unset and no `max_tools`, more approved tools than the client takes switch this
         session to the search mode: every tool stays reachable (search, describe, call) where a cut list would
         drop some at random."""
-        if self.config.tool_search is not None or self.config.max_tools is not None or \
-                not self.audit.context.client_name:
+        if self.config.tool_search is not None or self.config.max_tools is not None:
             return False
-        from mcp_proxy.clients.table import client_for_info
-
-        spec = client_for_info(self.audit.context.client_name)
+        spec = self._client_spec()
         count = approved + len(self.access_tools.definitions())
-        if spec is None or spec.tool_limit is None or count <= spec.tool_limit:
+        if spec is None or not spec.over_limit(count):
             return False
         self.access_tools.use_search()
         log.warning("%d approved tools exceed %s's limit of %d: this session uses the search mode (proxy_search_tools, "
                     "proxy_describe_tool, proxy_call_tool); set tool_search = false or max_tools to change that",
                     count, spec.display_name, spec.tool_limit)
         return True
+
+    def _client_spec(self) -> ClientSpec | None:
+        """The client of this session, when it said its name and the proxy knows it (clients/table.py)."""
+        if not self.audit.context.client_name:
+            return None
+        from mcp_proxy.clients.table import client_for_info
+
+        return client_for_info(self.audit.context.client_name)
 
     def _within_budget(self, entries: list[Entry], user: str | None) -> list[Entry]:
         """Apply `max_tools`, and warn once when the client cannot handle this many tools.
@@ -225,9 +231,7 @@ class Hub:
             entries = [e for e in entries if id(e) in kept_ids]
         if not self._budget_noted and self.audit.context.client_name:
             self._budget_noted = True
-            from mcp_proxy.clients.table import client_for_info
-
-            spec = client_for_info(self.audit.context.client_name)
+            spec = self._client_spec()
             warning = spec.budget_warning(len(entries) + len(self.access_tools.definitions())) if spec else None
             if warning:
                 log.warning("%s", warning)
