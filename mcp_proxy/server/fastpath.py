@@ -26,10 +26,9 @@ import anyio
 from anyio.abc import TaskGroup
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 
-from mcp_proxy.jsonline import json_line, loads_strict
+from mcp_proxy.jsonline import json_line, loads_strict, valid_id
 from mcp_proxy.server.call import CallResult, JsonObject, RequestId, ToolCall, error_result
 from mcp_proxy.server.client import ClientLink, SessionChannel
-from mcp_proxy.server.screen import valid_id
 
 log = logging.getLogger(__name__)
 

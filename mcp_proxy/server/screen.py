@@ -13,10 +13,10 @@ import math
 import re
 from collections.abc import Iterable
 from contextlib import suppress
-from typing import TYPE_CHECKING, TypeGuard
+from typing import TYPE_CHECKING
 
 from mcp_proxy.config.model import ServerConfig
-from mcp_proxy.jsonline import json_line, not_json
+from mcp_proxy.jsonline import json_line, not_json, valid_id
 
 if TYPE_CHECKING:
     from mcp_proxy.server.call import JsonObject, RequestId
@@ -103,10 +103,6 @@ class Refusal:
 
 class _Unrepresentable(ValueError):
     pass
-
-
-def valid_id(value: object) -> TypeGuard[RequestId]:
-    return isinstance(value, (int, str)) and not isinstance(value, bool)
 
 
 def _parse_int(digits: str) -> int:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from mcp_proxy.jsonline import json_line
+from mcp_proxy.jsonline import json_line, valid_id
 from mcp_proxy.server.early_session import OWN_REQUESTS, EarlySession, Watch
 from mcp_proxy.server.screen import (
     CHUNK,
@@ -33,7 +33,6 @@ from mcp_proxy.server.screen import (
     TooLong,
     invalid_message,
     screen,
-    valid_id,
 )
 from mcp_proxy.stdio_guard import WireFds
 

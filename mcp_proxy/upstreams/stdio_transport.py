@@ -40,7 +40,7 @@ import mcp_types as types
 from mcp.client.stdio import StdioServerParameters
 from mcp.shared.message import SessionMessage
 
-from mcp_proxy.jsonline import loads_strict
+from mcp_proxy.jsonline import loads_strict, valid_id
 from mcp_proxy.upstreams.children import child_environment, is_exiting, reaped, start_child, take_early
 from mcp_proxy.upstreams.raw import too_large_error
 from mcp_proxy.upstreams.stdio_lane import ID_MARK, StdioLane
@@ -155,7 +155,7 @@ def request_id_of(line: Oversized) -> types.RequestId | None:
                 i += len(text[i:]) - len(text[i:].lstrip())
                 value, i = decoder.raw_decode(text, i)
                 if key == "id":
-                    return value if isinstance(value, (int, str)) and not isinstance(value, bool) else None
+                    return value if valid_id(value) else None
                 i += len(text[i:]) - len(text[i:].lstrip())
                 if text[i] != ",":
                     break
