@@ -43,14 +43,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 # -- helpers -------------------------------------------------------------------------
-def _start_sign_in_command(args: argparse.Namespace, ctx: CliContext) -> UpstreamConfig | None:
-    """What `login` and `logout` start with: logging for a terminal, and the upstream the command names."""
-    quiet_logging(args)
-    return _oauth_upstream(args, ctx)
-
-
 def _oauth_upstream(args: argparse.Namespace, ctx: CliContext) -> UpstreamConfig | None:
-    """The upstream `login` or `logout` names; None when it has no per-user sign-in, after saying why."""
+    """What `login` and `logout` start with: logging for a terminal, and the upstream the command names; None
+    when it has no per-user sign-in, after saying why."""
+    quiet_logging(args)
     key = args.upstream
     config = ctx.config()
     cfg = config.upstreams.get(key)
@@ -107,7 +103,7 @@ def _open_in_background(url: str) -> threading.Thread:
 
 # -- login ----------------------------------------------------------------------------
 def _login(args: argparse.Namespace, ctx: CliContext) -> int:
-    cfg = _start_sign_in_command(args, ctx)
+    cfg = _oauth_upstream(args, ctx)
     if cfg is None:
         return EXIT_USAGE
     if cfg.kind == "mcp":
@@ -206,9 +202,9 @@ def _login_mcp(args: argparse.Namespace, ctx: CliContext, cfg: UpstreamConfig) -
     try:
         count = anyio.run(connect)
     except BaseException as exc:  # noqa: BLE001 - ExceptionGroup from the transport; find the reason
-        leaf = exc
-        while isinstance(leaf, BaseExceptionGroup) and leaf.exceptions:
-            leaf = leaf.exceptions[0]
+        from mcp_proxy.upstreams.mcp_failures import leaf_of
+
+        leaf = leaf_of(exc)
         if isinstance(leaf, KeyboardInterrupt):
             raise leaf from None
         countdown.done()
@@ -230,7 +226,7 @@ def _login_mcp(args: argparse.Namespace, ctx: CliContext, cfg: UpstreamConfig) -
 
 # -- logout ---------------------------------------------------------------------------
 def _logout(args: argparse.Namespace, ctx: CliContext) -> int:
-    cfg = _start_sign_in_command(args, ctx)
+    cfg = _oauth_upstream(args, ctx)
     if cfg is None:
         return EXIT_USAGE
     from mcp_proxy.auth.errors import AuthUnavailable
