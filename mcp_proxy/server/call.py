@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import mcp_types as types
 
 from mcp_proxy.ids import random_hex
-from mcp_proxy.upstreams.base import error_result as error_result  # the stages' import of it
+from mcp_proxy.upstreams.base import error_result
 
 if TYPE_CHECKING:
     from mcp_proxy.catalog.catalog import Entry

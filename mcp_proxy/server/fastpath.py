@@ -27,8 +27,9 @@ from anyio.abc import TaskGroup
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 
 from mcp_proxy.jsonline import json_line, loads_strict, valid_id
-from mcp_proxy.server.call import CallResult, JsonObject, RequestId, ToolCall, error_result
+from mcp_proxy.server.call import CallResult, JsonObject, RequestId, ToolCall
 from mcp_proxy.server.client import ClientLink, SessionChannel
+from mcp_proxy.upstreams.base import error_result
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from mcp_proxy.errors import SignInRequired
-from mcp_proxy.server.call import CallResult, ToolCall, error_result
+from mcp_proxy.server.call import CallResult, ToolCall
 from mcp_proxy.server.inflight import CallsInFlight
 from mcp_proxy.server.pipeline import Pipeline, call_stages
 from mcp_proxy.server.stages.audit import AuditCall, RecordStarted
@@ -23,7 +23,7 @@ from mcp_proxy.server.stages.trace import Trace
 from mcp_proxy.server.stages.track import TrackInFlight
 from mcp_proxy.server.stages.upstream_input import UpstreamInput
 from mcp_proxy.server.stages.validate import Validate
-from mcp_proxy.upstreams.base import Upstream
+from mcp_proxy.upstreams.base import Upstream, error_result
 from tests._support.pipeline_fakes import (
     AuditRecorder,
     FakePolicy,

@@ -16,13 +16,14 @@ from mcp_proxy.errors import (
     ToolFailure,
     UpstreamUnavailable,
 )
-from mcp_proxy.server.call import CallResult, ToolCall, error_result
+from mcp_proxy.server.call import CallResult, ToolCall
 from mcp_proxy.server.stages.audit import AuditCall
 from mcp_proxy.server.stages.authorize import Authorize
 from mcp_proxy.server.stages.boundary import ErrorBoundary
 from mcp_proxy.server.stages.forward import Forward
 from mcp_proxy.server.stages.resolve import Resolve
 from mcp_proxy.server.stages.validate import Validate
+from mcp_proxy.upstreams.base import error_result
 from tests._support.pipeline_fakes import (
     AuditRecorder,
     FakePolicy,

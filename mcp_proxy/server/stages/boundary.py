@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 
-from mcp_proxy.server.call import CallResult, Next, ToolCall, error_result
+from mcp_proxy.server.call import CallResult, Next, ToolCall
 from mcp_proxy.server.failures import failure_of
+from mcp_proxy.upstreams.base import error_result
 
 log = logging.getLogger(__name__)
 

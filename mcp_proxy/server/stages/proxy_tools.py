@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING
 import mcp_types as types
 
 from mcp_proxy.policy.access_tools import ACCESS_TOOL_NAMES, SEARCH_TOOL_NAMES
-from mcp_proxy.server.call import CallResult, JsonObject, Next, ToolCall, error_result
+from mcp_proxy.server.call import CallResult, JsonObject, Next, ToolCall
 from mcp_proxy.tracing import outbound_meta
+from mcp_proxy.upstreams.base import error_result
 
 if TYPE_CHECKING:
     from mcp_proxy.policy.definition import ToolFacts

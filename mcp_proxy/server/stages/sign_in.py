@@ -25,7 +25,8 @@ import anyio
 import mcp_types as types
 
 from mcp_proxy.errors import ProxyError, SignInError, SignInRequired, SignInTimeout
-from mcp_proxy.server.call import CallResult, Next, ToolCall, error_result
+from mcp_proxy.server.call import CallResult, Next, ToolCall
+from mcp_proxy.upstreams.base import error_result
 
 if TYPE_CHECKING:
     from mcp_proxy.upstreams.base import PendingSignIn, SignInBroker, Upstream
