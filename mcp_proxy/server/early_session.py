@@ -94,7 +94,7 @@ class EarlySession:
         """For a request going to the SDK: what to keep of its answer."""
         method, params = message.get("method"), message.get("params")
         stateless = _stateless(params)
-        if message.get("id") == REPLAYED_INITIALIZE or method == "initialize":
+        if method == "initialize":  # the client's, or its replay (REPLAYED_INITIALIZE)
             return ("initialize", params)
         if method == "server/discover" and stateless is not None:
             return ("discover", stateless[0])

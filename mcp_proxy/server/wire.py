@@ -232,18 +232,22 @@ async def wire_streams(wire: WireFds, *, first: FirstAnswers, on_eof: Callable[[
                 watched[_same_id(request_id)] = watch
         await read_send.send(sdk["message"](parsed))
 
+    async def send_own(request: JsonObject) -> None:
+        """A request of the proxy's own to its SDK server (its answer stays here: OWN_REQUESTS)."""
+        await send_to_sdk(sdk["types"].jsonrpc_message_adapter.validate_python(request, by_name=False), request)
+
     async def ask_own_list(after: JsonObject | None) -> None:
         # The list this session would get now: kept for the next start, and compared with an early answer (the
         # server tells the client when they differ).
         request = early.own_list_request(after)
         if request is not None:
-            await send_to_sdk(sdk["types"].jsonrpc_message_adapter.validate_python(request, by_name=False), request)
+            await send_own(request)
 
     async def hand_over() -> None:
         """Give the SDK what came before it, in order: the initialize answered early (as the proxy's own request,
         its answer kept here), then every line held back; from then on lines go to the SDK as they come."""
         for replay in early.replay():
-            await send_to_sdk(sdk["types"].jsonrpc_message_adapter.validate_python(replay, by_name=False), replay)
+            await send_own(replay)
         while held_back:
             line, message = held_back.pop(0)
             await to_sdk(line, message)
