@@ -155,11 +155,10 @@ class Redactor:
     def __init__(self, redact_fields: Iterable[str] = (), hash_fields: Iterable[str] = ()) -> None:
         self._redact = _rule_set(redact_fields)
         self._hash = _rule_set(hash_fields)
-        self._secrets: tuple[str, ...] = ()  # replaced whole (never changed in place): readers need no lock
-        # What short strings scrubbed to, under `_secrets` as they were when the memo was made: most of a
-        # record's strings (tool, upstream, user, reason, ...) repeat on every call, and the token-shape regex
-        # is the largest part of a record's cost. Replaced together with the secrets, as one tuple, so that a
-        # result found under the old secrets is never kept under the new ones.
+        # The secret values (longest first), and what short strings scrubbed to under them: most of a record's
+        # strings (tool, upstream, user, reason, ...) repeat on every call, and the token-shape regex is the
+        # largest part of a record's cost. Replaced whole, never changed in place, so readers need no lock, and
+        # together, as one tuple, so that a result found under the old secrets is never kept under the new ones.
         self._scrubbed: tuple[tuple[str, ...], dict[str, tuple[str, bool, bool]]] = ((), {})
         self._configured: frozenset[str] = frozenset()
         self._added: dict[str, None] = {}  # insertion-ordered: the oldest is forgotten first
@@ -187,8 +186,7 @@ class Redactor:
 
     def _publish(self) -> None:
         # Longest first, so a secret that contains another is replaced whole.
-        self._secrets = tuple(sorted(self._configured | self._added.keys(), key=len, reverse=True))
-        self._scrubbed = (self._secrets, {})
+        self._scrubbed = (tuple(sorted(self._configured | self._added.keys(), key=len, reverse=True)), {})
 
     # -- strings -----------------------------------------------------------------
     def scrub(self, text: str, notes: list[str] | None = None, where: str = "") -> str:
@@ -272,7 +270,7 @@ class Redactor:
     def _number(self, value: int | float, where: str, notes: list[str]) -> Any:
         if isinstance(value, float) and not math.isfinite(value):
             return "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")
-        secrets = self._secrets
+        secrets = self._scrubbed[0]
         if secrets:
             text = str(value)
             if len(text) >= MIN_SECRET_LEN and any(s in text for s in secrets):
