@@ -229,7 +229,7 @@ TOOLS.add("close_alert", "Close a JSM Operations alert (resolved); it cannot be 
 
 
 @TOOLS.tool("add_alert_note", "Add a note (comment) to a JSM Operations alert, e.g. findings or next steps.",
-            schemas.on_alert({"note": text("", 25000, 1)}, ("identifier", "note")),
+            schemas.ADD_NOTE,
             read_only=False, title="Add alert note")
 async def add_alert_note(ctx: Context, args: Args) -> ToolOutput:
     aid = await alert_id(ctx, args)

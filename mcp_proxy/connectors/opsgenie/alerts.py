@@ -16,6 +16,7 @@ from mcp_proxy.connectors.opsgenie.common import (
     matching,
 )
 from mcp_proxy.connectors.opsgenie.schemas import (
+    ADD_NOTE,
     ESCALATE,
     SNOOZE,
     assign,
@@ -144,7 +145,7 @@ TOOLS.add("close_alert", "Close an Opsgenie alert (resolved); it cannot be reope
           on_alert(),
           _action("/close", "close"), read_only=False, destructive=True, idempotent=True, title="Close alert")
 TOOLS.add("add_alert_note", "Add a note (comment) to an Opsgenie alert, e.g. findings. " + WAITS,
-          on_alert({"note": text("", 25000, 1)}, ("identifier", "note")),
+          ADD_NOTE,
           _action("/notes", "add a note to"), read_only=False, title="Add alert note")
 TOOLS.add("snooze_alert", "Snooze an Opsgenie alert's notifications until endTime or for minutes. " + WAITS,
           SNOOZE,

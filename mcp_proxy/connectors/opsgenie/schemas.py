@@ -80,6 +80,8 @@ def new_alert(*, responders: str, details: str) -> dict[str, Any]:
                 "note": text("", 25000)}, ("message",))
 
 
+# add_alert_note: the note, which the vendors need non-empty.
+ADD_NOTE = on_alert({"note": text("", 25000, 1)}, ("identifier", "note"))
 # snooze_alert: until endTime, or for minutes (at most 30 days).
 SNOOZE = on_alert({"endTime": {**DATE_TIME, "description": "Future end, ISO 8601."},
                    "minutes": {"type": "integer", "minimum": 1, "maximum": 43200, "description": "Instead of endTime."},
