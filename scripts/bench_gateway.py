@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 
 ROOT = Path(__file__).resolve().parents[1]
 FAKE = str(ROOT / "tests" / "gateway" / "fake_upstream.py")
+sys.path.insert(0, str(ROOT))  # for tests._support (starting the fake upstream over HTTP)
 RELAY = str(ROOT / "scripts" / "relay_floor.py")
 PY = sys.executable
 
@@ -83,47 +84,56 @@ async def http_rows(args: argparse.Namespace, home: Path, env: dict[str, str]) -
     client over HTTP) and through the proxy, interleaved; the proxy's CPU per call."""
     from mcp import Client
 
-    home.mkdir(parents=True, exist_ok=True)
-    from mcp_proxy.sandbox.asgi_thread import free_port
+    from tests._support.proxy import free_port_http_upstream
 
-    port = free_port()
-    server = subprocess.Popen([PY, FAKE, "--http", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    home.mkdir(parents=True, exist_ok=True)
+    port, server = free_port_http_upstream()
     url = f"http://127.0.0.1:{port}/mcp"
     cfg = home / "config.toml"
     cfg.write_text(f'log_level = "warning"\n[user]\nemail = "bench@example.com"\n'
                    f'[upstreams.u0]\nkind = "mcp"\nurl = "{url}"\n')
     try:
-        for _ in range(100):  # until the server listens
-            try:
-                async with Client(url, mode="legacy", cache=None) as probe:
-                    await probe.list_tools()
-                break
-            except Exception:  # noqa: BLE001 - not up yet
-                await anyio.sleep(0.1)
         async with Client(url, mode="legacy", cache=None) as direct, \
                 connect(["-m", "mcp_proxy", "--config", str(cfg)], env) as proxy:
             clients = {"direct": direct, "proxy": proxy}
-            for kind, c in clients.items():
-                await c.list_tools()
-                await latencies(c, kind, 50)
-            pid = child_pid(b"-m\0mcp_proxy\0")
-            lat: dict[str, list[float]] = {k: [] for k in clients}
-            cpu = 0.0
-            for _ in range(10):
-                for kind, c in clients.items():
-                    start = cpu_seconds(pid) if pid and kind == "proxy" else 0.0
-                    lat[kind] += await latencies(c, kind, args.calls // 10)
-                    cpu += cpu_seconds(pid) - start if pid and kind == "proxy" else 0.0
-            rates = {k: statistics.median([await throughput(c, k, 16, args.calls) for _ in range(args.rounds)])
-                     for k, c in clients.items()}
+            lat, cpu, rates = await interleaved(clients, {"proxy": child_pid(b"-m\0mcp_proxy\0")}, args.calls,
+                                                args.rounds, (16,))
     finally:
         server.terminate()
         server.wait()
     d, p = pct(lat["direct"], 0.5) * 1000, pct(lat["proxy"], 0.5) * 1000
+    rate = rates[16]
     return [("HTTP upstream: echo call p50", f"{d:.2f} ms", f"{p:.2f} ms", f"{p - d:+.2f} ms"),
-            ("HTTP upstream: proxy CPU per call", "-", f"{cpu / len(lat['proxy']) * 1000:.3f} ms", ""),
-            ("HTTP upstream: calls/s, 16 in flight", f"{rates['direct']:.0f}", f"{rates['proxy']:.0f}",
-             f"{rates['proxy'] / rates['direct']:.2f}x")]
+            ("HTTP upstream: proxy CPU per call", "-", f"{cpu['proxy'] / len(lat['proxy']) * 1000:.3f} ms", ""),
+            ("HTTP upstream: calls/s, 16 in flight", f"{rate['direct']:.0f}", f"{rate['proxy']:.0f}",
+             f"{rate['proxy'] / rate['direct']:.2f}x")]
+
+
+async def interleaved(clients: dict[str, Client], pids: dict[str, str | None], calls: int, rounds: int,
+                      in_flights: tuple[int, ...]) -> tuple[dict[str, list[float]], dict[str, float],
+                                                            dict[int, dict[str, float]]]:
+    """After a warm-up: the latencies of `calls` sequential calls per kind, in 10 batches with the kinds taking
+    turns; the CPU each kind with a pid spent on them; and per in-flight count the median calls/s of `rounds`
+    rounds, the kinds taking turns in each. A drift of the machine falls on every kind alike."""
+    for kind, c in clients.items():
+        await c.list_tools()
+        await latencies(c, kind, 50)
+    lat: dict[str, list[float]] = {k: [] for k in clients}
+    cpu = dict.fromkeys(clients, 0.0)
+    for _ in range(10):
+        for kind, c in clients.items():
+            pid = pids.get(kind)
+            start = cpu_seconds(pid) if pid else 0.0
+            lat[kind] += await latencies(c, kind, calls // 10)
+            cpu[kind] += cpu_seconds(pid) - start if pid else 0.0
+    rates: dict[int, dict[str, float]] = {}
+    for in_flight in in_flights:
+        runs: dict[str, list[float]] = {k: [] for k in clients}
+        for _ in range(rounds):
+            for kind, c in clients.items():
+                runs[kind].append(await throughput(c, kind, in_flight, calls))
+        rates[in_flight] = {k: statistics.median(v) for k, v in runs.items()}
+    return lat, cpu, rates
 
 
 def env_for(home: Path) -> dict[str, str]:
@@ -432,19 +442,9 @@ async def main(args: argparse.Namespace) -> None:
         kinds["before"] = [*proxy_argv(args.baseline), "--config", str(home / "config.toml")]
     async with AsyncExitStack() as stack:
         clients = {kind: await stack.enter_async_context(connect(argv, env)) for kind, argv in kinds.items()}
-        for kind, c in clients.items():
-            await c.list_tools()
-            await latencies(c, kind, 50)  # warm-up
         pids = {"proxy": child_pid(b"-m\0mcp_proxy\0"),
                 "before": child_pid(args.baseline.encode()) if args.baseline else None}
-        lat: dict[str, list[float]] = {k: [] for k in clients}
-        cpu = dict.fromkeys(clients, 0.0)
-        for _ in range(10):
-            for kind, c in clients.items():
-                pid = pids.get(kind)
-                start = cpu_seconds(pid) if pid else 0.0
-                lat[kind] += await latencies(c, kind, args.calls // 10)
-                cpu[kind] += cpu_seconds(pid) - start if pid else 0.0
+        lat, cpu, rates = await interleaved(clients, pids, args.calls, args.rounds, (16, 64))
         proxies = [k for k in ("proxy", "before") if k in clients]
         for q, label in ((0.5, "echo call p50"), (0.99, "echo call p99")):
             at = {k: pct(v, q) * 1000 for k, v in lat.items()}
@@ -452,12 +452,7 @@ async def main(args: argparse.Namespace) -> None:
                          ", ".join(f"{k} {at[k] - at['direct']:+.2f} ms" for k in (*proxies, "relay"))))
         rows.append(("proxy CPU per call (sequential)", "-", f"{cpu['proxy'] / len(lat['proxy']) * 1000:.3f} ms",
                      f"before {cpu['before'] / len(lat['before']) * 1000:.3f} ms" if "before" in clients else ""))
-        for in_flight in (16, 64):
-            rates: dict[str, list[float]] = {k: [] for k in clients}
-            for _ in range(args.rounds):
-                for kind, c in clients.items():
-                    rates[kind].append(await throughput(c, kind, in_flight, args.calls))
-            rate = {k: statistics.median(v) for k, v in rates.items()}
+        for in_flight, rate in rates.items():
             rows.append((f"calls/s, {in_flight} in flight", f"{rate['direct']:.0f}", f"{rate['proxy']:.0f}",
                          ", ".join(f"{k} {rate[k] / rate['direct']:.2f}x" for k in (*proxies, "relay"))))
 
