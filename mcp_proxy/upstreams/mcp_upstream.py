@@ -52,17 +52,8 @@ from mcp_proxy.upstreams.base import (
     UpstreamUnavailable,
     connection_identity,
 )
-from mcp_proxy.upstreams.eras import (
-    LEGACY,
-    PROBE_TIMEOUT,
-    VERDICT_CHECK_TIMEOUT,
-    EraMemory,
-    StaleVerdict,
-    connect_options,
-    verdict_for,
-)
+from mcp_proxy.upstreams.eras import LEGACY, PROBE_TIMEOUT, EraMemory, connect_options, verdict_for
 from mcp_proxy.upstreams.mcp_failures import (
-    AnswerTooLarge,
     HttpStatusWatch,
     call_answer_too_large,
     closed_before_sent,
@@ -74,8 +65,8 @@ from mcp_proxy.upstreams.mcp_failures import (
     not_mcp_result,
     refused_mid_session_result,
     rejected_result,
-    too_large_text,
 )
+from mcp_proxy.upstreams.mcp_listing import list_all
 from mcp_proxy.upstreams.raw import (
     bound_discover_probe,
     bounded_streamable_http,
@@ -89,7 +80,6 @@ from mcp_proxy.upstreams.stdio_lane import AnswerNotJson, NotSent, StdioLane
 
 log = logging.getLogger(__name__)
 
-MAX_LIST_PAGES = 100
 HEALTH_INTERVAL = 0.5
 PING_INTERVAL = 30.0
 # An oversized tool list does not shrink by asking again at once: wait this long (not the backoff's 0.5 s,
@@ -194,48 +184,10 @@ class McpUpstream(Upstream):
             log.debug("upstream %s sent something that is not MCP (%s)", self.key, type(message).__name__)
 
     async def _list_all(self, client: Client, *, check_era: bool = False) -> list[dict[str, Any]]:
-        """Every page of tools/list. `check_era`: the era was adopted from a remembered verdict, unconfirmed;
-        the first answer confirms it (a 2026-07-28 result carries `resultType`) or raises StaleVerdict."""
-        session = client.session
-        modern = client.protocol_version in MODERN_PROTOCOL_VERSIONS
-        tools: list[dict[str, Any]] = []
-        cursor: str | None = None
-        for page_number in range(MAX_LIST_PAGES):
-            params = {"cursor": cursor} if cursor else None
-            if supports_raw(session):
-                timeout = self.cfg.connect_timeout
-                if check_era and page_number == 0:
-                    timeout = min(timeout, VERDICT_CHECK_TIMEOUT)
-                try:
-                    page = await raw_request(session, "tools/list", params, {"timeout": timeout})
-                except MCPError as exc:
-                    if is_too_large(exc.error):
-                        raise AnswerTooLarge(too_large_text(self.cfg, "tools/list")) from None
-                    if check_era and page_number == 0:
-                        raise StaleVerdict(f"it refused the remembered protocol era {client.protocol_version} "
-                                           f"(MCP error {exc.error.code})") from None
-                    raise
-                if check_era and page_number == 0 and modern and "resultType" not in page:
-                    raise StaleVerdict(f"it did not answer in the remembered protocol era {client.protocol_version}")
-                if page_number == 0:
-                    # 0 is what the SDK's servers send when the handler gives no hint: taken as none, or every
-                    # such upstream would make the merged list uncacheable (the proxy watches the upstream
-                    # and announces changes itself).
-                    ttl = page.get("ttlMs") if modern else None
-                    self.status.list_ttl_ms = ttl if isinstance(ttl, int) and not isinstance(ttl, bool) \
-                        and ttl > 0 else None
-                page_tools = page.get("tools")
-                if not isinstance(page_tools, list):
-                    raise ValueError("tools/list result has no tools array")
-                tools.extend(t for t in page_tools if isinstance(t, dict))
-                cursor = page.get("nextCursor")
-            else:  # pragma: no cover - only if the SDK's internals move
-                result = await client.list_tools(cursor=cursor, cache_mode="bypass")
-                tools.extend(t.model_dump(by_alias=True, exclude_none=True) for t in result.tools)
-                cursor = result.next_cursor
-            if not cursor:
-                break
-        return tools
+        """Every page of the upstream's tools/list (mcp_listing.py); the list's freshness goes to the status."""
+        listing = await list_all(client, self.cfg, check_era=check_era)
+        self.status.list_ttl_ms = listing.ttl_ms
+        return listing.tools
 
     async def run(self, events: UpstreamEvents) -> None:
         if self._eras is not None:
